@@ -43,7 +43,9 @@ export function tensor<T extends TensorType>(
 ): TensorData<T> {
   const n = elementCount(dims);
   if (data.length !== n) {
-    throw new RangeError(`tensor: ${type}[${dims.join(',')}] needs ${n} elements, got ${data.length}`);
+    throw new RangeError(
+      `tensor: ${type}[${dims.join(',')}] needs ${n} elements, got ${data.length}`,
+    );
   }
   return { type, dims: [...dims], data };
 }
