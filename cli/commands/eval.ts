@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { predictRange } from '../../core/evaluate/predict.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { nodeDataSource } from '../data-source.ts';
+import { progressBar } from '../progress.ts';
+import { openSession } from '../runtime-node.ts';
+import { readTaskModel } from '../zoo-files.ts';
+import { parsePositiveInt, printResult } from './shared.ts';
+
+/** Result of `cann-quant eval`, also its `--json` output. */
+export interface EvalResult {
+  task: string;
+  metric: string;
+  value: number;
+  samples: number;
+  metrics: Record<string, number>;
+  reference: Record<string, number>;
+  matchesReference: boolean;
+  seconds: number;
+}
+
+/** Evaluates a zoo task's FP32 model over its full evaluation split (or the first `limit`). */
+export async function evaluateFp32(taskId: string, opts: { limit?: number; progress?: boolean }): Promise<EvalResult> {
+  const task = getTask(taskId);
+  const { manifest } = task;
+  const t0 = performance.now();
+  const [model, split] = await Promise.all([readTaskModel(manifest), task.load(nodeDataSource(), 'evaluation')]);
+  const session = await openSession(model);
+  const end = Math.min(split.size, opts.limit ?? split.size);
+  const bar = progressBar(`eval ${taskId}`, opts.progress);
+  try {
+    const predictions = await predictRange(session, split, (out, n) => task.predict(out, n), {
+      end,
+      onProgress: (done, total) => bar.update(done, total),
+    });
+    bar.stop();
+    const labels = end === split.size ? split.labels : sliceLabels(split.labels, end);
+    const metrics = task.score(predictions, labels);
+    const primary = manifest.metric.primary;
+    const value = metrics[primary];
+    if (value === undefined) throw new Error(`task ${taskId} scored no '${primary}' metric`);
+    const reference = manifest.reference.fp32;
+    return {
+      task: taskId,
+      metric: primary,
+      value,
+      samples: end,
+      metrics,
+      reference,
+      matchesReference: end === split.size && Object.entries(reference).every(([k, v]) => metrics[k] === v),
+      seconds: Math.round((performance.now() - t0) / 10) / 100,
+    };
+  } finally {
+    bar.stop();
+    await session.release();
+  }
+}
+
+function sliceLabels<L>(labels: L, end: number): L {
+  if (ArrayBuffer.isView(labels) || Array.isArray(labels)) {
+    return (labels as unknown as { slice(a: number, b: number): L }).slice(0, end);
+  }
+  throw new Error('--limit is not supported for this task (labels cannot be sliced)');
+}
+
+/** Registers `cann-quant eval`. */
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a zoo task\'s FP32 model on its full evaluation split')
+    .requiredOption('--task <id>', 'benchmark task id (see `cann-quant tasks`)')
+    .option('--limit <n>', 'evaluate only the first n samples', parsePositiveInt)
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { task: string; limit?: number; json?: boolean }) => {
+      const result = await evaluateFp32(opts.task, { limit: opts.limit, progress: !opts.json });
+      printResult(opts.json, result, () => {
+        const ref = result.reference[result.metric];
+        const lines = [
+          `task      ${result.task}`,
+          `samples   ${result.samples}`,
+          ...Object.entries(result.metrics).map(([k, v]) => `${k.padEnd(9)} ${v.toFixed(4)}${k === result.metric ? '  (primary)' : ''}`),
+          `reference ${result.metric} ${ref}${result.matchesReference ? '  (reproduced exactly)' : result.samples < (result.samples ?? 0) ? '' : ''}`,
+          `time      ${result.seconds} s`,
+        ];
+        return lines.join('\n');
+      });
+    });
+}
