@@ -17,11 +17,27 @@ export interface TaskManifest {
     outputs: { name: string; type: string; dims: (number | string)[] }[];
     opset: number;
   };
-  dataset: { name: string; source: string; licence: string; files: string[] };
+  dataset: {
+    name: string;
+    source: string;
+    licence: string;
+    files: string[];
+    /**
+     * sha256 of the evaluation split's model input ids as an int64 little-endian [N, L] matrix,
+     * recorded by the Python training pipeline; the TS loader must reproduce it exactly.
+     */
+    tokenSha256?: string;
+  };
   preprocessing: string;
   metric: { primary: string; reported: string[]; higherIsBetter: true; definition: string };
   splits: Record<SplitName, { source: string; size: number; description: string }>;
-  reference: { fp32: Record<string, number>; samples: number; recordedBy: string };
+  reference: {
+    fp32: Record<string, number>;
+    samples: number;
+    recordedBy: string;
+    /** sha256 of the fp32 argmax predictions over the evaluation split, int32 little-endian. */
+    predictionsSha256?: string;
+  };
   training: {
     script: string;
     command: string;
