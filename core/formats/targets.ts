@@ -1,0 +1,204 @@
+/**
+ * Hardware profiles: each target is a data record of the INT8 scheme its toolchain uses, the
+ * arithmetic its emulator applies, and (for the performance model) its peak figures with their
+ * sources. `cann-quant targets` prints these records; nothing else defines a target.
+ */
+
+/** Integer element type of a quantized tensor. */
+export type IntType = 'int8' | 'uint8' | 'int4';
+
+/** How a quantized tensor is parameterised. */
+export interface TensorScheme {
+  type: IntType;
+  /** Symmetric: zero point fixed at 0 (or 128 for uint8 symmetric); asymmetric: learned offset. */
+  symmetric: boolean;
+  granularity: 'per-tensor' | 'per-channel';
+}
+
+/** Float precision a target uses for what it does not run in integers. */
+export type FloatPath = 'fp16' | 'fp32';
+
+/** How the int32 accumulator is turned back into a float (see docs/EMULATOR.md). */
+export type DequantArithmetic =
+  /** Ascend 310 (v100): deq_scale stored as fp16, result fp16. */
+  | 'ascend-fp16-deqscale'
+  /** Ascend 310P (v200): deq_scale as fp32 bits packed in a uint64, result fp16. */
+  | 'ascend-fp32-deqscale'
+  /** acc * (scale_x * scale_w) in fp32 (TensorRT / SNPE style requantisation). */
+  | 'fp32';
+
+/** How float activations become integers. */
+export type QuantArithmetic =
+  /** AscendQuant: x cast to fp16, x * (1/scale) in fp16, + offset in fp16, round half even. */
+  | 'ascend-fp16'
+  /** QuantizeLinear: x / scale in fp32, round half even, + zero point, saturate. */
+  | 'fp32';
+
+/** A figure with where it comes from and how far to trust it. */
+export interface SourcedFigure {
+  value: number;
+  unit: string;
+  source: string;
+  confidence: 'vendor' | 'secondary' | 'assumption';
+}
+
+/** A hardware target. */
+export interface Target {
+  id: TargetId;
+  name: string;
+  description: string;
+  activations: TensorScheme;
+  weights: TensorScheme;
+  bias: 'int32';
+  quant: QuantArithmetic;
+  dequant: DequantArithmetic;
+  /** Precision of layers that stay float (and of the float baseline for the speed-up). */
+  floatPath: FloatPath;
+  /** ONNX op types the target runs in integers; everything else stays float. */
+  quantizedOps: readonly string[];
+  /** Hardware ReLU fused into dequantisation. */
+  fusedRelu: boolean;
+  /** What executes the emulation: our lowering, or onnxruntime-web's own QDQ kernels. */
+  executor: 'lowered-emulator' | 'ort-qdq';
+  /** Peak figures for the roofline model (issue: scoring). */
+  peak: {
+    int8Ops: SourcedFigure;
+    floatOps: SourcedFigure;
+    bandwidth: SourcedFigure;
+    power: SourcedFigure;
+  };
+  notes: string[];
+}
+
+/** Ids of the supported targets. */
+export type TargetId = 'ascend310' | 'ascend310p' | 'nvidia-t4' | 'snapdragon' | 'cpu-wasm';
+
+const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
+
+const int8PerChannelSym: TensorScheme = { type: 'int8', symmetric: true, granularity: 'per-channel' };
+
+/** The targets, in the order reports show them. */
+export const TARGETS: Readonly<Record<TargetId, Target>> = {
+  ascend310: {
+    id: 'ascend310',
+    name: 'Huawei Ascend 310',
+    description:
+      'AMCT/ATC scheme: int8 asymmetric per-tensor activations with offset, int8 symmetric per-channel weights, int32 bias; AscendQuant in fp16, AscendDequant with an fp16 deq_scale; non-weighted layers in fp16.',
+    activations: { type: 'int8', symmetric: false, granularity: 'per-tensor' },
+    weights: int8PerChannelSym,
+    bias: 'int32',
+    quant: 'ascend-fp16',
+    dequant: 'ascend-fp16-deqscale',
+    floatPath: 'fp16',
+    quantizedOps: WEIGHTED_OPS,
+    fusedRelu: true,
+    executor: 'lowered-emulator',
+    peak: {
+      int8Ops: { value: 16e12, unit: 'ops/s', source: 'HiSilicon Ascend 310 launch page (16 TOPS INT8)', confidence: 'vendor' },
+      floatOps: { value: 8e12, unit: 'flop/s', source: 'HiSilicon Ascend 310 launch page (8 TFLOPS FP16)', confidence: 'vendor' },
+      bandwidth: {
+        value: 25.6e9,
+        unit: 'B/s',
+        source: 'no public figure found; assumed LPDDR4X 2 x 64-bit at 1600 MHz class (25.6 GB/s)',
+        confidence: 'assumption',
+      },
+      power: { value: 8, unit: 'W', source: 'HiSilicon Ascend 310 launch page (8 W)', confidence: 'vendor' },
+    },
+    notes: ['A conv with Cin <= 16 gets no speed-up from the cube unit (padding); the performance model counts it at fp16 cost.'],
+  },
+  ascend310p: {
+    id: 'ascend310p',
+    name: 'Huawei Ascend 310P',
+    description:
+      'int8 symmetric activations with clipping, int8 symmetric per-channel weights, int32 bias; fp32 deq_scale packed in a uint64 (graph-engine packing), hardware ReLU; non-weighted layers in fp16.',
+    activations: { type: 'int8', symmetric: true, granularity: 'per-tensor' },
+    weights: int8PerChannelSym,
+    bias: 'int32',
+    quant: 'ascend-fp16',
+    dequant: 'ascend-fp32-deqscale',
+    floatPath: 'fp16',
+    quantizedOps: WEIGHTED_OPS,
+    fusedRelu: true,
+    executor: 'lowered-emulator',
+    peak: {
+      int8Ops: { value: 140e12, unit: 'ops/s', source: 'Atlas 300I Duo (2 chips) 280 TOPS INT8, halved; secondary sources', confidence: 'secondary' },
+      floatOps: { value: 70e12, unit: 'flop/s', source: 'Atlas 300I Duo 140 TFLOPS FP16, halved; secondary sources', confidence: 'secondary' },
+      bandwidth: { value: 204e9, unit: 'B/s', source: 'Atlas 300I Duo 408 GB/s, halved; secondary sources', confidence: 'secondary' },
+      power: { value: 75, unit: 'W', source: 'Atlas 300I Duo 150 W, halved; secondary sources', confidence: 'secondary' },
+    },
+    notes: ['Per-chip figures are the dual-chip card figures halved.'],
+  },
+  'nvidia-t4': {
+    id: 'nvidia-t4',
+    name: 'NVIDIA T4 (TensorRT-like)',
+    description:
+      'TensorRT PTQ scheme: int8 symmetric per-tensor activations, int8 symmetric per-channel weights, requantisation in fp32; all weighted layers quantized; float layers in fp32.',
+    activations: { type: 'int8', symmetric: true, granularity: 'per-tensor' },
+    weights: int8PerChannelSym,
+    bias: 'int32',
+    quant: 'fp32',
+    dequant: 'fp32',
+    floatPath: 'fp32',
+    quantizedOps: WEIGHTED_OPS,
+    fusedRelu: false,
+    executor: 'lowered-emulator',
+    peak: {
+      int8Ops: { value: 130e12, unit: 'ops/s', source: 'NVIDIA T4 datasheet (130 TOPS INT8)', confidence: 'vendor' },
+      floatOps: { value: 8.1e12, unit: 'flop/s', source: 'NVIDIA T4 datasheet (8.1 TFLOPS FP32)', confidence: 'vendor' },
+      bandwidth: { value: 320e9, unit: 'B/s', source: 'NVIDIA T4 datasheet (320 GB/s)', confidence: 'vendor' },
+      power: { value: 70, unit: 'W', source: 'NVIDIA T4 datasheet (70 W)', confidence: 'vendor' },
+    },
+    notes: ['Float baseline is fp32 (the datasheet FP16 tensor-core figure, 65 TFLOPS, is not the baseline used).'],
+  },
+  snapdragon: {
+    id: 'snapdragon',
+    name: 'Qualcomm Snapdragon (SNPE/QNN-like)',
+    description:
+      'SNPE scheme: uint8 asymmetric per-tensor activations and weights, int32 bias, fp32 requantisation; float layers in fp32.',
+    activations: { type: 'uint8', symmetric: false, granularity: 'per-tensor' },
+    weights: { type: 'uint8', symmetric: false, granularity: 'per-tensor' },
+    bias: 'int32',
+    quant: 'fp32',
+    dequant: 'fp32',
+    floatPath: 'fp32',
+    quantizedOps: WEIGHTED_OPS,
+    fusedRelu: false,
+    executor: 'lowered-emulator',
+    peak: {
+      int8Ops: { value: 26e12, unit: 'ops/s', source: 'assumption: Hexagon NPU of a Snapdragon 8-series class part, order of 26 TOPS INT8', confidence: 'assumption' },
+      floatOps: { value: 2e12, unit: 'flop/s', source: 'assumption: GPU fp32 of the same class, order of 2 TFLOPS', confidence: 'assumption' },
+      bandwidth: { value: 51.2e9, unit: 'B/s', source: 'assumption: LPDDR5 64-bit at 6400 MT/s (51.2 GB/s)', confidence: 'assumption' },
+      power: { value: 5, unit: 'W', source: 'assumption: mobile SoC sustained budget of about 5 W', confidence: 'assumption' },
+    },
+    notes: ['All Snapdragon figures are stated assumptions: no single vendor source gives them together.'],
+  },
+  'cpu-wasm': {
+    id: 'cpu-wasm',
+    name: 'CPU via onnxruntime-web (QDQ)',
+    description:
+      'ONNX Runtime QDQ (U8S8): uint8 asymmetric per-tensor activations, int8 symmetric per-channel weights, executed by onnxruntime-web\'s own integer kernels; float layers in fp32.',
+    activations: { type: 'uint8', symmetric: false, granularity: 'per-tensor' },
+    weights: int8PerChannelSym,
+    bias: 'int32',
+    quant: 'fp32',
+    dequant: 'fp32',
+    floatPath: 'fp32',
+    quantizedOps: WEIGHTED_OPS,
+    fusedRelu: false,
+    executor: 'ort-qdq',
+    peak: {
+      int8Ops: { value: 0, unit: 'ops/s', source: 'measured by the CLI on the machine that runs it, never modelled', confidence: 'assumption' },
+      floatOps: { value: 0, unit: 'flop/s', source: 'measured by the CLI on the machine that runs it, never modelled', confidence: 'assumption' },
+      bandwidth: { value: 0, unit: 'B/s', source: 'measured, not modelled', confidence: 'assumption' },
+      power: { value: 0, unit: 'W', source: 'not measured', confidence: 'assumption' },
+    },
+    notes: ['The one target that is real and timed: its speed-up is measured, not modelled.'],
+  },
+};
+
+/** Looks a target up by id; throws a RangeError listing the known ids. */
+export function getTarget(id: string): Target {
+  const t = (TARGETS as Record<string, Target>)[id];
+  if (!t) throw new RangeError(`unknown target '${id}' (known: ${Object.keys(TARGETS).join(', ')})`);
+  return t;
+}
