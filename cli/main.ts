@@ -5,7 +5,9 @@ import { CliError } from './errors.ts';
 
 const program = new Command()
   .name('cann-quant')
-  .description('INT8 quantization benchmarking: calibrate, format, validate and score recipes locally')
+  .description(
+    'INT8 quantization benchmarking: calibrate, format, validate and score recipes locally',
+  )
   .version('0.1.0')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str) });

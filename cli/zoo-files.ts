@@ -15,7 +15,9 @@ export async function readTaskModel(manifest: TaskManifest): Promise<Uint8Array>
   const bytes = new Uint8Array(await readFile(path));
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (digest !== manifest.model.sha256) {
-    throw new CliError(`${path}: sha256 ${digest} differs from the manifest's ${manifest.model.sha256}`);
+    throw new CliError(
+      `${path}: sha256 ${digest} differs from the manifest's ${manifest.model.sha256}`,
+    );
   }
   return bytes;
 }

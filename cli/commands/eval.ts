@@ -20,11 +20,17 @@ export interface EvalResult {
 }
 
 /** Evaluates a zoo task's FP32 model over its full evaluation split (or the first `limit`). */
-export async function evaluateFp32(taskId: string, opts: { limit?: number; progress?: boolean }): Promise<EvalResult> {
+export async function evaluateFp32(
+  taskId: string,
+  opts: { limit?: number; progress?: boolean },
+): Promise<EvalResult> {
   const task = getTask(taskId);
   const { manifest } = task;
   const t0 = performance.now();
-  const [model, split] = await Promise.all([readTaskModel(manifest), task.load(nodeDataSource(), 'evaluation')]);
+  const [model, split] = await Promise.all([
+    readTaskModel(manifest),
+    task.load(nodeDataSource(), 'evaluation'),
+  ]);
   const session = await openSession(model);
   const end = Math.min(split.size, opts.limit ?? split.size);
   const bar = progressBar(`eval ${taskId}`, opts.progress);
@@ -47,7 +53,8 @@ export async function evaluateFp32(taskId: string, opts: { limit?: number; progr
       samples: end,
       metrics,
       reference,
-      matchesReference: end === split.size && Object.entries(reference).every(([k, v]) => metrics[k] === v),
+      matchesReference:
+        end === split.size && Object.entries(reference).every(([k, v]) => metrics[k] === v),
       seconds: Math.round((performance.now() - t0) / 10) / 100,
     };
   } finally {
@@ -67,7 +74,7 @@ function sliceLabels<L>(labels: L, end: number): L {
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description('evaluate a zoo task\'s FP32 model on its full evaluation split')
+    .description("evaluate a zoo task's FP32 model on its full evaluation split")
     .requiredOption('--task <id>', 'benchmark task id (see `cann-quant tasks`)')
     .option('--limit <n>', 'evaluate only the first n samples', parsePositiveInt)
     .option('--json', 'print one JSON object')
@@ -78,7 +85,9 @@ export function registerEval(program: Command): void {
         const lines = [
           `task      ${result.task}`,
           `samples   ${result.samples}`,
-          ...Object.entries(result.metrics).map(([k, v]) => `${k.padEnd(9)} ${v.toFixed(4)}${k === result.metric ? '  (primary)' : ''}`),
+          ...Object.entries(result.metrics).map(
+            ([k, v]) => `${k.padEnd(9)} ${v.toFixed(4)}${k === result.metric ? '  (primary)' : ''}`,
+          ),
           `reference ${result.metric} ${ref}${result.matchesReference ? '  (reproduced exactly)' : result.samples < (result.samples ?? 0) ? '' : ''}`,
           `time      ${result.seconds} s`,
         ];

@@ -3,7 +3,8 @@ import { InvalidArgumentError } from 'commander';
 /** commander argument parser for positive integers, with a one-line error. */
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`'${value}' is not a positive integer`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`'${value}' is not a positive integer`);
   return n;
 }
 

@@ -21,7 +21,10 @@ export function registerTasks(program: Command): void {
       }));
       printResult(opts.json, { tasks: rows }, () =>
         rows
-          .map((r) => `${r.id.padEnd(18)} ${r.kind.padEnd(22)} ${r.metric}=${r.fp32}  eval ${r.evaluation}  calib ${r.calibration}  ${r.parameters} params  ${r.dataset}`)
+          .map(
+            (r) =>
+              `${r.id.padEnd(18)} ${r.kind.padEnd(22)} ${r.metric}=${r.fp32}  eval ${r.evaluation}  calib ${r.calibration}  ${r.parameters} params  ${r.dataset}`,
+          )
           .join('\n'),
       );
     });

@@ -17,7 +17,13 @@ const recordingRunner = (): BatchRunner & { batches: [number, number][] } => {
 };
 const source: BatchSource = {
   size: 23,
-  batch: (s, e) => ({ x: tensor('float32', [e - s], Float32Array.from({ length: e - s }, (_, i) => s + i)) }),
+  batch: (s, e) => ({
+    x: tensor(
+      'float32',
+      [e - s],
+      Float32Array.from({ length: e - s }, (_, i) => s + i),
+    ),
+  }),
 };
 const decode = (out: Record<string, TensorData>) => [...(out.y!.data as Float32Array)];
 
@@ -25,13 +31,27 @@ describe('predictRange', () => {
   it('aligns batches to multiples of batchSize so shards execute the batches of a single pass', async () => {
     const whole = recordingRunner();
     const all = await predictRange(whole, source, decode, { batchSize: 10 });
-    expect(whole.batches).toEqual([[0, 10], [10, 10], [20, 3]]);
+    expect(whole.batches).toEqual([
+      [0, 10],
+      [10, 10],
+      [20, 3],
+    ]);
     const shard = recordingRunner();
     const part = await predictRange(shard, source, decode, { start: 5, end: 23, batchSize: 10 });
-    expect(shard.batches).toEqual([[5, 5], [10, 10], [20, 3]]);
-    expect(part).toEqual(all.slice(5).map((_, i) => [5, 5, 5, 5, 5, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 3, 3, 3][i]));
+    expect(shard.batches).toEqual([
+      [5, 5],
+      [10, 10],
+      [20, 3],
+    ]);
+    expect(part).toEqual(
+      all
+        .slice(5)
+        .map((_, i) => [5, 5, 5, 5, 5, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 3, 3, 3][i]),
+    );
   });
   it('rejects a range outside the split', async () => {
-    await expect(predictRange(recordingRunner(), source, decode, { end: 24 })).rejects.toThrow(/outside the split of 23/);
+    await expect(predictRange(recordingRunner(), source, decode, { end: 24 })).rejects.toThrow(
+      /outside the split of 23/,
+    );
   });
 });

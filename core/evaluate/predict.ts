@@ -46,8 +46,16 @@ export async function predictRange<P>(
   const start = options.start ?? 0;
   const end = options.end ?? source.size;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > source.size || start > end) {
-    throw new RangeError(`predictRange: range [${start}, ${end}) is outside the split of ${source.size}`);
+  if (
+    !Number.isInteger(start) ||
+    !Number.isInteger(end) ||
+    start < 0 ||
+    end > source.size ||
+    start > end
+  ) {
+    throw new RangeError(
+      `predictRange: range [${start}, ${end}) is outside the split of ${source.size}`,
+    );
   }
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`predictRange: batchSize must be a positive integer, got ${batchSize}`);
@@ -59,7 +67,9 @@ export async function predictRange<P>(
     const outputs = await runner.run(source.batch(cursor, batchEnd));
     const decoded = decode(outputs, batchEnd - cursor);
     if (decoded.length !== batchEnd - cursor) {
-      throw new Error(`predictRange: decoder returned ${decoded.length} predictions for ${batchEnd - cursor} samples`);
+      throw new Error(
+        `predictRange: decoder returned ${decoded.length} predictions for ${batchEnd - cursor} samples`,
+      );
     }
     for (const p of decoded) predictions.push(p);
     cursor = batchEnd;

@@ -75,7 +75,11 @@ export type TargetId = 'ascend310' | 'ascend310p' | 'nvidia-t4' | 'snapdragon' |
 
 const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
 
-const int8PerChannelSym: TensorScheme = { type: 'int8', symmetric: true, granularity: 'per-channel' };
+const int8PerChannelSym: TensorScheme = {
+  type: 'int8',
+  symmetric: true,
+  granularity: 'per-channel',
+};
 
 /** The targets, in the order reports show them. */
 export const TARGETS: Readonly<Record<TargetId, Target>> = {
@@ -94,17 +98,34 @@ export const TARGETS: Readonly<Record<TargetId, Target>> = {
     fusedRelu: true,
     executor: 'lowered-emulator',
     peak: {
-      int8Ops: { value: 16e12, unit: 'ops/s', source: 'HiSilicon Ascend 310 launch page (16 TOPS INT8)', confidence: 'vendor' },
-      floatOps: { value: 8e12, unit: 'flop/s', source: 'HiSilicon Ascend 310 launch page (8 TFLOPS FP16)', confidence: 'vendor' },
+      int8Ops: {
+        value: 16e12,
+        unit: 'ops/s',
+        source: 'HiSilicon Ascend 310 launch page (16 TOPS INT8)',
+        confidence: 'vendor',
+      },
+      floatOps: {
+        value: 8e12,
+        unit: 'flop/s',
+        source: 'HiSilicon Ascend 310 launch page (8 TFLOPS FP16)',
+        confidence: 'vendor',
+      },
       bandwidth: {
         value: 25.6e9,
         unit: 'B/s',
         source: 'no public figure found; assumed LPDDR4X 2 x 64-bit at 1600 MHz class (25.6 GB/s)',
         confidence: 'assumption',
       },
-      power: { value: 8, unit: 'W', source: 'HiSilicon Ascend 310 launch page (8 W)', confidence: 'vendor' },
+      power: {
+        value: 8,
+        unit: 'W',
+        source: 'HiSilicon Ascend 310 launch page (8 W)',
+        confidence: 'vendor',
+      },
     },
-    notes: ['A conv with Cin <= 16 gets no speed-up from the cube unit (padding); the performance model counts it at fp16 cost.'],
+    notes: [
+      'A conv with Cin <= 16 gets no speed-up from the cube unit (padding); the performance model counts it at fp16 cost.',
+    ],
   },
   ascend310p: {
     id: 'ascend310p',
@@ -121,10 +142,30 @@ export const TARGETS: Readonly<Record<TargetId, Target>> = {
     fusedRelu: true,
     executor: 'lowered-emulator',
     peak: {
-      int8Ops: { value: 140e12, unit: 'ops/s', source: 'Atlas 300I Duo (2 chips) 280 TOPS INT8, halved; secondary sources', confidence: 'secondary' },
-      floatOps: { value: 70e12, unit: 'flop/s', source: 'Atlas 300I Duo 140 TFLOPS FP16, halved; secondary sources', confidence: 'secondary' },
-      bandwidth: { value: 204e9, unit: 'B/s', source: 'Atlas 300I Duo 408 GB/s, halved; secondary sources', confidence: 'secondary' },
-      power: { value: 75, unit: 'W', source: 'Atlas 300I Duo 150 W, halved; secondary sources', confidence: 'secondary' },
+      int8Ops: {
+        value: 140e12,
+        unit: 'ops/s',
+        source: 'Atlas 300I Duo (2 chips) 280 TOPS INT8, halved; secondary sources',
+        confidence: 'secondary',
+      },
+      floatOps: {
+        value: 70e12,
+        unit: 'flop/s',
+        source: 'Atlas 300I Duo 140 TFLOPS FP16, halved; secondary sources',
+        confidence: 'secondary',
+      },
+      bandwidth: {
+        value: 204e9,
+        unit: 'B/s',
+        source: 'Atlas 300I Duo 408 GB/s, halved; secondary sources',
+        confidence: 'secondary',
+      },
+      power: {
+        value: 75,
+        unit: 'W',
+        source: 'Atlas 300I Duo 150 W, halved; secondary sources',
+        confidence: 'secondary',
+      },
     },
     notes: ['Per-chip figures are the dual-chip card figures halved.'],
   },
@@ -143,12 +184,29 @@ export const TARGETS: Readonly<Record<TargetId, Target>> = {
     fusedRelu: false,
     executor: 'lowered-emulator',
     peak: {
-      int8Ops: { value: 130e12, unit: 'ops/s', source: 'NVIDIA T4 datasheet (130 TOPS INT8)', confidence: 'vendor' },
-      floatOps: { value: 8.1e12, unit: 'flop/s', source: 'NVIDIA T4 datasheet (8.1 TFLOPS FP32)', confidence: 'vendor' },
-      bandwidth: { value: 320e9, unit: 'B/s', source: 'NVIDIA T4 datasheet (320 GB/s)', confidence: 'vendor' },
+      int8Ops: {
+        value: 130e12,
+        unit: 'ops/s',
+        source: 'NVIDIA T4 datasheet (130 TOPS INT8)',
+        confidence: 'vendor',
+      },
+      floatOps: {
+        value: 8.1e12,
+        unit: 'flop/s',
+        source: 'NVIDIA T4 datasheet (8.1 TFLOPS FP32)',
+        confidence: 'vendor',
+      },
+      bandwidth: {
+        value: 320e9,
+        unit: 'B/s',
+        source: 'NVIDIA T4 datasheet (320 GB/s)',
+        confidence: 'vendor',
+      },
       power: { value: 70, unit: 'W', source: 'NVIDIA T4 datasheet (70 W)', confidence: 'vendor' },
     },
-    notes: ['Float baseline is fp32 (the datasheet FP16 tensor-core figure, 65 TFLOPS, is not the baseline used).'],
+    notes: [
+      'Float baseline is fp32 (the datasheet FP16 tensor-core figure, 65 TFLOPS, is not the baseline used).',
+    ],
   },
   snapdragon: {
     id: 'snapdragon',
@@ -165,18 +223,41 @@ export const TARGETS: Readonly<Record<TargetId, Target>> = {
     fusedRelu: false,
     executor: 'lowered-emulator',
     peak: {
-      int8Ops: { value: 26e12, unit: 'ops/s', source: 'assumption: Hexagon NPU of a Snapdragon 8-series class part, order of 26 TOPS INT8', confidence: 'assumption' },
-      floatOps: { value: 2e12, unit: 'flop/s', source: 'assumption: GPU fp32 of the same class, order of 2 TFLOPS', confidence: 'assumption' },
-      bandwidth: { value: 51.2e9, unit: 'B/s', source: 'assumption: LPDDR5 64-bit at 6400 MT/s (51.2 GB/s)', confidence: 'assumption' },
-      power: { value: 5, unit: 'W', source: 'assumption: mobile SoC sustained budget of about 5 W', confidence: 'assumption' },
+      int8Ops: {
+        value: 26e12,
+        unit: 'ops/s',
+        source:
+          'assumption: Hexagon NPU of a Snapdragon 8-series class part, order of 26 TOPS INT8',
+        confidence: 'assumption',
+      },
+      floatOps: {
+        value: 2e12,
+        unit: 'flop/s',
+        source: 'assumption: GPU fp32 of the same class, order of 2 TFLOPS',
+        confidence: 'assumption',
+      },
+      bandwidth: {
+        value: 51.2e9,
+        unit: 'B/s',
+        source: 'assumption: LPDDR5 64-bit at 6400 MT/s (51.2 GB/s)',
+        confidence: 'assumption',
+      },
+      power: {
+        value: 5,
+        unit: 'W',
+        source: 'assumption: mobile SoC sustained budget of about 5 W',
+        confidence: 'assumption',
+      },
     },
-    notes: ['All Snapdragon figures are stated assumptions: no single vendor source gives them together.'],
+    notes: [
+      'All Snapdragon figures are stated assumptions: no single vendor source gives them together.',
+    ],
   },
   'cpu-wasm': {
     id: 'cpu-wasm',
     name: 'CPU via onnxruntime-web (QDQ)',
     description:
-      'ONNX Runtime QDQ (U8S8): uint8 asymmetric per-tensor activations, int8 symmetric per-channel weights, executed by onnxruntime-web\'s own integer kernels; float layers in fp32.',
+      "ONNX Runtime QDQ (U8S8): uint8 asymmetric per-tensor activations, int8 symmetric per-channel weights, executed by onnxruntime-web's own integer kernels; float layers in fp32.",
     activations: { type: 'uint8', symmetric: false, granularity: 'per-tensor' },
     weights: int8PerChannelSym,
     bias: 'int32',
@@ -187,9 +268,24 @@ export const TARGETS: Readonly<Record<TargetId, Target>> = {
     fusedRelu: false,
     executor: 'ort-qdq',
     peak: {
-      int8Ops: { value: 0, unit: 'ops/s', source: 'measured by the CLI on the machine that runs it, never modelled', confidence: 'assumption' },
-      floatOps: { value: 0, unit: 'flop/s', source: 'measured by the CLI on the machine that runs it, never modelled', confidence: 'assumption' },
-      bandwidth: { value: 0, unit: 'B/s', source: 'measured, not modelled', confidence: 'assumption' },
+      int8Ops: {
+        value: 0,
+        unit: 'ops/s',
+        source: 'measured by the CLI on the machine that runs it, never modelled',
+        confidence: 'assumption',
+      },
+      floatOps: {
+        value: 0,
+        unit: 'flop/s',
+        source: 'measured by the CLI on the machine that runs it, never modelled',
+        confidence: 'assumption',
+      },
+      bandwidth: {
+        value: 0,
+        unit: 'B/s',
+        source: 'measured, not modelled',
+        confidence: 'assumption',
+      },
       power: { value: 0, unit: 'W', source: 'not measured', confidence: 'assumption' },
     },
     notes: ['The one target that is real and timed: its speed-up is measured, not modelled.'],
@@ -199,6 +295,7 @@ export const TARGETS: Readonly<Record<TargetId, Target>> = {
 /** Looks a target up by id; throws a RangeError listing the known ids. */
 export function getTarget(id: string): Target {
   const t = (TARGETS as Record<string, Target>)[id];
-  if (!t) throw new RangeError(`unknown target '${id}' (known: ${Object.keys(TARGETS).join(', ')})`);
+  if (!t)
+    throw new RangeError(`unknown target '${id}' (known: ${Object.keys(TARGETS).join(', ')})`);
   return t;
 }
