@@ -30,8 +30,9 @@ import {
 } from './fp16.ts';
 import { INT_RANGE, isInt32, roundHalfEven, saturateInt } from './rounding.ts';
 
-/** ReLU on an fp16 value: positive values pass, everything else becomes +0. */
+/** ReLU on an fp16 value: positive values pass, everything else (-0, NaN too) becomes +0. */
 function relu16(x: number): number {
+  // biome-ignore lint/complexity/useMathMinMax: Math.max(NaN, 0) is NaN; this ReLU maps NaN to +0
   return x > 0 ? x : 0;
 }
 
