@@ -199,8 +199,10 @@ describe('malformed input gives OnnxFormatError', () => {
     for (let seed = 0; seed < 300; seed++) {
       const rand = seededRandom(seed);
       const bytes = good.slice();
-      for (let k = 0; k < 3; k++)
-        bytes[Math.floor(rand() * bytes.length)] ^= 1 << Math.floor(rand() * 8);
+      for (let k = 0; k < 3; k++) {
+        const at = Math.floor(rand() * bytes.length);
+        bytes[at] = bytes[at]! ^ (1 << Math.floor(rand() * 8));
+      }
       try {
         decodeModel(bytes);
       } catch (e) {

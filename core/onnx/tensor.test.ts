@@ -5,6 +5,7 @@ import type { TensorData, TensorType } from '../tensor/index.ts';
 import { OnnxFormatError } from './errors.ts';
 import {
   TensorProto_DataType as DT,
+  type StringStringEntryProto,
   StringStringEntryProtoSchema,
   type TensorProto,
   TensorProto_DataLocation,
@@ -176,8 +177,22 @@ describe('tensorFromProto on official ONNX test vectors', () => {
 });
 
 describe('tensorFromProto on typed *_data fields', () => {
-  const make = (init: Parameters<typeof create<typeof TensorProtoSchema>>[1]) =>
-    create(TensorProtoSchema, init);
+  /** TensorProto with dims given as numbers. */
+  const make = ({
+    dims,
+    ...rest
+  }: {
+    dims: number[];
+    dataType: number;
+    name?: string;
+    floatData?: number[];
+    doubleData?: number[];
+    int32Data?: number[];
+    int64Data?: bigint[];
+    rawData?: Uint8Array;
+    dataLocation?: TensorProto_DataLocation;
+    externalData?: StringStringEntryProto[];
+  }) => create(TensorProtoSchema, { ...rest, dims: dims.map((d) => BigInt(d)) });
 
   it('float_data, double_data, int64_data', () => {
     expect(tensorFromProto(make({ dataType: DT.FLOAT, dims: [2], floatData: [1.5, -2] }))).toEqual({
