@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { describe, expect, it } from 'vitest';
@@ -343,5 +344,26 @@ describe('malformed input gives OnnxFormatError', () => {
     );
     const bytes = encodeModel(m);
     expect(sameBytes(encodeModel(decodeModel(bytes)), bytes)).toBe(true);
+  });
+});
+
+describe('workerd safety', () => {
+  it('neither the generated code nor the protobuf-es runtime generates code at runtime', () => {
+    const roots = [
+      fileURLToPath(new URL('./gen', import.meta.url)),
+      fileURLToPath(new URL('../../node_modules/@bufbuild/protobuf/dist/esm', import.meta.url)),
+    ];
+    const offenders: string[] = [];
+    let scanned = 0;
+    for (const root of roots) {
+      for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' })) {
+        if (!/\.(ts|js|mjs)$/.test(rel) || rel.endsWith('.d.ts')) continue;
+        const text = readFileSync(`${root}/${rel}`, 'utf8');
+        scanned++;
+        if (/new Function\s*\(|\beval\s*\(/.test(text)) offenders.push(`${root}/${rel}`);
+      }
+    }
+    expect(scanned).toBeGreaterThan(20);
+    expect(offenders).toEqual([]);
   });
 });
