@@ -27,6 +27,19 @@ export interface TaskManifest {
      * recorded by the Python training pipeline; the TS loader must reproduce it exactly.
      */
     tokenSha256?: string;
+    /**
+     * Detection canvases (fmnist-detect): sha256 of the evaluation split's composed canvases
+     * ([N, 64, 64] uint8, row-major), recorded by the Python composer; the TS composer must
+     * reproduce it exactly.
+     */
+    canvasSha256?: string;
+    /** sha256 of the evaluation ground truth: int32 little-endian rows (canvas, cls, x1, y1, x2, y2). */
+    boxesSha256?: string;
+    /** Definition of each canvas split: Fashion-MNIST part, image range, seed, canvas count. */
+    canvasSplits?: Record<
+      string,
+      { part: string; start: number; count: number; seed: number; canvases: number }
+    >;
   };
   preprocessing: string;
   metric: { primary: string; reported: string[]; higherIsBetter: true; definition: string };
