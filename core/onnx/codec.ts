@@ -113,6 +113,8 @@ function scanTopLevel(bytes: Uint8Array): Scan {
 /**
  * Decodes an ONNX model and (by default) validates it with {@link validateModel}.
  * Never hangs and never throws anything but {@link OnnxFormatError} for bad bytes.
+ * The returned model's `bytes` fields (e.g. `raw_data` of initializers) are views into
+ * `bytes` (protobuf-es does not copy them): do not overwrite `bytes` while the model is used.
  * @throws OnnxFormatError `empty`, `truncated`, `not-onnx`, or a validation code
  *   (`unsupported-ir`, `unsupported-opset`, `invalid-graph`, `external-data`).
  * @example const model = decodeModel(new Uint8Array(await file.arrayBuffer()));
