@@ -1,0 +1,19 @@
+/**
+ * Every benchmark task of the zoo, by id. To add a task, import it and add one entry: this map
+ * is the only list (spam-transformer and fmnist-detect are expected to join it).
+ */
+import { smokeFmnist } from './smoke-fmnist/task.ts';
+import type { BenchmarkTask } from './task.ts';
+
+export const TASKS: Record<string, BenchmarkTask> = {
+  'smoke-fmnist': smokeFmnist,
+};
+
+/** The task with this id; throws an error listing the known ids otherwise. */
+export function getTask(id: string): BenchmarkTask {
+  const task = Object.hasOwn(TASKS, id) ? TASKS[id] : undefined;
+  if (!task) {
+    throw new Error(`unknown task '${id}' (known: ${Object.keys(TASKS).sort().join(', ')})`);
+  }
+  return task;
+}
