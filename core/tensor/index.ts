@@ -49,3 +49,50 @@ export function tensor<T extends TensorType>(
   }
   return { type, dims: [...dims], data };
 }
+
+/** Allocates a typed array of the given element type and length. */
+export function allocate<T extends TensorType>(type: T, length: number): TensorArrays[T] {
+  switch (type) {
+    case 'float32':
+      return new Float32Array(length) as TensorArrays[T];
+    case 'float16':
+      return new Uint16Array(length) as TensorArrays[T];
+    case 'int64':
+      return new BigInt64Array(length) as TensorArrays[T];
+    case 'int32':
+      return new Int32Array(length) as TensorArrays[T];
+    case 'int8':
+      return new Int8Array(length) as TensorArrays[T];
+    default:
+      return new Uint8Array(length) as TensorArrays[T];
+  }
+}
+
+/**
+ * Concatenates tensors along dimension 0 (the batch). All parts must share the element type
+ * and the trailing dimensions.
+ */
+export function concatBatch(parts: readonly TensorData[]): TensorData {
+  const first = parts[0];
+  if (!first) throw new RangeError('concatBatch: no tensors');
+  const tail = first.dims.slice(1).join(',');
+  let rows = 0;
+  for (const p of parts) {
+    if (p.type !== first.type || p.dims.slice(1).join(',') !== tail) {
+      throw new RangeError(
+        `concatBatch: ${p.type}[${p.dims}] does not stack with ${first.type}[${first.dims}]`,
+      );
+    }
+    rows += p.dims[0]!;
+  }
+  const data = allocate(first.type, elementCount([rows, ...first.dims.slice(1)]));
+  let offset = 0;
+  for (const p of parts) {
+    (data as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(
+      p.data as ArrayLike<unknown>,
+      offset,
+    );
+    offset += p.data.length;
+  }
+  return { type: first.type, dims: [rows, ...first.dims.slice(1)], data };
+}

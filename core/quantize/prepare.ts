@@ -1,0 +1,287 @@
+import { clone } from '@bufbuild/protobuf';
+import type { Target } from '../formats/targets.ts';
+import { attrFloat, attrInt, attrInts } from '../onnx/attributes.ts';
+import { constantLookup } from '../onnx/constants.ts';
+import { type ModelProto, ModelProtoSchema, type NodeProto } from '../onnx/gen/onnx_pb.ts';
+import { consumers, nodeLabel, topologicalOrder } from '../onnx/graph.ts';
+import { tensorToProto } from '../onnx/tensor.ts';
+import { tensor } from '../tensor/index.ts';
+import { type FloatWeight, foldBatchNorm } from './weights.ts';
+
+/** A weighted layer the target can run in integers, with its float weight in canonical layout. */
+export interface LayerCandidate {
+  /** Report key: the node name, or `<op>#<index>` when the node has none. */
+  name: string;
+  kind: 'conv' | 'gemm' | 'matmul';
+  /** The node(s) the layer replaces (MatMul + bias Add count as one layer). */
+  nodes: NodeProto[];
+  input: string;
+  output: string;
+  /** Conv: OIHW axis 0; Gemm: [N, K] axis 0; MatMul right: [K, N] axis 1; left: [M, K] axis 0. */
+  weight: FloatWeight;
+  weightSide?: 'right' | 'left';
+  bias: Float32Array;
+  conv?: { strides: number[]; pads: number[]; dilations: number[]; group: number };
+  /** Number of multiply-accumulates per sample is computed later from shapes (scoring). */
+}
+
+/** A node the target would quantize by op type but that stays float, and why. */
+export interface SkippedLayer {
+  name: string;
+  opType: string;
+  reason: string;
+}
+
+/** The float model ready for quantization: BatchNorm folded, layers found. */
+export interface PreparedModel {
+  /** BN-folded float model; tensor names of everything kept are the original names. */
+  model: ModelProto;
+  layers: LayerCandidate[];
+  skipped: SkippedLayer[];
+  foldedBatchNorms: number;
+}
+
+const f32 = (t: { type: string; data: unknown } | undefined): Float32Array | undefined =>
+  t && t.type === 'float32' ? (t.data as Float32Array) : undefined;
+
+/**
+ * Folds inference BatchNormalization into the Conv before it (when the Conv output feeds only
+ * that BN and its weights are constant), then lists the target's quantizable layers: Conv (2-D)
+ * and Gemm with a constant weight, MatMul with a constant 2-D operand on either side (a
+ * following Add of a constant [N] vector becomes its bias). Everything else stays float and,
+ * when its op type is one the target quantizes, is reported in `skipped` with the reason.
+ */
+export function prepareModel(source: ModelProto, target: Target): PreparedModel {
+  const model = clone(ModelProtoSchema, source);
+  const graph = model.graph;
+  if (!graph) throw new TypeError('prepareModel: model has no graph');
+  const foldedBatchNorms = foldBatchNorms(model);
+  const consts = constantLookup(graph);
+  const users = consumers(graph);
+  const outputs = new Set(graph.output.map((o) => o.name));
+  const layers: LayerCandidate[] = [];
+  const skipped: SkippedLayer[] = [];
+  const quantizable = new Set(target.quantizedOps);
+  const order = topologicalOrder(graph);
+  for (const [index, node] of order.entries()) {
+    if (!quantizable.has(node.opType) || node.domain !== '') continue;
+    const name = nodeLabel(node, index);
+    const skip = (reason: string) => skipped.push({ name, opType: node.opType, reason });
+    if (node.opType === 'Conv') {
+      const w = consts.value(node.input[1] ?? '');
+      if (!w || w.type !== 'float32') {
+        skip('weight is not a constant float32 tensor');
+        continue;
+      }
+      if (w.dims.length !== 4) {
+        skip(`Conv with a ${w.dims.length - 2}-D kernel (only 2-D convolutions are emulated)`);
+        continue;
+      }
+      if (consts.has(node.input[0] ?? '')) {
+        skip('input is constant');
+        continue;
+      }
+      const autoPad = node.attribute.find((a) => a.name === 'auto_pad');
+      const autoPadValue = autoPad ? new TextDecoder().decode(autoPad.s) : 'NOTSET';
+      if (autoPadValue !== 'NOTSET' && autoPadValue !== 'VALID') {
+        skip(`auto_pad=${autoPadValue} (explicit pads only)`);
+        continue;
+      }
+      const b = node.input[2] ? f32(consts.value(node.input[2])) : undefined;
+      if (node.input[2] && !b) {
+        skip('bias is not a constant float32 tensor');
+        continue;
+      }
+      layers.push({
+        name,
+        kind: 'conv',
+        nodes: [node],
+        input: node.input[0]!,
+        output: node.output[0]!,
+        weight: { dims: w.dims, data: w.data as Float32Array, axis: 0 },
+        bias: b ?? new Float32Array(w.dims[0]!),
+        conv: {
+          strides: attrInts(node, 'strides', [1, 1]),
+          pads: attrInts(node, 'pads', [0, 0, 0, 0]),
+          dilations: attrInts(node, 'dilations', [1, 1]),
+          group: attrInt(node, 'group', 1),
+        },
+      });
+    } else if (node.opType === 'Gemm') {
+      const w = consts.value(node.input[1] ?? '');
+      if (!w || w.type !== 'float32' || w.dims.length !== 2) {
+        skip('B is not a constant 2-D float32 tensor');
+        continue;
+      }
+      if (attrInt(node, 'transA', 0) !== 0) {
+        skip('transA=1');
+        continue;
+      }
+      const alpha = attrFloat(node, 'alpha', 1);
+      const beta = attrFloat(node, 'beta', 1);
+      const transB = attrInt(node, 'transB', 0);
+      const [d0, d1] = w.dims as [number, number];
+      const n = transB ? d0 : d1;
+      const k = transB ? d1 : d0;
+      const data = new Float32Array(n * k);
+      const src = w.data as Float32Array;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < k; j++) data[i * k + j] = alpha * src[transB ? i * k + j : j * n + i]!;
+      const c = node.input[2] ? consts.value(node.input[2]) : undefined;
+      if (
+        node.input[2] &&
+        (!c || c.type !== 'float32' || (c.data.length !== n && c.data.length !== 1))
+      ) {
+        skip('C is not a constant [N] or scalar float32');
+        continue;
+      }
+      const bias = new Float32Array(n);
+      if (c)
+        for (let i = 0; i < n; i++)
+          bias[i] = beta * (c.data as Float32Array)[c.data.length === 1 ? 0 : i]!;
+      layers.push({
+        name,
+        kind: 'gemm',
+        nodes: [node],
+        input: node.input[0]!,
+        output: node.output[0]!,
+        weight: { dims: [n, k], data, axis: 0 },
+        bias,
+      });
+    } else if (node.opType === 'MatMul') {
+      const [a, b] = [node.input[0] ?? '', node.input[1] ?? ''];
+      const right = consts.value(b);
+      const left = consts.value(a);
+      if (right && left) {
+        skip('both operands constant');
+        continue;
+      }
+      const w = right ?? left;
+      if (!w || w.type !== 'float32') {
+        skip('no constant float32 operand (activation x activation MatMul stays float)');
+        continue;
+      }
+      if (w.dims.length !== 2) {
+        skip(`constant operand has rank ${w.dims.length} (2 needed)`);
+        continue;
+      }
+      const side = right ? 'right' : 'left';
+      const channels = side === 'right' ? w.dims[1]! : w.dims[0]!;
+      let output = node.output[0]!;
+      const nodes = [node];
+      let bias = new Float32Array(channels);
+      // PyTorch exports Linear on 3-D inputs as MatMul + Add(bias): fold that Add into the layer.
+      const next = users.get(output);
+      if (
+        side === 'right' &&
+        next?.length === 1 &&
+        next[0]!.opType === 'Add' &&
+        !outputs.has(output)
+      ) {
+        const add = next[0]!;
+        const other = add.input[0] === output ? add.input[1]! : add.input[0]!;
+        const c = f32(consts.value(other));
+        if (c && c.length === channels) {
+          bias = new Float32Array(c);
+          output = add.output[0]!;
+          nodes.push(add);
+        }
+      }
+      layers.push({
+        name,
+        kind: 'matmul',
+        nodes,
+        input: side === 'right' ? a : b,
+        output,
+        weight: { dims: w.dims, data: w.data as Float32Array, axis: side === 'right' ? 1 : 0 },
+        weightSide: side,
+        bias,
+      });
+    }
+  }
+  return { model, layers, skipped, foldedBatchNorms };
+}
+
+/** Folds Conv -> BatchNormalization pairs in place; returns how many were folded. */
+function foldBatchNorms(model: ModelProto): number {
+  const graph = model.graph!;
+  const consts = constantLookup(graph);
+  const users = consumers(graph);
+  const producerOf = new Map<string, NodeProto>();
+  for (const n of graph.node) for (const o of n.output) producerOf.set(o, n);
+  const outputs = new Set(graph.output.map((o) => o.name));
+  const removed = new Set<NodeProto>();
+  let folded = 0;
+  for (const bn of graph.node) {
+    if (
+      bn.opType !== 'BatchNormalization' ||
+      (bn.output.length > 1 && bn.output.slice(1).some((o) => o !== ''))
+    )
+      continue;
+    const conv = producerOf.get(bn.input[0] ?? '');
+    if (!conv || conv.opType !== 'Conv' || removed.has(conv)) continue;
+    const convOut = conv.output[0]!;
+    if (outputs.has(convOut) || (users.get(convOut)?.length ?? 0) !== 1) continue;
+    const w = consts.value(conv.input[1] ?? '');
+    const b = conv.input[2] ? consts.value(conv.input[2]) : undefined;
+    const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) =>
+      f32(consts.value(bn.input[i] ?? '')),
+    );
+    if (
+      !w ||
+      w.type !== 'float32' ||
+      (conv.input[2] && b?.type !== 'float32') ||
+      !scale ||
+      !bias ||
+      !mean ||
+      !variance
+    )
+      continue;
+    // A weight shared with another node cannot be rewritten in place.
+    if ((users.get(conv.input[1]!)?.length ?? 0) !== 1) continue;
+    const result = foldBatchNorm(
+      { dims: w.dims, data: w.data as Float32Array, axis: 0 },
+      b?.data as Float32Array | undefined,
+      {
+        scale,
+        bias,
+        mean,
+        variance,
+        epsilon: attrFloat(bn, 'epsilon', 1e-5),
+      },
+    );
+    const wName = `${conv.input[1]}__bnfolded`;
+    const bName = `${conv.input[1]}__bnfolded_bias`;
+    graph.initializer.push(tensorToProto(wName, tensor('float32', w.dims, result.weight)));
+    graph.initializer.push(
+      tensorToProto(bName, tensor('float32', [result.bias.length], result.bias)),
+    );
+    conv.input[1] = wName;
+    conv.input[2] = bName;
+    conv.output[0] = bn.output[0]!;
+    removed.add(bn);
+    folded++;
+  }
+  graph.node = graph.node.filter((n) => !removed.has(n));
+  pruneUnusedInitializers(model);
+  return folded;
+}
+
+/** Drops initializers (and their graph-input entries) that no node or output uses any more. */
+export function pruneUnusedInitializers(model: ModelProto): void {
+  const graph = model.graph!;
+  const used = new Set<string>(graph.output.map((o) => o.name));
+  const visit = (nodes: NodeProto[]) => {
+    for (const n of nodes) {
+      for (const i of n.input) used.add(i);
+      for (const a of n.attribute) {
+        if (a.g) visit(a.g.node);
+        for (const g of a.graphs) visit(g.node);
+      }
+    }
+  };
+  visit(graph.node);
+  graph.initializer = graph.initializer.filter((t) => used.has(t.name));
+  const inits = new Set(graph.initializer.map((t) => t.name));
+  graph.input = graph.input.filter((i) => used.has(i.name) || !inits.has(i.name));
+}
