@@ -1,0 +1,99 @@
+import { captureSession, gatherBatch, type SampleSet } from '../calibrate/capture.ts';
+import type { BatchSource } from '../evaluate/predict.ts';
+import type { Target } from '../formats/targets.ts';
+import type { TensorData } from '../tensor/index.ts';
+import { buildEmulationModel } from './emulation.ts';
+import type { QuantizedLayer } from './layer.ts';
+import type { ActivationParams } from './params.ts';
+import { roundHalfEven } from './params.ts';
+import type { PreparedModel } from './prepare.ts';
+import { buildQdqModel } from './qdq.ts';
+
+/** What bias correction changed in one layer. */
+export interface BiasCorrection {
+  layer: string;
+  /** Largest |mean(int8 - fp32)| over the output channels before correction. */
+  maxMeanError: number;
+  /** Largest |change| of the int32 bias. */
+  maxBiasChange: number;
+}
+
+/** Axis of output channels in a layer's output tensor. */
+export function outputChannelAxis(layer: Pick<QuantizedLayer, 'kind' | 'weightSide'>, rank: number): number {
+  if (layer.kind === 'conv') return 1;
+  if (layer.kind === 'matmul' && layer.weightSide === 'left') return rank - 2;
+  return rank - 1;
+}
+
+/** Per-channel sums of (int8 - fp32) of one output tensor pair. */
+function accumulateChannelDiff(q: TensorData, f: TensorData, axis: number, sums: Float64Array, counts: Float64Array): void {
+  const dims = f.dims;
+  let inner = 1;
+  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i]!;
+  const channels = dims[axis]!;
+  const a = q.data as Float32Array;
+  const b = f.data as Float32Array;
+  for (let i = 0; i < b.length; i++) {
+    const c = Math.floor(i / inner) % channels;
+    sums[c]! += a[i]! - b[i]!;
+    counts[c]!++;
+  }
+}
+
+/**
+ * Empirical bias correction: the mean per-channel difference between the INT8 layer output
+ * (the target's emulation, or the QDQ model on `cpu-wasm`) and the FP32 layer output over the
+ * calibration samples, absorbed into the int32 bias (rounded half to even, in accumulator
+ * units). One pass over all layers at once (not layer-sequential).
+ */
+export async function correctBiases(
+  prepared: PreparedModel,
+  layers: QuantizedLayer[],
+  target: Target,
+  source: BatchSource,
+  samples: SampleSet,
+  outputParams: ReadonlyMap<string, ActivationParams>,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ layers: QuantizedLayer[]; corrections: BiasCorrection[] }> {
+  const outputs = layers.map((l) => l.output);
+  const int8Model =
+    target.executor === 'ort-qdq'
+      ? buildQdqModel(prepared, layers, target, outputParams)
+      : buildEmulationModel(prepared, layers, target);
+  const sums = layers.map((l) => new Float64Array(l.deqScale.length));
+  const counts = layers.map((l) => new Float64Array(l.deqScale.length));
+  const fp32 = await captureSession(prepared.model, outputs);
+  const int8 = await captureSession(int8Model, outputs);
+  try {
+    const batchSize = samples.batchSize ?? 25;
+    for (let s = 0; s < samples.indices.length; s += batchSize) {
+      const feeds = gatherBatch(source, samples.indices.slice(s, s + batchSize));
+      const ref = await fp32.run(feeds, outputs);
+      const out = await int8.run(feeds, outputs);
+      layers.forEach((l, i) => {
+        const f = ref[l.output]!;
+        accumulateChannelDiff(out[l.output]!, f, outputChannelAxis(l, f.dims.length), sums[i]!, counts[i]!);
+      });
+      onProgress?.(Math.min(samples.indices.length, s + batchSize), samples.indices.length);
+    }
+  } finally {
+    await fp32.release();
+    await int8.release();
+  }
+  const corrections: BiasCorrection[] = [];
+  const corrected = layers.map((l, i) => {
+    const bias = new Int32Array(l.bias);
+    let maxMeanError = 0;
+    let maxBiasChange = 0;
+    for (let c = 0; c < bias.length; c++) {
+      const mean = sums[i]![c]! / Math.max(1, counts[i]![c]!);
+      const delta = roundHalfEven(mean / l.deqScale[c]!);
+      bias[c] = Math.max(-2147483648, Math.min(2147483647, bias[c]! - delta));
+      maxMeanError = Math.max(maxMeanError, Math.abs(mean));
+      maxBiasChange = Math.max(maxBiasChange, Math.abs(delta));
+    }
+    corrections.push({ layer: l.name, maxMeanError, maxBiasChange });
+    return { ...l, bias };
+  });
+  return { layers: corrected, corrections };
+}

@@ -1,0 +1,116 @@
+import { clone } from '@bufbuild/protobuf';
+import { lowerFp16Rounding, lowerLayer, type LoweringContext } from '../emulator/lowering/index.ts';
+import { roundToFp16 } from '../emulator/fp16.ts';
+import type { Target } from '../formats/targets.ts';
+import { type ModelProto, ModelProtoSchema, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb.ts';
+import { makeNode } from '../onnx/builder.ts';
+import { topologicalOrder } from '../onnx/graph.ts';
+import { tensorFromProto, tensorToProto } from '../onnx/tensor.ts';
+import { DT, elementTypes } from './element-types.ts';
+import type { QuantizedLayer } from './layer.ts';
+import { type PreparedModel, pruneUnusedInitializers } from './prepare.ts';
+
+/** Suffix of a float op's raw output before it is rounded to fp16. */
+const RAW = '__fp32';
+
+/**
+ * Builds the emulation model of a target: every quantized layer replaced by its lowering
+ * (core/emulator/lowering: the target's integer arithmetic in onnxruntime-web operators) and,
+ * on targets whose float path is fp16 (Ascend), every float tensor rounded to fp16 where it is
+ * produced (graph inputs, float-op outputs, float constants). Tensor names of the original graph
+ * are kept, so layer outputs can be compared with the FP32 model by name.
+ */
+export function buildEmulationModel(prepared: PreparedModel, layers: readonly QuantizedLayer[], target: Target): ModelProto {
+  if (target.executor !== 'lowered-emulator') {
+    throw new RangeError(`target ${target.id} is not emulated by lowering (it runs the QDQ model on ${target.executor})`);
+  }
+  const model = clone(ModelProtoSchema, prepared.model);
+  const graph = model.graph!;
+  const types = elementTypes(graph);
+  const fp16 = target.floatPath === 'fp16';
+  const byFirstNode = new Map<NodeProto, QuantizedLayer>();
+  const replaced = new Set<NodeProto>();
+  const candidates = new Map(prepared.layers.map((c) => [c.name, c]));
+  for (const layer of layers) {
+    const c = candidates.get(layer.name);
+    if (!c) throw new RangeError(`buildEmulationModel: layer '${layer.name}' is not a candidate of the prepared model`);
+    const orig = c.nodes.map((n) => graph.node[prepared.model.graph!.node.indexOf(n)]!);
+    byFirstNode.set(orig[0]!, layer);
+    for (const n of orig) replaced.add(n);
+  }
+  let counter = 0;
+  const ctx: LoweringContext = {
+    nodes: [],
+    initializers: [],
+    name: (prefix: string) => `${prefix}__q${counter++}`,
+  };
+  const alias = new Map<string, string>();
+  const isFloat = (name: string) => types.get(name) === DT.FLOAT;
+  if (fp16) {
+    for (const input of graph.input) {
+      if (!isFloat(input.name) || graph.initializer.some((t) => t.name === input.name)) continue;
+      const rounded = `${input.name}__fp16`;
+      lowerFp16Rounding(ctx, input.name, rounded);
+      alias.set(input.name, rounded);
+    }
+  }
+  const mapInputs = (n: NodeProto) => {
+    n.input = n.input.map((i) => alias.get(i) ?? i);
+  };
+  for (const node of topologicalOrder(graph)) {
+    const layer = byFirstNode.get(node);
+    if (layer) {
+      lowerLayer(ctx, { ...layer, input: alias.get(layer.input) ?? layer.input });
+      continue;
+    }
+    if (replaced.has(node)) continue;
+    mapInputs(node);
+    if (fp16 && node.opType !== 'Constant') {
+      const outs = node.output.map((o) => (o !== '' && isFloat(o) ? o : undefined));
+      node.output = node.output.map((o, k) => (outs[k] ? `${o}${RAW}` : o));
+      ctx.nodes.push(node);
+      for (const o of outs) if (o) lowerFp16Rounding(ctx, `${o}${RAW}`, o);
+    } else {
+      ctx.nodes.push(node);
+    }
+  }
+  for (const out of graph.output) {
+    const a = alias.get(out.name);
+    if (a) ctx.nodes.push(makeNode('Identity', [a], [out.name]));
+  }
+  graph.node = ctx.nodes;
+  graph.initializer.push(...ctx.initializers);
+  if (fp16) graph.initializer = graph.initializer.map(roundFloatInitializer);
+  if (fp16) {
+    for (const n of graph.node) if (n.opType === 'Constant') roundConstantNode(n);
+  }
+  pruneUnusedInitializers(model);
+  ensureOpset(model, 13);
+  return model;
+}
+
+/** Float32 initializers on an fp16 float path hold fp16 values (what the chip stores). */
+function roundFloatInitializer(t: TensorProto): TensorProto {
+  if (t.dataType !== DT.FLOAT) return t;
+  const v = tensorFromProto(t);
+  const data = v.data as Float32Array;
+  let changed = false;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    out[i] = roundToFp16(data[i]!, 'saturate');
+    if (out[i] !== data[i]) changed = true;
+  }
+  return changed ? tensorToProto(t.name, { type: 'float32', dims: v.dims, data: out }) : t;
+}
+
+function roundConstantNode(n: NodeProto): void {
+  for (const a of n.attribute) if (a.name === 'value' && a.t) a.t = roundFloatInitializer(a.t);
+}
+
+/** The lowering uses opset-13 operators (Round, per-axis DequantizeLinear); raise older models. */
+function ensureOpset(model: ModelProto, min: number): void {
+  const def = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
+  if (def && def.version < BigInt(min)) {
+    throw new RangeError(`emulation needs opset >= ${min}; the model declares ${def.version} (upgrade the model first)`);
+  }
+}
