@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerEval } from './commands/eval.ts';
+import { registerTargets } from './commands/targets.ts';
 import { registerTasks } from './commands/tasks.ts';
 import { CliError } from './errors.ts';
 
@@ -14,6 +15,7 @@ const program = new Command()
 
 registerTasks(program);
 registerEval(program);
+registerTargets(program);
 
 try {
   await program.parseAsync(process.argv);

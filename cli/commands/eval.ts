@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { predictRange } from '../../core/evaluate/predict.ts';
+import { predictModel } from '../../core/evaluate/evaluate.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { progressBar } from '../progress.ts';
-import { openSession } from '../runtime-node.ts';
+import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { parsePositiveInt, printResult } from './shared.ts';
 
@@ -31,11 +31,11 @@ export async function evaluateFp32(
     readTaskModel(manifest),
     task.load(nodeDataSource(), 'evaluation'),
   ]);
-  const session = await openSession(model);
+  useNodeRuntime();
   const end = Math.min(split.size, opts.limit ?? split.size);
   const bar = progressBar(`eval ${taskId}`, opts.progress);
   try {
-    const predictions = await predictRange(session, split, (out, n) => task.predict(out, n), {
+    const predictions = await predictModel(task, model, split, {
       end,
       onProgress: (done, total) => bar.update(done, total),
     });
@@ -59,7 +59,6 @@ export async function evaluateFp32(
     };
   } finally {
     bar.stop();
-    await session.release();
   }
 }
 
@@ -88,7 +87,7 @@ export function registerEval(program: Command): void {
           ...Object.entries(result.metrics).map(
             ([k, v]) => `${k.padEnd(9)} ${v.toFixed(4)}${k === result.metric ? '  (primary)' : ''}`,
           ),
-          `reference ${result.metric} ${ref}${result.matchesReference ? '  (reproduced exactly)' : result.samples < (result.samples ?? 0) ? '' : ''}`,
+          `reference ${result.metric} ${ref}${result.matchesReference ? '  (reproduced exactly)' : '  (NOT reproduced)'}`,
           `time      ${result.seconds} s`,
         ];
         return lines.join('\n');
