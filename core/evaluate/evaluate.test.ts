@@ -14,6 +14,8 @@ describe('metric comparison and accuracy guard', () => {
   });
   it('the guard passes at the bound and fails above it', () => {
     expect(() => accuracyGuard(compareMetric('f1', { f1: 0.5 }, { f1: 0.49 }), 1.0)).not.toThrow();
-    expect(() => accuracyGuard(compareMetric('f1', { f1: 0.5 }, { f1: 0.489 }), 1.0)).toThrow(AccuracyGuardError);
+    expect(() => accuracyGuard(compareMetric('f1', { f1: 0.5 }, { f1: 0.489 }), 1.0)).toThrow(
+      AccuracyGuardError,
+    );
   });
 });

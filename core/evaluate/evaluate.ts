@@ -51,14 +51,26 @@ export interface MetricComparison {
 }
 
 /** Compares the primary metric of two evaluations. */
-export function compareMetric(metric: string, fp32: Record<string, number>, int8: Record<string, number>): MetricComparison {
+export function compareMetric(
+  metric: string,
+  fp32: Record<string, number>,
+  int8: Record<string, number>,
+): MetricComparison {
   const a = fp32[metric];
   const b = int8[metric];
-  if (a === undefined || b === undefined) throw new RangeError(`compareMetric: metric '${metric}' missing`);
+  if (a === undefined || b === undefined)
+    throw new RangeError(`compareMetric: metric '${metric}' missing`);
   const raw = a === 0 ? 0 : (a - b) / a;
   // Points rounded to 1e-9 so that float noise (0.5 - 0.49 = 0.0100000000000000009) cannot flip a threshold.
   const lossPoints = Math.round((a - b) * 100 * 1e9) / 1e9;
-  return { metric, fp32: a, int8: b, lossPoints, lossFraction: Math.max(0, raw), rawLossFraction: raw };
+  return {
+    metric,
+    fp32: a,
+    int8: b,
+    lossPoints,
+    lossFraction: Math.max(0, raw),
+    rawLossFraction: raw,
+  };
 }
 
 /** The accuracy guard: a run whose loss exceeds `maxLossPoints` fails with this error. */
@@ -76,5 +88,6 @@ export class AccuracyGuardError extends Error {
 
 /** Throws {@link AccuracyGuardError} when the loss exceeds the bound. */
 export function accuracyGuard(comparison: MetricComparison, maxLossPoints: number): void {
-  if (comparison.lossPoints > maxLossPoints) throw new AccuracyGuardError(comparison, maxLossPoints);
+  if (comparison.lossPoints > maxLossPoints)
+    throw new AccuracyGuardError(comparison, maxLossPoints);
 }

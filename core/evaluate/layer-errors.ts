@@ -3,14 +3,17 @@
  * on the same samples while each layer's output tensor is captured from both; the difference is
  * summarised per layer and per channel (SQNR, relative L2 error, max abs error).
  *
- * Sums are exact. Every element contributes `ref²` and `(ref - q)²` (computed in float64) to
- * per-channel sums kept as floating-point expansions (Shewchuk / Python `math.fsum` partials: a
- * list of non-overlapping float64 values whose exact sum is the running total), and the final
- * value is the correctly rounded exact sum. The result therefore does not depend on the order in
- * which elements, batches or shards are added: a split measured in one pass and the same split
- * measured in shards and merged with {@link mergeLayerErrorSums} give bit-identical numbers
- * (given that ORT computes each sample's tensors the same way in both cases). Merge order is
- * still defined (shard index order, left to right) so that the stored partials are reproducible.
+ * Summation and sharding. Within one row of dimension 0 (one sample for the usual [N, ...]
+ * layouts) the elements of a channel are summed in plain float64, in memory order; each row's
+ * per-channel partials `Σ ref²` and `Σ (ref − q)²` are then added *exactly* to per-channel
+ * floating-point expansions (Shewchuk / Python `math.fsum` partials: non-overlapping float64
+ * values whose exact sum is the running total), and the final value is the correctly rounded
+ * exact sum. So the result does not depend on how samples are grouped into batches, on how the
+ * sample list is split into shards, nor on the order shards are merged: one pass and any
+ * sharding give bit-identical numbers, provided ORT computes each sample's tensors identically
+ * (it does for a fixed model and per-sample feeds under the single-threaded runtime). The merge
+ * order is nevertheless defined, shard index order (left to right), so that the stored partial
+ * expansions themselves are reproducible.
  *
  * JSON: every number in {@link LayerErrorSums} and {@link LayerError} is finite. Values that
  * would be infinite or undefined are `null` (see the field docs).
@@ -219,15 +222,17 @@ function floats(t: TensorData, what: string): Float32Array {
 
 /**
  * Adds one batch of a layer's outputs (reference `ref` from the FP32 model, `quant` from the
- * INT8 emulation) to `sums`, in place. Dimension 0 is the batch (counted in `samples`; a rank-0
- * tensor counts as one sample).
+ * INT8 emulation) to `sums`, in place. Rows of dimension 0 are the units whose partial sums are
+ * combined exactly (see the module doc).
  * @param spec the layer's spec; its `channelAxis` (or the default) decides the channels.
+ * @param samples samples in this batch (default: dimension 0, or 1 for a scalar).
  */
 export function observeLayerError(
   sums: LayerErrorSums,
   spec: LayerOutputSpec,
   ref: TensorData,
   quant: TensorData,
+  samples?: number,
 ): void {
   const r = floats(ref, `reference '${spec.output}'`);
   const q = floats(quant, `quantized '${spec.output}'`);
@@ -252,37 +257,51 @@ export function observeLayerError(
   }
   let inner = 1;
   for (let d = axis + 1; d < rank; d++) inner *= ref.dims[d]!;
+  // Outer blocks (all axes before the channel axis) per row of dimension 0; when the channel
+  // axis is 0 every channel slab is flushed on its own.
+  let outerPerRow = 1;
+  for (let d = 1; d < axis; d++) outerPerRow *= ref.dims[d]!;
   const outer = channels * inner === 0 ? 0 : r.length / (channels * inner);
+  const partRef = new Float64Array(channels);
+  const partErr = new Float64Array(channels);
+  const maxAbs = Float64Array.from(sums.maxAbsError);
+  const flush = (c: number) => {
+    if (partRef[c] !== 0) expansionAdd(sums.refSq[c]!, partRef[c]!);
+    if (partErr[c] !== 0) expansionAdd(sums.errSq[c]!, partErr[c]!);
+    partRef[c] = 0;
+    partErr[c] = 0;
+  };
   let i = 0;
-  let finite = 0;
   let bad = 0;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
-      const refSq = sums.refSq[c]!;
-      const errSq = sums.errSq[c]!;
-      let maxAbs = sums.maxAbsError[c]!;
+      let sr = partRef[c]!;
+      let se = partErr[c]!;
+      let m = maxAbs[c]!;
       for (let k = 0; k < inner; k++, i++) {
         const a = r[i]!;
-        const b = q[i]!;
-        const e = a - b;
-        if (!Number.isFinite(e)) {
-          bad++;
+        const e = a - q[i]!;
+        if (e - e !== 0) {
+          bad++; // NaN or ±Infinity in either tensor
           continue;
         }
-        finite++;
-        if (a !== 0) expansionAdd(refSq, a * a);
-        if (e !== 0) {
-          expansionAdd(errSq, e * e);
-          const abs = Math.abs(e);
-          if (abs > maxAbs) maxAbs = abs;
-        }
+        sr += a * a;
+        se += e * e;
+        const abs = e < 0 ? -e : e;
+        if (abs > m) m = abs;
       }
-      sums.maxAbsError[c] = maxAbs;
+      partRef[c] = sr;
+      partErr[c] = se;
+      maxAbs[c] = m;
+      if (axis === 0) flush(c);
     }
+    if (axis > 0 && (o + 1) % outerPerRow === 0) for (let c = 0; c < channels; c++) flush(c);
   }
-  sums.elements += finite;
+  for (let c = 0; c < channels; c++) flush(c);
+  sums.maxAbsError = Array.from(maxAbs);
+  sums.elements += r.length - bad;
   sums.nonFinite += bad;
-  sums.samples += rank === 0 ? 1 : ref.dims[0]!;
+  sums.samples += samples ?? (rank === 0 ? 1 : ref.dims[0]!);
 }
 
 /**
@@ -456,11 +475,12 @@ export async function accumulateLayerErrors(
     try {
       const { indices } = samples;
       for (let i = 0; i < indices.length; i += batchSize) {
-        const feeds = gather(source, indices.slice(i, i + batchSize));
+        const batch = indices.slice(i, i + batchSize);
+        const feeds = gather(source, batch);
         const ref = await fp32.run(feedsFor(fp32, feeds), outputs);
         const quant = await int8.run(feedsFor(int8, feeds), outputs);
         layers.forEach((spec, li) => {
-          observeLayerError(sums[li]!, spec, ref[spec.output]!, quant[spec.output]!);
+          observeLayerError(sums[li]!, spec, ref[spec.output]!, quant[spec.output]!, batch.length);
         });
         options.onProgress?.(Math.min(indices.length, i + batchSize), indices.length);
       }

@@ -19,14 +19,23 @@ export interface BiasCorrection {
 }
 
 /** Axis of output channels in a layer's output tensor. */
-export function outputChannelAxis(layer: Pick<QuantizedLayer, 'kind' | 'weightSide'>, rank: number): number {
+export function outputChannelAxis(
+  layer: Pick<QuantizedLayer, 'kind' | 'weightSide'>,
+  rank: number,
+): number {
   if (layer.kind === 'conv') return 1;
   if (layer.kind === 'matmul' && layer.weightSide === 'left') return rank - 2;
   return rank - 1;
 }
 
 /** Per-channel sums of (int8 - fp32) of one output tensor pair. */
-function accumulateChannelDiff(q: TensorData, f: TensorData, axis: number, sums: Float64Array, counts: Float64Array): void {
+function accumulateChannelDiff(
+  q: TensorData,
+  f: TensorData,
+  axis: number,
+  sums: Float64Array,
+  counts: Float64Array,
+): void {
   const dims = f.dims;
   let inner = 1;
   for (let i = axis + 1; i < dims.length; i++) inner *= dims[i]!;
@@ -72,7 +81,13 @@ export async function correctBiases(
       const out = await int8.run(feeds, outputs);
       layers.forEach((l, i) => {
         const f = ref[l.output]!;
-        accumulateChannelDiff(out[l.output]!, f, outputChannelAxis(l, f.dims.length), sums[i]!, counts[i]!);
+        accumulateChannelDiff(
+          out[l.output]!,
+          f,
+          outputChannelAxis(l, f.dims.length),
+          sums[i]!,
+          counts[i]!,
+        );
       });
       onProgress?.(Math.min(samples.indices.length, s + batchSize), samples.indices.length);
     }

@@ -1,9 +1,14 @@
 import { clone } from '@bufbuild/protobuf';
-import { lowerFp16Rounding, lowerLayer, type LoweringContext } from '../emulator/lowering/index.ts';
 import { roundToFp16 } from '../emulator/fp16.ts';
+import { type LoweringContext, lowerFp16Rounding, lowerLayer } from '../emulator/lowering/index.ts';
 import type { Target } from '../formats/targets.ts';
-import { type ModelProto, ModelProtoSchema, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb.ts';
 import { makeNode } from '../onnx/builder.ts';
+import {
+  type ModelProto,
+  ModelProtoSchema,
+  type NodeProto,
+  type TensorProto,
+} from '../onnx/gen/onnx_pb.ts';
 import { topologicalOrder } from '../onnx/graph.ts';
 import { tensorFromProto, tensorToProto } from '../onnx/tensor.ts';
 import { DT, elementTypes } from './element-types.ts';
@@ -20,9 +25,15 @@ const RAW = '__fp32';
  * produced (graph inputs, float-op outputs, float constants). Tensor names of the original graph
  * are kept, so layer outputs can be compared with the FP32 model by name.
  */
-export function buildEmulationModel(prepared: PreparedModel, layers: readonly QuantizedLayer[], target: Target): ModelProto {
+export function buildEmulationModel(
+  prepared: PreparedModel,
+  layers: readonly QuantizedLayer[],
+  target: Target,
+): ModelProto {
   if (target.executor !== 'lowered-emulator') {
-    throw new RangeError(`target ${target.id} is not emulated by lowering (it runs the QDQ model on ${target.executor})`);
+    throw new RangeError(
+      `target ${target.id} is not emulated by lowering (it runs the QDQ model on ${target.executor})`,
+    );
   }
   const model = clone(ModelProtoSchema, prepared.model);
   const graph = model.graph!;
@@ -33,7 +44,10 @@ export function buildEmulationModel(prepared: PreparedModel, layers: readonly Qu
   const candidates = new Map(prepared.layers.map((c) => [c.name, c]));
   for (const layer of layers) {
     const c = candidates.get(layer.name);
-    if (!c) throw new RangeError(`buildEmulationModel: layer '${layer.name}' is not a candidate of the prepared model`);
+    if (!c)
+      throw new RangeError(
+        `buildEmulationModel: layer '${layer.name}' is not a candidate of the prepared model`,
+      );
     const orig = c.nodes.map((n) => graph.node[prepared.model.graph!.node.indexOf(n)]!);
     byFirstNode.set(orig[0]!, layer);
     for (const n of orig) replaced.add(n);
@@ -111,6 +125,8 @@ function roundConstantNode(n: NodeProto): void {
 function ensureOpset(model: ModelProto, min: number): void {
   const def = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
   if (def && def.version < BigInt(min)) {
-    throw new RangeError(`emulation needs opset >= ${min}; the model declares ${def.version} (upgrade the model first)`);
+    throw new RangeError(
+      `emulation needs opset >= ${min}; the model declares ${def.version} (upgrade the model first)`,
+    );
   }
 }

@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
-import { type ModelProto, StringStringEntryProtoSchema } from '../onnx/gen/onnx_pb.ts';
 import type { TargetId } from '../formats/targets.ts';
+import { type ModelProto, StringStringEntryProtoSchema } from '../onnx/gen/onnx_pb.ts';
 import type { QuantizedLayer } from './layer.ts';
 
 /** What a quantized model file says about itself (ONNX metadata_props `cann_quant`). */
@@ -9,7 +9,12 @@ export interface QuantizedModelInfo {
   target: TargetId;
   /** Task the model was calibrated for, when it came from the zoo. */
   task?: string;
-  layers: { name: string; kind: QuantizedLayer['kind']; output: string; weightSide?: 'left' | 'right' }[];
+  layers: {
+    name: string;
+    kind: QuantizedLayer['kind'];
+    output: string;
+    weightSide?: 'left' | 'right';
+  }[];
   skipped: { name: string; opType: string; reason: string }[];
   calibrationSamples: number;
   /** Which execution it needs: lowered emulators run as written; QDQ runs through ORT's fusions. */
@@ -21,7 +26,9 @@ const KEY = 'cann_quant';
 /** Attaches {@link QuantizedModelInfo} to a model (replacing an earlier one). */
 export function setQuantizedInfo(model: ModelProto, info: QuantizedModelInfo): ModelProto {
   model.metadataProps = model.metadataProps.filter((p) => p.key !== KEY);
-  model.metadataProps.push(create(StringStringEntryProtoSchema, { key: KEY, value: JSON.stringify(info) }));
+  model.metadataProps.push(
+    create(StringStringEntryProtoSchema, { key: KEY, value: JSON.stringify(info) }),
+  );
   return model;
 }
 

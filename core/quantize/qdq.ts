@@ -1,7 +1,12 @@
 import { clone } from '@bufbuild/protobuf';
 import type { Target } from '../formats/targets.ts';
 import { makeAttrInt, makeNode } from '../onnx/builder.ts';
-import { type ModelProto, ModelProtoSchema, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb.ts';
+import {
+  type ModelProto,
+  ModelProtoSchema,
+  type NodeProto,
+  type TensorProto,
+} from '../onnx/gen/onnx_pb.ts';
 import { topologicalOrder } from '../onnx/graph.ts';
 import { tensorToProto } from '../onnx/tensor.ts';
 import type { TensorData } from '../tensor/index.ts';
@@ -12,7 +17,11 @@ import { type PreparedModel, pruneUnusedInitializers } from './prepare.ts';
 /** Output quantization of each layer (what ORT needs to fuse DQ -> op -> Q into QLinear ops). */
 export type OutputParams = ReadonlyMap<string, ActivationParams>;
 
-const intTensor = (type: 'int8' | 'uint8', dims: number[], values: ArrayLike<number>): TensorData =>
+const intTensor = (
+  type: 'int8' | 'uint8',
+  dims: number[],
+  values: ArrayLike<number>,
+): TensorData =>
   type === 'int8'
     ? { type, dims, data: Int8Array.from(values) }
     : { type, dims, data: Uint8Array.from(values) };
@@ -55,7 +64,9 @@ export function buildQdqModel(
     inits.push(tensorToProto(s, { type: 'float32', dims: [], data: new Float32Array([p.scale]) }));
     inits.push(tensorToProto(z, intTensor(actType, [], [p.zeroPoint])));
     nodes.push(makeNode('QuantizeLinear', [tensor, s, z], [`${tensor}__${tag}_q`]));
-    nodes.push(makeNode('DequantizeLinear', [`${tensor}__${tag}_q`, s, z], [`${tensor}__${tag}_dq`]));
+    nodes.push(
+      makeNode('DequantizeLinear', [`${tensor}__${tag}_q`, s, z], [`${tensor}__${tag}_dq`]),
+    );
     quantized.set(key, `${tensor}__${tag}_dq`);
     return `${tensor}__${tag}_dq`;
   };
@@ -73,20 +84,59 @@ export function buildQdqModel(
     const wz = `${l.name}__w_zp`;
     const perChannel = w.scales.length > 1;
     inits.push(tensorToProto(wq, intTensor(wType, [...w.dims], w.q)));
-    inits.push(tensorToProto(ws, { type: 'float32', dims: perChannel ? [w.scales.length] : [], data: Float32Array.from(w.scales) }));
-    inits.push(tensorToProto(wz, intTensor(wType, perChannel ? [w.zeroPoints.length] : [], w.zeroPoints)));
-    nodes.push(makeNode('DequantizeLinear', [wq, ws, wz], [`${l.name}__w_dq`], perChannel ? [makeAttrInt('axis', w.axis)] : []));
+    inits.push(
+      tensorToProto(ws, {
+        type: 'float32',
+        dims: perChannel ? [w.scales.length] : [],
+        data: Float32Array.from(w.scales),
+      }),
+    );
+    inits.push(
+      tensorToProto(wz, intTensor(wType, perChannel ? [w.zeroPoints.length] : [], w.zeroPoints)),
+    );
+    nodes.push(
+      makeNode(
+        'DequantizeLinear',
+        [wq, ws, wz],
+        [`${l.name}__w_dq`],
+        perChannel ? [makeAttrInt('axis', w.axis)] : [],
+      ),
+    );
     const bq = `${l.name}__b_q`;
     const bs = `${l.name}__b_scale`;
     inits.push(tensorToProto(bq, { type: 'int32', dims: [channels], data: l.bias }));
-    inits.push(tensorToProto(bs, { type: 'float32', dims: [channels], data: Float32Array.from(l.deqScale) }));
-    inits.push(tensorToProto(`${l.name}__b_zp`, { type: 'int32', dims: [channels], data: new Int32Array(channels) }));
-    nodes.push(makeNode('DequantizeLinear', [bq, bs, `${l.name}__b_zp`], [`${l.name}__b_dq`], [makeAttrInt('axis', 0)]));
+    inits.push(
+      tensorToProto(bs, { type: 'float32', dims: [channels], data: Float32Array.from(l.deqScale) }),
+    );
+    inits.push(
+      tensorToProto(`${l.name}__b_zp`, {
+        type: 'int32',
+        dims: [channels],
+        data: new Int32Array(channels),
+      }),
+    );
+    nodes.push(
+      makeNode(
+        'DequantizeLinear',
+        [bq, bs, `${l.name}__b_zp`],
+        [`${l.name}__b_dq`],
+        [makeAttrInt('axis', 0)],
+      ),
+    );
     const out = outputParams?.get(l.name) ? `${l.output}__raw` : l.output;
     if (l.kind === 'conv') {
-      nodes.push(makeNode('Conv', [x, `${l.name}__w_dq`, `${l.name}__b_dq`], [out], [...node.attribute]));
+      nodes.push(
+        makeNode('Conv', [x, `${l.name}__w_dq`, `${l.name}__b_dq`], [out], [...node.attribute]),
+      );
     } else if (l.kind === 'gemm') {
-      nodes.push(makeNode('Gemm', [x, `${l.name}__w_dq`, `${l.name}__b_dq`], [out], [makeAttrInt('transB', 1)]));
+      nodes.push(
+        makeNode(
+          'Gemm',
+          [x, `${l.name}__w_dq`, `${l.name}__b_dq`],
+          [out],
+          [makeAttrInt('transB', 1)],
+        ),
+      );
     } else {
       const mm = `${l.name}__mm`;
       const inputs = l.weightSide === 'left' ? [`${l.name}__w_dq`, x] : [x, `${l.name}__w_dq`];
@@ -94,7 +144,13 @@ export function buildQdqModel(
       if (l.weightSide === 'left') {
         // Bias of a left-constant MatMul is per row: reshape [M] -> [M, 1] for broadcasting.
         const shape = `${l.name}__b_shape`;
-        inits.push(tensorToProto(shape, { type: 'int64', dims: [2], data: new BigInt64Array([BigInt(channels), 1n]) }));
+        inits.push(
+          tensorToProto(shape, {
+            type: 'int64',
+            dims: [2],
+            data: new BigInt64Array([BigInt(channels), 1n]),
+          }),
+        );
         nodes.push(makeNode('Reshape', [`${l.name}__b_dq`, shape], [`${l.name}__b_col`]));
         nodes.push(makeNode('Add', [mm, `${l.name}__b_col`], [out]));
       } else {

@@ -1,15 +1,20 @@
+import { collectStats, type SampleSet } from '../calibrate/capture.ts';
 import type { ClipRange, MethodName } from '../calibrate/methods.ts';
 import { clipRange } from '../calibrate/methods.ts';
-import { collectStats, type SampleSet } from '../calibrate/capture.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import type { Target, TensorScheme } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
+import { type BiasCorrection, correctBiases } from './bias-correction.ts';
 import { buildEmulationModel } from './emulation.ts';
 import type { QuantizedLayer } from './layer.ts';
-import { activationParams, type ActivationParams, roundHalfEven } from './params.ts';
-import { type LayerCandidate, type PreparedModel, prepareModel, type SkippedLayer } from './prepare.ts';
+import { type ActivationParams, activationParams, roundHalfEven } from './params.ts';
+import {
+  type LayerCandidate,
+  type PreparedModel,
+  prepareModel,
+  type SkippedLayer,
+} from './prepare.ts';
 import { buildQdqModel } from './qdq.ts';
-import { correctBiases, type BiasCorrection } from './bias-correction.ts';
 import { quantizeWeight } from './weights.ts';
 
 /** How to calibrate one layer's input activation. */
@@ -61,7 +66,12 @@ export function parameterSets(result: Pick<QuantizationResult, 'layers'>): numbe
 }
 
 /** Quantizes one layer from its activation parameters (weights, int32 bias, deq scales). */
-export function quantizeLayer(c: LayerCandidate, act: ActivationParams, scheme: TensorScheme, target: Target['id']): QuantizedLayer {
+export function quantizeLayer(
+  c: LayerCandidate,
+  act: ActivationParams,
+  scheme: TensorScheme,
+  target: Target['id'],
+): QuantizedLayer {
   const weight = quantizeWeight(c.weight, scheme);
   const channels = c.weight.dims[c.weight.axis]!;
   const deqScale = new Float64Array(channels);
@@ -93,30 +103,50 @@ export function quantizeLayer(c: LayerCandidate, act: ActivationParams, scheme: 
  * over the calibration samples, clip ranges by method, per-channel (or per-tensor) weights,
  * int32 biases, optional empirical bias correction, then the emulation model and the QDQ model.
  */
-export async function quantizeModel(model: ModelProto, source: BatchSource, options: QuantizeOptions): Promise<QuantizationResult> {
+export async function quantizeModel(
+  model: ModelProto,
+  source: BatchSource,
+  options: QuantizeOptions,
+): Promise<QuantizationResult> {
   const { target } = options;
   const prepared = prepareModel(model, target);
   const keep = new Set(options.keepFloat ?? []);
   const skipped = [...prepared.skipped];
   const candidates = prepared.layers.filter((c) => {
-    if (keep.has(c.name)) skipped.push({ name: c.name, opType: c.nodes[0]!.opType, reason: 'kept in float by the recipe' });
+    if (keep.has(c.name))
+      skipped.push({
+        name: c.name,
+        opType: c.nodes[0]!.opType,
+        reason: 'kept in float by the recipe',
+      });
     return !keep.has(c.name);
   });
-  const tensors = [...new Set([...candidates.map((c) => c.input), ...candidates.map((c) => c.output)])];
+  const tensors = [
+    ...new Set([...candidates.map((c) => c.input), ...candidates.map((c) => c.output)]),
+  ];
   const stats = await collectStats(prepared.model, source, options.samples, tensors, {
     onProgress: (d, t) => options.onProgress?.('calibrate', d, t),
   });
   const actScheme: TensorScheme = {
     ...target.activations,
-    ...(options.symmetricActivations !== undefined ? { symmetric: options.symmetricActivations } : {}),
+    ...(options.symmetricActivations !== undefined
+      ? { symmetric: options.symmetricActivations }
+      : {}),
   };
-  const wScheme: TensorScheme = { ...target.weights, ...(options.weightGranularity ? { granularity: options.weightGranularity } : {}) };
+  const wScheme: TensorScheme = {
+    ...target.weights,
+    ...(options.weightGranularity ? { granularity: options.weightGranularity } : {}),
+  };
   const clips: QuantizationResult['clips'] = {};
   const defaultMethod = options.method ?? { method: 'percentile', percentile: 99.99 };
   let layers = candidates.map((c) => {
     const m = options.layerMethods?.[c.name] ?? defaultMethod;
     const s = stats.get(c.input)!;
-    const clip = clipRange(m.method, s, m.percentile !== undefined ? { percentile: m.percentile } : {});
+    const clip = clipRange(
+      m.method,
+      s,
+      m.percentile !== undefined ? { percentile: m.percentile } : {},
+    );
     clips[c.name] = { ...clip, method: m.method, min: s.range.min, max: s.range.max };
     return quantizeLayer(c, activationParams(clip, actScheme), wScheme, target.id);
   });
@@ -128,14 +158,21 @@ export async function quantizeModel(model: ModelProto, source: BatchSource, opti
   );
   let biasCorrection: BiasCorrection[] = [];
   if ((options.biasCorrection ?? true) && layers.length > 0) {
-    const corrected = await correctBiases(prepared, layers, target, source, options.samples, outputParams, (d, t) =>
-      options.onProgress?.('bias-correct', d, t),
+    const corrected = await correctBiases(
+      prepared,
+      layers,
+      target,
+      source,
+      options.samples,
+      outputParams,
+      (d, t) => options.onProgress?.('bias-correct', d, t),
     );
     layers = corrected.layers;
     biasCorrection = corrected.corrections;
   }
   const qdq = buildQdqModel(prepared, layers, target, outputParams);
-  const emulation = target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
+  const emulation =
+    target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
   return {
     target: target.id,
     prepared,
