@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerEval } from './commands/eval.ts';
+import { registerFormat } from './commands/format.ts';
+import { registerValidate } from './commands/validate.ts';
 import { registerTargets } from './commands/targets.ts';
 import { registerTasks } from './commands/tasks.ts';
 import { CliError } from './errors.ts';
@@ -16,6 +18,8 @@ const program = new Command()
 registerTasks(program);
 registerEval(program);
 registerTargets(program);
+registerFormat(program);
+registerValidate(program);
 
 try {
   await program.parseAsync(process.argv);
