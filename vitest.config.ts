@@ -1,3 +1,4 @@
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -13,6 +14,26 @@ export default defineConfig({
             'test/node/**/*.test.ts',
           ],
           environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // Tests that run inside workerd (the Workers runtime), with the bindings and module rules
+        // of wrangler.toml: `.wasm` imports are precompiled modules, `.onnx`/`.bin` imports are
+        // ArrayBuffers (Data rule). D1 migrations from db/migrations are applied in the setup file.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: { TEST_MIGRATIONS: await readD1Migrations('./db/migrations') },
+            },
+          }),
+        ],
+        test: {
+          name: 'workers',
+          include: ['functions/**/*.test.ts', 'db/**/*.test.ts', 'test/workers/**/*.test.ts'],
+          setupFiles: ['./test/workers/setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -1,0 +1,36 @@
+/**
+ * The `cann-quant` Worker (wrangler.toml `main`). For now: a landing page and a health probe
+ * that proves ORT runs in this isolate.
+ */
+
+import { Hono } from 'hono';
+import pkg from '../package.json';
+import type { Env } from './env.ts';
+import { checkOrt } from './health.ts';
+import { useWorkerdRuntime } from './runtime-workerd.ts';
+
+useWorkerdRuntime();
+
+export const app = new Hono<{ Bindings: Env }>();
+
+app.get('/health', async (c) => {
+  const ort = await checkOrt();
+  return c.json(
+    { status: ort.ok ? 'ok' : 'degraded', version: pkg.version, ort },
+    ort.ok ? 200 : 503,
+  );
+});
+
+app.get('/', (c) =>
+  c.html(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>cann-quant</title></head>
+<body>
+<h1>cann-quant</h1>
+<p>INT8 quantization benchmarking service. This service is starting to be built.</p>
+<p>See <a href="/health">/health</a>.</p>
+</body>
+</html>`),
+);
+
+export default app;
