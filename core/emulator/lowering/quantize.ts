@@ -1,0 +1,104 @@
+/**
+ * Activation quantization in onnxruntime-web operators.
+ *
+ * AscendQuant (Ascend targets), equal to `ascendQuantValue` of the reference bit for bit:
+ *   [IsNaN, Where: NaN -> 0]  Clip(±65504)  Cast float16  Mul fp16(s16) [Mul again: sqrt_mode]
+ *   [Add fp16(o16)]  Cast float  QuantizeLinear(scale 1, zero point 0) -> int8
+ * - The NaN guard and the Clip give saturation mode for the input cast (NaN -> 0, |x| >= 65520
+ *   -> 65504); the Clip in float32 before the cast equals saturating after it.
+ * - ORT's float16 Mul/Add compute in float32 and round once to fp16: a product of two fp16
+ *   values has <= 22 significant bits (exact in fp32) and a sum is correctly rounded through
+ *   fp32 because 24 >= 2*11 + 2 (double rounding is innocuous), so each step equals
+ *   mul16/add16. Overflow there gives ±Inf instead of ±65504, which saturates to the same
+ *   int8 bound (any |a| >= 65376 does), so it needs no guard. Adding an offset of 0 is skipped
+ *   (x + 0 differs from x only in the sign of zero, which the integer rounding erases).
+ * - QuantizeLinear with scale 1 and zero point 0 is round half to even and saturation to
+ *   [-128, 127] (a / 1 is exact), i.e. `saturateInt(roundHalfEven(a))`.
+ *
+ * QuantizeLinear (fp32 targets): [NaN guard] QuantizeLinear(x, fp32(scale), zero point),
+ * equal to `quantizeLinearValue` (x / scale in fp32, round half to even, + zero point, saturate).
+ */
+
+import type { AscendQuantParams } from '../ascend-quant.ts';
+import { ascendQuantConstants, checkAscendQuantParams } from '../ascend-quant.ts';
+import { toFp16Bits } from '../fp16.ts';
+import { constant, DT, emit, emitCast, type LoweringContext } from './context.ts';
+import { lowerClipFp16Range, lowerNanToZero } from './fp16.ts';
+
+/** Options of the activation quantizers. */
+export interface QuantizeLoweringOptions {
+  /** Skip the NaN guard when the input is known to hold no NaN (saves IsNaN + Where). */
+  assumeNoNaN?: boolean;
+}
+
+/**
+ * Appends AscendQuant of float32 tensor `input` and returns the name of the int8 result.
+ * Supports round mode 'Round', dst type int8, sqrt_mode, and both overflow modes; throws for
+ * other round modes, int4, and unusable parameters (as the reference does).
+ */
+export function lowerAscendQuant(
+  ctx: LoweringContext,
+  input: string,
+  p: AscendQuantParams,
+  prefix: string,
+  options: QuantizeLoweringOptions = {},
+): string {
+  if ((p.roundMode ?? 'Round') !== 'Round' || (p.dstType ?? 'int8') !== 'int8') {
+    throw new RangeError('lowerAscendQuant: only round_mode Round and dst_type int8 are lowered');
+  }
+  const issues = checkAscendQuantParams(p).filter((s) => !s.includes('subnormal'));
+  if (issues.length > 0) throw new RangeError(`lowerAscendQuant: ${issues.join('; ')}`);
+  const { scale16, offset16 } = ascendQuantConstants(p);
+  let x = input;
+  if ((p.overflow ?? 'saturate') === 'saturate') {
+    if (!options.assumeNoNaN) x = lowerNanToZero(ctx, x, prefix);
+    x = lowerClipFp16Range(ctx, x, prefix);
+  }
+  const x16 = emitCast(ctx, x, DT.FLOAT16, `${prefix}/x16`);
+  const s16 = constant(
+    ctx,
+    `${prefix}/scale16`,
+    'float16',
+    [],
+    new Uint16Array([toFp16Bits(scale16)]),
+  );
+  let m = emit(ctx, 'Mul', [x16, s16], `${prefix}/mul`);
+  if (p.sqrtMode) m = emit(ctx, 'Mul', [m, s16], `${prefix}/mul2`);
+  let a = m;
+  if (offset16 !== 0) {
+    const o16 = constant(
+      ctx,
+      `${prefix}/offset16`,
+      'float16',
+      [],
+      new Uint16Array([toFp16Bits(offset16)]),
+    );
+    a = emit(ctx, 'Add', [m, o16], `${prefix}/add`);
+  }
+  const a32 = emitCast(ctx, a, DT.FLOAT, `${prefix}/a32`);
+  const one = constant(ctx, `${prefix}/one`, 'float32', [], new Float32Array([1]));
+  const zero = constant(ctx, `${prefix}/zp0`, 'int8', [], new Int8Array([0]));
+  return emit(ctx, 'QuantizeLinear', [a32, one, zero], `${prefix}/q`);
+}
+
+/**
+ * Appends QuantizeLinear(x, fp32(scale), zeroPoint) (int8 or uint8) with a NaN guard (NaN ->
+ * zero point, as `quantizeLinearValue`) and returns the name of the integer result.
+ */
+export function lowerQuantizeLinear(
+  ctx: LoweringContext,
+  input: string,
+  scale: number,
+  zeroPoint: number,
+  type: 'int8' | 'uint8',
+  prefix: string,
+  options: QuantizeLoweringOptions = {},
+): string {
+  const x = options.assumeNoNaN ? input : lowerNanToZero(ctx, input, prefix);
+  const s = constant(ctx, `${prefix}/scale`, 'float32', [], new Float32Array([Math.fround(scale)]));
+  const zp =
+    type === 'int8'
+      ? constant(ctx, `${prefix}/zp`, 'int8', [], new Int8Array([zeroPoint]))
+      : constant(ctx, `${prefix}/zp`, 'uint8', [], new Uint8Array([zeroPoint]));
+  return emit(ctx, 'QuantizeLinear', [x, s, zp], `${prefix}/q`);
+}
