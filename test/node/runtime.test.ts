@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ortWasmPath, useNodeRuntime } from '../../cli/runtime-node.ts';
 import { createSession, getRuntimeInfo, type ModelSession } from '../../core/runtime/index.ts';
 import { tensor } from '../../core/tensor/index.ts';
@@ -40,7 +40,12 @@ const files: RuntimeFixtureFiles = {
 
 let convnet: ModelSession;
 
+// ORT is loaded in this file's worker for the first time: any fetch during load/init would be
+// a network access (the Node loader hands ORT the .wasm bytes, so there must be none).
+const fetchSpy = vi.fn(() => Promise.reject(new Error('network access during ORT load')));
+
 beforeAll(async () => {
+  vi.stubGlobal('fetch', fetchSpy);
   useNodeRuntime();
   const t0 = performance.now();
   convnet = await createSession(files.convnet);
@@ -49,11 +54,16 @@ beforeAll(async () => {
   );
 });
 
+afterAll(() => {
+  vi.unstubAllGlobals();
+});
+
 describe('core/runtime in Node', () => {
   it('uses the Node loader, single-threaded, without the network', async () => {
     const info = await getRuntimeInfo();
     expect(info).toMatchObject({ loader: 'node', ortVersion: '1.30.0', numThreads: 1 });
     expect(ortWasmPath()).toMatch(/onnxruntime-web\/dist\/ort-wasm-simd-threaded\.wasm$/);
+    expect(fetchSpy).not.toHaveBeenCalled();
   });
 
   it('names the inputs and outputs', () => {
