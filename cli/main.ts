@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerEval } from './commands/eval.ts';
 import { registerFormat } from './commands/format.ts';
-import { registerValidate } from './commands/validate.ts';
 import { registerTargets } from './commands/targets.ts';
 import { registerTasks } from './commands/tasks.ts';
+import { registerValidate } from './commands/validate.ts';
 import { CliError } from './errors.ts';
 
 const program = new Command()

@@ -4,7 +4,11 @@ import type { Command } from 'commander';
 import { getTarget, TARGETS } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
-import { parameterSets, type QuantizationResult, quantizeModel } from '../../core/quantize/quantize.ts';
+import {
+  parameterSets,
+  type QuantizationResult,
+  quantizeModel,
+} from '../../core/quantize/quantize.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
@@ -34,7 +38,9 @@ export interface FormatOptions {
 }
 
 /** Quantizes a task's model (or a user model on the task's data) for a target. */
-export async function formatModel(opts: FormatOptions): Promise<{ result: QuantizationResult; model: Uint8Array }> {
+export async function formatModel(
+  opts: FormatOptions,
+): Promise<{ result: QuantizationResult; model: Uint8Array }> {
   const task = getTask(opts.task);
   let target: ReturnType<typeof getTarget>;
   try {
@@ -42,9 +48,13 @@ export async function formatModel(opts: FormatOptions): Promise<{ result: Quanti
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  const bytes = opts.model ? new Uint8Array(await readFile(opts.model).catch(() => {
-    throw new CliError(`cannot read model file '${opts.model}'`);
-  })) : await readTaskModel(task.manifest);
+  const bytes = opts.model
+    ? new Uint8Array(
+        await readFile(opts.model).catch(() => {
+          throw new CliError(`cannot read model file '${opts.model}'`);
+        }),
+      )
+    : await readTaskModel(task.manifest);
   const model = decodeModel(bytes);
   useNodeRuntime();
   const split = await task.load(nodeDataSource(), 'calibration');
@@ -52,9 +62,14 @@ export async function formatModel(opts: FormatOptions): Promise<{ result: Quanti
   try {
     const result = await quantizeModel(model, split, {
       target,
-      method: { method: opts.method, ...(opts.percentile !== undefined ? { percentile: opts.percentile } : {}) },
+      method: {
+        method: opts.method,
+        ...(opts.percentile !== undefined ? { percentile: opts.percentile } : {}),
+      },
       ...(opts.perTensorWeights ? { weightGranularity: 'per-tensor' as const } : {}),
-      ...(opts.symmetricActivations !== undefined ? { symmetricActivations: opts.symmetricActivations } : {}),
+      ...(opts.symmetricActivations !== undefined
+        ? { symmetricActivations: opts.symmetricActivations }
+        : {}),
       biasCorrection: opts.biasCorrect ?? false,
       samples: { indices: spreadIndices(split.size, opts.calibData) },
       onProgress: (_phase, d, t) => bar.update(d, t),
@@ -82,7 +97,11 @@ export function quantizationSummary(task: string, r: QuantizationResult) {
       input: l.input,
       output: l.output,
       activation: { ...l.act, clip: r.clips[l.name] },
-      weight: { granularity: l.weight.scales.length > 1 ? 'per-channel' : 'per-tensor', scales: [...l.weight.scales], zeroPoints: [...l.weight.zeroPoints] },
+      weight: {
+        granularity: l.weight.scales.length > 1 ? 'per-channel' : 'per-tensor',
+        scales: [...l.weight.scales],
+        zeroPoints: [...l.weight.zeroPoints],
+      },
       bias: [...l.bias],
     })),
   };
@@ -92,9 +111,14 @@ export function quantizationSummary(task: string, r: QuantizationResult) {
 export function registerFormat(program: Command): void {
   program
     .command('format')
-    .description('quantize a model into a target\'s INT8 format: the emulation model and a standard QDQ model')
+    .description(
+      "quantize a model into a target's INT8 format: the emulation model and a standard QDQ model",
+    )
     .requiredOption('--task <id>', 'benchmark task whose model and calibration split are used')
-    .option('--model <file>', 'an ONNX model to quantize instead of the task\'s (evaluated on the task\'s data)')
+    .option(
+      '--model <file>',
+      "an ONNX model to quantize instead of the task's (evaluated on the task's data)",
+    )
     .requiredOption('--hardware <target>', `target (${Object.keys(TARGETS).join(', ')})`)
     .option('--bias-correct', 'empirical bias correction over the calibration samples')
     .option('--calib-data <n>', 'calibration samples', parsePositiveInt, 50)
@@ -105,19 +129,53 @@ export function registerFormat(program: Command): void {
     .requiredOption('--out <dir>', 'output directory')
     .option('--json', 'print one JSON object')
     .action(async (o: FormatOptions & { out: string; json?: boolean }) => {
-      if (o.method !== 'max' && o.method !== 'percentile') throw new CliError(`--method must be percentile or max, got '${o.method}'`);
+      if (o.method !== 'max' && o.method !== 'percentile')
+        throw new CliError(`--method must be percentile or max, got '${o.method}'`);
       const { result } = await formatModel({ ...o, progress: !o.json });
       await mkdir(o.out, { recursive: true });
-      const layersInfo = result.layers.map((l) => ({ name: l.name, kind: l.kind, output: l.output, ...(l.weightSide ? { weightSide: l.weightSide } : {}) }));
-      const common = { target: result.target, task: o.task, layers: layersInfo, skipped: result.skipped, calibrationSamples: result.calibrationSamples };
+      const layersInfo = result.layers.map((l) => ({
+        name: l.name,
+        kind: l.kind,
+        output: l.output,
+        ...(l.weightSide ? { weightSide: l.weightSide } : {}),
+      }));
+      const common = {
+        target: result.target,
+        task: o.task,
+        layers: layersInfo,
+        skipped: result.skipped,
+        calibrationSamples: result.calibrationSamples,
+      };
       const emulationPath = join(o.out, 'model.emulation.onnx');
       const qdqPath = join(o.out, 'model.qdq.onnx');
       const target = getTarget(result.target);
-      await writeFile(emulationPath, encodeModel(setQuantizedInfo(result.emulation, { ...common, kind: target.executor === 'ort-qdq' ? 'qdq' : 'emulation', graphOptimization: target.executor === 'ort-qdq' ? 'all' : 'disabled' })));
-      await writeFile(qdqPath, encodeModel(setQuantizedInfo(result.qdq, { ...common, kind: 'qdq', graphOptimization: 'all' })));
+      await writeFile(
+        emulationPath,
+        encodeModel(
+          setQuantizedInfo(result.emulation, {
+            ...common,
+            kind: target.executor === 'ort-qdq' ? 'qdq' : 'emulation',
+            graphOptimization: target.executor === 'ort-qdq' ? 'all' : 'disabled',
+          }),
+        ),
+      );
+      await writeFile(
+        qdqPath,
+        encodeModel(
+          setQuantizedInfo(result.qdq, { ...common, kind: 'qdq', graphOptimization: 'all' }),
+        ),
+      );
       const summary = quantizationSummary(o.task, result);
       await writeFile(join(o.out, 'quantization.json'), `${JSON.stringify(summary, null, 1)}\n`);
-      const out = { ...summary, layers: summary.layers.length, files: { emulation: emulationPath, qdq: qdqPath, quantization: join(o.out, 'quantization.json') } };
+      const out = {
+        ...summary,
+        layers: summary.layers.length,
+        files: {
+          emulation: emulationPath,
+          qdq: qdqPath,
+          quantization: join(o.out, 'quantization.json'),
+        },
+      };
       printResult(o.json, out, () =>
         [
           `task ${o.task}  target ${result.target}  calibration samples ${result.calibrationSamples}`,
