@@ -30,8 +30,9 @@
  * plain cast chain disagrees on accumulators aimed at midpoints).
  *
  * ## v100 'cast-then-mul': r = fp16(fp16(acc) * d16)
- *   Cast float (exact below 2^24; above, the result saturates anyway), Clip, Cast float16,
- *   Mul float16 (correctly rounded: the fp16 x fp16 product is exact in fp32), Cast, Clip.
+ *   Cast float (exact below 2^24; above, the result saturates anyway), Clip, Cast f16, Cast f32,
+ *   Mul float32 (exact: fp16 x fp16 has <= 22 bits), Clip, Cast f16, Cast f32 (8 ops). Never a
+ *   float16 Mul: ORT-web has no CPU kernel for it and its cast insertion drops the roundings.
  *
  * ## v200: r = fp16(fp32(fp32(acc) * s32))  (the reference's default 'fp32' product rounding)
  *   Cast float, Mul float32, Clip, Cast float16, Cast float. s32 is stored as a float64
@@ -42,7 +43,6 @@
  */
 
 import type { DequantV100Reading } from '../ascend-dequant.ts';
-import { toFp16Bits } from '../fp16.ts';
 import { constant, constantDouble, DT, emit, emitCast, type LoweringContext } from './context.ts';
 import { lowerClipFp16Range } from './fp16.ts';
 
@@ -58,7 +58,7 @@ export interface ChannelScales {
 
 /**
  * AscendDequant v100 with an fp16 deq_scale per channel (values must be fp16 values >= 0):
- * 'fused' (default, Veltkamp split in float64, 7 ops) or 'cast-then-mul' (6 ops). Writes
+ * 'fused' (default, Veltkamp split in float64, 7 ops) or 'cast-then-mul' (8 ops). Writes
  * float32 `out`. Saturation mode. ReLU belongs on the accumulator (see accumulate.ts).
  */
 export function lowerDequantV100(
@@ -83,17 +83,27 @@ export function lowerDequantV100(
   }
   const a = emitCast(ctx, acc, DT.FLOAT, `${prefix}/acc32`);
   const ac = lowerClipFp16Range(ctx, a, `${prefix}/acc`);
-  const a16 = emitCast(ctx, ac, DT.FLOAT16, `${prefix}/acc16`);
+  const a16 = emitCast(
+    ctx,
+    emitCast(ctx, ac, DT.FLOAT16, `${prefix}/acc16`),
+    DT.FLOAT,
+    `${prefix}/a16`,
+  );
   const d = constant(
     ctx,
     `${prefix}/deq_scale16`,
-    'float16',
+    'float32',
     deq16.shape,
-    Uint16Array.from(Array.from(deq16.values), (v) => toFp16Bits(v)),
+    Float32Array.from(Array.from(deq16.values)),
   );
   const m = emit(ctx, 'Mul', [a16, d], `${prefix}/mul`);
-  const m32 = emitCast(ctx, m, DT.FLOAT, `${prefix}/mul32`);
-  lowerClipFp16Range(ctx, m32, prefix, out);
+  const m16 = emitCast(
+    ctx,
+    lowerClipFp16Range(ctx, m, `${prefix}/mul`),
+    DT.FLOAT16,
+    `${prefix}/mul16`,
+  );
+  emitCast(ctx, m16, DT.FLOAT, `${prefix}/mul32`, out);
 }
 
 /** AscendDequant v200 with fp32 scales (default 'fp32' product rounding), saturation mode. */

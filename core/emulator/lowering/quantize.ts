@@ -2,15 +2,18 @@
  * Activation quantization in onnxruntime-web operators.
  *
  * AscendQuant (Ascend targets), equal to `ascendQuantValue` of the reference bit for bit:
- *   [IsNaN, Where: NaN -> 0]  Clip(±65504)  Cast float16  Mul fp16(s16) [Mul again: sqrt_mode]
- *   [Add fp16(o16)]  Cast float  QuantizeLinear(scale 1, zero point 0) -> int8
+ *   [IsNaN, Where: NaN -> 0]  Clip(±65504)  Cast f16, Cast f32  Mul s16, Cast f16, Cast f32
+ *   [the same Mul again: sqrt_mode]  [Add o16, Cast f16, Cast f32]  QuantizeLinear(1, 0) -> int8
  * - The NaN guard and the Clip give saturation mode for the input cast (NaN -> 0, |x| >= 65520
  *   -> 65504); the Clip in float32 before the cast equals saturating after it.
- * - ORT's float16 Mul/Add compute in float32 and round once to fp16: a product of two fp16
- *   values has <= 22 significant bits (exact in fp32) and a sum is correctly rounded through
- *   fp32 because 24 >= 2*11 + 2 (double rounding is innocuous), so each step equals
- *   mul16/add16. Overflow there gives ±Inf instead of ±65504, which saturates to the same
- *   int8 bound (any |a| >= 65376 does), so it needs no guard. Adding an offset of 0 is skipped
+ * - Each fp16 operation is done in float32 and rounded by a Cast pair: a product of two fp16
+ *   values has <= 22 significant bits (exact in fp32) and a sum rounded to fp32 then to fp16
+ *   is correctly rounded because 24 >= 2*11 + 2 (double rounding is innocuous), so each step
+ *   equals mul16/add16. Overflow there gives ±Inf instead of ±65504, which saturates to the
+ *   same int8 bound (any |a| >= 65376 does), so it needs no guard.
+ * - Never float16 arithmetic ops: ORT-web 1.30 has no CPU float16 Mul/Add kernel, so its
+ *   InsertCastTransformer runs them in float32 and removes the adjacent Cast pairs, which
+ *   silently drops the fp16 roundings (measured: wrong results). Only Cast touches float16. Adding an offset of 0 is skipped
  *   (x + 0 differs from x only in the sign of zero, which the integer rounding erases).
  * - QuantizeLinear with scale 1 and zero point 0 is round half to even and saturation to
  *   [-128, 127] (a / 1 is exact), i.e. `saturateInt(roundHalfEven(a))`.
@@ -21,7 +24,6 @@
 
 import type { AscendQuantParams } from '../ascend-quant.ts';
 import { ascendQuantConstants, checkAscendQuantParams } from '../ascend-quant.ts';
-import { toFp16Bits } from '../fp16.ts';
 import { constant, DT, emit, emitCast, type LoweringContext } from './context.ts';
 import { lowerClipFp16Range, lowerNanToZero } from './fp16.ts';
 
@@ -54,28 +56,22 @@ export function lowerAscendQuant(
     if (!options.assumeNoNaN) x = lowerNanToZero(ctx, x, prefix);
     x = lowerClipFp16Range(ctx, x, prefix);
   }
-  const x16 = emitCast(ctx, x, DT.FLOAT16, `${prefix}/x16`);
-  const s16 = constant(
-    ctx,
-    `${prefix}/scale16`,
-    'float16',
-    [],
-    new Uint16Array([toFp16Bits(scale16)]),
-  );
-  let m = emit(ctx, 'Mul', [x16, s16], `${prefix}/mul`);
-  if (p.sqrtMode) m = emit(ctx, 'Mul', [m, s16], `${prefix}/mul2`);
-  let a = m;
-  if (offset16 !== 0) {
-    const o16 = constant(
+  const toFp16 = (v: string, what: string) =>
+    emitCast(
       ctx,
-      `${prefix}/offset16`,
-      'float16',
-      [],
-      new Uint16Array([toFp16Bits(offset16)]),
+      emitCast(ctx, v, DT.FLOAT16, `${prefix}/${what}16`),
+      DT.FLOAT,
+      `${prefix}/${what}`,
     );
-    a = emit(ctx, 'Add', [m, o16], `${prefix}/add`);
+  const x16 = toFp16(x, 'x');
+  const s16 = constant(ctx, `${prefix}/scale16`, 'float32', [], new Float32Array([scale16]));
+  let m = toFp16(emit(ctx, 'Mul', [x16, s16], `${prefix}/mul`), 'm');
+  if (p.sqrtMode) m = toFp16(emit(ctx, 'Mul', [m, s16], `${prefix}/mul2`), 'm2');
+  let a32 = m;
+  if (offset16 !== 0) {
+    const o16 = constant(ctx, `${prefix}/offset16`, 'float32', [], new Float32Array([offset16]));
+    a32 = toFp16(emit(ctx, 'Add', [m, o16], `${prefix}/add`), 'a');
   }
-  const a32 = emitCast(ctx, a, DT.FLOAT, `${prefix}/a32`);
   const one = constant(ctx, `${prefix}/one`, 'float32', [], new Float32Array([1]));
   const zero = constant(ctx, `${prefix}/zp0`, 'int8', [], new Int8Array([0]));
   return emit(ctx, 'QuantizeLinear', [a32, one, zero], `${prefix}/q`);
