@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nodeDataSource } from '../../cli/data-source.ts';
+import type { TaskManifest } from '../task.ts';
 import { boxesTable, CANVAS_SPLITS, composeCanvases, Mulberry32 } from './canvas.ts';
 import { readFashionMnist } from './fashion-mnist.ts';
 
@@ -23,13 +25,9 @@ describe('canvas composer', () => {
   });
 
   it('composes the evaluation split exactly as zoo/common/canvas.py (checksums in task.json)', async () => {
-    // Printed by `/usr/bin/python3 zoo/common/canvas.py evaluation`.
-    const manifest = {
-      dataset: {
-        canvasSha256: 'b11216e8cff2e5ccc03448f3728b0f6580b3743797fd0e6e2daa42a498fbdb5a',
-        boxesSha256: '38f8875d0bc652b8240468ffceec29f1e3e00d15c14e94d3ab659b0c91f97b15',
-      },
-    };
+    const manifest = JSON.parse(
+      readFileSync(new URL('../fmnist-detect/task.json', import.meta.url), 'utf8'),
+    ) as TaskManifest;
     const part = await readFashionMnist(nodeDataSource(), 'test');
     const set = composeCanvases(part, CANVAS_SPLITS.evaluation);
     expect(set.count).toBe(2000);

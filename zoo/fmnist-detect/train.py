@@ -142,6 +142,24 @@ def as_truth(all_items):
             for items in all_items]
 
 
+def load_onnx_weights(onnx_path):
+    """A CenterNet in eval mode whose parameters and BN statistics are model.onnx's initializers."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(onnx_path)
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    fresh = CenterNet()
+    sd = fresh.state_dict()
+    for k in sd:
+        if k.endswith("num_batches_tracked"):
+            continue
+        assert k in inits, f"initializer {k} missing from the ONNX graph"
+        sd[k] = torch.from_numpy(inits[k].copy())
+    fresh.load_state_dict(sd)
+    return fresh.eval()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=1)
@@ -223,19 +241,9 @@ def main():
     ops = [n.op_type for n in m.graph.node]
     n_bn = ops.count("BatchNormalization")
     assert n_bn == 7, f"expected 7 BatchNormalization nodes, got {n_bn}"
-    # The exported weights are the model's: reload them from the ONNX initializers into a
-    # fresh module and check outputs are identical to the trained module's.
-    from onnx import numpy_helper
-    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-    fresh = CenterNet()
-    sd = fresh.state_dict()
-    for k in sd:
-        if k.endswith("num_batches_tracked"):
-            continue
-        assert k in inits, f"initializer {k} missing from the ONNX graph"
-        sd[k] = torch.from_numpy(inits[k].copy())
-    fresh.load_state_dict(sd)
-    fresh.eval()
+    # The exported weights are the model's: rebuild the module from the ONNX initializers and
+    # check its outputs are identical to the trained module's.
+    fresh = load_onnx_weights(onnx_path)
 
     outs = predict(fresh, eval_x)
     ref_outs = predict(model, eval_x[:250])
@@ -246,6 +254,9 @@ def main():
     metrics = detection_metrics = detect_metric.detection_metrics(dets, truth)
     print(f"eval mAP50 {metrics['mAP50']:.4f} mAP75 {metrics['mAP75']:.4f} "
           f"params {params} train {train_seconds:.0f}s", flush=True)
+
+    with open("/tmp/cann-quant-fmnist-detect-torch-dets.json", "w") as f:
+        json.dump(dets, f)  # for verify-ort.ts
 
     # Fixture for the ORT unit test: decoded detections of the first 16 evaluation canvases.
     fixture = {"canvases": 16, "detections": dets[:16]}
