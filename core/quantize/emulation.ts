@@ -1,6 +1,6 @@
 import { clone } from '@bufbuild/protobuf';
 import { roundToFp16 } from '../emulator/fp16.ts';
-import { type LoweringContext, lowerFp16Rounding, lowerLayer } from '../emulator/lowering/index.ts';
+import { createLoweringContext, lowerFp16Rounding, lowerLayer } from '../emulator/lowering/index.ts';
 import type { Target } from '../formats/targets.ts';
 import { makeNode } from '../onnx/builder.ts';
 import {
@@ -52,19 +52,19 @@ export function buildEmulationModel(
     byFirstNode.set(orig[0]!, layer);
     for (const n of orig) replaced.add(n);
   }
-  let counter = 0;
-  const ctx: LoweringContext = {
-    nodes: [],
-    initializers: [],
-    name: (prefix: string) => `${prefix}__q${counter++}`,
-  };
+  const reserved = new Set<string>([...graph.input.map((i) => i.name), ...graph.initializer.map((t) => t.name)]);
+  for (const n of graph.node) for (const o of [...n.input, ...n.output]) reserved.add(o);
+  const ctx = createLoweringContext(reserved);
+  // Activations of a model cannot hold NaN unless the model is broken; skipping the NaN guard
+  // saves two operators per tensor and changes nothing for finite values.
+  const noNaN = { assumeNoNaN: true } as const;
   const alias = new Map<string, string>();
   const isFloat = (name: string) => types.get(name) === DT.FLOAT;
   if (fp16) {
     for (const input of graph.input) {
       if (!isFloat(input.name) || graph.initializer.some((t) => t.name === input.name)) continue;
       const rounded = `${input.name}__fp16`;
-      lowerFp16Rounding(ctx, input.name, rounded);
+      lowerFp16Rounding(ctx, input.name, rounded, noNaN);
       alias.set(input.name, rounded);
     }
   }
@@ -74,7 +74,7 @@ export function buildEmulationModel(
   for (const node of topologicalOrder(graph)) {
     const layer = byFirstNode.get(node);
     if (layer) {
-      lowerLayer(ctx, { ...layer, input: alias.get(layer.input) ?? layer.input });
+      lowerLayer(ctx, { ...layer, input: alias.get(layer.input) ?? layer.input }, noNaN);
       continue;
     }
     if (replaced.has(node)) continue;
@@ -83,7 +83,7 @@ export function buildEmulationModel(
       const outs = node.output.map((o) => (o !== '' && isFloat(o) ? o : undefined));
       node.output = node.output.map((o, k) => (outs[k] ? `${o}${RAW}` : o));
       ctx.nodes.push(node);
-      for (const o of outs) if (o) lowerFp16Rounding(ctx, `${o}${RAW}`, o);
+      for (const o of outs) if (o) lowerFp16Rounding(ctx, `${o}${RAW}`, o, noNaN);
     } else {
       ctx.nodes.push(node);
     }
