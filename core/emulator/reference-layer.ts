@@ -41,7 +41,6 @@ import {
   deqScalesFp32,
   deqScalesV100,
   deqScalesV200,
-  integerTypes,
   outputChannels,
   requireLoweredTarget,
   weightZeroPointPerTensor,
@@ -206,7 +205,7 @@ export function referenceLayer(
           );
     return tensor('float32', acc.dims, Float32Array.from(bits.data, fp16BitsToNumber));
   }
-  const type = integerTypes(target).act;
+  const type = target === 'snapdragon' ? 'uint8' : 'int8';
   const s = Math.fround(layer.act.scale);
   const zp = layer.act.zeroPoint;
   const q: IntegerOperand = {

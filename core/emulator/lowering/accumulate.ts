@@ -26,9 +26,11 @@ export interface AccumulationOperands {
   /** Its element type and zero point (0: no zero point input). */
   actType: IntegerType;
   actZeroPoint: number;
-  /** Element type of the weight and its per-tensor zero point. */
+  /** Element type of the weight constant and its per-tensor zero point (after the shift). */
   weightType: IntegerType;
   weightZeroPoint: number;
+  /** Added to every weight value of the layer (128 turns int8 weights into uint8, exactly). */
+  weightShift?: number;
 }
 
 function intConst(
@@ -67,7 +69,8 @@ export function lowerAccumulation(
   prefix: string,
   relu: boolean,
 ): string {
-  const w = layer.weight;
+  const shift = ops.weightShift ?? 0;
+  const w = { dims: layer.weight.dims, q: layer.weight.q.map((v) => v + shift) };
   const zpx =
     ops.actZeroPoint !== 0
       ? intConst(ctx, `${prefix}/x_zp`, ops.actType, [], [ops.actZeroPoint])

@@ -39,7 +39,7 @@ export interface LowerLayerOptions {
 
 /** Names of the tensors a lowered layer produces (for debugging and tests). */
 export interface LoweredLayer {
-  /** Quantized activation (int8, uint8 on snapdragon). */
+  /** Quantized activation as uint8: the target's q + 128 on int8 targets, q on snapdragon. */
   quantized: string;
   /** int32 accumulator after bias (and ReLU when fused). */
   accumulator: string;
@@ -71,10 +71,11 @@ export function lowerLayer(
   let actZeroPoint: number;
   if (target === 'ascend310' || target === 'ascend310p') {
     const p = ascendQuantParamsOf(layer);
-    q = lowerAscendQuant(ctx, layer.input, p, `${prefix}/quant`, qopts);
-    actZeroPoint = p.offset;
+    q = lowerAscendQuant(ctx, layer.input, p, `${prefix}/quant`, { ...qopts, output: 'uint8' });
+    actZeroPoint = p.offset + types.shift;
   } else {
-    actZeroPoint = layer.act.zeroPoint;
+    // QuantizeLinear(x, s, zp + shift) into uint8 = the target's q + shift, exactly
+    actZeroPoint = layer.act.zeroPoint + types.shift;
     q = lowerQuantizeLinear(
       ctx,
       layer.input,
@@ -85,8 +86,8 @@ export function lowerLayer(
       qopts,
     );
   }
-  const weightZeroPoint = weightZeroPointPerTensor(layer);
-  if (types.weight === 'int8' && weightZeroPoint !== 0) {
+  const targetWeightZeroPoint = weightZeroPointPerTensor(layer);
+  if (target !== 'snapdragon' && targetWeightZeroPoint !== 0) {
     throw new RangeError(
       `layer '${layer.name}': ${target} weights must be symmetric (zero point 0)`,
     );
@@ -94,7 +95,14 @@ export function lowerLayer(
   const acc = lowerAccumulation(
     ctx,
     layer,
-    { q, actType: types.act, actZeroPoint, weightType: types.weight, weightZeroPoint },
+    {
+      q,
+      actType: types.act,
+      actZeroPoint,
+      weightType: types.weight,
+      weightShift: types.shift,
+      weightZeroPoint: targetWeightZeroPoint + types.shift,
+    },
     `${prefix}/int`,
     layer.fusedRelu,
   );

@@ -29,8 +29,7 @@ export function buildLayerModel(
   const lowered = lowerLayer(ctx, layer, options);
   const outputs = [makeTensorValueInfo(layer.output, 'float32')];
   if (options.exposeIntermediates) {
-    const qType = layer.target === 'snapdragon' ? 'uint8' : 'int8';
-    outputs.push(makeTensorValueInfo(lowered.quantized, qType));
+    outputs.push(makeTensorValueInfo(lowered.quantized, 'uint8'));
     outputs.push(makeTensorValueInfo(lowered.accumulator, 'int32'));
   }
   const graph = makeGraph({

@@ -67,6 +67,28 @@ describe('lowerAscendQuant', () => {
   }
 });
 
+describe('lowerAscendQuant uint8 output', () => {
+  it('returns q + 128 exactly', async () => {
+    const p = makeAscendQuantParams(0.0317, -17);
+    const x = adversarialInput(rng(5), fakeLayer(0.0317, -17), N);
+    const ctx = createLoweringContext(['x']);
+    const q = lowerAscendQuant(ctx, 'x', p, 'q', { output: 'uint8' });
+    const model = makeModel(
+      makeGraph({
+        nodes: ctx.nodes,
+        inputs: [makeTensorValueInfo('x', 'float32', [N])],
+        outputs: [makeTensorValueInfo(q, 'uint8')],
+        initializers: ctx.initializers,
+      }),
+      { opset: 13 },
+    );
+    const got = (await runModel(model, { x: tensor('float32', [N], x) }))[q]!.data;
+    let bad = -1;
+    for (let i = 0; i < N && bad < 0; i++) if (got[i] !== ascendQuantValue(x[i]!, p) + 128) bad = i;
+    expect(bad).toBe(-1);
+  });
+});
+
 describe('lowerQuantizeLinear', () => {
   for (const [scale, zp, type] of [
     [0.0317, 0, 'int8'],

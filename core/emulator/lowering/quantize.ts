@@ -4,6 +4,7 @@
  * AscendQuant (Ascend targets), equal to `ascendQuantValue` of the reference bit for bit:
  *   [IsNaN, Where: NaN -> 0]  Clip(±65504)  Cast f16, Cast f32  Mul s16, Cast f16, Cast f32
  *   [the same Mul again: sqrt_mode]  [Add o16, Cast f16, Cast f32]  QuantizeLinear(1, 0) -> int8
+ *   (or QuantizeLinear(1, 128 uint8) -> q + 128: clamp(rne(a) + 128, 0, 255) = clamp(rne(a), -128, 127) + 128)
  * - The NaN guard and the Clip give saturation mode for the input cast (NaN -> 0, |x| >= 65520
  *   -> 65504); the Clip in float32 before the cast equals saturating after it.
  * - Each fp16 operation is done in float32 and rounded by a Cast pair: a product of two fp16
@@ -29,6 +30,11 @@ import { lowerClipFp16Range, lowerNanToZero } from './fp16.ts';
 
 /** Options of the activation quantizers. */
 export interface QuantizeLoweringOptions {
+  /**
+   * lowerAscendQuant only: 'int8' (default) returns q; 'uint8' returns q + 128 (exact, via the
+   * QuantizeLinear zero point 128), the fast activation type of ORT's integer kernels.
+   */
+  output?: 'int8' | 'uint8';
   /** Skip the NaN guard when the input is known to hold no NaN (saves IsNaN + Where). */
   assumeNoNaN?: boolean;
 }
@@ -73,7 +79,10 @@ export function lowerAscendQuant(
     a32 = toFp16(emit(ctx, 'Add', [m, o16], `${prefix}/add`), 'a');
   }
   const one = constant(ctx, `${prefix}/one`, 'float32', [], new Float32Array([1]));
-  const zero = constant(ctx, `${prefix}/zp0`, 'int8', [], new Int8Array([0]));
+  const zero =
+    options.output === 'uint8'
+      ? constant(ctx, `${prefix}/zp128`, 'uint8', [], new Uint8Array([128]))
+      : constant(ctx, `${prefix}/zp0`, 'int8', [], new Int8Array([0]));
   return emit(ctx, 'QuantizeLinear', [a32, one, zero], `${prefix}/q`);
 }
 

@@ -94,12 +94,17 @@ export function weightZeroPointPerTensor(layer: QuantizedLayer): number {
   return z;
 }
 
-/** Element type of the quantized activation and weight of a lowered target. */
+/**
+ * Element types the lowering feeds to ConvInteger / MatMulInteger: always uint8 x uint8. Signed
+ * targets are shifted by +128 (values and zero points, exact: (q + 128) - (zp + 128) = q - zp),
+ * because ORT-web's u8 x u8 kernels are an order of magnitude faster than its s8 paths
+ * (measured on a 64->64 3x3 conv over 1x64x56x56: ~13 ms u8 x u8, ~140 ms u8 x s8 or s8 x s8).
+ */
 export function integerTypes(target: LoweredTargetId): {
-  act: 'int8' | 'uint8';
-  weight: 'int8' | 'uint8';
+  act: 'uint8';
+  weight: 'uint8';
+  /** Added to the target's integer values and zero points to get the uint8 ones. */
+  shift: 0 | 128;
 } {
-  return target === 'snapdragon'
-    ? { act: 'uint8', weight: 'uint8' }
-    : { act: 'int8', weight: 'int8' };
+  return { act: 'uint8', weight: 'uint8', shift: target === 'snapdragon' ? 0 : 128 };
 }
