@@ -3,7 +3,7 @@ import type { Target } from '../formats/targets.ts';
 import { attrFloat, attrInt, attrInts } from '../onnx/attributes.ts';
 import { constantLookup } from '../onnx/constants.ts';
 import { type ModelProto, ModelProtoSchema, type NodeProto } from '../onnx/gen/onnx_pb.ts';
-import { consumers, nodeLabel, topologicalOrder } from '../onnx/graph.ts';
+import { consumers, topologicalOrder } from '../onnx/graph.ts';
 import { tensorToProto } from '../onnx/tensor.ts';
 import { tensor } from '../tensor/index.ts';
 import { type FloatWeight, foldBatchNorm } from './weights.ts';
@@ -65,7 +65,8 @@ export function prepareModel(source: ModelProto, target: Target): PreparedModel 
   const order = topologicalOrder(graph);
   for (const [index, node] of order.entries()) {
     if (!quantizable.has(node.opType) || node.domain !== '') continue;
-    const name = nodeLabel(node, index);
+    // Layer name = node name (what users see in Netron and name in recipes), else op#index.
+    const name = node.name !== '' ? node.name : `${node.opType}#${index}`;
     const skip = (reason: string) => skipped.push({ name, opType: node.opType, reason });
     if (node.opType === 'Conv') {
       const w = consts.value(node.input[1] ?? '');
