@@ -1,6 +1,10 @@
 import { clone } from '@bufbuild/protobuf';
 import { roundToFp16 } from '../emulator/fp16.ts';
-import { createLoweringContext, lowerFp16Rounding, lowerLayer } from '../emulator/lowering/index.ts';
+import {
+  createLoweringContext,
+  lowerFp16Rounding,
+  lowerLayer,
+} from '../emulator/lowering/index.ts';
 import type { Target } from '../formats/targets.ts';
 import { makeNode } from '../onnx/builder.ts';
 import {
@@ -17,6 +21,60 @@ import { type PreparedModel, pruneUnusedInitializers } from './prepare.ts';
 
 /** Suffix of a float op's raw output before it is rounded to fp16. */
 const RAW = '__fp32';
+
+/**
+ * Ops whose float outputs are fp16 values whenever their float inputs (and float constants) are:
+ * they select, move or compare values without arithmetic. No rounding is inserted after them.
+ * (Clip bounds and Max/Min operands are fp16 too: constants are rounded, tensors are rounded
+ * where produced.) Resize counts only in `nearest` mode.
+ */
+const VALUE_PRESERVING = new Set([
+  'Relu',
+  'MaxPool',
+  'GlobalMaxPool',
+  'Reshape',
+  'Flatten',
+  'Squeeze',
+  'Unsqueeze',
+  'Transpose',
+  'Concat',
+  'Slice',
+  'Gather',
+  'GatherElements',
+  'GatherND',
+  'Identity',
+  'Split',
+  'Expand',
+  'Tile',
+  'Max',
+  'Min',
+  'Abs',
+  'Neg',
+  'Clip',
+  'ReduceMax',
+  'ReduceMin',
+  'Dropout',
+  'DepthToSpace',
+  'SpaceToDepth',
+  'Where',
+  'Pad',
+  'Sign',
+  'Floor',
+  'Ceil',
+  'Round',
+]);
+
+function preservesFp16(node: NodeProto): boolean {
+  if (node.opType === 'Resize') {
+    const mode = node.attribute.find((a) => a.name === 'mode');
+    return mode === undefined || new TextDecoder().decode(mode.s) === 'nearest';
+  }
+  if (node.opType === 'Pad') {
+    // constant-mode Pad with an explicit pad value: the value is an fp16-rounded constant.
+    return true;
+  }
+  return VALUE_PRESERVING.has(node.opType);
+}
 
 /**
  * Builds the emulation model of a target: every quantized layer replaced by its lowering
@@ -52,7 +110,10 @@ export function buildEmulationModel(
     byFirstNode.set(orig[0]!, layer);
     for (const n of orig) replaced.add(n);
   }
-  const reserved = new Set<string>([...graph.input.map((i) => i.name), ...graph.initializer.map((t) => t.name)]);
+  const reserved = new Set<string>([
+    ...graph.input.map((i) => i.name),
+    ...graph.initializer.map((t) => t.name),
+  ]);
   for (const n of graph.node) for (const o of [...n.input, ...n.output]) reserved.add(o);
   const ctx = createLoweringContext(reserved);
   // Activations of a model cannot hold NaN unless the model is broken; skipping the NaN guard
@@ -74,12 +135,17 @@ export function buildEmulationModel(
   for (const node of topologicalOrder(graph)) {
     const layer = byFirstNode.get(node);
     if (layer) {
-      lowerLayer(ctx, { ...layer, input: alias.get(layer.input) ?? layer.input }, noNaN);
+      // On fp16 paths every float tensor is already rounded (and saturated) to fp16 where produced.
+      lowerLayer(
+        ctx,
+        { ...layer, input: alias.get(layer.input) ?? layer.input },
+        { ...noNaN, inputIsFp16: fp16 },
+      );
       continue;
     }
     if (replaced.has(node)) continue;
     mapInputs(node);
-    if (fp16 && node.opType !== 'Constant') {
+    if (fp16 && node.opType !== 'Constant' && !preservesFp16(node)) {
       const outs = node.output.map((o) => (o !== '' && isFloat(o) ? o : undefined));
       node.output = node.output.map((o, k) => (outs[k] ? `${o}${RAW}` : o));
       ctx.nodes.push(node);

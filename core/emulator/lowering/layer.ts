@@ -35,6 +35,8 @@ export interface LowerLayerOptions {
    * NaN. Default false: NaN inputs quantize like the reference (as 0).
    */
   assumeNoNaN?: boolean;
+  /** The input holds finite fp16 values already (see QuantizeLoweringOptions.inputIsFp16). */
+  inputIsFp16?: boolean;
 }
 
 /** Names of the tensors a lowered layer produces (for debugging and tests). */
@@ -66,7 +68,10 @@ export function lowerLayer(
   }
   const shape = channelShape(layer, channels);
   const types = integerTypes(target);
-  const qopts = { assumeNoNaN: options.assumeNoNaN ?? false };
+  const qopts = {
+    assumeNoNaN: options.assumeNoNaN ?? false,
+    inputIsFp16: options.inputIsFp16 ?? false,
+  };
   let q: string;
   let actZeroPoint: number;
   if (target === 'ascend310' || target === 'ascend310p') {

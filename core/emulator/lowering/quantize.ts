@@ -37,6 +37,12 @@ export interface QuantizeLoweringOptions {
   output?: 'int8' | 'uint8';
   /** Skip the NaN guard when the input is known to hold no NaN (saves IsNaN + Where). */
   assumeNoNaN?: boolean;
+  /**
+   * lowerAscendQuant only: the input already holds finite fp16 values (every float tensor of an
+   * fp16 emulation graph does), so the saturating cast to fp16 is the identity and is skipped
+   * (saves Clip and a Cast pair). Exact: fp16(x) = x for such x.
+   */
+  inputIsFp16?: boolean;
 }
 
 /**
@@ -58,7 +64,7 @@ export function lowerAscendQuant(
   if (issues.length > 0) throw new RangeError(`lowerAscendQuant: ${issues.join('; ')}`);
   const { scale16, offset16 } = ascendQuantConstants(p);
   let x = input;
-  if ((p.overflow ?? 'saturate') === 'saturate') {
+  if ((p.overflow ?? 'saturate') === 'saturate' && !options.inputIsFp16) {
     if (!options.assumeNoNaN) x = lowerNanToZero(ctx, x, prefix);
     x = lowerClipFp16Range(ctx, x, prefix);
   }
@@ -69,7 +75,7 @@ export function lowerAscendQuant(
       DT.FLOAT,
       `${prefix}/${what}`,
     );
-  const x16 = toFp16(x, 'x');
+  const x16 = options.inputIsFp16 ? x : toFp16(x, 'x');
   const s16 = constant(ctx, `${prefix}/scale16`, 'float32', [], new Float32Array([scale16]));
   let m = toFp16(emit(ctx, 'Mul', [x16, s16], `${prefix}/mul`), 'm');
   if (p.sqrtMode) m = toFp16(emit(ctx, 'Mul', [m, s16], `${prefix}/mul2`), 'm2');
