@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { parseRecipe, parseRecipeJson, RecipeError } from './schema.ts';
+
+const minimal = { version: 1, name: 'r', task: 'fmnist-resnet', target: 'ascend310' };
+
+function issuesOf(input: unknown) {
+  try {
+    parseRecipe(input);
+  } catch (err) {
+    if (err instanceof RecipeError) return err.issues;
+    throw err;
+  }
+  throw new Error('expected a RecipeError');
+}
+
+describe('recipe schema', () => {
+  it('fills every default of a minimal recipe', () => {
+    const r = parseRecipe(minimal);
+    expect(r.calibration).toEqual({ samples: 50, sampler: 'coverage', seed: 0 });
+    expect(r.strategies.medium).toEqual({ method: 'kl' });
+    expect(r.format).toEqual({
+      weights: 'per-channel',
+      activations: 'target',
+      biasCorrection: true,
+    });
+    expect(r.layers).toEqual({});
+  });
+  it('reports path, expected and got for a wrong type', () => {
+    const [issue] = issuesOf({ ...minimal, calibration: { samples: '50' } });
+    expect(issue).toMatchObject({ path: 'calibration.samples', expected: 'number', got: '"50"' });
+    expect(issue!.message).toBe('expected number, got "50"');
+  });
+  it('lists the allowed targets for an unknown one', () => {
+    const [issue] = issuesOf({ ...minimal, target: 'tpu' });
+    expect(issue!.path).toBe('target');
+    expect(issue!.expected).toContain('"ascend310"');
+    expect(issue!.got).toBe('"tpu"');
+  });
+  it('rejects unknown keys (a recipe carries no code and no extras)', () => {
+    const [issue] = issuesOf({ ...minimal, script: 'rm -rf /' });
+    expect(issue!.expected).toBe("no key 'script'");
+  });
+  it('reports every problem at once, with nested layer paths', () => {
+    const issues = issuesOf({ ...minimal, version: 2, layers: { 'conv*': { method: 'best' } } });
+    expect(issues.map((i) => i.path).sort()).toEqual(['layers.conv*.method', 'version']);
+  });
+  it('turns a JSON syntax error into a RecipeError', () => {
+    expect(() => parseRecipeJson('{"version": 1,')).toThrow(RecipeError);
+  });
+});
+
+import { recipeFromTemplate, TEMPLATES } from './templates.ts';
+
+describe('templates', () => {
+  it('every template yields a valid recipe', () => {
+    for (const t of TEMPLATES)
+      expect(recipeFromTemplate(t.name, 'fmnist-resnet', 'ascend310').task).toBe('fmnist-resnet');
+  });
+  it('the naive baseline is max everywhere with per-tensor symmetric weights and no bias correction', () => {
+    const r = recipeFromTemplate('naive-baseline', 'fmnist-resnet', 'ascend310');
+    expect(r.strategies).toEqual({
+      high: { method: 'max' },
+      medium: { method: 'max' },
+      low: { method: 'max' },
+    });
+    expect(r.format).toEqual({
+      weights: 'per-tensor',
+      activations: 'symmetric',
+      biasCorrection: false,
+    });
+    expect(r.sensitivity.enabled).toBe(false);
+  });
+});

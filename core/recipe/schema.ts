@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { TARGETS } from '../formats/targets.ts';
+
+/**
+ * The recipe: a declarative, versioned JSON document (no code) that the CLI and the service
+ * re-execute. One zod schema validates it everywhere; `parseRecipe` turns zod's issues into
+ * readable errors with the field path, what was expected and what was given.
+ */
+
+const targetIds = Object.keys(TARGETS) as [string, ...string[]];
+
+/** A calibration method and its parameter. */
+export const MethodSchema = z
+  .object({
+    method: z.enum(['max', 'percentile', 'kl', 'kl-smooth', 'mse']),
+    percentile: z.number().gt(50).lte(100).optional(),
+  })
+  .strict();
+
+const TierSchema = z.enum(['high', 'medium', 'low']);
+
+/** Per-layer override (by layer name or glob with * and ?). */
+export const LayerOverrideSchema = z
+  .object({
+    method: MethodSchema.shape.method.optional(),
+    percentile: z.number().gt(50).lte(100).optional(),
+    tier: TierSchema.optional(),
+    keepFloat: z.boolean().optional(),
+  })
+  .strict();
+
+/** Recipe version 1. */
+export const RecipeSchema = z
+  .object({
+    version: z.literal(1),
+    name: z.string().min(1).max(100),
+    description: z.string().max(2000).optional(),
+    task: z.string().min(1).max(64),
+    target: z.enum(targetIds),
+    calibration: z
+      .object({
+        samples: z.number().int().min(1).max(5000).default(50),
+        sampler: z.enum(['coverage', 'random', 'spread']).default('coverage'),
+        seed: z
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 31 - 1)
+          .default(0),
+      })
+      .strict()
+      .default({ samples: 50, sampler: 'coverage', seed: 0 }),
+    sensitivity: z
+      .object({
+        enabled: z.boolean().default(true),
+        metric: z.enum(['sqnr', 'kl', 'agreement']).default('sqnr'),
+        critical: z.array(z.string().min(1).max(200)).max(100).default([]),
+        /** Fraction of layers in the high tier (most sensitive) and the low tier. */
+        highFraction: z.number().min(0).max(1).default(0.2),
+        lowFraction: z.number().min(0).max(1).default(0.4),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        metric: 'sqnr',
+        critical: [],
+        highFraction: 0.2,
+        lowFraction: 0.4,
+      }),
+    strategies: z
+      .object({ high: MethodSchema, medium: MethodSchema, low: MethodSchema })
+      .strict()
+      .default({
+        high: { method: 'percentile', percentile: 99.99 },
+        medium: { method: 'kl' },
+        low: { method: 'max' },
+      }),
+    format: z
+      .object({
+        weights: z.enum(['per-channel', 'per-tensor']).default('per-channel'),
+        activations: z.enum(['target', 'symmetric', 'asymmetric']).default('target'),
+        biasCorrection: z.boolean().default(true),
+      })
+      .strict()
+      .default({ weights: 'per-channel', activations: 'target', biasCorrection: true }),
+    layers: z.record(z.string().min(1).max(200), LayerOverrideSchema).default({}),
+    feedback: z
+      .object({
+        rounds: z.number().int().min(0).max(5).default(0),
+        /** A layer whose own quantization costs more than this many points is revisited. */
+        thresholdPoints: z.number().min(0).default(2),
+      })
+      .strict()
+      .default({ rounds: 0, thresholdPoints: 2 }),
+  })
+  .strict();
+
+/** A validated recipe, defaults filled in. */
+export type Recipe = z.output<typeof RecipeSchema>;
+/** A recipe as written (defaults optional). */
+export type RecipeInput = z.input<typeof RecipeSchema>;
+
+/** One problem found in a recipe. */
+export interface RecipeIssue {
+  /** JSON path, e.g. `calibration.samples`. */
+  path: string;
+  expected: string;
+  got: string;
+  message: string;
+}
+
+/** Raised for an invalid recipe; `issues` lists every problem. */
+export class RecipeError extends Error {
+  override name = 'RecipeError';
+  constructor(readonly issues: RecipeIssue[]) {
+    super(issues.map((i) => `${i.path || '(recipe)'}: ${i.message}`).join('; '));
+  }
+}
+
+const describe = (v: unknown): string => {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `"${v.length > 40 ? `${v.slice(0, 40)}...` : v}"`;
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+};
+
+const valueAt = (root: unknown, path: readonly PropertyKey[]): unknown => {
+  let v: unknown = root;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+};
+
+/**
+ * Validates a recipe (parsed JSON) and fills defaults. Throws {@link RecipeError} with one issue
+ * per problem: path, expected, got.
+ */
+export function parseRecipe(input: unknown): Recipe {
+  const r = RecipeSchema.safeParse(input);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i): RecipeIssue => {
+    const path = i.path.map(String).join('.');
+    const got = describe(valueAt(input, i.path));
+    let expected = i.message;
+    if (i.code === 'invalid_type') expected = `${i.expected}`;
+    else if (i.code === 'invalid_value')
+      expected = `one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    else if (i.code === 'unrecognized_keys')
+      expected = `no key ${i.keys.map((k) => `'${k}'`).join(', ')}`;
+    else if (i.code === 'too_small' || i.code === 'too_big')
+      expected = i.message.replace(/^Too (small|big): expected \w+ to (have )?/, '');
+    return { path, expected, got, message: `expected ${expected}, got ${got}` };
+  });
+  throw new RecipeError(issues);
+}
+
+/** Parses recipe JSON text; a syntax error becomes a RecipeError too. */
+export function parseRecipeJson(text: string): Recipe {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new RecipeError([
+      {
+        path: '',
+        expected: 'JSON',
+        got: 'invalid JSON',
+        message: `not JSON: ${(err as Error).message}`,
+      },
+    ]);
+  }
+  return parseRecipe(json);
+}

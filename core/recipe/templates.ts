@@ -1,0 +1,108 @@
+import { parseRecipe, type Recipe, type RecipeInput } from './schema.ts';
+
+/** A ready recipe for a scenario; `task` and `target` are filled in when it is used. */
+export interface RecipeTemplate {
+  name: string;
+  scenario: string;
+  description: string;
+  recipe: Omit<RecipeInput, 'task' | 'target' | 'version' | 'name'>;
+}
+
+/**
+ * The shared library of calibration-strategy templates by scenario. `cann-quant templates` lists
+ * them; `calibrate`/`score` use the task's default (by task kind) unless told otherwise.
+ */
+export const TEMPLATES: readonly RecipeTemplate[] = [
+  {
+    name: 'industrial-vision',
+    scenario: 'industrial',
+    description:
+      'Image classification on the line: 50 coverage-sampled images, sensitivity tiers (high: percentile 99.99, medium: KL, low: max), per-channel weights, bias correction.',
+    recipe: {},
+  },
+  {
+    name: 'detection',
+    scenario: 'automotive',
+    description:
+      'Dense detection heads keep small activations that matter: 100 samples, a larger high tier (30%), high: percentile 99.999, medium: MSE clip search, low: KL; bias correction.',
+    recipe: {
+      calibration: { samples: 100, sampler: 'coverage', seed: 0 },
+      sensitivity: { highFraction: 0.3, lowFraction: 0.3 },
+      strategies: {
+        high: { method: 'percentile', percentile: 99.999 },
+        medium: { method: 'mse' },
+        low: { method: 'kl' },
+      },
+    },
+  },
+  {
+    name: 'text-classification',
+    scenario: 'text',
+    description:
+      'Transformer text classifiers: outlier-heavy activations, so no plain max anywhere: high: percentile 99.999, medium: MSE, low: percentile 99.99; bias correction.',
+    recipe: {
+      strategies: {
+        high: { method: 'percentile', percentile: 99.999 },
+        medium: { method: 'mse' },
+        low: { method: 'percentile', percentile: 99.99 },
+      },
+    },
+  },
+  {
+    name: 'medical',
+    scenario: 'medical',
+    description:
+      'Conservative: 100 samples, 40% of layers in the high tier, percentile 99.999 there, KL in the middle, MSE for the least sensitive; bias correction.',
+    recipe: {
+      calibration: { samples: 100, sampler: 'coverage', seed: 0 },
+      sensitivity: { highFraction: 0.4, lowFraction: 0.2 },
+      strategies: {
+        high: { method: 'percentile', percentile: 99.999 },
+        medium: { method: 'kl' },
+        low: { method: 'mse' },
+      },
+    },
+  },
+  {
+    name: 'naive-baseline',
+    scenario: 'baseline',
+    description:
+      'The naive PTQ baseline every report compares against: max calibration everywhere, per-tensor symmetric weights, symmetric activations, no bias correction, no sensitivity analysis.',
+    recipe: {
+      calibration: { samples: 50, sampler: 'spread', seed: 0 },
+      sensitivity: { enabled: false },
+      strategies: { high: { method: 'max' }, medium: { method: 'max' }, low: { method: 'max' } },
+      format: { weights: 'per-tensor', activations: 'symmetric', biasCorrection: false },
+    },
+  },
+];
+
+/** Default template by task kind (zoo/task.ts `TaskManifest.kind`). */
+export const DEFAULT_TEMPLATE_BY_KIND: Readonly<Record<string, string>> = {
+  'image-classification': 'industrial-vision',
+  smoke: 'industrial-vision',
+  detection: 'detection',
+  'text-classification': 'text-classification',
+};
+
+/** Looks a template up by name; throws a RangeError listing the known names. */
+export function getTemplate(name: string): RecipeTemplate {
+  const t = TEMPLATES.find((x) => x.name === name);
+  if (!t)
+    throw new RangeError(
+      `unknown template '${name}' (known: ${TEMPLATES.map((x) => x.name).join(', ')})`,
+    );
+  return t;
+}
+
+/** A validated recipe from a template for a task and target. */
+export function recipeFromTemplate(name: string, task: string, target: string): Recipe {
+  const t = getTemplate(name);
+  return parseRecipe({
+    version: 1,
+    name: `${t.name}:${task}:${target}`,
+    task,
+    target,
+    ...t.recipe,
+  });
+}
