@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 BUCKETS = 8192
-MAX_LENGTH = 256
+MAX_LENGTH = 128
 PAD_ID = 0
 CLS_ID = 1
 VOCAB_SIZE = BUCKETS + 2

@@ -50,24 +50,24 @@ describe('tokenIdsOfText', () => {
 });
 
 describe('tokenizeEmail', () => {
-  it('prepends CLS, pads with PAD to 256', () => {
+  it('prepends CLS, pads with PAD to 128', () => {
     const ids = tokenizeEmail(enc('Subject: A\n\nFooBar'));
     expect(ids.length).toBe(EMAIL_TOKENIZER.maxLength);
     expect(Array.from(ids.subarray(0, 4))).toEqual([1, 2350, 6506, 0]);
     expect(ids.subarray(3).every((v) => v === 0)).toBe(true);
   });
 
-  it('truncates to 255 tokens after CLS', () => {
+  it('truncates to 127 tokens after CLS', () => {
     const ids = tokenizeEmail(enc(`Subject: x\n\n${'a '.repeat(1000)}`));
     expect(ids[0]).toBe(1);
-    expect(ids[255]).toBe(2350);
-    expect(ids.length).toBe(256);
+    expect(ids[127]).toBe(2350);
+    expect(ids.length).toBe(128);
   });
 
   it('writes at an offset and checks room', () => {
-    const out = new Int32Array(512);
-    tokenizeEmail(enc('\nA'), out, 256);
-    expect(Array.from(out.subarray(256, 259))).toEqual([1, 2350, 0]);
-    expect(() => tokenizeEmail(enc('a'), out, 300)).toThrow(RangeError);
+    const out = new Int32Array(256);
+    tokenizeEmail(enc('\nA'), out, 128);
+    expect(Array.from(out.subarray(128, 131))).toEqual([1, 2350, 0]);
+    expect(() => tokenizeEmail(enc('a'), out, 200)).toThrow(RangeError);
   });
 });

@@ -17,13 +17,13 @@
  *    separates tokens.
  * 6. Token id = 2 + (FNV-1a 32-bit hash of the token's bytes mod 8192). FNV-1a: h = 0x811c9dc5;
  *    per byte: h ^= b; h = (h * 0x01000193) mod 2^32.
- * 7. Sequence: [1 (CLS), first 255 token ids], right-padded with 0 (PAD) to 256.
+ * 7. Sequence: [1 (CLS), first 127 token ids], right-padded with 0 (PAD) to 128.
  */
 
 /** Tokenizer constants: bucket count, sequence length and the two reserved ids. */
 export const EMAIL_TOKENIZER = {
   buckets: 8192,
-  maxLength: 256,
+  maxLength: 128,
   padId: 0,
   clsId: 1,
   /** Ids run 0..buckets+1: PAD, CLS, then the hash buckets. */
@@ -126,7 +126,7 @@ export function tokenIdsOfText(text: Uint8Array, limit = Number.POSITIVE_INFINIT
 }
 
 /**
- * The full pipeline: the 256 model input ids of one raw message, written into `out` at
+ * The full pipeline: the 128 model input ids of one raw message, written into `out` at
  * `offset` (or into a fresh array).
  */
 export function tokenizeEmail(

@@ -44,7 +44,7 @@ export async function listSpamSplit(source: DataSource, split: SplitName): Promi
   return out;
 }
 
-/** Reads and tokenizes a split: ids [N, 256] (int32, row-major) and labels [N]. */
+/** Reads and tokenizes a split: ids [N, 128] (int32, row-major) and labels [N]. */
 export async function loadSpamSplit(
   source: DataSource,
   split: SplitName,
