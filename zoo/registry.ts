@@ -4,11 +4,13 @@
  */
 import { fmnistDetectTask } from './fmnist-detect/task.ts';
 import { smokeFmnist } from './smoke-fmnist/task.ts';
+import { spamTransformerTask } from './spam-transformer/task.ts';
 import type { BenchmarkTask } from './task.ts';
 
 export const TASKS: Record<string, BenchmarkTask> = {
   'smoke-fmnist': smokeFmnist,
   'fmnist-detect': fmnistDetectTask as unknown as BenchmarkTask,
+  'spam-transformer': spamTransformerTask as unknown as BenchmarkTask,
 };
 
 /** The task with this id; throws an error listing the known ids otherwise. */

@@ -1,5 +1,5 @@
 import { collectStats, type SampleSet } from '../calibrate/capture.ts';
-import type { ClipRange, MethodName } from '../calibrate/methods.ts';
+import type { ClipRange, MethodName, TensorStats } from '../calibrate/methods.ts';
 import { clipRange } from '../calibrate/methods.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import type { Target, TensorScheme } from '../formats/targets.ts';
@@ -98,6 +98,70 @@ export function quantizeLayer(
   };
 }
 
+/** The layers a run quantizes, those it keeps float, and the tensors calibration observes. */
+export interface LayerPlan {
+  candidates: LayerCandidate[];
+  skipped: SkippedLayer[];
+  /** Inputs and outputs of the quantized layers (outputs feed the QDQ export's output Q/DQ). */
+  tensors: string[];
+}
+
+/** Splits a prepared model's layers into quantized and kept-float (by name or glob). */
+export function planLayers(prepared: PreparedModel, keepFloat: (name: string) => boolean = () => false): LayerPlan {
+  const skipped = [...prepared.skipped];
+  const candidates = prepared.layers.filter((c) => {
+    const keep = keepFloat(c.name);
+    if (keep) skipped.push({ name: c.name, opType: c.nodes[0]!.opType, reason: 'kept in float by the recipe' });
+    return !keep;
+  });
+  const tensors = [...new Set([...candidates.map((c) => c.input), ...candidates.map((c) => c.output)])];
+  return { candidates, skipped, tensors };
+}
+
+/** Schemes actually used for activations and weights after recipe overrides. */
+export function effectiveSchemes(
+  target: Target,
+  options: Pick<QuantizeOptions, 'symmetricActivations' | 'weightGranularity'>,
+): { act: TensorScheme; weight: TensorScheme } {
+  return {
+    act: {
+      ...target.activations,
+      ...(options.symmetricActivations !== undefined ? { symmetric: options.symmetricActivations } : {}),
+    },
+    weight: { ...target.weights, ...(options.weightGranularity ? { granularity: options.weightGranularity } : {}) },
+  };
+}
+
+/**
+ * Quantizes every planned layer from merged calibration statistics (pure: no model runs).
+ * The same statistics give the same layers, byte for byte, wherever this runs.
+ */
+export function layersFromStats(
+  plan: LayerPlan,
+  stats: ReadonlyMap<string, TensorStats>,
+  target: Target,
+  options: Pick<QuantizeOptions, 'method' | 'layerMethods' | 'symmetricActivations' | 'weightGranularity'>,
+): { layers: QuantizedLayer[]; clips: QuantizationResult['clips']; outputParams: Map<string, ActivationParams> } {
+  const schemes = effectiveSchemes(target, options);
+  const clips: QuantizationResult['clips'] = {};
+  const defaultMethod = options.method ?? { method: 'percentile', percentile: 99.99 };
+  const layers = plan.candidates.map((c) => {
+    const m = options.layerMethods?.[c.name] ?? defaultMethod;
+    const s = stats.get(c.input);
+    if (!s) throw new RangeError(`layersFromStats: no statistics for '${c.input}' (input of ${c.name})`);
+    const clip = clipRange(m.method, s, { ...(m.percentile !== undefined ? { percentile: m.percentile } : {}), scheme: schemes.act });
+    clips[c.name] = { ...clip, method: m.method, min: s.range.min, max: s.range.max };
+    return quantizeLayer(c, activationParams(clip, schemes.act), schemes.weight, target.id);
+  });
+  const outputParams = new Map(
+    plan.candidates.map((c) => {
+      const s = stats.get(c.output)!;
+      return [c.name, activationParams(clipRange('max', s), schemes.act)] as const;
+    }),
+  );
+  return { layers, clips, outputParams };
+}
+
 /**
  * Post-training quantization of a float model for a target: BN folding, activation statistics
  * over the calibration samples, clip ranges by method, per-channel (or per-tensor) weights,
@@ -111,51 +175,14 @@ export async function quantizeModel(
   const { target } = options;
   const prepared = prepareModel(model, target);
   const keep = new Set(options.keepFloat ?? []);
-  const skipped = [...prepared.skipped];
-  const candidates = prepared.layers.filter((c) => {
-    if (keep.has(c.name))
-      skipped.push({
-        name: c.name,
-        opType: c.nodes[0]!.opType,
-        reason: 'kept in float by the recipe',
-      });
-    return !keep.has(c.name);
-  });
-  const tensors = [
-    ...new Set([...candidates.map((c) => c.input), ...candidates.map((c) => c.output)]),
-  ];
-  const stats = await collectStats(prepared.model, source, options.samples, tensors, {
+  const plan = planLayers(prepared, (n) => keep.has(n));
+  const { skipped } = plan;
+  const stats = await collectStats(prepared.model, source, options.samples, plan.tensors, {
     onProgress: (d, t) => options.onProgress?.('calibrate', d, t),
   });
-  const actScheme: TensorScheme = {
-    ...target.activations,
-    ...(options.symmetricActivations !== undefined
-      ? { symmetric: options.symmetricActivations }
-      : {}),
-  };
-  const wScheme: TensorScheme = {
-    ...target.weights,
-    ...(options.weightGranularity ? { granularity: options.weightGranularity } : {}),
-  };
-  const clips: QuantizationResult['clips'] = {};
-  const defaultMethod = options.method ?? { method: 'percentile', percentile: 99.99 };
-  let layers = candidates.map((c) => {
-    const m = options.layerMethods?.[c.name] ?? defaultMethod;
-    const s = stats.get(c.input)!;
-    const clip = clipRange(
-      m.method,
-      s,
-      m.percentile !== undefined ? { percentile: m.percentile } : {},
-    );
-    clips[c.name] = { ...clip, method: m.method, min: s.range.min, max: s.range.max };
-    return quantizeLayer(c, activationParams(clip, actScheme), wScheme, target.id);
-  });
-  const outputParams = new Map(
-    candidates.map((c) => {
-      const s = stats.get(c.output)!;
-      return [c.name, activationParams(clipRange(defaultMethod.method, s), actScheme)] as const;
-    }),
-  );
+  const fromStats = layersFromStats(plan, stats, target, options);
+  const { clips, outputParams } = fromStats;
+  let layers = fromStats.layers;
   let biasCorrection: BiasCorrection[] = [];
   if ((options.biasCorrection ?? true) && layers.length > 0) {
     const corrected = await correctBiases(
