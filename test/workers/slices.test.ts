@@ -34,6 +34,12 @@ import { fmnistDetectTask } from '../../zoo/fmnist-detect/task.ts';
 import fmnistDetectInput from '../fixtures/slices/fmnist-detect.input.bin';
 import fmnistDetectFixture from '../fixtures/slices/fmnist-detect.json' with { type: 'json' };
 
+// spam-transformer
+import spamTransformerModel from '../../zoo/spam-transformer/model.onnx';
+import { spamTransformerTask } from '../../zoo/spam-transformer/task.ts';
+import spamTransformerInputIds from '../fixtures/slices/spam-transformer.input_ids.bin';
+import spamTransformerFixture from '../fixtures/slices/spam-transformer.json' with { type: 'json' };
+
 /** One task: its model bytes, fixture, .bin bytes by input name, and the task module. */
 interface SliceCase {
   model: ArrayBuffer;
@@ -54,6 +60,12 @@ const CASES: SliceCase[] = [
     fixture: fmnistDetectFixture as SliceFixture,
     inputs: { input: fmnistDetectInput },
     task: fmnistDetectTask as unknown as BenchmarkTask,
+  },
+  {
+    model: spamTransformerModel,
+    fixture: spamTransformerFixture as SliceFixture,
+    inputs: { input_ids: spamTransformerInputIds },
+    task: spamTransformerTask as unknown as BenchmarkTask,
   },
 ];
 
