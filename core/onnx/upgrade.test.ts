@@ -16,7 +16,7 @@ import {
   makeTensorValueInfo,
 } from './builder.ts';
 import { decodeModel, encodeModel } from './codec.ts';
-import type { ModelProto } from './gen/onnx_pb.ts';
+import type { ModelProto, NodeProto } from './gen/onnx_pb.ts';
 import { defaultOpset } from './opset.ts';
 import { tensorToProto } from './tensor.ts';
 import { seededRandom } from './testing.ts';
@@ -74,12 +74,7 @@ describe('upgradeOpset on exported models', () => {
   });
 });
 
-function oneNode(
-  opset: number,
-  node: ReturnType<typeof makeNode>,
-  dims: number[],
-  outDims?: number[],
-): ModelProto {
+function oneNode(opset: number, node: NodeProto, dims: number[], outDims?: number[]): ModelProto {
   return makeModel(
     makeGraph({
       nodes: [node],
@@ -141,8 +136,8 @@ describe('upgradeOpset rewrites', () => {
     ],
     ['ReduceSum axes', 12, makeNode('ReduceSum', ['x'], ['y'], [makeAttrInts('axes', [1, 3])])],
     ['Dropout ratio', 10, makeNode('Dropout', ['x'], ['y'], [makeAttrFloat('ratio', 0.3)])],
-  ])('%s', async (_, opset, node) => {
-    const model = oneNode(opset as number, node);
+  ] as [string, number, NodeProto][])('%s', async (_, opset, node) => {
+    const model = oneNode(opset, node, [...x.dims]);
     if (node.input[1] === 'u') {
       model.graph!.initializer.push(
         tensorToProto('u', {
