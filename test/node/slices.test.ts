@@ -4,11 +4,12 @@
  * checks the same fixtures inside workerd: together, Node and workerd evaluate each slice
  * identically. Regenerate with `npx tsx test/fixtures/slices/make-slices.ts <taskId>`.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { createSession } from '../../core/runtime/index.ts';
 import type { TensorData } from '../../core/tensor/index.ts';
+import { TASKS } from '../../zoo/registry.ts';
 import { sha256Hex } from '../fixtures/runtime/fixtures.ts';
 import {
   type ComputedSlice,
@@ -52,6 +53,27 @@ beforeAll(() => {
 
 it('has fixtures for at least smoke-fmnist', () => {
   expect(fixtures.map((f) => f.task)).toContain('smoke-fmnist');
+});
+
+it('every fixture is checked in workerd too (an import block in test/workers/slices.test.ts)', () => {
+  const workers = readFileSync(new URL('../workers/slices.test.ts', import.meta.url), 'utf8');
+  for (const f of fixtures) {
+    expect(workers, `add ${f.task}'s import block and CASES entry`).toContain(
+      `'../fixtures/slices/${f.task}.json'`,
+    );
+  }
+});
+
+it('lists registered tasks that have a model but no slice fixture yet (warning only)', () => {
+  const have = new Set(fixtures.map((f) => f.task));
+  for (const task of Object.values(TASKS)) {
+    const id = task.manifest.id;
+    if (!have.has(id) && existsSync(modelPath(task))) {
+      console.warn(
+        `slices: ${id} has a model but no slice fixture: npx tsx test/fixtures/slices/make-slices.ts ${id}, then add its import block to test/workers/slices.test.ts`,
+      );
+    }
+  }
 });
 
 describe.each(fixtures.map((f) => [f.task, f] as const))('slice of %s in Node', (id, fixture) => {
