@@ -1,0 +1,421 @@
+/**
+ * Layer sensitivity (pillar 1): how much the MODEL OUTPUT moves when one layer alone runs on the
+ * target's INT8 arithmetic, and the high / medium / low tiers (with their calibration methods)
+ * derived from it and from the layers the user names as critical.
+ *
+ * Reference. On targets whose float path is fp16 (Ascend) every float op of the emulation model
+ * rounds to fp16 whether or not any layer is quantized. Sensitivity is therefore measured against
+ * the all-float emulation (`buildEmulationModel(prepared, [], target)`: no layer quantized, the
+ * target's float path applied), not against FP32, so the fp16 path's own effect is not blamed on
+ * the layer. That effect is reported once, separately, as `floatPath` (fp16 emulation vs FP32).
+ *
+ * Sharding. A shard measures a subset of the layers (`options.layers`); results are keyed by
+ * layer name and {@link mergeSensitivity} is their union. Each shard recomputes the reference
+ * outputs of the (small) calibration sample set.
+ *
+ * Outputs. Every float output of the model is compared (SQNR per output; a layer's `sqnrDb` is
+ * the worst output's, so e.g. a detection head's box-size branch is not invisible because only
+ * the heatmap was looked at); softmax KL is taken on the first output when it is [N, C] logits.
+ *
+ * Memory. Only the reference's compared outputs (samples x output size floats: 50 x 10 for a
+ * classifier, 50 x 3,584 for fmnist-detect) and its per-sample predictions are kept;
+ * each one-layer model's outputs are reduced batch by batch and dropped. One session per model,
+ * released before the next layer.
+ */
+import type { BatchSource } from '../evaluate/predict.ts';
+import type { Target } from '../formats/targets.ts';
+import { encodeModel } from '../onnx/codec.ts';
+import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
+import { buildEmulationModel } from '../quantize/emulation.ts';
+import type { QuantizedLayer } from '../quantize/layer.ts';
+import type { PreparedModel } from '../quantize/prepare.ts';
+import type { LayerMethod } from '../quantize/quantize.ts';
+import { createSession } from '../runtime/index.ts';
+import type { TensorData } from '../tensor/index.ts';
+import { gatherBatch, type SampleSet } from './capture.ts';
+import { matchesAny } from './glob.ts';
+import { METHOD_NAMES, type MethodName } from './methods.ts';
+
+/** SQNR reported when the compared outputs are identical (noise exactly 0). */
+export const MAX_SQNR_DB = 200;
+
+/** Deviation of one model's output from a reference over the calibration samples. */
+export interface OutputDeviation {
+  /**
+   * 10 log10(sum ref^2 / sum (ref - q)^2) over every element and sample of an output (dB); the
+   * minimum over the compared outputs.
+   */
+  sqnrDb: number;
+  /** SQNR per compared output (dB). */
+  outputs: Record<string, number>;
+  /** Mean over samples of KL(softmax(ref) || softmax(q)) in nats; null unless a classifier output. */
+  kl: number | null;
+  /** `agreement(refPredictions, predictions)`; null when no `predict` was supplied. */
+  agreement: number | null;
+}
+
+/** Sensitivity of one layer: the model with only this layer quantized vs the reference. */
+export interface LayerSensitivity extends OutputDeviation {
+  name: string;
+}
+
+/** Result of one shard: per layer (by name), plus the float path's own deviation. */
+export interface SensitivityTable {
+  target: Target['id'];
+  /** Compared output tensors (the first one is the KL output of classifiers). */
+  outputs: string[];
+  samples: number;
+  layers: Record<string, LayerSensitivity>;
+  /** All-float emulation (the reference) vs the FP32 model; null on fp32 float paths. */
+  floatPath: OutputDeviation | null;
+}
+
+/** Options of {@link measureSensitivity}. */
+export interface SensitivityOptions<P = unknown> {
+  /** Layer names of this shard (default: every calibrated layer). */
+  layers?: readonly string[];
+  /** Output tensors compared (default: every float output of the model). */
+  outputs?: readonly string[];
+  /**
+   * Treat the first compared output as classifier logits [N, C] (KL of softmaxes). Default: true
+   * when it is 2-D, false otherwise (detection heatmaps: SQNR only).
+   */
+  classifier?: boolean;
+  /** Per-sample predictions from all model outputs of a batch (a task's `predict`). */
+  predict?: (outputs: Record<string, TensorData>, batchSize: number) => P[];
+  /**
+   * Agreement of predictions with the reference's, in [0, 1]. Default: the fraction of samples
+   * whose prediction is equal (=== for primitives, JSON equality otherwise). For detection a
+   * caller may supply e.g. a pseudo-label mAP.
+   */
+  agreement?: (reference: P[], predictions: P[]) => number;
+  /** Also measure the float path (reference vs FP32) when the target's float path is fp16. */
+  floatPath?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const same = (a: unknown, b: unknown): boolean =>
+  a === b || (typeof a === 'object' && JSON.stringify(a) === JSON.stringify(b));
+
+/** Fraction of equal predictions (the default agreement). */
+export function predictionAgreement<P>(reference: readonly P[], predictions: readonly P[]): number {
+  if (reference.length !== predictions.length)
+    throw new RangeError(
+      `predictionAgreement: ${reference.length} vs ${predictions.length} predictions`,
+    );
+  if (reference.length === 0) return 1;
+  let n = 0;
+  for (let i = 0; i < reference.length; i++) if (same(reference[i], predictions[i])) n++;
+  return n / reference.length;
+}
+
+/** SQNR in dB from signal and noise energies (capped at {@link MAX_SQNR_DB}). */
+export function sqnrDb(signal: number, noise: number): number {
+  if (noise === 0) return MAX_SQNR_DB;
+  if (signal === 0) return -MAX_SQNR_DB;
+  return Math.min(MAX_SQNR_DB, 10 * Math.log10(signal / noise));
+}
+
+/** KL(softmax(p) || softmax(q)) of one row of logits, float64, in nats. */
+export function softmaxKl(p: ArrayLike<number>, q: ArrayLike<number>, offset = 0, n = p.length) {
+  let mp = Number.NEGATIVE_INFINITY;
+  let mq = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    mp = Math.max(mp, p[offset + i]!);
+    mq = Math.max(mq, q[offset + i]!);
+  }
+  let sp = 0;
+  let sq = 0;
+  for (let i = 0; i < n; i++) {
+    sp += Math.exp(p[offset + i]! - mp);
+    sq += Math.exp(q[offset + i]! - mq);
+  }
+  const lp = mp + Math.log(sp);
+  const lq = mq + Math.log(sq);
+  let kl = 0;
+  for (let i = 0; i < n; i++) {
+    const a = p[offset + i]! - lp;
+    const b = q[offset + i]! - lq;
+    kl += Math.exp(a) * (a - b);
+  }
+  return Math.max(0, kl);
+}
+
+/** Accumulates the deviation of outputs from reference outputs, batch by batch. */
+class DeviationSums {
+  signal: number[];
+  noise: number[];
+  klSum = 0;
+  rows = 0;
+  constructor(
+    outputs: number,
+    readonly classifier: boolean,
+  ) {
+    this.signal = new Array(outputs).fill(0);
+    this.noise = new Array(outputs).fill(0);
+  }
+  add(o: number, ref: Float32Array, q: Float32Array, batch: number): void {
+    if (ref.length !== q.length)
+      throw new RangeError(`sensitivity: output sizes differ (${ref.length} vs ${q.length})`);
+    let sig = 0;
+    let noi = 0;
+    for (let i = 0; i < ref.length; i++) {
+      const r = ref[i]!;
+      const d = r - q[i]!;
+      sig += r * r;
+      noi += d * d;
+    }
+    this.signal[o]! += sig;
+    this.noise[o]! += noi;
+    if (this.classifier && o === 0) {
+      const c = ref.length / batch;
+      for (let b = 0; b < batch; b++) this.klSum += softmaxKl(ref, q, b * c, c);
+      this.rows += batch;
+    }
+  }
+}
+
+function floats(out: Record<string, TensorData>, name: string): Float32Array {
+  const t = out[name];
+  if (t?.type !== 'float32')
+    throw new TypeError(`sensitivity: output '${name}' is ${t?.type ?? 'missing'}, not float32`);
+  return t.data as Float32Array;
+}
+
+/** Runs a model over the sample set in batches; `visit(outputs, batchIndex, batchSize)`. */
+async function runModel(
+  model: ModelProto,
+  source: BatchSource,
+  samples: SampleSet,
+  visit: (out: Record<string, TensorData>, batch: number, size: number) => void,
+): Promise<string[]> {
+  const session = await createSession(encodeModel(model));
+  try {
+    const batchSize = samples.batchSize ?? 25;
+    const { indices } = samples;
+    for (let i = 0, b = 0; i < indices.length; i += batchSize, b++) {
+      const idx = indices.slice(i, i + batchSize);
+      visit(await session.run(gatherBatch(source, idx)), b, idx.length);
+    }
+    return [...session.outputNames];
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Measures, for each layer of the shard, the model with ONLY that layer quantized (its default
+ * calibration from `calibratedLayers`) on the target's arithmetic against the all-float emulation
+ * of the target, at the model output over the calibration samples: output SQNR, mean softmax KL
+ * (classifiers) and prediction agreement (when `predict` is given).
+ */
+export async function measureSensitivity<P = unknown>(
+  prepared: PreparedModel,
+  calibratedLayers: readonly QuantizedLayer[],
+  target: Target,
+  source: BatchSource,
+  samples: SampleSet,
+  options: SensitivityOptions<P> = {},
+): Promise<SensitivityTable> {
+  const byName = new Map(calibratedLayers.map((l) => [l.name, l]));
+  const names = options.layers ?? calibratedLayers.map((l) => l.name);
+  for (const n of names)
+    if (!byName.has(n)) throw new RangeError(`measureSensitivity: no calibrated layer '${n}'`);
+  const agreement = options.agreement ?? predictionAgreement;
+  const total = names.length + 1 + (options.floatPath === false ? 0 : 1);
+  let done = 0;
+  const tick = () => options.onProgress?.(++done, total);
+
+  // Reference: the all-float emulation (fp16 float path on Ascend), outputs kept per batch.
+  const refOut: Float32Array[][] = [];
+  const refPreds: P[] = [];
+  let outputs = options.outputs ? [...options.outputs] : [];
+  let classifier = options.classifier ?? false;
+  const reference = buildEmulationModel(prepared, [], target);
+  await runModel(reference, source, samples, (out, _b, size) => {
+    if (outputs.length === 0) outputs = Object.keys(out).filter((k) => out[k]?.type === 'float32');
+    if (options.classifier === undefined) classifier = out[outputs[0]!]?.dims.length === 2;
+    refOut.push(outputs.map((o) => floats(out, o).slice()));
+    if (options.predict) for (const p of options.predict(out, size)) refPreds.push(p);
+  });
+  tick();
+
+  const deviation = async (model: ModelProto): Promise<OutputDeviation> => {
+    const sums = new DeviationSums(outputs.length, classifier);
+    const preds: P[] = [];
+    await runModel(model, source, samples, (out, b, size) => {
+      for (const [k, o] of outputs.entries()) sums.add(k, refOut[b]![k]!, floats(out, o), size);
+      if (options.predict) for (const p of options.predict(out, size)) preds.push(p);
+    });
+    const per = outputs.map((_, k) => sqnrDb(sums.signal[k]!, sums.noise[k]!));
+    return {
+      sqnrDb: Math.min(...per),
+      outputs: Object.fromEntries(outputs.map((o, k) => [o, per[k]!])),
+      kl: classifier ? sums.klSum / Math.max(1, sums.rows) : null,
+      agreement: options.predict ? agreement(refPreds, preds) : null,
+    };
+  };
+
+  let floatPath: OutputDeviation | null = null;
+  if (target.floatPath === 'fp16' && options.floatPath !== false) {
+    floatPath = await deviation(prepared.model);
+    tick();
+  }
+  const layers: Record<string, LayerSensitivity> = {};
+  for (const name of names) {
+    const d = await deviation(buildEmulationModel(prepared, [byName.get(name)!], target));
+    layers[name] = { name, ...d };
+    tick();
+  }
+  return { target: target.id, outputs, samples: samples.indices.length, layers, floatPath };
+}
+
+/** Union of shard results (same target, output and samples; a layer measured twice must agree). */
+export function mergeSensitivity(...tables: SensitivityTable[]): SensitivityTable {
+  const [first, ...rest] = tables;
+  if (!first) throw new RangeError('mergeSensitivity: nothing to merge');
+  const layers: Record<string, LayerSensitivity> = { ...first.layers };
+  for (const t of rest) {
+    if (
+      t.target !== first.target ||
+      t.outputs.join('\n') !== first.outputs.join('\n') ||
+      t.samples !== first.samples
+    )
+      throw new RangeError('mergeSensitivity: shards of different runs (target/output/samples)');
+    for (const [k, v] of Object.entries(t.layers)) {
+      const prev = layers[k];
+      if (prev && JSON.stringify(prev) !== JSON.stringify(v))
+        throw new RangeError(
+          `mergeSensitivity: layer '${k}' measured twice with different results`,
+        );
+      layers[k] = v;
+    }
+  }
+  return {
+    ...first,
+    layers,
+    floatPath: first.floatPath ?? rest.find((t) => t.floatPath)?.floatPath ?? null,
+  };
+}
+
+/** Splits layer names into `shards` contiguous groups of near-equal size (for sharded runs). */
+export function layerShards(names: readonly string[], shards: number): string[][] {
+  const k = Math.max(1, Math.min(shards, names.length));
+  return Array.from({ length: k }, (_, s) =>
+    names.slice(Math.floor((s * names.length) / k), Math.floor(((s + 1) * names.length) / k)),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiers
+
+/** Sensitivity tier of a layer. */
+export type Tier = 'high' | 'medium' | 'low';
+
+/** Thresholds of {@link assignTiers} (defaults in {@link DEFAULT_TIER_THRESHOLDS}). */
+export interface TierThresholds {
+  /** Fraction of layers, most sensitive first by SQNR, that are `high` (at least one layer). */
+  highFraction: number;
+  /** Fraction of layers, least sensitive by SQNR, that are `low` (rounded down). */
+  lowFraction: number;
+  /** Any layer whose prediction agreement is below this is `high` whatever its rank. */
+  minAgreement: number;
+  /** Optional: any layer whose SQNR is below this (dB) is `high` whatever its rank. */
+  highBelowSqnrDb?: number;
+  /** Optional: a layer may only be `low` if its SQNR is at least this (dB); else `medium`. */
+  lowAtLeastSqnrDb?: number;
+}
+
+/**
+ * Default thresholds: rank-based (robust to the model's overall SQNR level, which varies by tens
+ * of dB between models and targets) with an absolute safety net on prediction agreement: the top
+ * 20% by lowest SQNR (at least one layer) or any layer that flips more than 0.5% of the
+ * predictions is `high`, the 40% with the highest SQNR are `low`, the rest `medium`.
+ */
+export const DEFAULT_TIER_THRESHOLDS: Readonly<TierThresholds> = {
+  highFraction: 0.2,
+  lowFraction: 0.4,
+  minAgreement: 0.995,
+};
+
+/** True when the methods module offers entropy (KL) calibration. */
+export const KL_AVAILABLE = (METHOD_NAMES as readonly string[]).includes('kl');
+
+/**
+ * Calibration method per tier (pillar 1): high -> percentile 99.99, medium -> KL divergence
+ * (`kl`; percentile 99.99 where the methods module has no `kl` yet), low -> max.
+ */
+export const DEFAULT_TIER_METHODS: Readonly<Record<Tier, LayerMethod>> = {
+  high: { method: 'percentile', percentile: 99.99 },
+  medium: KL_AVAILABLE
+    ? { method: 'kl' as MethodName }
+    : { method: 'percentile', percentile: 99.99 },
+  low: { method: 'max' },
+};
+
+/** One layer's place in the plan. */
+export interface LayerTier extends LayerSensitivity {
+  tier: Tier;
+  method: LayerMethod;
+  /** Named critical by the user (its tier was bumped up one level). */
+  critical: boolean;
+  /** 0 = most sensitive. */
+  rank: number;
+}
+
+/** Options of {@link assignTiers}. */
+export interface TierOptions {
+  /** Critical layers by name or glob (`*`, `?`): each goes up one tier (low -> medium -> high). */
+  critical?: readonly string[];
+  thresholds?: Partial<TierThresholds>;
+  methods?: Partial<Record<Tier, LayerMethod>>;
+}
+
+const UP: Record<Tier, Tier> = { low: 'medium', medium: 'high', high: 'high' };
+
+/**
+ * Sorts layers by sensitivity (lowest SQNR first; ties: lower agreement, higher KL, name) and
+ * assigns tiers: by rank ({@link TierThresholds.highFraction} / `lowFraction`), then the absolute
+ * overrides (agreement, optional SQNR bounds), then criticality bumps one tier up. Returns the
+ * layers most sensitive first.
+ */
+export function assignTiers(
+  table: Readonly<Record<string, LayerSensitivity>>,
+  options: TierOptions = {},
+): LayerTier[] {
+  const th: TierThresholds = { ...DEFAULT_TIER_THRESHOLDS, ...options.thresholds };
+  const methods: Record<Tier, LayerMethod> = { ...DEFAULT_TIER_METHODS, ...options.methods };
+  const critical = options.critical ?? [];
+  const rows = Object.values(table).sort(
+    (a, b) =>
+      a.sqnrDb - b.sqnrDb ||
+      (a.agreement ?? 1) - (b.agreement ?? 1) ||
+      (b.kl ?? 0) - (a.kl ?? 0) ||
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
+  const n = rows.length;
+  const nHigh = n === 0 ? 0 : Math.min(n, Math.max(1, Math.round(th.highFraction * n)));
+  const nLow = Math.max(0, Math.min(n - nHigh, Math.floor(th.lowFraction * n)));
+  return rows.map((r, rank) => {
+    let tier: Tier = rank < nHigh ? 'high' : rank >= n - nLow ? 'low' : 'medium';
+    if (tier === 'low' && th.lowAtLeastSqnrDb !== undefined && r.sqnrDb < th.lowAtLeastSqnrDb)
+      tier = 'medium';
+    if (r.agreement !== null && r.agreement < th.minAgreement) tier = 'high';
+    if (th.highBelowSqnrDb !== undefined && r.sqnrDb < th.highBelowSqnrDb) tier = 'high';
+    const isCritical = critical.length > 0 && matchesAny(critical, r.name);
+    if (isCritical) tier = UP[tier];
+    return { ...r, tier, method: methods[tier], critical: isCritical, rank };
+  });
+}
+
+/** The plan as `QuantizeOptions.layerMethods`. */
+export function tierMethods(tiers: readonly LayerTier[]): Record<string, LayerMethod> {
+  return Object.fromEntries(tiers.map((t) => [t.name, t.method]));
+}
+
+/** Number of layers per tier. */
+export function tierCounts(tiers: readonly LayerTier[]): Record<Tier, number> {
+  const c: Record<Tier, number> = { high: 0, medium: 0, low: 0 };
+  for (const t of tiers) c[t.tier]++;
+  return c;
+}
