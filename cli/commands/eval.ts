@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { predictModel } from '../../core/evaluate/evaluate.ts';
 import { getTask } from '../../zoo/registry.ts';
@@ -54,12 +55,33 @@ export async function evaluateFp32(
       metrics,
       reference,
       matchesReference:
-        end === split.size && Object.entries(reference).every(([k, v]) => metrics[k] === v),
+        end === split.size &&
+        Object.entries(reference).every(([k, v]) => sameAtRecordedPrecision(metrics[k], v)) &&
+        (manifest.reference.predictionsSha256 === undefined ||
+          predictionsSha256(predictions) === manifest.reference.predictionsSha256),
       seconds: Math.round((performance.now() - t0) / 10) / 100,
     };
   } finally {
     bar.stop();
   }
+}
+
+/**
+ * A recorded reference equals a computed metric when they agree at the precision the manifest
+ * wrote (a manifest with all 17 digits therefore demands bit equality).
+ */
+export function sameAtRecordedPrecision(computed: number | undefined, recorded: number): boolean {
+  if (computed === undefined) return false;
+  if (computed === recorded) return true;
+  const digits = (String(recorded).split('.')[1] ?? '').length;
+  return digits < 15 && computed.toFixed(digits) === recorded.toFixed(digits);
+}
+
+/** SHA-256 of class predictions as int32 little-endian (what the training scripts record). */
+export function predictionsSha256(predictions: unknown[]): string | undefined {
+  if (!predictions.every((p) => typeof p === 'number')) return undefined;
+  const bytes = new Uint8Array(Int32Array.from(predictions as number[]).buffer);
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function sliceLabels<L>(labels: L, end: number): L {
