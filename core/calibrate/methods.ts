@@ -1,4 +1,7 @@
+import type { TensorScheme } from '../formats/targets.ts';
 import type { Histogram, TensorRange } from './histogram.ts';
+import { DEFAULT_SMOOTHING, klRange } from './kl-divergence.ts';
+import { type IfmrSearch, mseRange } from './mse.ts';
 
 /** Statistics of one activation tensor over the calibration samples (merged over shards). */
 export interface TensorStats {
@@ -12,13 +15,34 @@ export interface ClipRange {
   hi: number;
 }
 
-/** Names of the calibration methods (issue 4 adds KL and MSE search). */
-export type MethodName = 'max' | 'percentile';
+/**
+ * Names of the calibration methods:
+ * - `max`: the observed range;
+ * - `percentile`: both tails clipped at a percentile of the merged histogram;
+ * - `kl`: TensorRT's entropy calibration (KL divergence threshold search, kl-divergence.ts);
+ * - `kl-smooth`: the same with ORT/MXNet's smoothing of zero-probability bins;
+ * - `mse`: AMCT IFMR-style search minimising the quantization MSE for the scheme (mse.ts).
+ */
+export type MethodName = 'max' | 'percentile' | 'kl' | 'kl-smooth' | 'mse';
+
+/** Every method name, in the order reports list them. */
+export const METHOD_NAMES: readonly MethodName[] = ['max', 'percentile', 'kl', 'kl-smooth', 'mse'];
 
 /** Method options. */
 export interface MethodOptions {
   /** Percentile kept by `percentile`, in percent (default 99.99). */
   percentile?: number;
+  /**
+   * The scheme the range will be used with: `kl` takes its number of quantized bins from it,
+   * `mse` its grid. Default int8 symmetric per-tensor (TensorRT). `max` and `percentile` ignore it.
+   */
+  scheme?: TensorScheme;
+  /** `kl`/`kl-smooth`: quantized bins over [0, T] (default from the scheme: 128 for int8). */
+  bins?: number;
+  /** `kl-smooth`: eps of the zero-bin smoothing, in counts (default 1e-4, ORT/MXNet). */
+  smoothing?: number;
+  /** `mse`: IFMR search parameters (default AMCT's: 0.999999 percentiles, [0.7, 1.3] by 0.01). */
+  search?: Partial<IfmrSearch>;
 }
 
 /** max: the observed range itself. */
@@ -62,5 +86,17 @@ export function clipRange(
       return maxRange(stats);
     case 'percentile':
       return percentileRange(stats, options.percentile);
+    case 'kl':
+    case 'kl-smooth':
+      return klRange(stats, {
+        ...(options.scheme ? { scheme: options.scheme } : {}),
+        ...(options.bins !== undefined ? { levels: options.bins } : {}),
+        smoothing: method === 'kl' ? 0 : (options.smoothing ?? DEFAULT_SMOOTHING),
+      });
+    case 'mse':
+      return mseRange(stats, {
+        ...(options.scheme ? { scheme: options.scheme } : {}),
+        ...(options.search ? { search: options.search } : {}),
+      });
   }
 }
