@@ -94,6 +94,13 @@ export function buildEmulationModel(
     );
   }
   const model = clone(ModelProtoSchema, prepared.model);
+  if (prepared.keptInFloat !== undefined) {
+    // A model the quantizer could not take (e.g. not upgradable to opset 13) runs as it is: no
+    // quantized layers, and no fp16 rounding either (it needs opset-11+ Clip); the report says so.
+    if (layers.length > 0)
+      throw new RangeError(`buildEmulationModel: ${prepared.keptInFloat}, yet layers were given`);
+    return model;
+  }
   const graph = model.graph!;
   const types = elementTypes(graph);
   const fp16 = target.floatPath === 'fp16';
@@ -184,7 +191,11 @@ function roundFloatInitializer(t: TensorProto): TensorProto {
 }
 
 function roundConstantNode(n: NodeProto): void {
-  for (const a of n.attribute) if (a.name === 'value' && a.t) a.t = roundFloatInitializer(a.t);
+  for (const a of n.attribute) {
+    if (a.name === 'value' && a.t) a.t = roundFloatInitializer(a.t);
+    if (a.name === 'value_float') a.f = roundToFp16(a.f, 'saturate');
+    if (a.name === 'value_floats') a.floats = a.floats.map((f) => roundToFp16(f, 'saturate'));
+  }
 }
 
 /** The lowering uses opset-13 operators (Round, per-axis DequantizeLinear); raise older models. */

@@ -1,10 +1,17 @@
 import { clone } from '@bufbuild/protobuf';
 import type { Target } from '../formats/targets.ts';
 import { attrFloat, attrInt, attrInts } from '../onnx/attributes.ts';
-import { constantLookup } from '../onnx/constants.ts';
-import { type ModelProto, ModelProtoSchema, type NodeProto } from '../onnx/gen/onnx_pb.ts';
-import { consumers, topologicalOrder } from '../onnx/graph.ts';
+import { type ConstantLookup, constantLookup } from '../onnx/constants.ts';
+import {
+  type GraphProto,
+  type ModelProto,
+  ModelProtoSchema,
+  type NodeProto,
+} from '../onnx/gen/onnx_pb.ts';
+import { consumers, subgraphs, topologicalOrder } from '../onnx/graph.ts';
+import { isDefaultDomain, opsetVersion } from '../onnx/opset.ts';
 import { tensorToProto } from '../onnx/tensor.ts';
+import { isOpsetUpgradeError, UPGRADE_OPSET, upgradeOpset } from '../onnx/upgrade.ts';
 import { tensor } from '../tensor/index.ts';
 import { type FloatWeight, foldBatchNorm } from './weights.ts';
 
@@ -34,11 +41,66 @@ export interface SkippedLayer {
 
 /** The float model ready for quantization: BatchNorm folded, layers found. */
 export interface PreparedModel {
-  /** BN-folded float model; tensor names of everything kept are the original names. */
+  /**
+   * BN-folded float model at opset >= 13 (older models are upgraded, see core/onnx/upgrade.ts);
+   * tensor names of everything kept are the original names.
+   */
   model: ModelProto;
   layers: LayerCandidate[];
   skipped: SkippedLayer[];
   foldedBatchNorms: number;
+  /** The model's opset when it was upgraded to 13 for quantization. */
+  upgradedFrom?: number;
+  /**
+   * Set when the whole model stays float (e.g. an operator the opset upgrader does not know):
+   * the reason, also given for every layer in `skipped`. `model` is then the unchanged input.
+   */
+  keptInFloat?: string;
+}
+
+/**
+ * Constant lookup that also sees through Identity nodes (PyTorch deduplicates equal
+ * initializers, e.g. the zero biases of a fresh torchvision model, into `Identity(first)`).
+ */
+function constants(graph: GraphProto): ConstantLookup {
+  const base = constantLookup(graph);
+  const identity = new Map<string, string>();
+  for (const n of graph.node)
+    if (n.opType === 'Identity' && isDefaultDomain(n.domain) && n.input[0] && n.output[0])
+      identity.set(n.output[0], n.input[0]);
+  const resolve = (name: string) => {
+    let n = name;
+    for (let hops = 0; hops < 64 && !base.has(n) && identity.has(n); hops++) n = identity.get(n)!;
+    return n;
+  };
+  return {
+    has: (name) => base.has(resolve(name)),
+    proto: (name) => base.proto(resolve(name)),
+    value: (name) => base.value(resolve(name)),
+    names: () => base.names(),
+  };
+}
+
+const layerName = (node: NodeProto, index: number) =>
+  node.name !== '' ? node.name : `${node.opType}#${index}`;
+
+/**
+ * Weighted nodes of the target's op types inside the subgraphs (If/Loop/Scan) of `nodes`, or
+ * also among `nodes` themselves when `where` is given: they stay float, with this reason.
+ */
+function nestedLayers(
+  nodes: readonly NodeProto[],
+  quantizable: ReadonlySet<string>,
+  reason: (where: string) => string,
+  out: SkippedLayer[],
+  where?: string,
+): void {
+  for (const [index, node] of nodes.entries()) {
+    const name = where ? `${layerName(node, index)} (in ${where})` : layerName(node, index);
+    if (where !== undefined && quantizable.has(node.opType) && isDefaultDomain(node.domain))
+      out.push({ name, opType: node.opType, reason: reason(where) });
+    for (const g of subgraphs(node)) nestedLayers(g.node, quantizable, reason, out, name);
+  }
 }
 
 const f32 = (t: { type: string; data: unknown } | undefined): Float32Array | undefined =>
@@ -52,16 +114,34 @@ const f32 = (t: { type: string; data: unknown } | undefined): Float32Array | und
  * when its op type is one the target quantizes, is reported in `skipped` with the reason.
  */
 export function prepareModel(source: ModelProto, target: Target): PreparedModel {
-  const model = clone(ModelProtoSchema, source);
-  const graph = model.graph;
-  if (!graph) throw new TypeError('prepareModel: model has no graph');
+  if (!source.graph) throw new TypeError('prepareModel: model has no graph');
+  const quantizable = new Set(target.quantizedOps);
+  const from = opsetVersion(source, '') ?? 0;
+  let model: ModelProto;
+  try {
+    model = upgradeOpset(source);
+    if (model === source) model = clone(ModelProtoSchema, source);
+  } catch (e) {
+    if (!isOpsetUpgradeError(e)) throw e;
+    // Emulation and QDQ graphs need opset 13: the whole model stays float, and says why.
+    const keptInFloat = `model kept in float: ${e.message}`;
+    const skipped: SkippedLayer[] = [];
+    nestedLayers(source.graph.node, quantizable, () => keptInFloat, skipped, '');
+    return {
+      model: clone(ModelProtoSchema, source),
+      layers: [],
+      skipped,
+      foldedBatchNorms: 0,
+      keptInFloat,
+    };
+  }
+  const graph = model.graph!;
   const foldedBatchNorms = foldBatchNorms(model);
-  const consts = constantLookup(graph);
+  const consts = constants(graph);
   const users = consumers(graph);
   const outputs = new Set(graph.output.map((o) => o.name));
   const layers: LayerCandidate[] = [];
   const skipped: SkippedLayer[] = [];
-  const quantizable = new Set(target.quantizedOps);
   const order = topologicalOrder(graph);
   for (const [index, node] of order.entries()) {
     if (!quantizable.has(node.opType) || node.domain !== '') continue;
@@ -200,13 +280,25 @@ export function prepareModel(source: ModelProto, target: Target): PreparedModel 
       });
     }
   }
-  return { model, layers, skipped, foldedBatchNorms };
+  nestedLayers(
+    graph.node,
+    quantizable,
+    (where) => `inside a subgraph of ${where} (subgraphs are left in float)`,
+    skipped,
+  );
+  return {
+    model,
+    layers,
+    skipped,
+    foldedBatchNorms,
+    ...(from < UPGRADE_OPSET ? { upgradedFrom: from } : {}),
+  };
 }
 
 /** Folds Conv -> BatchNormalization pairs in place; returns how many were folded. */
 function foldBatchNorms(model: ModelProto): number {
   const graph = model.graph!;
-  const consts = constantLookup(graph);
+  const consts = constants(graph);
   const users = consumers(graph);
   const producerOf = new Map<string, NodeProto>();
   for (const n of graph.node) for (const o of n.output) producerOf.set(o, n);
@@ -268,7 +360,10 @@ function foldBatchNorms(model: ModelProto): number {
   return folded;
 }
 
-/** Drops initializers (and their graph-input entries) that no node or output uses any more. */
+/**
+ * Drops initializers (and their graph-input entries) and Constant nodes that no node or output
+ * uses any more.
+ */
 export function pruneUnusedInitializers(model: ModelProto): void {
   const graph = model.graph!;
   const used = new Set<string>(graph.output.map((o) => o.name));
@@ -282,6 +377,10 @@ export function pruneUnusedInitializers(model: ModelProto): void {
     }
   };
   visit(graph.node);
+  // Constant nodes nobody reads any more (e.g. weights of replaced layers) go as well.
+  graph.node = graph.node.filter(
+    (n) => !(n.opType === 'Constant' && isDefaultDomain(n.domain) && !used.has(n.output[0] ?? '')),
+  );
   graph.initializer = graph.initializer.filter((t) => used.has(t.name));
   const inits = new Set(graph.initializer.map((t) => t.name));
   graph.input = graph.input.filter((i) => used.has(i.name) || !inits.has(i.name));
