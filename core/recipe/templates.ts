@@ -67,12 +67,12 @@ export const TEMPLATES: readonly RecipeTemplate[] = [
     name: 'naive-baseline',
     scenario: 'baseline',
     description:
-      'The naive PTQ baseline every report compares against: max calibration everywhere, per-tensor symmetric weights, symmetric activations, no bias correction, no sensitivity analysis.',
+      'The naive PTQ baseline every report compares against: max calibration everywhere, per-tensor symmetric weights, no bias correction, no sensitivity analysis (activations in the target scheme).',
     recipe: {
       calibration: { samples: 50, sampler: 'spread', seed: 0 },
       sensitivity: { enabled: false },
       strategies: { high: { method: 'max' }, medium: { method: 'max' }, low: { method: 'max' } },
-      format: { weights: 'per-tensor', activations: 'symmetric', biasCorrection: false },
+      format: { weights: 'per-tensor', activations: 'target', biasCorrection: false },
     },
   },
 ];
