@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { METHOD_NAMES, type MethodName } from '../../core/calibrate/methods.ts';
 import { getTarget, TARGETS } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
@@ -30,7 +31,7 @@ export interface FormatOptions {
   hardware: string;
   biasCorrect?: boolean;
   calibData: number;
-  method: 'max' | 'percentile';
+  method: MethodName;
   percentile?: number;
   perTensorWeights?: boolean;
   symmetricActivations?: boolean;
@@ -122,15 +123,15 @@ export function registerFormat(program: Command): void {
     .requiredOption('--hardware <target>', `target (${Object.keys(TARGETS).join(', ')})`)
     .option('--bias-correct', 'empirical bias correction over the calibration samples')
     .option('--calib-data <n>', 'calibration samples', parsePositiveInt, 50)
-    .option('--method <m>', 'activation calibration: percentile | max', 'percentile')
+    .option('--method <m>', `activation calibration: ${METHOD_NAMES.join(' | ')}`, 'percentile')
     .option('--percentile <p>', 'percentile kept by --method percentile', Number.parseFloat)
     .option('--per-tensor-weights', 'one weight scale per tensor instead of per channel')
     .option('--symmetric-activations', 'force symmetric activations')
     .requiredOption('--out <dir>', 'output directory')
     .option('--json', 'print one JSON object')
     .action(async (o: FormatOptions & { out: string; json?: boolean }) => {
-      if (o.method !== 'max' && o.method !== 'percentile')
-        throw new CliError(`--method must be percentile or max, got '${o.method}'`);
+      if (!METHOD_NAMES.includes(o.method))
+        throw new CliError(`--method must be one of ${METHOD_NAMES.join(', ')}, got '${o.method}'`);
       const { result } = await formatModel({ ...o, progress: !o.json });
       await mkdir(o.out, { recursive: true });
       const layersInfo = result.layers.map((l) => ({

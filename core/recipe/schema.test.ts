@@ -65,7 +65,7 @@ describe('templates', () => {
     });
     expect(r.format).toEqual({
       weights: 'per-tensor',
-      activations: 'symmetric',
+      activations: 'target',
       biasCorrection: false,
     });
     expect(r.sensitivity.enabled).toBe(false);
