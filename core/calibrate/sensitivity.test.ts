@@ -1,0 +1,244 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nodeDataSource } from '../../cli/data-source.ts';
+import { useNodeRuntime } from '../../cli/runtime-node.ts';
+import { readTaskModel } from '../../cli/zoo-files.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { getTarget } from '../formats/targets.ts';
+import { decodeModel } from '../onnx/index.ts';
+import { quantizeLayer, quantizeModel } from '../quantize/quantize.ts';
+import { globMatch, matchesAny } from './glob.ts';
+import {
+  assignTiers,
+  DEFAULT_TIER_METHODS,
+  KL_AVAILABLE,
+  type LayerSensitivity,
+  layerShards,
+  measureSensitivity,
+  mergeSensitivity,
+  predictionAgreement,
+  softmaxKl,
+  sqnrDb,
+  tierCounts,
+  tierMethods,
+} from './sensitivity.ts';
+
+describe('globMatch', () => {
+  it.each([
+    ['/features/*', '/features/features.0/Conv', true],
+    ['*Conv', '/features/features.4/Conv', true],
+    ['*Gemm', '/features/features.4/Conv', false],
+    ['/features/features.?/Conv', '/features/features.4/Conv', true],
+    ['/features/features.?/Conv', '/features/features.10/Conv', false],
+    ['/features/features.??/Conv', '/features/features.10/Conv', true],
+    ['*', '', true],
+    ['', '', true],
+    ['', 'a', false],
+    ['a*b*c', 'axxbyyc', true],
+    ['a*b*c', 'axxbyy', false],
+    ['*a*', 'bab', true],
+    ['Conv#3', 'Conv#3', true],
+    ['conv#3', 'Conv#3', false],
+    ['**x', 'x', true],
+  ])('%s ~ %s = %s', (p, n, want) => {
+    expect(globMatch(p, n)).toBe(want);
+  });
+
+  it('matchesAny', () => {
+    expect(matchesAny(['*Gemm', '/hm/*'], '/hm/hm.0/Conv')).toBe(true);
+    expect(matchesAny([], 'x')).toBe(false);
+  });
+});
+
+const row = (name: string, sqnrDb: number, agreement: number | null = 1): LayerSensitivity => ({
+  name,
+  sqnrDb,
+  outputs: { y: sqnrDb },
+  kl: null,
+  agreement,
+});
+
+/** Ten layers L0..L9 with SQNR 10, 15, ..., 55 dB (L0 most sensitive). */
+const ten = Object.fromEntries(
+  Array.from({ length: 10 }, (_, i) => [`L${i}`, row(`L${i}`, 10 + 5 * i)]),
+);
+
+describe('assignTiers', () => {
+  it('ranks by SQNR: top 20% high, bottom 40% low, the rest medium; methods per tier', () => {
+    const t = assignTiers(ten);
+    expect(t.map((x) => x.name)).toEqual(Array.from({ length: 10 }, (_, i) => `L${i}`));
+    expect(t.map((x) => x.tier)).toEqual([
+      'high',
+      'high',
+      'medium',
+      'medium',
+      'medium',
+      'medium',
+      'low',
+      'low',
+      'low',
+      'low',
+    ]);
+    expect(tierCounts(t)).toEqual({ high: 2, medium: 4, low: 4 });
+    expect(t[0]!.method).toEqual({ method: 'percentile', percentile: 99.99 });
+    expect(t[9]!.method).toEqual({ method: 'max' });
+    expect(t[4]!.method).toEqual(DEFAULT_TIER_METHODS.medium);
+    expect(DEFAULT_TIER_METHODS.medium.method).toBe(KL_AVAILABLE ? 'kl' : 'percentile');
+    expect(tierMethods(t).L9).toEqual({ method: 'max' });
+    expect(t.every((x) => !x.critical)).toBe(true);
+  });
+
+  it('makes any layer that flips > 0.5% of predictions high, whatever its rank', () => {
+    const t = assignTiers({ ...ten, L9: row('L9', 55, 0.99) });
+    expect(t.find((x) => x.name === 'L9')!.tier).toBe('high');
+    expect(
+      assignTiers({ ...ten, L9: row('L9', 55, 0.995) }).find((x) => x.name === 'L9')!.tier,
+    ).toBe('low');
+  });
+
+  it('bumps critical layers (by name or glob) one tier up', () => {
+    const t = assignTiers(ten, { critical: ['L9', 'L?'] });
+    const tier = (n: string) => t.find((x) => x.name === n)!;
+    expect(tier('L9')).toMatchObject({ tier: 'medium', critical: true });
+    expect(tier('L5')).toMatchObject({ tier: 'high', critical: true });
+    expect(tier('L0')).toMatchObject({ tier: 'high', critical: true });
+    const only = assignTiers(ten, { critical: ['L4'] });
+    expect(only.find((x) => x.name === 'L4')!.tier).toBe('high');
+    expect(only.find((x) => x.name === 'L5')).toMatchObject({ tier: 'medium', critical: false });
+  });
+
+  it('honours overridden thresholds, absolute SQNR bounds and methods', () => {
+    const t = assignTiers(ten, {
+      thresholds: {
+        highFraction: 0.1,
+        lowFraction: 0.5,
+        highBelowSqnrDb: 20,
+        lowAtLeastSqnrDb: 50,
+      },
+      methods: { low: { method: 'percentile', percentile: 99.999 } },
+    });
+    expect(tierCounts(t)).toEqual({ high: 2, medium: 6, low: 2 });
+    expect(t[9]!.method).toEqual({ method: 'percentile', percentile: 99.999 });
+  });
+
+  it('small models: 1 layer is high; 3 layers split 1/1/1; ties broken by agreement', () => {
+    expect(assignTiers({ a: row('a', 40) }).map((x) => x.tier)).toEqual(['high']);
+    expect(
+      assignTiers({ a: row('a', 40), b: row('b', 30), c: row('c', 50) }).map((x) => [
+        x.name,
+        x.tier,
+      ]),
+    ).toEqual([
+      ['b', 'high'],
+      ['a', 'medium'],
+      ['c', 'low'],
+    ]);
+    expect(assignTiers({ a: row('a', 40, 1), b: row('b', 40, 0.999) })[0]!.name).toBe('b');
+  });
+});
+
+describe('helpers', () => {
+  it('sqnr, KL and agreement', () => {
+    expect(sqnrDb(100, 1)).toBeCloseTo(20, 12);
+    expect(sqnrDb(1, 0)).toBe(200);
+    expect(softmaxKl([1, 2, 3], [1, 2, 3])).toBe(0);
+    // KL([.5,.5] || [.8,.2]) = .5 ln(.5/.8) + .5 ln(.5/.2)
+    expect(softmaxKl([0, 0], [Math.log(4), 0])).toBeCloseTo(
+      0.5 * Math.log(0.5 / 0.8) + 0.5 * Math.log(0.5 / 0.2),
+      12,
+    );
+    expect(predictionAgreement([1, 2, 3, 4], [1, 2, 0, 4])).toBe(0.75);
+    expect(predictionAgreement([{ a: 1 }], [{ a: 1 }])).toBe(1);
+    expect(layerShards(['a', 'b', 'c', 'd', 'e'], 2)).toEqual([
+      ['a', 'b'],
+      ['c', 'd', 'e'],
+    ]);
+  });
+});
+
+describe('smoke-fmnist on ascend310', () => {
+  beforeAll(() => useNodeRuntime());
+
+  it('measures per-layer sensitivity in shards; a terribly scaled layer is the most sensitive', async () => {
+    const task = getTask('smoke-fmnist');
+    const target = getTarget('ascend310');
+    const split = await task.load(nodeDataSource(), 'calibration');
+    const indices = Array.from({ length: 50 }, (_, i) => i * 10);
+    const model = decodeModel(await readTaskModel(task.manifest));
+    const q = await quantizeModel(model, split, {
+      target,
+      samples: { indices },
+      biasCorrection: false,
+    });
+    const names = q.layers.map((l) => l.name);
+    expect(names).toEqual([
+      '/features/features.0/Conv',
+      '/features/features.4/Conv',
+      '/classifier/Gemm',
+    ]);
+    const options = {
+      predict: (o: Parameters<typeof task.predict>[0], n: number) => task.predict(o, n),
+    };
+    const shards = await Promise.all(
+      layerShards(names, 2).map((layers) =>
+        measureSensitivity(
+          q.prepared,
+          q.layers,
+          target,
+          split,
+          { indices },
+          { ...options, layers },
+        ),
+      ),
+    );
+    const table = mergeSensitivity(...shards);
+    expect(Object.keys(table.layers).sort()).toEqual([...names].sort());
+    expect(table.outputs).toEqual(['logits']);
+    // The fp16 float path alone: ~68 dB, no prediction changes.
+    expect(table.floatPath!.sqnrDb).toBeCloseTo(68.4, 0);
+    expect(table.floatPath!.agreement).toBe(1);
+    const L = table.layers;
+    expect(L['/features/features.0/Conv']!.sqnrDb).toBeCloseTo(56.0, 0);
+    expect(L['/features/features.4/Conv']!.sqnrDb).toBeCloseTo(44.8, 0);
+    expect(L['/classifier/Gemm']!.sqnrDb).toBeCloseTo(47.8, 0);
+    for (const l of Object.values(L)) {
+      expect(l.agreement).toBe(1);
+      expect(l.kl).toBeGreaterThan(0);
+      expect(l.kl).toBeLessThan(1e-4);
+    }
+    const tiers = assignTiers(L);
+    expect(tiers.map((t) => [t.name, t.tier])).toEqual([
+      ['/features/features.4/Conv', 'high'],
+      ['/classifier/Gemm', 'medium'],
+      ['/features/features.0/Conv', 'low'],
+    ]);
+
+    // Sabotage the least sensitive layer: activation scale x64 (6 bits of resolution lost).
+    const bad = q.layers.map((l, k) =>
+      l.name === '/features/features.0/Conv'
+        ? quantizeLayer(
+            q.prepared.layers[k]!,
+            { ...l.act, scale: l.act.scale * 64 },
+            target.weights,
+            target.id,
+          )
+        : l,
+    );
+    const worse = await measureSensitivity(
+      q.prepared,
+      bad,
+      target,
+      split,
+      { indices },
+      {
+        ...options,
+        layers: ['/features/features.0/Conv'],
+        floatPath: false,
+      },
+    );
+    const w = worse.layers['/features/features.0/Conv']!;
+    expect(w.sqnrDb).toBeLessThan(L['/features/features.4/Conv']!.sqnrDb - 10);
+    expect(w.kl).toBeGreaterThan(L['/features/features.4/Conv']!.kl!);
+    const merged = assignTiers({ ...L, ...worse.layers });
+    expect(merged[0]).toMatchObject({ name: '/features/features.0/Conv', tier: 'high' });
+  });
+});
