@@ -154,7 +154,10 @@ export interface LossEstimate {
   samples: number;
   /** Estimated loss in points of the metric (fraction x 100); negative = INT8 expected better. */
   lossPoints: number;
-  /** Fraction of samples whose INT8 prediction differs from the FP32 one. */
+  /**
+   * Fraction of samples whose INT8 prediction differs from the FP32 one (detection: whose
+   * multiset of classes detected with score >= pseudoScore differs).
+   */
   disagreement: number;
   /** `accuracy`: disagreement x (2a - 1) x 100, for comparison. */
   naiveLossPoints?: number;
@@ -235,13 +238,21 @@ export function estimateLoss<P>(
   const n = pair.count;
   if (pair.fp32.length !== n || pair.int8.length !== n)
     throw new RangeError('estimateLoss: prediction counts differ from the sample count');
-  let differ = 0;
-  for (let i = 0; i < n; i++)
-    if (JSON.stringify(pair.fp32[i]) !== JSON.stringify(pair.int8[i])) differ++;
-  const disagreement = n === 0 ? 0 : differ / n;
   const a = options.reference;
+  const tau = options.pseudoScore ?? 0.3;
+  // Detections: samples whose confident (score >= tau) classes differ; else unequal predictions.
+  const key = (p: unknown): string =>
+    options.kind === 'map'
+      ? (p as Detection[])
+          .filter((x) => x.score >= tau)
+          .map((x) => x.cls)
+          .sort((x, y) => x - y)
+          .join(',')
+      : JSON.stringify(p);
+  let differ = 0;
+  for (let i = 0; i < n; i++) if (key(pair.fp32[i]) !== key(pair.int8[i])) differ++;
+  const disagreement = n === 0 ? 0 : differ / n;
   if (options.kind === 'map') {
-    const tau = options.pseudoScore ?? 0.3;
     const fp32 = pair.fp32 as unknown as Detection[][];
     const int8 = pair.int8 as unknown as Detection[][];
     const truths = fp32.map((d) => d.filter((x) => x.score >= tau));
