@@ -296,7 +296,9 @@ export function selectSamples(
   const free = (s: number) => members.get(s)!.filter((i) => !kind.has(i)).length;
   const alloc = new Map(ids.map((s) => [s, 0]));
   const budget = N - kind.size;
-  const nRare = Math.min(budget, Math.round((options.rareFraction ?? 0.1) * N));
+  // With a single stratum nothing is rare: the whole budget goes to k-center.
+  const nRare =
+    ids.length > 1 ? Math.min(budget, Math.round((options.rareFraction ?? 0.1) * N)) : 0;
   let prop = budget - nRare;
   // At least one per stratum while the budget allows (largest strata first), then largest
   // remainder against the proportional target, never beyond a stratum's free samples.
