@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { planGroups, planRanges } from './plan.ts';
+
+describe('shard planning', () => {
+  it('cuts on batch boundaries and covers everything once', () => {
+    expect(planRanges(230, 3, 50)).toEqual([
+      { start: 0, end: 50 },
+      { start: 50, end: 150 },
+      { start: 150, end: 230 },
+    ]);
+    for (const shards of [1, 2, 7, 100]) {
+      const r = planRanges(3046, shards, 50);
+      expect(r[0]!.start).toBe(0);
+      expect(r.at(-1)!.end).toBe(3046);
+      for (let i = 1; i < r.length; i++) {
+        expect(r[i]!.start).toBe(r[i - 1]!.end);
+        expect(r[i]!.start % 50).toBe(0);
+      }
+    }
+  });
+  it('never makes more shards than batches', () => {
+    expect(planRanges(60, 7, 25)).toHaveLength(3);
+  });
+  it('groups items contiguously', () => {
+    expect(planGroups(['a', 'b', 'c', 'd', 'e'], 2)).toEqual([
+      ['a', 'b'],
+      ['c', 'd', 'e'],
+    ]);
+    expect(planGroups(['a'], 7)).toEqual([['a']]);
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * Shard planning: a phase's work (a list of samples, a sample range, or a list of layers) is cut
+ * into independent shards. Sample work is cut on batch boundaries so that every shard executes
+ * exactly the batches a single pass would: outputs then cannot depend on the shard count.
+ */
+
+/** A half-open range of positions [start, end). */
+export interface Range {
+  start: number;
+  end: number;
+}
+
+/**
+ * Cuts [0, total) into at most `shards` contiguous ranges whose boundaries are multiples of
+ * `batchSize` (the last one ends at `total`). Empty ranges are dropped.
+ * @example planRanges(230, 3, 50) // 5 batches: [0,50) [50,150) [150,230)
+ */
+export function planRanges(total: number, shards: number, batchSize: number): Range[] {
+  if (!Number.isInteger(total) || total < 0) throw new RangeError(`planRanges: bad total ${total}`);
+  if (!Number.isInteger(shards) || shards < 1)
+    throw new RangeError(`planRanges: shards must be >= 1, got ${shards}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`planRanges: bad batch size ${batchSize}`);
+  const batches = Math.ceil(total / batchSize);
+  const n = Math.min(shards, Math.max(1, batches));
+  const out: Range[] = [];
+  for (let k = 0; k < n; k++) {
+    const b0 = Math.floor((k * batches) / n);
+    const b1 = Math.floor(((k + 1) * batches) / n);
+    const start = b0 * batchSize;
+    const end = Math.min(total, b1 * batchSize);
+    if (end > start) out.push({ start, end });
+  }
+  return out;
+}
+
+/** Splits names into at most `shards` contiguous groups of near-equal size, order kept. */
+export function planGroups<T>(items: readonly T[], shards: number): T[][] {
+  const n = Math.min(Math.max(1, shards), Math.max(1, items.length));
+  return Array.from({ length: n }, (_, k) =>
+    items.slice(Math.floor((k * items.length) / n), Math.floor(((k + 1) * items.length) / n)),
+  ).filter((g) => g.length > 0);
+}

@@ -1,0 +1,358 @@
+import { captureSession, gatherBatch } from '../calibrate/capture.ts';
+import { globMatch } from '../calibrate/glob.ts';
+import {
+  emptyHistogram,
+  emptyRange,
+  type Histogram,
+  mergeHistograms,
+  mergeRanges,
+  observeHistogram,
+  observeRange,
+  type TensorRange,
+} from '../calibrate/histogram.ts';
+import type { TensorStats } from '../calibrate/methods.ts';
+import {
+  describeSamples,
+  mergeDescriptions,
+  randomSamples,
+  selectSamples,
+} from '../calibrate/sampler.ts';
+import { compareMetric, type MetricComparison, predictModel } from '../evaluate/evaluate.ts';
+import { DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
+import { getTarget, type Target } from '../formats/targets.ts';
+import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
+import { decodeModel, encodeModel } from '../onnx/index.ts';
+import { outputChannelAxis } from '../quantize/bias-correction.ts';
+import { buildEmulationModel } from '../quantize/emulation.ts';
+import type { QuantizedLayer } from '../quantize/layer.ts';
+import { roundHalfEven } from '../quantize/params.ts';
+import { type PreparedModel, prepareModel } from '../quantize/prepare.ts';
+import { buildQdqModel } from '../quantize/qdq.ts';
+import {
+  type LayerMethod,
+  type LayerPlan,
+  layersFromStats,
+  planLayers,
+} from '../quantize/quantize.ts';
+import type { Recipe } from '../recipe/schema.ts';
+import type { TensorData } from '../tensor/index.ts';
+import { planRanges, type Range } from './plan.ts';
+
+/** What a run needs; adapters (CLI, Worker) load these. */
+export interface PipelineInputs<L = unknown, P = unknown> {
+  recipe: Recipe;
+  task: {
+    manifest: {
+      id: string;
+      metric: { primary: string };
+      reference: { fp32: Record<string, number> };
+    };
+    predict(outputs: Record<string, TensorData>, n: number): P[];
+    score(predictions: P[], labels: L): Record<string, number>;
+  };
+  /** FP32 ONNX model bytes. */
+  model: Uint8Array;
+  calibration: {
+    size: number;
+    batch(s: number, e: number): Record<string, TensorData>;
+    labels?: unknown;
+  };
+  evaluation: { size: number; batch(s: number, e: number): Record<string, TensorData>; labels: L };
+}
+
+/** Runs a phase's shards. The default runs them one after another in this process. */
+export type ShardExecutor = <I, O>(
+  phase: string,
+  inputs: readonly I[],
+  run: (input: I, index: number) => Promise<O>,
+) => Promise<O[]>;
+
+/** Sequential in-process execution (results in shard order). */
+export const sequentialExecutor: ShardExecutor = async (_phase, inputs, run) => {
+  const out = [];
+  for (const [i, input] of inputs.entries()) out.push(await run(input, i));
+  return out;
+};
+
+/** Options of {@link runPipeline}. */
+export interface PipelineOptions {
+  /** Shards per phase (default 1). Results do not depend on it. */
+  shards?: number;
+  executor?: ShardExecutor;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+/** Capture batch size for calibration statistics and bias correction. */
+export const CAPTURE_BATCH = 25;
+
+/** Everything a run produced. */
+export interface PipelineResult {
+  task: string;
+  target: Target['id'];
+  recipe: Recipe;
+  calibration: { samples: number[]; sampler: string; report?: unknown };
+  layers: QuantizedLayer[];
+  methods: Record<string, LayerMethod & { tier?: string }>;
+  skipped: PreparedModel['skipped'];
+  emulation: ModelProto;
+  qdq: ModelProto;
+  evaluation: {
+    fp32: Record<string, number>;
+    int8: Record<string, number>;
+    comparison: MetricComparison;
+    samples: number;
+  };
+  phases: { phase: string; shards: number; seconds: number }[];
+}
+
+/** Recipe format options as quantizer options. */
+function schemeOptions(recipe: Recipe) {
+  return {
+    ...(recipe.format.weights === 'per-tensor' ? { weightGranularity: 'per-tensor' as const } : {}),
+    ...(recipe.format.activations !== 'target'
+      ? { symmetricActivations: recipe.format.activations === 'symmetric' }
+      : {}),
+  };
+}
+
+/** The recipe's per-layer overrides matching a layer name (later entries win). */
+function overridesFor(recipe: Recipe, name: string) {
+  let out: Recipe['layers'][string] = {};
+  for (const [pattern, o] of Object.entries(recipe.layers))
+    if (globMatch(pattern, name)) out = { ...out, ...o };
+  return out;
+}
+
+/**
+ * Runs a recipe end to end: sample -> ranges -> histograms -> quantize (pure) -> bias ->
+ * validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
+ * result is identical for any shard count and executor.
+ */
+export async function runPipeline<L, P>(
+  inputs: PipelineInputs<L, P>,
+  options: PipelineOptions = {},
+): Promise<PipelineResult> {
+  const { recipe, task } = inputs;
+  const shards = options.shards ?? 1;
+  const exec = options.executor ?? sequentialExecutor;
+  const target = getTarget(recipe.target);
+  const phases: PipelineResult['phases'] = [];
+  const timed = async <T>(phase: string, n: number, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await f();
+    phases.push({ phase, shards: n, seconds: Math.round(performance.now() - t0) / 1000 });
+    return r;
+  };
+  const fp32Model = decodeModel(inputs.model);
+  const prepared = prepareModel(fp32Model, target);
+  const plan: LayerPlan = planLayers(
+    prepared,
+    (name) => overridesFor(recipe, name).keepFloat === true,
+  );
+
+  // 1. sample: choose the calibration samples.
+  const calib = inputs.calibration;
+  const { samples: n, sampler, seed } = recipe.calibration;
+  let samples: number[];
+  let samplerReport: unknown;
+  if (sampler === 'random') samples = randomSamples(calib.size, n, seed);
+  else if (sampler === 'spread')
+    samples = Array.from({ length: Math.min(n, calib.size) }, (_, i) =>
+      Math.floor((i * calib.size) / Math.min(n, calib.size)),
+    );
+  else {
+    const ranges = planRanges(calib.size, shards, DEFAULT_BATCH_SIZE);
+    const parts = await timed('sample', ranges.length, () =>
+      exec('sample', ranges, (r) =>
+        describeSamples(fp32Model, calib, { start: r.start, end: r.end }),
+      ),
+    );
+    const selection = selectSamples(mergeDescriptions(parts), n, seed);
+    samples = selection.indices;
+    samplerReport = selection.report;
+  }
+
+  // 2-3. ranges, then histograms with merged limits (two exact merges).
+  const chunks = planRanges(samples.length, shards, CAPTURE_BATCH).map((r) =>
+    samples.slice(r.start, r.end),
+  );
+  const tensors = plan.tensors;
+  const observe = async (chunk: number[], visit: (out: Record<string, TensorData>) => void) => {
+    const session = await captureSession(prepared.model, tensors);
+    try {
+      for (let i = 0; i < chunk.length; i += CAPTURE_BATCH)
+        visit(await session.run(gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH)), tensors));
+    } finally {
+      await session.release();
+    }
+  };
+  const rangeParts = await timed('ranges', chunks.length, () =>
+    exec('ranges', chunks, async (chunk) => {
+      const ranges: Record<string, TensorRange> = Object.fromEntries(
+        tensors.map((t) => [t, emptyRange()]),
+      );
+      await observe(chunk, (out) => {
+        for (const t of tensors) ranges[t] = observeRange(ranges[t]!, out[t]!.data as Float32Array);
+      });
+      return ranges;
+    }),
+  );
+  const ranges = Object.fromEntries(
+    tensors.map((t) => [t, rangeParts.map((p) => p[t]!).reduce(mergeRanges, emptyRange())]),
+  );
+  const limits = Object.fromEntries(
+    tensors.map((t) => [t, Math.max(-ranges[t]!.min, ranges[t]!.max, 0)]),
+  );
+  const histParts = await timed('histograms', chunks.length, () =>
+    exec('histograms', chunks, async (chunk) => {
+      const hists: Record<string, Histogram> = Object.fromEntries(
+        tensors.map((t) => [t, emptyHistogram(limits[t]!)]),
+      );
+      await observe(chunk, (out) => {
+        for (const t of tensors) observeHistogram(hists[t]!, out[t]!.data as Float32Array);
+      });
+      return hists;
+    }),
+  );
+  const stats = new Map<string, TensorStats>(
+    tensors.map((t) => [
+      t,
+      { range: ranges[t]!, histogram: histParts.map((p) => p[t]!).reduce(mergeHistograms) },
+    ]),
+  );
+
+  // 4. quantize: per-layer methods from overrides (sensitivity tiers: see sensitivity phase).
+  const methods: PipelineResult['methods'] = {};
+  for (const c of plan.candidates) {
+    const o = overridesFor(recipe, c.name);
+    const tier = o.tier ?? 'medium';
+    const base = recipe.strategies[tier];
+    methods[c.name] = {
+      method: o.method ?? base.method,
+      ...(o.percentile !== undefined
+        ? { percentile: o.percentile }
+        : base.percentile !== undefined
+          ? { percentile: base.percentile }
+          : {}),
+      tier,
+    };
+  }
+  const scheme = schemeOptions(recipe);
+  const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
+  let layers = fromStats.layers;
+
+  // 5. bias: per-batch per-channel sums of (int8 - fp32), merged in batch order.
+  if (recipe.format.biasCorrection && layers.length > 0) {
+    const int8Model =
+      target.executor === 'ort-qdq'
+        ? buildQdqModel(prepared, layers, target, fromStats.outputParams)
+        : buildEmulationModel(prepared, layers, target);
+    const outputs = layers.map((l) => l.output);
+    const parts = await timed('bias', chunks.length, () =>
+      exec('bias', chunks, async (chunk) => {
+        const fp = await captureSession(prepared.model, outputs);
+        const q = await captureSession(int8Model, outputs);
+        const batches: number[][][] = [];
+        try {
+          for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) {
+            const feeds = gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH));
+            const [a, b] = [await fp.run(feeds, outputs), await q.run(feeds, outputs)];
+            batches.push(
+              layers.map((l) =>
+                channelDiffSums(
+                  b[l.output]!,
+                  a[l.output]!,
+                  outputChannelAxis(l, a[l.output]!.dims.length),
+                ),
+              ),
+            );
+          }
+        } finally {
+          await fp.release();
+          await q.release();
+        }
+        return batches;
+      }),
+    );
+    const all = parts.flat();
+    layers = layers.map((l, li) => {
+      const sums = new Float64Array(l.deqScale.length);
+      let count = 0;
+      for (const b of all) {
+        const row = b[li]!;
+        for (let c = 0; c < sums.length; c++) sums[c]! += row[c]!;
+        count += row[sums.length]!;
+      }
+      const bias = new Int32Array(l.bias);
+      for (let c = 0; c < bias.length; c++) {
+        const mean = sums[c]! / Math.max(1, count);
+        bias[c] = Math.max(
+          -2147483648,
+          Math.min(2147483647, bias[c]! - roundHalfEven(mean / l.deqScale[c]!)),
+        );
+      }
+      return { ...l, bias };
+    });
+  }
+  const qdq = buildQdqModel(prepared, layers, target, fromStats.outputParams);
+  const emulation =
+    target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
+
+  // 6. validate: FP32 and INT8 predictions over evaluation ranges, concatenated in order.
+  const evalSplit = inputs.evaluation;
+  const evalRanges: Range[] = planRanges(evalSplit.size, shards, DEFAULT_BATCH_SIZE);
+  const emulationBytes = encodeModel(emulation);
+  const level = target.executor === 'ort-qdq' ? 'all' : 'disabled';
+  const preds = await timed('validate', evalRanges.length, () =>
+    exec('validate', evalRanges, async (r) => ({
+      fp32: await predictModel(task, inputs.model, evalSplit, { start: r.start, end: r.end }),
+      int8: await predictModel(task, emulationBytes, evalSplit, {
+        start: r.start,
+        end: r.end,
+        graphOptimizationLevel: level,
+      }),
+    })),
+  );
+  const fp32 = task.score(
+    preds.flatMap((p) => p.fp32),
+    evalSplit.labels,
+  );
+  const int8 = task.score(
+    preds.flatMap((p) => p.int8),
+    evalSplit.labels,
+  );
+  return {
+    task: task.manifest.id,
+    target: target.id,
+    recipe,
+    calibration: { samples, sampler, ...(samplerReport ? { report: samplerReport } : {}) },
+    layers,
+    methods,
+    skipped: plan.skipped,
+    emulation,
+    qdq,
+    evaluation: {
+      fp32,
+      int8,
+      comparison: compareMetric(task.manifest.metric.primary, fp32, int8),
+      samples: evalSplit.size,
+    },
+    phases,
+  };
+}
+
+/**
+ * Per-channel sums of (q - f) over one batch, plus the per-channel element count as the last
+ * entry (same for every channel). Summed in element order within the batch: deterministic.
+ */
+function channelDiffSums(q: TensorData, f: TensorData, axis: number): number[] {
+  const dims = f.dims;
+  let inner = 1;
+  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i]!;
+  const channels = dims[axis]!;
+  const sums = new Float64Array(channels);
+  const a = q.data as Float32Array;
+  const b = f.data as Float32Array;
+  for (let i = 0; i < b.length; i++) sums[Math.floor(i / inner) % channels]! += a[i]! - b[i]!;
+  return [...sums, b.length / channels];
+}
