@@ -79,6 +79,8 @@ export interface PipelineOptions {
   /** Shards per phase (default 1). Results do not depend on it. */
   shards?: number;
   executor?: ShardExecutor;
+  /** Run the validation phase (default true); `cann-quant calibrate` stops before it. */
+  validate?: boolean;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -96,7 +98,7 @@ export interface PipelineResult {
   skipped: PreparedModel['skipped'];
   emulation: ModelProto;
   qdq: ModelProto;
-  evaluation: {
+  evaluation?: {
     fp32: Record<string, number>;
     int8: Record<string, number>;
     comparison: MetricComparison;
@@ -298,6 +300,20 @@ export async function runPipeline<L, P>(
   const emulation =
     target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
 
+  const result: PipelineResult = {
+    task: task.manifest.id,
+    target: target.id,
+    recipe,
+    calibration: { samples, sampler, ...(samplerReport ? { report: samplerReport } : {}) },
+    layers,
+    methods,
+    skipped: plan.skipped,
+    emulation,
+    qdq,
+    phases,
+  };
+  if (options.validate === false) return result;
+
   // 6. validate: FP32 and INT8 predictions over evaluation ranges, concatenated in order.
   const evalSplit = inputs.evaluation;
   const evalRanges: Range[] = planRanges(evalSplit.size, shards, DEFAULT_BATCH_SIZE);
@@ -321,24 +337,8 @@ export async function runPipeline<L, P>(
     preds.flatMap((p) => p.int8),
     evalSplit.labels,
   );
-  return {
-    task: task.manifest.id,
-    target: target.id,
-    recipe,
-    calibration: { samples, sampler, ...(samplerReport ? { report: samplerReport } : {}) },
-    layers,
-    methods,
-    skipped: plan.skipped,
-    emulation,
-    qdq,
-    evaluation: {
-      fp32,
-      int8,
-      comparison: compareMetric(task.manifest.metric.primary, fp32, int8),
-      samples: evalSplit.size,
-    },
-    phases,
-  };
+  result.evaluation = { fp32, int8, comparison: compareMetric(task.manifest.metric.primary, fp32, int8), samples: evalSplit.size };
+  return result;
 }
 
 /**
