@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerEval } from './commands/eval.ts';
 import { registerFormat } from './commands/format.ts';
+import { registerScore } from './commands/score.ts';
 import { registerTargets } from './commands/targets.ts';
 import { registerTasks } from './commands/tasks.ts';
 import { registerValidate } from './commands/validate.ts';
@@ -20,6 +21,7 @@ registerEval(program);
 registerTargets(program);
 registerFormat(program);
 registerValidate(program);
+registerScore(program);
 
 try {
   await program.parseAsync(process.argv);

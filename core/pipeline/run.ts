@@ -1,4 +1,12 @@
 import { captureSession, gatherBatch } from '../calibrate/capture.ts';
+import {
+  DEFAULT_ESTIMATE_SAMPLES,
+  estimateLoss,
+  estimatorFor,
+  type LossEstimate,
+  mergePairs,
+  runPair,
+} from '../calibrate/estimate.ts';
 import { globMatch } from '../calibrate/glob.ts';
 import {
   emptyHistogram,
@@ -17,6 +25,12 @@ import {
   randomSamples,
   selectSamples,
 } from '../calibrate/sampler.ts';
+import {
+  assignTiers,
+  type LayerTier,
+  measureSensitivity,
+  mergeSensitivity,
+} from '../calibrate/sensitivity.ts';
 import { compareMetric, type MetricComparison, predictModel } from '../evaluate/evaluate.ts';
 import { DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { getTarget, type Target } from '../formats/targets.ts';
@@ -36,7 +50,7 @@ import {
 } from '../quantize/quantize.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import type { TensorData } from '../tensor/index.ts';
-import { planRanges, type Range } from './plan.ts';
+import { planGroups, planRanges, type Range } from './plan.ts';
 
 /** What a run needs; adapters (CLI, Worker) load these. */
 export interface PipelineInputs<L = unknown, P = unknown> {
@@ -95,6 +109,10 @@ export interface PipelineResult {
   calibration: { samples: number[]; sampler: string; report?: unknown };
   layers: QuantizedLayer[];
   methods: Record<string, LayerMethod & { tier?: string }>;
+  /** Per-layer sensitivity and tier, most sensitive first (absent when the recipe disables it). */
+  sensitivity?: LayerTier[];
+  /** The INT8 loss predicted from unlabelled calibration data, before any labelled evaluation. */
+  estimate?: LossEstimate;
   skipped: PreparedModel['skipped'];
   emulation: ModelProto;
   qdq: ModelProto;
@@ -180,6 +198,7 @@ export async function runPipeline<L, P>(
   );
   const tensors = plan.tensors;
   const observe = async (chunk: number[], visit: (out: Record<string, TensorData>) => void) => {
+    if (tensors.length === 0) return;
     const session = await captureSession(prepared.model, tensors);
     try {
       for (let i = 0; i < chunk.length; i += CAPTURE_BATCH)
@@ -223,11 +242,51 @@ export async function runPipeline<L, P>(
     ]),
   );
 
-  // 4. quantize: per-layer methods from overrides (sensitivity tiers: see sensitivity phase).
+  // 4. sensitivity: each layer quantized alone (default calibration: the high-tier strategy),
+  // measured at the model output against the target's all-float path; shards = layer groups.
+  const scheme = schemeOptions(recipe);
+  let tiers: LayerTier[] | undefined;
+  if (recipe.sensitivity.enabled && plan.candidates.length > 0) {
+    const base = layersFromStats(plan, stats, target, {
+      ...scheme,
+      method: recipe.strategies.high,
+    }).layers;
+    const groups = planGroups(
+      base.map((l) => l.name),
+      shards,
+    );
+    const tables = await timed('sensitivity', groups.length, () =>
+      exec('sensitivity', groups, (layerNames) =>
+        measureSensitivity(
+          prepared,
+          base,
+          target,
+          calib,
+          { indices: samples, batchSize: CAPTURE_BATCH },
+          {
+            layers: layerNames,
+            predict: (out, k) => task.predict(out, k),
+            floatPath: false,
+          },
+        ),
+      ),
+    );
+    tiers = assignTiers(mergeSensitivity(...tables).layers, {
+      critical: recipe.sensitivity.critical,
+      thresholds: {
+        highFraction: recipe.sensitivity.highFraction,
+        lowFraction: recipe.sensitivity.lowFraction,
+      },
+      methods: recipe.strategies,
+    });
+  }
+  const tierOf = new Map((tiers ?? []).map((t) => [t.name, t.tier]));
+
+  // 5. quantize (pure): method per layer = recipe override > tier strategy (medium without tiers).
   const methods: PipelineResult['methods'] = {};
   for (const c of plan.candidates) {
     const o = overridesFor(recipe, c.name);
-    const tier = o.tier ?? 'medium';
+    const tier = o.tier ?? tierOf.get(c.name) ?? 'medium';
     const base = recipe.strategies[tier];
     methods[c.name] = {
       method: o.method ?? base.method,
@@ -239,11 +298,10 @@ export async function runPipeline<L, P>(
       tier,
     };
   }
-  const scheme = schemeOptions(recipe);
   const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
   let layers = fromStats.layers;
 
-  // 5. bias: per-batch per-channel sums of (int8 - fp32), merged in batch order.
+  // 6. bias: per-batch per-channel sums of (int8 - fp32), merged in batch order.
   if (recipe.format.biasCorrection && layers.length > 0) {
     const int8Model =
       target.executor === 'ort-qdq'
@@ -300,6 +358,26 @@ export async function runPipeline<L, P>(
   const emulation =
     target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
 
+  // 7. estimate: FP32 vs INT8 on (up to 2,000 samples of) the unlabelled calibration split.
+  const estRanges = planRanges(
+    Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES),
+    shards,
+    DEFAULT_BATCH_SIZE,
+  );
+  const pairs = await timed('estimate', estRanges.length, () =>
+    exec('estimate', estRanges, (r) =>
+      runPair(fp32Model, emulation, calib, (out, k) => task.predict(out, k), {
+        start: r.start,
+        end: r.end,
+      }),
+    ),
+  );
+  const primary = task.manifest.metric.primary;
+  const estimate = estimateLoss(mergePairs(pairs), {
+    kind: estimatorFor(primary),
+    reference: task.manifest.reference.fp32[primary] ?? 1,
+  });
+
   const result: PipelineResult = {
     task: task.manifest.id,
     target: target.id,
@@ -307,6 +385,8 @@ export async function runPipeline<L, P>(
     calibration: { samples, sampler, ...(samplerReport ? { report: samplerReport } : {}) },
     layers,
     methods,
+    ...(tiers ? { sensitivity: tiers } : {}),
+    estimate,
     skipped: plan.skipped,
     emulation,
     qdq,
@@ -314,7 +394,7 @@ export async function runPipeline<L, P>(
   };
   if (options.validate === false) return result;
 
-  // 6. validate: FP32 and INT8 predictions over evaluation ranges, concatenated in order.
+  // 8. validate: FP32 and INT8 predictions over evaluation ranges, concatenated in order.
   const evalSplit = inputs.evaluation;
   const evalRanges: Range[] = planRanges(evalSplit.size, shards, DEFAULT_BATCH_SIZE);
   const emulationBytes = encodeModel(emulation);
@@ -337,7 +417,12 @@ export async function runPipeline<L, P>(
     preds.flatMap((p) => p.int8),
     evalSplit.labels,
   );
-  result.evaluation = { fp32, int8, comparison: compareMetric(task.manifest.metric.primary, fp32, int8), samples: evalSplit.size };
+  result.evaluation = {
+    fp32,
+    int8,
+    comparison: compareMetric(task.manifest.metric.primary, fp32, int8),
+    samples: evalSplit.size,
+  };
   return result;
 }
 

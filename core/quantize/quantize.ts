@@ -107,14 +107,24 @@ export interface LayerPlan {
 }
 
 /** Splits a prepared model's layers into quantized and kept-float (by name or glob). */
-export function planLayers(prepared: PreparedModel, keepFloat: (name: string) => boolean = () => false): LayerPlan {
+export function planLayers(
+  prepared: PreparedModel,
+  keepFloat: (name: string) => boolean = () => false,
+): LayerPlan {
   const skipped = [...prepared.skipped];
   const candidates = prepared.layers.filter((c) => {
     const keep = keepFloat(c.name);
-    if (keep) skipped.push({ name: c.name, opType: c.nodes[0]!.opType, reason: 'kept in float by the recipe' });
+    if (keep)
+      skipped.push({
+        name: c.name,
+        opType: c.nodes[0]!.opType,
+        reason: 'kept in float by the recipe',
+      });
     return !keep;
   });
-  const tensors = [...new Set([...candidates.map((c) => c.input), ...candidates.map((c) => c.output)])];
+  const tensors = [
+    ...new Set([...candidates.map((c) => c.input), ...candidates.map((c) => c.output)]),
+  ];
   return { candidates, skipped, tensors };
 }
 
@@ -126,9 +136,14 @@ export function effectiveSchemes(
   return {
     act: {
       ...target.activations,
-      ...(options.symmetricActivations !== undefined ? { symmetric: options.symmetricActivations } : {}),
+      ...(options.symmetricActivations !== undefined
+        ? { symmetric: options.symmetricActivations }
+        : {}),
     },
-    weight: { ...target.weights, ...(options.weightGranularity ? { granularity: options.weightGranularity } : {}) },
+    weight: {
+      ...target.weights,
+      ...(options.weightGranularity ? { granularity: options.weightGranularity } : {}),
+    },
   };
 }
 
@@ -140,16 +155,27 @@ export function layersFromStats(
   plan: LayerPlan,
   stats: ReadonlyMap<string, TensorStats>,
   target: Target,
-  options: Pick<QuantizeOptions, 'method' | 'layerMethods' | 'symmetricActivations' | 'weightGranularity'>,
-): { layers: QuantizedLayer[]; clips: QuantizationResult['clips']; outputParams: Map<string, ActivationParams> } {
+  options: Pick<
+    QuantizeOptions,
+    'method' | 'layerMethods' | 'symmetricActivations' | 'weightGranularity'
+  >,
+): {
+  layers: QuantizedLayer[];
+  clips: QuantizationResult['clips'];
+  outputParams: Map<string, ActivationParams>;
+} {
   const schemes = effectiveSchemes(target, options);
   const clips: QuantizationResult['clips'] = {};
   const defaultMethod = options.method ?? { method: 'percentile', percentile: 99.99 };
   const layers = plan.candidates.map((c) => {
     const m = options.layerMethods?.[c.name] ?? defaultMethod;
     const s = stats.get(c.input);
-    if (!s) throw new RangeError(`layersFromStats: no statistics for '${c.input}' (input of ${c.name})`);
-    const clip = clipRange(m.method, s, { ...(m.percentile !== undefined ? { percentile: m.percentile } : {}), scheme: schemes.act });
+    if (!s)
+      throw new RangeError(`layersFromStats: no statistics for '${c.input}' (input of ${c.name})`);
+    const clip = clipRange(m.method, s, {
+      ...(m.percentile !== undefined ? { percentile: m.percentile } : {}),
+      scheme: schemes.act,
+    });
     clips[c.name] = { ...clip, method: m.method, min: s.range.min, max: s.range.max };
     return quantizeLayer(c, activationParams(clip, schemes.act), schemes.weight, target.id);
   });
@@ -177,9 +203,13 @@ export async function quantizeModel(
   const keep = new Set(options.keepFloat ?? []);
   const plan = planLayers(prepared, (n) => keep.has(n));
   const { skipped } = plan;
-  const stats = await collectStats(prepared.model, source, options.samples, plan.tensors, {
-    onProgress: (d, t) => options.onProgress?.('calibrate', d, t),
-  });
+  // Nothing to quantize (a model kept in float, or every layer kept float): no statistics.
+  const stats =
+    plan.tensors.length === 0
+      ? new Map<string, TensorStats>()
+      : await collectStats(prepared.model, source, options.samples, plan.tensors, {
+          onProgress: (d, t) => options.onProgress?.('calibrate', d, t),
+        });
   const fromStats = layersFromStats(plan, stats, target, options);
   const { clips, outputParams } = fromStats;
   let layers = fromStats.layers;

@@ -1,0 +1,301 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { encodeModel } from '../../core/onnx/index.ts';
+import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
+import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
+import { parameterSets } from '../../core/quantize/quantize.ts';
+import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
+import {
+  DEFAULT_TEMPLATE_BY_KIND,
+  recipeFromTemplate,
+  TEMPLATES,
+} from '../../core/recipe/templates.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { nodeDataSource } from '../data-source.ts';
+import { CliError } from '../errors.ts';
+import { progressBar } from '../progress.ts';
+import { useNodeRuntime } from '../runtime-node.ts';
+import { readTaskModel } from '../zoo-files.ts';
+import { parsePositiveInt, printResult } from './shared.ts';
+
+/** Recipe selection flags shared by `calibrate` and `score`. */
+export interface RecipeFlags {
+  recipe?: string;
+  task?: string;
+  target?: string;
+  template?: string;
+  calibData?: number;
+  critical?: string;
+}
+
+/** Loads a recipe file, or builds one from a template for --task/--target; applies overrides. */
+export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
+  let recipe: Recipe;
+  try {
+    if (flags.recipe) {
+      const text = await readFile(flags.recipe, 'utf8').catch(() => {
+        throw new CliError(`cannot read recipe '${flags.recipe}'`);
+      });
+      recipe = parseRecipeJson(text);
+    } else {
+      if (!flags.task || !flags.target)
+        throw new CliError('give --recipe <file>, or --task <id> and --target <t>');
+      const kind = getTask(flags.task).manifest.kind;
+      recipe = recipeFromTemplate(
+        flags.template ?? DEFAULT_TEMPLATE_BY_KIND[kind] ?? 'industrial-vision',
+        flags.task,
+        flags.target,
+      );
+    }
+  } catch (err) {
+    if (err instanceof RecipeError) throw new CliError(`invalid recipe: ${err.message}`, 2);
+    if (err instanceof RangeError) throw new CliError(err.message, 2);
+    throw err;
+  }
+  if (flags.calibData !== undefined)
+    recipe = { ...recipe, calibration: { ...recipe.calibration, samples: flags.calibData } };
+  if (flags.critical) {
+    const critical = flags.critical
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    recipe = {
+      ...recipe,
+      sensitivity: {
+        ...recipe.sensitivity,
+        critical: [...recipe.sensitivity.critical, ...critical],
+      },
+    };
+  }
+  return recipe;
+}
+
+/** Runs the pipeline for a recipe on its zoo task in this process. */
+export async function runRecipe(
+  recipe: Recipe,
+  opts: { shards?: number; validate?: boolean; progress?: boolean },
+): Promise<PipelineResult> {
+  const task = getTask(recipe.task);
+  useNodeRuntime();
+  const source = nodeDataSource();
+  const [model, calibration, evaluation] = await Promise.all([
+    readTaskModel(task.manifest),
+    task.load(source, 'calibration'),
+    opts.validate === false ? Promise.resolve(undefined) : task.load(source, 'evaluation'),
+  ]);
+  const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
+  let done = 0;
+  try {
+    return await runPipeline(
+      {
+        recipe,
+        task,
+        model,
+        calibration,
+        evaluation: evaluation ?? { size: 0, batch: () => ({}), labels: undefined },
+      },
+      {
+        shards: opts.shards ?? 1,
+        validate: opts.validate ?? true,
+        executor: async (phase, inputs, run) => {
+          const out = [];
+          for (const [i, input] of inputs.entries()) {
+            out.push(await run(input, i));
+            bar.update(++done, done + inputs.length - i - 1);
+          }
+          void phase;
+          return out;
+        },
+      },
+    );
+  } finally {
+    bar.stop();
+  }
+}
+
+/** Writes the run's models and quantization config into `dir`. */
+export async function writeRunArtifacts(
+  dir: string,
+  r: PipelineResult,
+): Promise<Record<string, string>> {
+  await mkdir(dir, { recursive: true });
+  const info = {
+    target: r.target,
+    task: r.task,
+    layers: r.layers.map((l) => ({
+      name: l.name,
+      kind: l.kind,
+      output: l.output,
+      ...(l.weightSide ? { weightSide: l.weightSide } : {}),
+    })),
+    skipped: r.skipped,
+    calibrationSamples: r.calibration.samples.length,
+  };
+  const emu = r.emulation === r.qdq;
+  const files = {
+    emulation: join(dir, 'model.emulation.onnx'),
+    qdq: join(dir, 'model.qdq.onnx'),
+    config: join(dir, 'quantization.json'),
+  };
+  await writeFile(
+    files.emulation,
+    encodeModel(
+      setQuantizedInfo(r.emulation, {
+        ...info,
+        kind: emu ? 'qdq' : 'emulation',
+        graphOptimization: emu ? 'all' : 'disabled',
+      }),
+    ),
+  );
+  await writeFile(
+    files.qdq,
+    encodeModel(setQuantizedInfo(r.qdq, { ...info, kind: 'qdq', graphOptimization: 'all' })),
+  );
+  const config = {
+    recipe: r.recipe,
+    calibration: r.calibration,
+    layers: r.layers.map((l) => ({
+      name: l.name,
+      kind: l.kind,
+      method: r.methods[l.name],
+      activation: l.act,
+      weight: { scales: [...l.weight.scales], zeroPoints: [...l.weight.zeroPoints] },
+      bias: [...l.bias],
+    })),
+    floatLayers: r.skipped,
+  };
+  await writeFile(files.config, `${JSON.stringify(config, null, 1)}\n`);
+  return files;
+}
+
+/** Tier counts of a run (layers per high / medium / low). */
+export function tierCounts(r: PipelineResult): Record<string, number> {
+  const out: Record<string, number> = { high: 0, medium: 0, low: 0 };
+  for (const m of Object.values(r.methods))
+    out[m.tier ?? 'medium'] = (out[m.tier ?? 'medium'] ?? 0) + 1;
+  return out;
+}
+
+/** Registers `cann-quant score`, `calibrate` and `templates`. */
+export function registerScore(program: Command): void {
+  const recipeOptions = (c: Command) =>
+    c
+      .option('--recipe <file>', 'recipe JSON')
+      .option('--task <id>', "benchmark task (with --target, uses the task's default template)")
+      .option('--target <t>', 'hardware target')
+      .option('--template <name>', `template (${TEMPLATES.map((t) => t.name).join(', ')})`)
+      .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
+      .option('--json', 'print one JSON object');
+
+  recipeOptions(
+    program.command('score').description('run a recipe end to end: calibrate, format, validate'),
+  ).action(async (o: RecipeFlags & { shards: number; json?: boolean }) => {
+    const recipe = await resolveRecipe(o);
+    const r = await runRecipe(recipe, { shards: o.shards, progress: !o.json });
+    const c = r.evaluation!.comparison;
+    const out = {
+      task: r.task,
+      target: r.target,
+      recipe: recipe.name,
+      metric: c.metric,
+      fp32: c.fp32,
+      int8: c.int8,
+      loss_points: c.lossPoints,
+      loss_fraction: c.lossFraction,
+      estimated_loss_points: r.estimate?.lossPoints ?? null,
+      calibration_samples: r.calibration.samples.length,
+      quantized_layers: r.layers.length,
+      float_layers: r.skipped.length,
+      tiers: tierCounts(r),
+      parameter_sets: parameterSets(r),
+      samples: r.evaluation!.samples,
+      phases: r.phases,
+    };
+    printResult(o.json, out, () =>
+      [
+        `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
+        `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
+        `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
+        `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
+      ].join('\n'),
+    );
+  });
+
+  recipeOptions(
+    program
+      .command('calibrate')
+      .description('calibrate a recipe and write the quantization config and models'),
+  )
+    .option('--calib-data <n>', 'calibration samples', parsePositiveInt)
+    .option(
+      '--critical <globs>',
+      'comma-separated layer names or globs that go up one sensitivity tier',
+    )
+    .option(
+      '--sensitivity-aware',
+      'measure per-layer sensitivity and calibrate each tier with its own method (the default in every template but naive-baseline)',
+    )
+    .option('--out <dir>', 'output directory', 'cann-quant-out')
+    .action(
+      async (
+        o: RecipeFlags & {
+          shards: number;
+          json?: boolean;
+          out: string;
+          sensitivityAware?: boolean;
+        },
+      ) => {
+        let recipe = await resolveRecipe(o);
+        if (o.sensitivityAware)
+          recipe = { ...recipe, sensitivity: { ...recipe.sensitivity, enabled: true } };
+        const r = await runRecipe(recipe, { shards: o.shards, validate: false, progress: !o.json });
+        const files = await writeRunArtifacts(o.out, r);
+        const out = {
+          task: r.task,
+          target: r.target,
+          recipe: recipe.name,
+          calibration_samples: r.calibration.samples.length,
+          sampler: r.calibration.report ?? recipe.calibration.sampler,
+          tiers: tierCounts(r),
+          parameter_sets: parameterSets(r),
+          estimated_loss_points: r.estimate?.lossPoints ?? null,
+          quantized_layers: r.layers.length,
+          float_layers: r.skipped,
+          sensitivity: r.sensitivity?.map((t) => ({
+            layer: t.name,
+            sqnr_db: t.sqnrDb,
+            agreement: t.agreement,
+            tier: t.tier,
+            method: r.methods[t.name],
+          })),
+          files,
+        };
+        printResult(o.json, out, () =>
+          [
+            `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
+            `samples used ${out.calibration_samples}  layers per tier: high ${out.tiers.high}, medium ${out.tiers.medium}, low ${out.tiers.low}  (scale, zero-point) sets ${out.parameter_sets}`,
+            `estimated INT8 loss ${r.estimate ? `${r.estimate.lossPoints.toFixed(2)} points (${r.estimate.kind}, ${r.estimate.samples} unlabelled calibration samples)` : 'n/a'}`,
+            ...(r.sensitivity ?? []).map(
+              (t) =>
+                `  ${t.tier.padEnd(6)} ${t.name}  SQNR ${t.sqnrDb.toFixed(1)} dB  -> ${r.methods[t.name]?.method}${r.methods[t.name]?.percentile ? ` ${r.methods[t.name]?.percentile}` : ''}`,
+            ),
+            ...r.skipped.map((s) => `  float: ${s.name} (${s.opType}): ${s.reason}`),
+            `wrote ${files.emulation}, ${files.qdq}, ${files.config}`,
+          ].join('\n'),
+        );
+      },
+    );
+
+  program
+    .command('templates')
+    .description('list the recipe templates by scenario')
+    .option('--json', 'print one JSON object')
+    .action((o: { json?: boolean }) =>
+      printResult(o.json, { templates: TEMPLATES }, () =>
+        TEMPLATES.map((t) => `${t.name.padEnd(20)} ${t.scenario.padEnd(11)} ${t.description}`).join(
+          '\n',
+        ),
+      ),
+    );
+}
