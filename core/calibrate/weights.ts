@@ -84,16 +84,11 @@ export function weightClip(
 ): ClipRange[] {
   const scheme = options.scheme ?? DEFAULT_WEIGHT_SCHEME;
   return channels.map((values) => {
-    switch (method) {
-      case 'max':
-        return maxClip(values);
-      case 'mse': {
-        maxClip(values); // NaN check
-        return mseRangeOfValues(values, {
-          scheme,
-          ...(options.search ? { search: options.search } : {}),
-        });
-      }
-    }
+    const max = maxClip(values); // also rejects NaN
+    if (method === 'max') return max;
+    return mseRangeOfValues(values, {
+      scheme,
+      ...(options.search ? { search: options.search } : {}),
+    });
   });
 }

@@ -21,7 +21,7 @@ describe('spam-transformer task', () => {
     const { input_ids } = evaluation.batch(0, evaluation.size);
     expect(input_ids?.type).toBe('int64');
     expect(input_ids?.dims).toEqual([3046, 128]);
-    const bytes = new Uint8Array((input_ids?.data as BigInt64Array).buffer);
+    const bytes = new Uint8Array((input_ids!.data as BigInt64Array).buffer);
     const digest = createHash('sha256').update(bytes).digest('hex');
     expect(digest).toBe(task.manifest.dataset.tokenSha256);
   });
