@@ -49,6 +49,7 @@ import {
   planLayers,
 } from '../quantize/quantize.ts';
 import type { Recipe } from '../recipe/schema.ts';
+import { createSession } from '../runtime/index.ts';
 import type { TensorData } from '../tensor/index.ts';
 import { planGroups, planRanges, type Range } from './plan.ts';
 
@@ -251,6 +252,8 @@ export async function runPipeline<L, P>(
       ...scheme,
       method: recipe.strategies.high,
     }).layers;
+    const probe = task.predict(await firstOutputs(fp32Model, calib), 1);
+    const classPredictions = typeof probe[0] === 'number';
     const groups = planGroups(
       base.map((l) => l.name),
       shards,
@@ -265,7 +268,11 @@ export async function runPipeline<L, P>(
           { indices: samples, batchSize: CAPTURE_BATCH },
           {
             layers: layerNames,
-            predict: (out, k) => task.predict(out, k),
+            // Prediction agreement only for class predictions: for structured predictions
+            // (detections) exact equality would flag every layer; SQNR ranks those.
+            ...(classPredictions
+              ? { predict: (out: Record<string, TensorData>, k: number) => task.predict(out, k) }
+              : {}),
             floatPath: false,
           },
         ),
@@ -424,6 +431,19 @@ export async function runPipeline<L, P>(
     samples: evalSplit.size,
   };
   return result;
+}
+
+/** FP32 outputs of the first calibration sample (to see what kind of predictions a task makes). */
+async function firstOutputs(
+  model: ModelProto,
+  source: PipelineInputs['calibration'],
+): Promise<Record<string, TensorData>> {
+  const session = await createSession(encodeModel(model));
+  try {
+    return await session.run(source.batch(0, 1));
+  } finally {
+    await session.release();
+  }
 }
 
 /**

@@ -66,9 +66,9 @@ describe('official ONNX node tests for quantization operators', () => {
             for (let k = 0; k < e.length; k++)
               expect(Math.abs(a[k]! - e[k]!)).toBeLessThanOrEqual(1e-7 + 1e-3 * Math.abs(e[k]!));
           } else {
-            expect([...(actual.data as ArrayLike<number | bigint>)]).toEqual([
-              ...(expected.data as ArrayLike<number | bigint>),
-            ]);
+            expect(Array.from(actual.data as ArrayLike<number | bigint>)).toEqual(
+              Array.from(expected.data as ArrayLike<number | bigint>),
+            );
           }
         }
       }

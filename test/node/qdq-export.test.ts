@@ -37,7 +37,7 @@ describe('QDQ export', () => {
       const fused = await predictModel(task, qdq, evaluation, { graphOptimizationLevel: 'all' });
       const differ = plain.filter((p, i) => p !== fused[i]).length;
       // Measured on the 1,000 images: 0 predictions differ for both targets (2026-11-25); the bound
-    // leaves room for near-ties between integer requantisation and float Q/DQ.
+      // leaves room for near-ties between integer requantisation and float Q/DQ.
       expect(differ).toBeLessThanOrEqual(5);
       const a = task.score(plain, evaluation.labels).top1!;
       const b = task.score(fused, evaluation.labels).top1!;
