@@ -22,6 +22,11 @@ import {
   type SliceFixture,
 } from '../fixtures/slices/slices.ts';
 
+// fmnist-resnet
+import fmnistResnetModel from '../../zoo/fmnist-resnet/model.onnx';
+import { fmnistResnet } from '../../zoo/fmnist-resnet/task.ts';
+import fmnistResnetInput from '../fixtures/slices/fmnist-resnet.input.bin';
+import fmnistResnetFixture from '../fixtures/slices/fmnist-resnet.json' with { type: 'json' };
 // smoke-fmnist
 import smokeFmnistModel from '../../zoo/smoke-fmnist/model.onnx';
 import { smokeFmnist } from '../../zoo/smoke-fmnist/task.ts';
@@ -49,6 +54,12 @@ interface SliceCase {
 }
 
 const CASES: SliceCase[] = [
+  {
+    model: fmnistResnetModel,
+    fixture: fmnistResnetFixture as SliceFixture,
+    inputs: { input: fmnistResnetInput },
+    task: fmnistResnet as unknown as BenchmarkTask,
+  },
   {
     model: smokeFmnistModel,
     fixture: smokeFmnistFixture as SliceFixture,
