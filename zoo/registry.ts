@@ -2,15 +2,20 @@
  * Every benchmark task of the zoo, by id. To add a task, import it and add one entry: this map
  * is the only list (spam-transformer and fmnist-detect are expected to join it).
  */
+
+import { fmnistDetectTask } from './fmnist-detect/task.ts';
 import { fmnistMobilenet } from './fmnist-mobilenet/task.ts';
 import { fmnistResnet } from './fmnist-resnet/task.ts';
 import { smokeFmnist } from './smoke-fmnist/task.ts';
+import { spamTransformerTask } from './spam-transformer/task.ts';
 import type { BenchmarkTask } from './task.ts';
 
 export const TASKS: Record<string, BenchmarkTask> = {
   'smoke-fmnist': smokeFmnist,
   'fmnist-resnet': fmnistResnet,
   'fmnist-mobilenet': fmnistMobilenet,
+  'spam-transformer': spamTransformerTask as unknown as BenchmarkTask,
+  'fmnist-detect': fmnistDetectTask as unknown as BenchmarkTask,
 };
 
 /** The task with this id; throws an error listing the known ids otherwise. */
