@@ -22,6 +22,11 @@ import {
   type SliceFixture,
 } from '../fixtures/slices/slices.ts';
 
+// fmnist-mobilenet
+import fmnistMobilenetModel from '../../zoo/fmnist-mobilenet/model.onnx';
+import { fmnistMobilenet } from '../../zoo/fmnist-mobilenet/task.ts';
+import fmnistMobilenetInput from '../fixtures/slices/fmnist-mobilenet.input.bin';
+import fmnistMobilenetFixture from '../fixtures/slices/fmnist-mobilenet.json' with { type: 'json' };
 // fmnist-resnet
 import fmnistResnetModel from '../../zoo/fmnist-resnet/model.onnx';
 import { fmnistResnet } from '../../zoo/fmnist-resnet/task.ts';
@@ -54,6 +59,12 @@ interface SliceCase {
 }
 
 const CASES: SliceCase[] = [
+  {
+    model: fmnistMobilenetModel,
+    fixture: fmnistMobilenetFixture as SliceFixture,
+    inputs: { input: fmnistMobilenetInput },
+    task: fmnistMobilenet as unknown as BenchmarkTask,
+  },
   {
     model: fmnistResnetModel,
     fixture: fmnistResnetFixture as SliceFixture,
