@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { encodeModel } from '../../core/onnx/index.ts';
+import { getTarget } from '../../core/formats/targets.ts';
+import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
+import { prepareModel } from '../../core/quantize/prepare.ts';
 import { parameterSets } from '../../core/quantize/quantize.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import {
@@ -11,6 +14,15 @@ import {
   recipeFromTemplate,
   TEMPLATES,
 } from '../../core/recipe/templates.ts';
+import {
+  badgeText,
+  evidenceFromPipeline,
+  levelEarned,
+  runChecks,
+} from '../../core/score/checks.ts';
+import { perfModel } from '../../core/score/perf-model.ts';
+import { qqi } from '../../core/score/qqi.ts';
+import { inferShapes } from '../../core/score/shapes.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
@@ -169,6 +181,59 @@ export async function writeRunArtifacts(
   return files;
 }
 
+/**
+ * Scores a validated run as docs/STANDARD.md defines it: the per-layer roofline of the target
+ * (speed-up, energy gain), QQI with every factor, and the L1-L5 checks from this run's evidence.
+ */
+export async function scoreRun(r: PipelineResult, second?: PipelineResult) {
+  const target = getTarget(r.target);
+  const task = getTask(r.task);
+  const prepared = prepareModel(decodeModel(await readTaskModel(task.manifest)), target);
+  const perf = perfModel(prepared.model, await inferShapes(prepared.model), target, {
+    quantized: prepared.layers.filter((l) => r.layers.some((q) => q.name === l.name)),
+  });
+  const q = qqi({
+    comparison: r.evaluation!.comparison,
+    speedup: perf.speedup,
+    energyGain: perf.energyGain.value,
+  });
+  const checks = runChecks(
+    evidenceFromPipeline(r, target, {
+      runId: `local:${r.task}:${r.target}:${r.recipe.name}`,
+      evaluationSplitSize: task.manifest.splits.evaluation.size,
+      ...(second
+        ? {
+            reproducibility: {
+              secondRunId: `local:${r.task}:${r.target}:${r.recipe.name}:shards=${second.phases[0]?.shards ?? 1}`,
+              params: [paramsDigest(r), paramsDigest(second)],
+              metric: [JSON.stringify(r.evaluation?.int8), JSON.stringify(second.evaluation?.int8)],
+            },
+          }
+        : {}),
+    }),
+  );
+  const level = levelEarned(checks);
+  return { perf, qqi: q, checks, level, badge: badgeText(level, q.display) };
+}
+
+/** SHA-256 of every (scale, zero-point) set and int32 bias of a run. */
+export function paramsDigest(r: PipelineResult): string {
+  const h = createHash('sha256');
+  for (const l of r.layers) {
+    h.update(
+      JSON.stringify([
+        l.name,
+        l.act.scale,
+        l.act.zeroPoint,
+        [...l.weight.scales],
+        [...l.weight.zeroPoints],
+        [...l.bias],
+      ]),
+    );
+  }
+  return h.digest('hex');
+}
+
 /** Tier counts of a run (layers per high / medium / low). */
 export function tierCounts(r: PipelineResult): Record<string, number> {
   const out: Record<string, number> = { high: 0, medium: 0, low: 0 };
@@ -190,37 +255,67 @@ export function registerScore(program: Command): void {
 
   recipeOptions(
     program.command('score').description('run a recipe end to end: calibrate, format, validate'),
-  ).action(async (o: RecipeFlags & { shards: number; json?: boolean }) => {
-    const recipe = await resolveRecipe(o);
-    const r = await runRecipe(recipe, { shards: o.shards, progress: !o.json });
-    const c = r.evaluation!.comparison;
-    const out = {
-      task: r.task,
-      target: r.target,
-      recipe: recipe.name,
-      metric: c.metric,
-      fp32: c.fp32,
-      int8: c.int8,
-      loss_points: c.lossPoints,
-      loss_fraction: c.lossFraction,
-      estimated_loss_points: r.estimate?.lossPoints ?? null,
-      calibration_samples: r.calibration.samples.length,
-      quantized_layers: r.layers.length,
-      float_layers: r.skipped.length,
-      tiers: tierCounts(r),
-      parameter_sets: parameterSets(r),
-      samples: r.evaluation!.samples,
-      phases: r.phases,
-    };
-    printResult(o.json, out, () =>
-      [
-        `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
-        `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
-        `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
-        `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
-      ].join('\n'),
-    );
-  });
+  )
+    .option(
+      '--no-reproduce',
+      'skip the second execution that L1.reproducible needs (halves the time)',
+    )
+    .action(async (o: RecipeFlags & { shards: number; json?: boolean; reproduce?: boolean }) => {
+      const recipe = await resolveRecipe(o);
+      const r = await runRecipe(recipe, { shards: o.shards, progress: !o.json });
+      // L1.reproducible: a second, independent execution (with another shard count) must give
+      // identical scale/zero-point sets and the identical metric.
+      const second =
+        o.reproduce === false
+          ? undefined
+          : await runRecipe(recipe, { shards: o.shards + 1, progress: !o.json });
+      const c = r.evaluation!.comparison;
+      const scored = await scoreRun(r, second);
+      const out = {
+        task: r.task,
+        target: r.target,
+        recipe: recipe.name,
+        metric: c.metric,
+        fp32: c.fp32,
+        int8: c.int8,
+        loss_points: c.lossPoints,
+        loss_fraction: c.lossFraction,
+        estimated_loss_points: r.estimate?.lossPoints ?? null,
+        calibration_samples: r.calibration.samples.length,
+        quantized_layers: r.layers.length,
+        float_layers: r.skipped.length,
+        tiers: tierCounts(r),
+        parameter_sets: parameterSets(r),
+        samples: r.evaluation!.samples,
+        qqi: scored.qqi.value,
+        speedup: scored.perf.speedup,
+        energy_gain: scored.perf.energyGain.value,
+        level: scored.level,
+        badge: scored.badge,
+        checks: scored.checks.map((k) => ({
+          id: k.id,
+          pass: k.pass,
+          value: k.value,
+          threshold: k.threshold,
+          why: k.why,
+        })),
+        phases: r.phases,
+      };
+      printResult(o.json, out, () =>
+        [
+          `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
+          `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
+          `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
+          scored.qqi.text,
+          `level L${scored.level}  (${scored.badge})`,
+          ...scored.checks.map(
+            (k) =>
+              `  ${k.pass === true ? 'pass' : k.pass === false ? 'FAIL' : 'n/a '} ${k.id.padEnd(17)} ${String(k.value).slice(0, 24).padEnd(24)} ${k.threshold}`,
+          ),
+          `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
+        ].join('\n'),
+      );
+    });
 
   recipeOptions(
     program
