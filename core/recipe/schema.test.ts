@@ -17,7 +17,7 @@ describe('recipe schema', () => {
   it('fills every default of a minimal recipe', () => {
     const r = parseRecipe(minimal);
     expect(r.calibration).toEqual({ samples: 50, sampler: 'coverage', seed: 0 });
-    expect(r.strategies.medium).toEqual({ method: 'kl' });
+    expect(r.strategies.medium).toEqual({ method: 'mse' });
     expect(r.format).toEqual({
       weights: 'per-channel',
       activations: 'target',

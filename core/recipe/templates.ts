@@ -17,7 +17,7 @@ export const TEMPLATES: readonly RecipeTemplate[] = [
     name: 'industrial-vision',
     scenario: 'industrial',
     description:
-      'Image classification on the line: 50 coverage-sampled images, sensitivity tiers (high: percentile 99.99, medium: KL, low: max), per-channel weights, bias correction.',
+      'Image classification on the line: 50 coverage-sampled images, sensitivity tiers (high: percentile 99.99, medium: MSE clip search (IFMR), low: max), per-channel weights, bias correction.',
     recipe: {},
   },
   {
@@ -52,13 +52,13 @@ export const TEMPLATES: readonly RecipeTemplate[] = [
     name: 'medical',
     scenario: 'medical',
     description:
-      'Conservative: 100 samples, 40% of layers in the high tier, percentile 99.999 there, KL in the middle, MSE for the least sensitive; bias correction.',
+      'Conservative: 100 samples, 40% of layers in the high tier, percentile 99.999 there, KL with smoothing in the middle, MSE for the least sensitive; bias correction.',
     recipe: {
       calibration: { samples: 100, sampler: 'coverage', seed: 0 },
       sensitivity: { highFraction: 0.4, lowFraction: 0.2 },
       strategies: {
         high: { method: 'percentile', percentile: 99.999 },
-        medium: { method: 'kl' },
+        medium: { method: 'kl-smooth' },
         low: { method: 'mse' },
       },
     },
