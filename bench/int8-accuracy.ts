@@ -10,10 +10,10 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { spreadIndices } from '../cli/commands/format.ts';
 import { nodeDataSource } from '../cli/data-source.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
+import { spreadIndices } from '../core/calibrate/sampler.ts';
 import { compareMetric, predictModel } from '../core/evaluate/evaluate.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../core/onnx/index.ts';

@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { METHOD_NAMES, type MethodName } from '../../core/calibrate/methods.ts';
+import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import { getTarget, TARGETS } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
@@ -17,12 +18,6 @@ import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { parsePositiveInt, printResult } from './shared.ts';
-
-/** Evenly spread sample indices: the basic calibration set (issue 4 adds the coverage sampler). */
-export function spreadIndices(size: number, count: number): number[] {
-  const n = Math.min(size, count);
-  return Array.from({ length: n }, (_, i) => Math.floor((i * size) / n));
-}
 
 /** Options of {@link formatModel}. */
 export interface FormatOptions {

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import {
   AccuracyGuardError,
   accuracyGuard,
@@ -18,7 +19,6 @@ import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { spreadIndices } from './format.ts';
 import { printResult } from './shared.ts';
 
 /** Result of `cann-quant validate` (its --json output). */

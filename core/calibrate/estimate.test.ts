@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spreadIndices } from '../../cli/commands/format.ts';
 import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { readTaskModel } from '../../cli/zoo-files.ts';
@@ -17,6 +16,7 @@ import {
   type PairedPredictions,
   runPair,
 } from './estimate.ts';
+import { spreadIndices } from './sampler.ts';
 
 /** Logits rows -> a classifier pair with the given INT8 predictions. */
 function pair(rows: number[][], int8: number[]): PairedPredictions<number> {

@@ -206,6 +206,12 @@ function permutation(n: number, seed: number): number[] {
   return p;
 }
 
+/** `count` indices spread evenly over 0..size-1 (the `spread` sampler; no model run needed). */
+export function spreadIndices(size: number, count: number): number[] {
+  const n = Math.min(size, count);
+  return Array.from({ length: n }, (_, i) => Math.floor((i * size) / n));
+}
+
 /** Baseline: `n` distinct indices of 0..size-1 drawn by a seeded Fisher-Yates shuffle, sorted. */
 export function randomSamples(size: number, n: number, seed: number): number[] {
   return permutation(size, seed)

@@ -24,6 +24,7 @@ import {
   mergeDescriptions,
   randomSamples,
   selectSamples,
+  spreadIndices,
 } from '../calibrate/sampler.ts';
 import {
   assignTiers,
@@ -36,10 +37,13 @@ import { DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { getTarget, type Target } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
-import { outputChannelAxis } from '../quantize/bias-correction.ts';
+import {
+  channelDiffSums,
+  correctLayerBias,
+  outputChannelAxis,
+} from '../quantize/bias-correction.ts';
 import { buildEmulationModel } from '../quantize/emulation.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
-import { roundHalfEven } from '../quantize/params.ts';
 import { type PreparedModel, prepareModel } from '../quantize/prepare.ts';
 import { buildQdqModel } from '../quantize/qdq.ts';
 import {
@@ -177,10 +181,7 @@ export async function runPipeline<L, P>(
   let samples: number[];
   let samplerReport: unknown;
   if (sampler === 'random') samples = randomSamples(calib.size, n, seed);
-  else if (sampler === 'spread')
-    samples = Array.from({ length: Math.min(n, calib.size) }, (_, i) =>
-      Math.floor((i * calib.size) / Math.min(n, calib.size)),
-    );
+  else if (sampler === 'spread') samples = spreadIndices(calib.size, n);
   else {
     const ranges = planRanges(calib.size, shards, DEFAULT_BATCH_SIZE);
     const parts = await timed('sample', ranges.length, () =>
@@ -342,24 +343,13 @@ export async function runPipeline<L, P>(
       }),
     );
     const all = parts.flat();
-    layers = layers.map((l, li) => {
-      const sums = new Float64Array(l.deqScale.length);
-      let count = 0;
-      for (const b of all) {
-        const row = b[li]!;
-        for (let c = 0; c < sums.length; c++) sums[c]! += row[c]!;
-        count += row[sums.length]!;
-      }
-      const bias = new Int32Array(l.bias);
-      for (let c = 0; c < bias.length; c++) {
-        const mean = sums[c]! / Math.max(1, count);
-        bias[c] = Math.max(
-          -2147483648,
-          Math.min(2147483647, bias[c]! - roundHalfEven(mean / l.deqScale[c]!)),
-        );
-      }
-      return { ...l, bias };
-    });
+    layers = layers.map(
+      (l, li) =>
+        correctLayerBias(
+          l,
+          all.map((b) => b[li]!),
+        ).layer,
+    );
   }
   const qdq = buildQdqModel(prepared, layers, target, fromStats.outputParams);
   const emulation =
@@ -444,20 +434,4 @@ async function firstOutputs(
   } finally {
     await session.release();
   }
-}
-
-/**
- * Per-channel sums of (q - f) over one batch, plus the per-channel element count as the last
- * entry (same for every channel). Summed in element order within the batch: deterministic.
- */
-function channelDiffSums(q: TensorData, f: TensorData, axis: number): number[] {
-  const dims = f.dims;
-  let inner = 1;
-  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i]!;
-  const channels = dims[axis]!;
-  const sums = new Float64Array(channels);
-  const a = q.data as Float32Array;
-  const b = f.data as Float32Array;
-  for (let i = 0; i < b.length; i++) sums[Math.floor(i / inner) % channels]! += a[i]! - b[i]!;
-  return [...sums, b.length / channels];
 }

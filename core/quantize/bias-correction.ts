@@ -28,25 +28,53 @@ export function outputChannelAxis(
   return rank - 1;
 }
 
-/** Per-channel sums of (int8 - fp32) of one output tensor pair. */
-function accumulateChannelDiff(
-  q: TensorData,
-  f: TensorData,
-  axis: number,
-  sums: Float64Array,
-  counts: Float64Array,
-): void {
+/**
+ * Per-channel sums of (int8 - fp32) over one batch of a layer's output, plus the per-channel
+ * element count as the last entry. Summed in element order within the batch; batches are then
+ * added in batch order (see {@link correctLayerBias}), so any batch-aligned sharding of the
+ * samples gives the same float sums.
+ */
+export function channelDiffSums(q: TensorData, f: TensorData, axis: number): number[] {
   const dims = f.dims;
   let inner = 1;
   for (let i = axis + 1; i < dims.length; i++) inner *= dims[i]!;
   const channels = dims[axis]!;
+  const sums = new Float64Array(channels);
   const a = q.data as Float32Array;
   const b = f.data as Float32Array;
-  for (let i = 0; i < b.length; i++) {
-    const c = Math.floor(i / inner) % channels;
-    sums[c]! += a[i]! - b[i]!;
-    counts[c]!++;
+  for (let i = 0; i < b.length; i++) sums[Math.floor(i / inner) % channels]! += a[i]! - b[i]!;
+  return [...sums, b.length / channels];
+}
+
+/**
+ * Absorbs the mean per-channel error of a layer (from its per-batch {@link channelDiffSums}, in
+ * batch order) into its int32 bias, rounded half to even in accumulator units.
+ */
+export function correctLayerBias(
+  layer: QuantizedLayer,
+  batches: readonly (readonly number[])[],
+): { layer: QuantizedLayer; correction: BiasCorrection } {
+  const channels = layer.deqScale.length;
+  const sums = new Float64Array(channels);
+  let count = 0;
+  for (const row of batches) {
+    for (let c = 0; c < channels; c++) sums[c]! += row[c]!;
+    count += row[channels]!;
   }
+  const bias = new Int32Array(layer.bias);
+  let maxMeanError = 0;
+  let maxBiasChange = 0;
+  for (let c = 0; c < channels; c++) {
+    const mean = sums[c]! / Math.max(1, count);
+    const delta = roundHalfEven(mean / layer.deqScale[c]!);
+    bias[c] = Math.max(-2147483648, Math.min(2147483647, bias[c]! - delta));
+    maxMeanError = Math.max(maxMeanError, Math.abs(mean));
+    maxBiasChange = Math.max(maxBiasChange, Math.abs(delta));
+  }
+  return {
+    layer: { ...layer, bias },
+    correction: { layer: layer.name, maxMeanError, maxBiasChange },
+  };
 }
 
 /**
@@ -69,8 +97,7 @@ export async function correctBiases(
     target.executor === 'ort-qdq'
       ? buildQdqModel(prepared, layers, target, outputParams)
       : buildEmulationModel(prepared, layers, target);
-  const sums = layers.map((l) => new Float64Array(l.deqScale.length));
-  const counts = layers.map((l) => new Float64Array(l.deqScale.length));
+  const batches: number[][][] = layers.map(() => []);
   const fp32 = await captureSession(prepared.model, outputs);
   const int8 = await captureSession(int8Model, outputs);
   try {
@@ -81,13 +108,7 @@ export async function correctBiases(
       const out = await int8.run(feeds, outputs);
       layers.forEach((l, i) => {
         const f = ref[l.output]!;
-        accumulateChannelDiff(
-          out[l.output]!,
-          f,
-          outputChannelAxis(l, f.dims.length),
-          sums[i]!,
-          counts[i]!,
-        );
+        batches[i]!.push(channelDiffSums(out[l.output]!, f, outputChannelAxis(l, f.dims.length)));
       });
       onProgress?.(Math.min(samples.indices.length, s + batchSize), samples.indices.length);
     }
@@ -95,20 +116,8 @@ export async function correctBiases(
     await fp32.release();
     await int8.release();
   }
-  const corrections: BiasCorrection[] = [];
-  const corrected = layers.map((l, i) => {
-    const bias = new Int32Array(l.bias);
-    let maxMeanError = 0;
-    let maxBiasChange = 0;
-    for (let c = 0; c < bias.length; c++) {
-      const mean = sums[i]![c]! / Math.max(1, counts[i]![c]!);
-      const delta = roundHalfEven(mean / l.deqScale[c]!);
-      bias[c] = Math.max(-2147483648, Math.min(2147483647, bias[c]! - delta));
-      maxMeanError = Math.max(maxMeanError, Math.abs(mean));
-      maxBiasChange = Math.max(maxBiasChange, Math.abs(delta));
-    }
-    corrections.push({ layer: l.name, maxMeanError, maxBiasChange });
-    return { ...l, bias };
-  });
+  const results = layers.map((l, i) => correctLayerBias(l, batches[i]!));
+  const corrected = results.map((r) => r.layer);
+  const corrections = results.map((r) => r.correction);
   return { layers: corrected, corrections };
 }

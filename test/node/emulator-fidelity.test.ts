@@ -13,6 +13,7 @@ import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { readTaskModel, zooPath } from '../../cli/zoo-files.ts';
 import { captureSession, gatherBatch } from '../../core/calibrate/capture.ts';
+import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import { referenceLayer } from '../../core/emulator/reference-layer.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
@@ -33,9 +34,7 @@ describe.each(tasks.map((t) => [t.manifest.id, t] as const))('%s', (_id, task) =
     async (targetId) => {
       const target = getTarget(targetId);
       const split = await task.load(nodeDataSource(), 'calibration');
-      const indices = Array.from({ length: SAMPLES }, (_, i) =>
-        Math.floor((i * split.size) / SAMPLES),
-      );
+      const indices = spreadIndices(split.size, SAMPLES);
       const model = decodeModel(await readTaskModel(task.manifest));
       const q = await quantizeModel(model, split, {
         target,

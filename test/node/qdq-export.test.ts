@@ -6,10 +6,10 @@
  * near-ties, and metrics within 0.3 points.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spreadIndices } from '../../cli/commands/format.ts';
 import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { readTaskModel } from '../../cli/zoo-files.ts';
+import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import { predictModel } from '../../core/evaluate/evaluate.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
