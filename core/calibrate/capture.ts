@@ -23,11 +23,12 @@ export interface SampleSet {
 }
 
 /** Builds the model inputs for the given sample indices (one batch). */
-export function gatherBatch(
+export async function gatherBatch(
   source: BatchSource,
   indices: readonly number[],
-): Record<string, TensorData> {
-  const parts = indices.map((i) => source.batch(i, i + 1));
+): Promise<Record<string, TensorData>> {
+  const parts: Record<string, TensorData>[] = [];
+  for (const i of indices) parts.push(await source.batch(i, i + 1));
   const names = Object.keys(parts[0] ?? {});
   return Object.fromEntries(names.map((n) => [n, concatBatch(parts.map((p) => p[n]!))]));
 }
@@ -45,7 +46,7 @@ export async function forEachCapture(
   const { indices } = samples;
   for (let i = 0; i < indices.length; i += batchSize) {
     const batch = indices.slice(i, i + batchSize);
-    const out = await session.run(gatherBatch(source, batch), tensors);
+    const out = await session.run(await gatherBatch(source, batch), tensors);
     visit(out);
     onProgress?.(Math.min(indices.length, i + batchSize), indices.length);
   }

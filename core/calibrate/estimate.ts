@@ -83,7 +83,7 @@ export async function runPair<P>(
     const first = sessions[0]!.outputNames[0]!;
     for (let s = start; s < end; s += batchSize) {
       const e = Math.min(end, s + batchSize);
-      const feeds = source.batch(s, e);
+      const feeds = await source.batch(s, e);
       const a = await sessions[0]!.run(feeds);
       const b = await sessions[1]!.run(feeds);
       out.fp32.push(...predict(a, e - s));

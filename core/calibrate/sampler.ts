@@ -124,7 +124,7 @@ export async function describeSamples(
     for (let s = start; s < end; s += batchSize) {
       const e = Math.min(end, s + batchSize);
       const n = e - s;
-      const out = await session.run(source.batch(s, e));
+      const out = await session.run(await source.batch(s, e));
       const emb = floats(out[embName], embName);
       if (dim === 0) {
         dim = emb.length / n;

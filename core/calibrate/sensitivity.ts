@@ -195,7 +195,7 @@ async function runModel(
     const { indices } = samples;
     for (let i = 0, b = 0; i < indices.length; i += batchSize, b++) {
       const idx = indices.slice(i, i + batchSize);
-      visit(await session.run(gatherBatch(source, idx)), b, idx.length);
+      visit(await session.run(await gatherBatch(source, idx)), b, idx.length);
     }
     return [...session.outputNames];
   } finally {

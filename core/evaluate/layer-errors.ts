@@ -22,11 +22,12 @@
  * const report = await measureLayerErrors(fp32, int8, layers, split, { indices: [0, 1, 2] });
  * report.flagged; // names of layers whose relative error exceeds 5%
  */
+import { gatherBatch } from '../calibrate/capture.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { withOutputs } from '../onnx/outputs.ts';
 import { createSession, type ModelSession, type SessionOptions } from '../runtime/index.ts';
-import { concatBatch, type TensorData } from '../tensor/index.ts';
+import type { TensorData } from '../tensor/index.ts';
 import type { BatchSource } from './predict.ts';
 
 /** A layer to measure: report key, the output tensor name shared by both models, channel axis. */
@@ -429,12 +430,6 @@ export function finalizeLayerErrors(
 // ---------------------------------------------------------------------------------------------
 // Running the models
 
-function gather(source: BatchSource, indices: readonly number[]): Record<string, TensorData> {
-  const parts = indices.map((i) => source.batch(i, i + 1));
-  const names = Object.keys(parts[0] ?? {});
-  return Object.fromEntries(names.map((n) => [n, concatBatch(parts.map((p) => p[n]!))]));
-}
-
 function feedsFor(
   session: ModelSession,
   feeds: Record<string, TensorData>,
@@ -476,7 +471,7 @@ export async function accumulateLayerErrors(
       const { indices } = samples;
       for (let i = 0; i < indices.length; i += batchSize) {
         const batch = indices.slice(i, i + batchSize);
-        const feeds = gather(source, batch);
+        const feeds = await gatherBatch(source, batch);
         const ref = await fp32.run(feedsFor(fp32, feeds), outputs);
         const quant = await int8.run(feedsFor(int8, feeds), outputs);
         layers.forEach((spec, li) => {

@@ -5,10 +5,17 @@ export interface BatchRunner {
   run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>;
 }
 
-/** What prediction needs from a data split: its size and batches of model inputs. */
+/**
+ * What prediction needs from a data split: its size and batches of model inputs. `batch` may
+ * answer asynchronously: the Worker reads splits chunk by chunk from R2 on demand, while the
+ * Node loaders answer synchronously from memory.
+ */
 export interface BatchSource {
   size: number;
-  batch(start: number, end: number): Record<string, TensorData>;
+  batch(
+    start: number,
+    end: number,
+  ): Record<string, TensorData> | Promise<Record<string, TensorData>>;
 }
 
 /** Options of {@link predictRange}. */
@@ -64,7 +71,7 @@ export async function predictRange<P>(
   let cursor = start;
   while (cursor < end) {
     const batchEnd = Math.min(end, (Math.floor(cursor / batchSize) + 1) * batchSize);
-    const outputs = await runner.run(source.batch(cursor, batchEnd));
+    const outputs = await runner.run(await source.batch(cursor, batchEnd));
     const decoded = decode(outputs, batchEnd - cursor);
     if (decoded.length !== batchEnd - cursor) {
       throw new Error(

@@ -204,7 +204,9 @@ export async function runPipeline<L, P>(
     const session = await captureSession(prepared.model, tensors);
     try {
       for (let i = 0; i < chunk.length; i += CAPTURE_BATCH)
-        visit(await session.run(gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH)), tensors));
+        visit(
+          await session.run(await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH)), tensors),
+        );
     } finally {
       await session.release();
     }
@@ -323,7 +325,7 @@ export async function runPipeline<L, P>(
         const batches: number[][][] = [];
         try {
           for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) {
-            const feeds = gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH));
+            const feeds = await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH));
             const [a, b] = [await fp.run(feeds, outputs), await q.run(feeds, outputs)];
             batches.push(
               layers.map((l) =>
@@ -430,7 +432,7 @@ async function firstOutputs(
 ): Promise<Record<string, TensorData>> {
   const session = await createSession(encodeModel(model));
   try {
-    return await session.run(source.batch(0, 1));
+    return await session.run(await source.batch(0, 1));
   } finally {
     await session.release();
   }

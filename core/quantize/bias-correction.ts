@@ -103,7 +103,7 @@ export async function correctBiases(
   try {
     const batchSize = samples.batchSize ?? 25;
     for (let s = 0; s < samples.indices.length; s += batchSize) {
-      const feeds = gatherBatch(source, samples.indices.slice(s, s + batchSize));
+      const feeds = await gatherBatch(source, samples.indices.slice(s, s + batchSize));
       const ref = await fp32.run(feeds, outputs);
       const out = await int8.run(feeds, outputs);
       layers.forEach((l, i) => {

@@ -49,7 +49,10 @@ describe.each(tasks.map((t) => [t.manifest.id, t] as const))('%s', (_id, task) =
       try {
         let compared = 0;
         for (let s = 0; s < SAMPLES; s += 10) {
-          const out = await session.run(gatherBatch(split, indices.slice(s, s + 10)), tensors);
+          const out = await session.run(
+            await gatherBatch(split, indices.slice(s, s + 10)),
+            tensors,
+          );
           for (const layer of q.layers) {
             const input = out[inputOf(layer.input)] as TensorData<'float32'>;
             const lowered = out[layer.output] as TensorData<'float32'>;

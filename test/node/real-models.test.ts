@@ -92,7 +92,7 @@ async function runAll(model: ModelProto, source: BatchSource, indices: number[])
   const session = await createSession(encodeModel(model));
   try {
     const out: Record<string, TensorData>[] = [];
-    for (const i of indices) out.push(await session.run(source.batch(i, i + 1)));
+    for (const i of indices) out.push(await session.run(await source.batch(i, i + 1)));
     return out;
   } finally {
     await session.release();
