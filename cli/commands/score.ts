@@ -1,12 +1,9 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { getTarget } from '../../core/formats/targets.ts';
-import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
+import { encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
-import { prepareModel } from '../../core/quantize/prepare.ts';
 import { parameterSets } from '../../core/quantize/quantize.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import {
@@ -14,15 +11,7 @@ import {
   recipeFromTemplate,
   TEMPLATES,
 } from '../../core/recipe/templates.ts';
-import {
-  badgeText,
-  evidenceFromPipeline,
-  levelEarned,
-  runChecks,
-} from '../../core/score/checks.ts';
-import { perfModel } from '../../core/score/perf-model.ts';
-import { qqi } from '../../core/score/qqi.ts';
-import { inferShapes } from '../../core/score/shapes.ts';
+import { scoreRun, tierCounts } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
@@ -181,67 +170,6 @@ export async function writeRunArtifacts(
   return files;
 }
 
-/**
- * Scores a validated run as docs/STANDARD.md defines it: the per-layer roofline of the target
- * (speed-up, energy gain), QQI with every factor, and the L1-L5 checks from this run's evidence.
- */
-export async function scoreRun(r: PipelineResult, second?: PipelineResult) {
-  const target = getTarget(r.target);
-  const task = getTask(r.task);
-  const prepared = prepareModel(decodeModel(await readTaskModel(task.manifest)), target);
-  const perf = perfModel(prepared.model, await inferShapes(prepared.model), target, {
-    quantized: prepared.layers.filter((l) => r.layers.some((q) => q.name === l.name)),
-  });
-  const q = qqi({
-    comparison: r.evaluation!.comparison,
-    speedup: perf.speedup,
-    energyGain: perf.energyGain.value,
-  });
-  const checks = runChecks(
-    evidenceFromPipeline(r, target, {
-      runId: `local:${r.task}:${r.target}:${r.recipe.name}`,
-      evaluationSplitSize: task.manifest.splits.evaluation.size,
-      ...(second
-        ? {
-            reproducibility: {
-              secondRunId: `local:${r.task}:${r.target}:${r.recipe.name}:shards=${second.phases[0]?.shards ?? 1}`,
-              params: [paramsDigest(r), paramsDigest(second)],
-              metric: [JSON.stringify(r.evaluation?.int8), JSON.stringify(second.evaluation?.int8)],
-            },
-          }
-        : {}),
-    }),
-  );
-  const level = levelEarned(checks);
-  return { perf, qqi: q, checks, level, badge: badgeText(level, q.display) };
-}
-
-/** SHA-256 of every (scale, zero-point) set and int32 bias of a run. */
-export function paramsDigest(r: PipelineResult): string {
-  const h = createHash('sha256');
-  for (const l of r.layers) {
-    h.update(
-      JSON.stringify([
-        l.name,
-        l.act.scale,
-        l.act.zeroPoint,
-        [...l.weight.scales],
-        [...l.weight.zeroPoints],
-        [...l.bias],
-      ]),
-    );
-  }
-  return h.digest('hex');
-}
-
-/** Tier counts of a run (layers per high / medium / low). */
-export function tierCounts(r: PipelineResult): Record<string, number> {
-  const out: Record<string, number> = { high: 0, medium: 0, low: 0 };
-  for (const m of Object.values(r.methods))
-    out[m.tier ?? 'medium'] = (out[m.tier ?? 'medium'] ?? 0) + 1;
-  return out;
-}
-
 /** Registers `cann-quant score`, `calibrate` and `templates`. */
 export function registerScore(program: Command): void {
   const recipeOptions = (c: Command) =>
@@ -270,7 +198,12 @@ export function registerScore(program: Command): void {
           ? undefined
           : await runRecipe(recipe, { shards: o.shards + 1, progress: !o.json });
       const c = r.evaluation!.comparison;
-      const scored = await scoreRun(r, second);
+      const scored = await scoreRun(r, {
+        model: await readTaskModel(getTask(r.task).manifest),
+        evaluationSplitSize: getTask(r.task).manifest.splits.evaluation.size,
+        runId: `local:${r.task}:${r.target}:${r.recipe.name}`,
+        ...(second ? { second } : {}),
+      });
       const out = {
         task: r.task,
         target: r.target,

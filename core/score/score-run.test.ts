@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nodeDataSource } from '../../cli/data-source.ts';
+import { useNodeRuntime } from '../../cli/runtime-node.ts';
+import { readTaskModel } from '../../cli/zoo-files.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { type PipelineResult, runPipeline } from '../pipeline/run.ts';
+import { recipeFromTemplate } from '../recipe/templates.ts';
+import { paramsDigest, runReport, scoreRun, tierCounts } from './score-run.ts';
+
+describe('scoreRun / runReport (smoke-fmnist, ascend310)', () => {
+  const task = getTask('smoke-fmnist');
+  let model: Uint8Array;
+  let run: PipelineResult;
+  beforeAll(async () => {
+    useNodeRuntime();
+    const source = nodeDataSource();
+    model = await readTaskModel(task.manifest);
+    run = await runPipeline({
+      recipe: recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
+      task,
+      model,
+      calibration: await task.load(source, 'calibration'),
+      evaluation: await task.load(source, 'evaluation'),
+    });
+  });
+
+  it('hashes parameters with crypto.subtle exactly as node:crypto does', async () => {
+    const h = createHash('sha256');
+    for (const l of run.layers)
+      h.update(
+        JSON.stringify([
+          l.name,
+          l.act.scale,
+          l.act.zeroPoint,
+          [...l.weight.scales],
+          [...l.weight.zeroPoints],
+          [...l.bias],
+        ]),
+      );
+    expect(await paramsDigest(run)).toBe(h.digest('hex'));
+  });
+
+  it('scores the run: QQI factors, checks, and a second run for L1.reproducible', async () => {
+    const scored = await scoreRun(run, {
+      model,
+      evaluationSplitSize: task.manifest.splits.evaluation.size,
+      runId: 'test:smoke',
+      second: run,
+    });
+    // Pinned: smoke-fmnist on ascend310 (docs/STANDARD.md section 4 example).
+    expect(scored.perf.speedup).toBeCloseTo(1.056, 3);
+    expect(scored.qqi.speedup).toBe(scored.perf.speedup);
+    expect(scored.qqi.energyGain).toBe(scored.perf.energyGain.opEnergy);
+    expect(scored.checks.find((c) => c.id === 'L1.reproducible')?.pass).toBe(true);
+    expect(scored.checks.find((c) => c.id === 'L1.runs')?.value).toBe(1000);
+    expect(tierCounts(run)).toEqual({ high: 2, medium: 0, low: 1 });
+
+    const report = runReport(run, scored);
+    // Plain JSON: survives a round trip unchanged.
+    expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+    expect(report.layers.map((l) => l.name)).toEqual(run.layers.map((l) => l.name));
+    expect(report.layers.every((l) => l.weight.granularity === 'per-channel')).toBe(true);
+    expect(report.checks).toHaveLength(15);
+    expect(report.qqi.display).toBe(scored.qqi.display);
+    expect(report.perf.rows.reduce((s, r) => s + r.macs, 0)).toBe(173_264);
+    expect(report.badge).toBe(`quantization | L${scored.level} · QQI ${scored.qqi.display}`);
+  });
+});

@@ -1,0 +1,384 @@
+/**
+ * Scoring of one pipeline run, as docs/STANDARD.md defines it: the target's per-layer roofline
+ * (speed-up, energy gain), the QQI with every factor, and the L1-L5 checks over the evidence the
+ * run produced. Pure (no `node:` imports): the CLI and the service (workerd) call the same code.
+ * Hashing uses `crypto.subtle`, present in Node 20 and in workerd.
+ */
+import type { MetricComparison } from '../evaluate/evaluate.ts';
+import { getTarget } from '../formats/targets.ts';
+import { decodeModel } from '../onnx/index.ts';
+import type { PipelineResult } from '../pipeline/run.ts';
+import { prepareModel } from '../quantize/prepare.ts';
+import { parameterSets } from '../quantize/quantize.ts';
+import {
+  badgeText,
+  type CheckResult,
+  type Evidence,
+  evidenceFromPipeline,
+  type Level,
+  levelEarned,
+  runChecks,
+  trusted,
+} from './checks.ts';
+import { type PerfReport, perfModel } from './perf-model.ts';
+import { type Qqi, qqi } from './qqi.ts';
+import { inferShapes } from './shapes.ts';
+
+/** Evidence produced outside the pipeline run itself (fidelity check, feedback, other targets). */
+export type ExtraEvidence = Pick<Evidence, 'fidelity' | 'qat' | 'feedback' | 'crossHardware'>;
+
+/** A measured (timed) speed-up of the INT8 model over FP32 on a real machine. */
+export interface MeasuredSpeedup {
+  /** Target the timing ran on (`cpu-wasm`: onnxruntime-web's integer kernels). */
+  target: 'cpu-wasm';
+  /** Median FP32 / median INT8 latency. */
+  speedup: number;
+  fp32Ms: number;
+  int8Ms: number;
+  /** Timed repetitions per model and the batch size of each. */
+  repeats: number;
+  batch: number;
+  /** Where it ran (e.g. CPU model, core count, load average). */
+  machine: string;
+}
+
+/** Options of {@link scoreRun}. */
+export interface ScoreRunOptions {
+  /** The task's FP32 ONNX model (bytes). */
+  model: Uint8Array;
+  /** Size of the task's full evaluation split (manifest). */
+  evaluationSplitSize: number;
+  /** Id of this run (evidence strings cite it). */
+  runId: string;
+  /** A second, independent execution of the same recipe (L1.reproducible). */
+  second?: PipelineResult;
+  /** Id of the second run (default: `${runId}:shards=<its shard count>`). */
+  secondRunId?: string;
+  /** Evidence produced beside the run (fidelity, feedback rounds, cross-hardware losses). */
+  evidence?: ExtraEvidence;
+  /** A timed speed-up, reported beside the modelled one (never replaces it on modelled targets). */
+  measured?: MeasuredSpeedup;
+}
+
+/** What {@link scoreRun} returns. */
+export interface ScoredRun {
+  runId: string;
+  perf: PerfReport;
+  qqi: Qqi;
+  checks: CheckResult[];
+  level: 0 | Level;
+  badge: string;
+  trusted: boolean;
+  evidence: Evidence;
+  /** Digest of every (scale, zero-point) set and int32 bias (see {@link paramsDigest}). */
+  paramsDigest: string;
+  measured?: MeasuredSpeedup;
+}
+
+const hex = (buf: ArrayBuffer) =>
+  [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
+
+/** SHA-256 (hex) of every (scale, zero-point) set and int32 bias of a run. */
+export async function paramsDigest(r: Pick<PipelineResult, 'layers'>): Promise<string> {
+  const text = r.layers
+    .map((l) =>
+      JSON.stringify([
+        l.name,
+        l.act.scale,
+        l.act.zeroPoint,
+        [...l.weight.scales],
+        [...l.weight.zeroPoints],
+        [...l.bias],
+      ]),
+    )
+    .join('');
+  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+}
+
+/** Tier counts of a run (layers per high / medium / low; no tier counts as medium). */
+export function tierCounts(r: Pick<PipelineResult, 'methods'>): Record<string, number> {
+  const out: Record<string, number> = { high: 0, medium: 0, low: 0 };
+  for (const m of Object.values(r.methods))
+    out[m.tier ?? 'medium'] = (out[m.tier ?? 'medium'] ?? 0) + 1;
+  return out;
+}
+
+/**
+ * Scores a validated run: the per-layer roofline of the target (speed-up, energy gain), the QQI
+ * with every factor, and the L1-L5 checks from this run's evidence.
+ */
+export async function scoreRun(result: PipelineResult, opts: ScoreRunOptions): Promise<ScoredRun> {
+  if (!result.evaluation) throw new Error('scoreRun needs a validated run (evaluation missing)');
+  const target = getTarget(result.target);
+  const prepared = prepareModel(decodeModel(opts.model), target);
+  const perf = perfModel(prepared.model, await inferShapes(prepared.model), target, {
+    quantized: prepared.layers.filter((l) => result.layers.some((q) => q.name === l.name)),
+  });
+  const measuredHere = opts.measured && opts.measured.target === result.target;
+  const q = qqi({
+    comparison: result.evaluation.comparison,
+    // A timed target (cpu-wasm) has no modelled speed-up: its measured ratio stands in.
+    speedup: perf.speedup ?? (measuredHere ? opts.measured!.speedup : null),
+    energyGain: perf.energyGain.value,
+    ...(perf.speedup === null && measuredHere ? { speedupSource: 'measured' as const } : {}),
+  });
+  const digest = await paramsDigest(result);
+  const second = opts.second;
+  const evidence = evidenceFromPipeline(result, target, {
+    runId: opts.runId,
+    evaluationSplitSize: opts.evaluationSplitSize,
+    ...(second
+      ? {
+          reproducibility: {
+            secondRunId:
+              opts.secondRunId ?? `${opts.runId}:shards=${second.phases[0]?.shards ?? 1}`,
+            params: [digest, await paramsDigest(second)],
+            metric: [
+              JSON.stringify(result.evaluation.int8),
+              JSON.stringify(second.evaluation?.int8),
+            ],
+          },
+        }
+      : {}),
+    ...opts.evidence,
+  });
+  const checks = runChecks(evidence);
+  const level = levelEarned(checks);
+  return {
+    runId: opts.runId,
+    perf,
+    qqi: q,
+    checks,
+    level,
+    badge: badgeText(level, q.display),
+    trusted: trusted(checks),
+    evidence,
+    paramsDigest: digest,
+    ...(opts.measured ? { measured: opts.measured } : {}),
+  };
+}
+
+/** One quantized layer in a {@link RunReport}. */
+export interface RunReportLayer {
+  name: string;
+  kind: string;
+  tier: string | null;
+  method: string;
+  percentile: number | null;
+  activation: { scale: number; zeroPoint: number; qmin: number; qmax: number };
+  weight: {
+    granularity: 'per-tensor' | 'per-channel';
+    channels: number;
+    scaleMin: number;
+    scaleMax: number;
+    zeroPoints: number[];
+  };
+  /** Sensitivity measured for the layer (absent when the recipe disables it). */
+  sqnrDb: number | null;
+}
+
+/** One row of the per-layer roofline in a {@link RunReport}. */
+export interface RunReportPerfRow {
+  node: string;
+  opType: string;
+  layer: string | null;
+  macs: number;
+  ops: number;
+  int8: { precision: string; bytes: number; latencyS: number | null; bound: string | null };
+  float: { precision: string; bytes: number; latencyS: number | null; bound: string | null };
+  note: string | null;
+}
+
+/** A plain, JSON-serializable report of a scored run (what the service stores and shows). */
+export interface RunReport {
+  runId: string;
+  task: string;
+  target: string;
+  recipe: string;
+  metric: {
+    name: string;
+    fp32: number;
+    int8: number;
+    lossPoints: number;
+    lossFraction: number;
+    estimatedLossPoints: number | null;
+    samples: number;
+    all: { fp32: Record<string, number>; int8: Record<string, number> };
+  };
+  calibration: { samples: number; sampler: string; parameterSets: number };
+  tiers: Record<string, number>;
+  layers: RunReportLayer[];
+  floatLayers: { name: string; opType: string; reason: string }[];
+  perf: {
+    modelled: boolean;
+    floatPath: string;
+    speedup: number | null;
+    energyGain: { opEnergy: number | null; powerTime: number | null; used: string };
+    totals: {
+      macs: number;
+      ops: number;
+      int8: { bytes: number; latencyS: number | null; energyJ: number };
+      float: { bytes: number; latencyS: number | null; energyJ: number };
+    };
+    rows: RunReportPerfRow[];
+    notes: string[];
+    measured: MeasuredSpeedup | null;
+  };
+  qqi: {
+    value: number | null;
+    display: string;
+    text: string;
+    loss: number;
+    gain: number;
+    speedup: number | null;
+    speedupSource: string;
+    energyGain: number | null;
+    energySource: string;
+    missing: string | null;
+  };
+  checks: {
+    id: string;
+    level: number;
+    pass: boolean | 'not-run';
+    value: number | string | boolean | null;
+    threshold: string;
+    evidence: string;
+    why: string;
+  }[];
+  level: number;
+  badge: string;
+  trusted: boolean;
+  paramsDigest: string;
+  phases: { phase: string; shards: number; seconds: number }[];
+}
+
+const cost = (c: {
+  precision: string;
+  bytes: number;
+  latency: number | null;
+  bound: string | null;
+}) => ({
+  precision: c.precision,
+  bytes: c.bytes,
+  latencyS: c.latency,
+  bound: c.bound,
+});
+
+/** The run and its score as one plain JSON-serializable object. */
+export function runReport(result: PipelineResult, scored: ScoredRun): RunReport {
+  const ev = result.evaluation;
+  if (!ev) throw new Error('runReport needs a validated run (evaluation missing)');
+  const c: MetricComparison = ev.comparison;
+  const sqnr = new Map((result.sensitivity ?? []).map((t) => [t.name, t.sqnrDb]));
+  const { perf, qqi: q } = scored;
+  return {
+    runId: scored.runId,
+    task: result.task,
+    target: result.target,
+    recipe: result.recipe.name,
+    metric: {
+      name: c.metric,
+      fp32: c.fp32,
+      int8: c.int8,
+      lossPoints: c.lossPoints,
+      lossFraction: c.lossFraction,
+      estimatedLossPoints: result.estimate?.lossPoints ?? null,
+      samples: ev.samples,
+      all: { fp32: { ...ev.fp32 }, int8: { ...ev.int8 } },
+    },
+    calibration: {
+      samples: result.calibration.samples.length,
+      sampler: result.calibration.sampler,
+      parameterSets: parameterSets(result),
+    },
+    tiers: tierCounts(result),
+    layers: result.layers.map((l) => {
+      const m = result.methods[l.name];
+      const scales = [...l.weight.scales];
+      return {
+        name: l.name,
+        kind: l.kind,
+        tier: m?.tier ?? null,
+        method: m?.method ?? 'unknown',
+        percentile: m?.percentile ?? null,
+        activation: {
+          scale: l.act.scale,
+          zeroPoint: l.act.zeroPoint,
+          qmin: l.act.qmin,
+          qmax: l.act.qmax,
+        },
+        weight: {
+          granularity: scales.length > 1 ? 'per-channel' : 'per-tensor',
+          channels: scales.length,
+          scaleMin: Math.min(...scales),
+          scaleMax: Math.max(...scales),
+          zeroPoints: [...new Set(l.weight.zeroPoints)].sort((a, b) => a - b),
+        },
+        sqnrDb: sqnr.get(l.name) ?? null,
+      };
+    }),
+    floatLayers: result.skipped.map((s) => ({ name: s.name, opType: s.opType, reason: s.reason })),
+    perf: {
+      modelled: perf.modelled,
+      floatPath: perf.floatPath,
+      speedup: perf.speedup,
+      energyGain: {
+        opEnergy: perf.energyGain.opEnergy,
+        powerTime: perf.energyGain.powerTime,
+        used: perf.energyGain.used,
+      },
+      totals: {
+        macs: perf.totals.macs,
+        ops: perf.totals.ops,
+        int8: {
+          bytes: perf.totals.int8.bytes,
+          latencyS: perf.totals.int8.latency,
+          energyJ: perf.totals.int8.energy.opEnergy,
+        },
+        float: {
+          bytes: perf.totals.float.bytes,
+          latencyS: perf.totals.float.latency,
+          energyJ: perf.totals.float.energy.opEnergy,
+        },
+      },
+      rows: perf.layers.map((r) => ({
+        node: r.node,
+        opType: r.opType,
+        layer: r.layer ?? null,
+        macs: r.macs,
+        ops: r.ops,
+        int8: cost(r.int8),
+        float: cost(r.float),
+        note: r.note ?? null,
+      })),
+      notes: [...perf.notes],
+      measured: scored.measured ?? null,
+    },
+    qqi: {
+      value: q.value,
+      display: q.display,
+      text: q.text,
+      loss: q.loss,
+      gain: q.gain,
+      speedup: q.speedup,
+      speedupSource: q.speedupSource,
+      energyGain: q.energyGain,
+      energySource: q.energySource,
+      missing: q.missing ?? null,
+    },
+    checks: scored.checks.map((k) => ({
+      id: k.id,
+      level: k.level,
+      pass: k.pass,
+      value: k.value,
+      threshold: k.threshold,
+      evidence: k.evidence,
+      why: k.why,
+    })),
+    level: scored.level,
+    badge: scored.badge,
+    trusted: scored.trusted,
+    paramsDigest: scored.paramsDigest,
+    phases: result.phases.map((p) => ({ ...p })),
+  };
+}
