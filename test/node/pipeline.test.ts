@@ -9,6 +9,7 @@ import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { readTaskModel } from '../../cli/zoo-files.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
+import { runByReplay } from '../../core/pipeline/replay.ts';
 import { type PipelineResult, runPipeline, type ShardExecutor } from '../../core/pipeline/run.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import { getTask } from '../../zoo/registry.ts';
@@ -61,5 +62,11 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
     // FP32 reference of the 1,000-image smoke split, reproduced inside the pipeline.
     expect(one.evaluation?.fp32.top1).toBe(0.885);
     expect(one.layers).toHaveLength(3);
-  }, 300_000);
+    // Distributed execution: every shard a separate replay whose output crossed the byte codec,
+    // shards of each phase run in reverse order (as Queue consumers or worker threads would).
+    const replayed = await runByReplay(inputs, { shards: 3 }, (n) =>
+      Array.from({ length: n }, (_, i) => n - 1 - i),
+    );
+    expect(fingerprint(replayed)).toBe(fingerprint(one));
+  }, 600_000);
 });
