@@ -198,9 +198,11 @@ export function registerScore(program: Command): void {
           ? undefined
           : await runRecipe(recipe, { shards: o.shards + 1, progress: !o.json });
       const c = r.evaluation!.comparison;
+      const task = getTask(r.task);
       const scored = await scoreRun(r, {
-        model: await readTaskModel(getTask(r.task).manifest),
-        evaluationSplitSize: getTask(r.task).manifest.splits.evaluation.size,
+        model: await readTaskModel(task.manifest),
+        evaluationSplitSize: task.manifest.splits.evaluation.size,
+        calibration: await task.load(nodeDataSource(), 'calibration'),
         runId: `local:${r.task}:${r.target}:${r.recipe.name}`,
         ...(second ? { second } : {}),
       });

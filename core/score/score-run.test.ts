@@ -12,15 +12,17 @@ describe('scoreRun / runReport (smoke-fmnist, ascend310)', () => {
   const task = getTask('smoke-fmnist');
   let model: Uint8Array;
   let run: PipelineResult;
+  let calibration: Awaited<ReturnType<typeof task.load>>;
   beforeAll(async () => {
     useNodeRuntime();
     const source = nodeDataSource();
     model = await readTaskModel(task.manifest);
+    calibration = await task.load(source, 'calibration');
     run = await runPipeline({
       recipe: recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
       task,
       model,
-      calibration: await task.load(source, 'calibration'),
+      calibration,
       evaluation: await task.load(source, 'evaluation'),
     });
   });
@@ -47,6 +49,7 @@ describe('scoreRun / runReport (smoke-fmnist, ascend310)', () => {
       evaluationSplitSize: task.manifest.splits.evaluation.size,
       runId: 'test:smoke',
       second: run,
+      calibration,
     });
     // Pinned: smoke-fmnist on ascend310 (docs/STANDARD.md section 4 example).
     expect(scored.perf.speedup).toBeCloseTo(1.056, 3);
@@ -54,7 +57,14 @@ describe('scoreRun / runReport (smoke-fmnist, ascend310)', () => {
     expect(scored.qqi.energyGain).toBe(scored.perf.energyGain.opEnergy);
     expect(scored.checks.find((c) => c.id === 'L1.reproducible')?.pass).toBe(true);
     expect(scored.checks.find((c) => c.id === 'L1.runs')?.value).toBe(1000);
-    expect(tierCounts(run)).toEqual({ high: 2, medium: 0, low: 1 });
+    // L3.fidelity: every value of the 3 layers on 20 calibration samples is bit-identical.
+    const fidelity = scored.checks.find((c) => c.id === 'L3.fidelity')!;
+    expect(fidelity.pass).toBe(true);
+    expect(scored.fidelity?.compared).toBe(20 * (8 * 28 * 28 + 8 * 14 * 14 + 10));
+    expect(scored.level).toBe(3);
+    const tiers = tierCounts(run);
+    expect(tiers.high! + tiers.medium! + tiers.low!).toBe(3);
+    expect(tiers.high).toBe(Object.values(run.methods).filter((m) => m.tier === 'high').length);
 
     const report = runReport(run, scored);
     // Plain JSON: survives a round trip unchanged.

@@ -5,6 +5,7 @@
  * Hashing uses `crypto.subtle`, present in Node 20 and in workerd.
  */
 import type { MetricComparison } from '../evaluate/evaluate.ts';
+import type { BatchSource } from '../evaluate/predict.ts';
 import { getTarget } from '../formats/targets.ts';
 import { decodeModel } from '../onnx/index.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
@@ -20,6 +21,7 @@ import {
   runChecks,
   trusted,
 } from './checks.ts';
+import { checkFidelity, type FidelityReport, fidelityEvidence } from './fidelity.ts';
 import { type PerfReport, perfModel } from './perf-model.ts';
 import { type Qqi, qqi } from './qqi.ts';
 import { inferShapes } from './shapes.ts';
@@ -58,6 +60,11 @@ export interface ScoreRunOptions {
   evidence?: ExtraEvidence;
   /** A timed speed-up, reported beside the modelled one (never replaces it on modelled targets). */
   measured?: MeasuredSpeedup;
+  /**
+   * The task's calibration split: when given, the L3.fidelity check set (calibration samples)
+   * runs the emulation against the reference kernels (core/score/fidelity.ts).
+   */
+  calibration?: BatchSource;
 }
 
 /** What {@link scoreRun} returns. */
@@ -73,6 +80,8 @@ export interface ScoredRun {
   /** Digest of every (scale, zero-point) set and int32 bias (see {@link paramsDigest}). */
   paramsDigest: string;
   measured?: MeasuredSpeedup;
+  /** The L3.fidelity comparison (absent when not run or not applicable). */
+  fidelity?: FidelityReport;
 }
 
 const hex = (buf: ArrayBuffer) =>
@@ -124,6 +133,7 @@ export async function scoreRun(result: PipelineResult, opts: ScoreRunOptions): P
   });
   const digest = await paramsDigest(result);
   const second = opts.second;
+  const fidelity = opts.calibration ? await checkFidelity(result, opts.calibration) : null;
   const evidence = evidenceFromPipeline(result, target, {
     runId: opts.runId,
     evaluationSplitSize: opts.evaluationSplitSize,
@@ -140,6 +150,7 @@ export async function scoreRun(result: PipelineResult, opts: ScoreRunOptions): P
           },
         }
       : {}),
+    ...(fidelity ? { fidelity: fidelityEvidence(fidelity) } : {}),
     ...opts.evidence,
   });
   const checks = runChecks(evidence);
@@ -155,6 +166,7 @@ export async function scoreRun(result: PipelineResult, opts: ScoreRunOptions): P
     evidence,
     paramsDigest: digest,
     ...(opts.measured ? { measured: opts.measured } : {}),
+    ...(fidelity ? { fidelity } : {}),
   };
 }
 
@@ -245,6 +257,8 @@ export interface RunReport {
     evidence: string;
     why: string;
   }[];
+  /** L3.fidelity: the emulation against the reference kernels (null: not run / not applicable). */
+  fidelity: FidelityReport | null;
   level: number;
   badge: string;
   trusted: boolean;
@@ -375,6 +389,9 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
       evidence: k.evidence,
       why: k.why,
     })),
+    fidelity: scored.fidelity
+      ? { ...scored.fidelity, layers: scored.fidelity.layers.map((l) => ({ ...l })) }
+      : null,
     level: scored.level,
     badge: scored.badge,
     trusted: scored.trusted,
