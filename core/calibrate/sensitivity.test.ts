@@ -9,6 +9,7 @@ import { quantizeLayer, quantizeModel } from '../quantize/quantize.ts';
 import { globMatch, matchesAny } from './glob.ts';
 import {
   assignTiers,
+  binomialTail,
   DEFAULT_TIER_METHODS,
   KL_AVAILABLE,
   type LayerSensitivity,
@@ -82,17 +83,97 @@ describe('assignTiers', () => {
     expect(t[0]!.method).toEqual({ method: 'percentile', percentile: 99.99 });
     expect(t[9]!.method).toEqual({ method: 'max' });
     expect(t[4]!.method).toEqual(DEFAULT_TIER_METHODS.medium);
-    expect(DEFAULT_TIER_METHODS.medium.method).toBe(KL_AVAILABLE ? 'kl' : 'percentile');
+    expect(DEFAULT_TIER_METHODS.medium.method).toBe('mse');
+    expect(KL_AVAILABLE).toBe(true);
     expect(tierMethods(t).L9).toEqual({ method: 'max' });
     expect(t.every((x) => !x.critical)).toBe(true);
   });
 
-  it('makes any layer that flips > 0.5% of predictions high, whatever its rank', () => {
+  it('without a sample count: any layer that flips > 0.5% of predictions is high, whatever its rank', () => {
     const t = assignTiers({ ...ten, L9: row('L9', 55, 0.99) });
     expect(t.find((x) => x.name === 'L9')!.tier).toBe('high');
     expect(
       assignTiers({ ...ten, L9: row('L9', 55, 0.995) }).find((x) => x.name === 'L9')!.tier,
     ).toBe('low');
+  });
+
+  it('with the sample count: one flip in 50 is not significant, two are (p = 0.22 vs 0.026)', () => {
+    const at = (k: number, n: number) => ({ agreement: 1 - k / n, samples: n });
+    const tier = (t: ReturnType<typeof assignTiers>, n: string) => t.find((x) => x.name === n)!;
+    const one = assignTiers({ ...ten, L9: { ...row('L9', 55), ...at(1, 50) } });
+    expect(tier(one, 'L9')).toMatchObject({ tier: 'low', reason: 'rank' });
+    expect(tier(one, 'L9').agreementTest).toMatchObject({
+      flips: 1,
+      samples: 50,
+      significant: false,
+    });
+    expect(tier(one, 'L9').agreementTest!.pValue).toBeCloseTo(1 - 0.995 ** 50, 12);
+    const two = assignTiers({ ...ten, L9: { ...row('L9', 55), ...at(2, 50) } });
+    expect(tier(two, 'L9')).toMatchObject({ tier: 'high', reason: 'agreement' });
+    expect(tier(two, 'L9').agreementTest!.pValue).toBeCloseTo(
+      1 - 0.995 ** 50 - 50 * 0.005 * 0.995 ** 49,
+      12,
+    );
+    // 500 samples: 5 flips (1%) are within chance of a 0.5% rate (p = 0.108), 6 are not (0.042).
+    expect(tier(assignTiers({ ...ten, L9: { ...row('L9', 55), ...at(5, 500) } }), 'L9').tier).toBe(
+      'low',
+    );
+    expect(tier(assignTiers({ ...ten, L9: { ...row('L9', 55), ...at(6, 500) } }), 'L9').tier).toBe(
+      'high',
+    );
+    // The sample count may come from the options when rows do not record it.
+    const viaOptions = assignTiers({ ...ten, L9: row('L9', 55, 0.98) }, { samples: 50 });
+    expect(tier(viaOptions, 'L9').tier).toBe('low');
+  });
+
+  it('every layer flipping one of 50 samples (the resnet/mobilenet case): ranks decide, not the flips', () => {
+    const flipped = Object.fromEntries(
+      Object.entries(ten).map(([k, v]) => [k, { ...v, agreement: 0.98, samples: 50 }]),
+    );
+    expect(tierCounts(assignTiers(flipped))).toEqual({ high: 2, medium: 4, low: 4 });
+    // The rule before the test (significance: null) put all of them high.
+    expect(tierCounts(assignTiers(flipped, { thresholds: { significance: null } }))).toEqual({
+      high: 10,
+      medium: 0,
+      low: 0,
+    });
+    // With half the layers flipping 3 of 50 (p = 0.0022), those five go high.
+    const some = Object.fromEntries(
+      Object.entries(flipped).map(([k, v], i) => [k, i % 2 ? { ...v, agreement: 0.94 } : v]),
+    );
+    const t = assignTiers(some);
+    expect(tierCounts(t)).toEqual({ high: 6, medium: 2, low: 2 });
+    expect(t.filter((x) => x.reason === 'agreement').map((x) => x.name)).toEqual([
+      'L3',
+      'L5',
+      'L7',
+      'L9',
+    ]);
+  });
+
+  it('binomialTail: exact upper tails', () => {
+    expect(binomialTail(0, 10, 0.3)).toBe(1);
+    expect(binomialTail(11, 10, 0.3)).toBe(0);
+    expect(binomialTail(3, 10, 0.5)).toBeCloseTo(1 - (1 + 10 + 45) / 1024, 14);
+    expect(binomialTail(1, 50, 0)).toBe(0);
+    expect(binomialTail(1, 50, 1)).toBe(1);
+    // Against a direct float64 sum of the pmf at n = 500.
+    const direct = (k: number, n: number, p: number) => {
+      let pmf = (1 - p) ** n;
+      let below = 0;
+      for (let i = 0; i < k; i++) {
+        below += pmf;
+        pmf *= ((n - i) / (i + 1)) * (p / (1 - p));
+      }
+      return 1 - below;
+    };
+    for (const k of [1, 2, 5, 6, 10])
+      expect(binomialTail(k, 500, 0.005)).toBeCloseTo(direct(k, 500, 0.005), 12);
+    // Far tails stay finite and tiny instead of underflowing to NaN.
+    expect(binomialTail(4000, 5000, 0.1)).toBe(0);
+    expect(binomialTail(600, 5000, 0.1)).toBeGreaterThan(0);
+    expect(binomialTail(600, 5000, 0.1)).toBeLessThan(1e-3);
+    expect(() => binomialTail(1.5, 10, 0.1)).toThrow(RangeError);
   });
 
   it('bumps critical layers (by name or glob) one tier up', () => {

@@ -57,6 +57,11 @@ export interface OutputDeviation {
 /** Sensitivity of one layer: the model with only this layer quantized vs the reference. */
 export interface LayerSensitivity extends OutputDeviation {
   name: string;
+  /**
+   * Calibration samples the deviation was measured on (the agreement's denominator; the tier
+   * rule's agreement test needs it). Absent in tables written before it was recorded.
+   */
+  samples?: number;
 }
 
 /** Result of one shard: per layer (by name), plus the float path's own deviation. */
@@ -264,7 +269,7 @@ export async function measureSensitivity<P = unknown>(
   const layers: Record<string, LayerSensitivity> = {};
   for (const name of names) {
     const d = await deviation(buildEmulationModel(prepared, [byName.get(name)!], target));
-    layers[name] = { name, ...d };
+    layers[name] = { name, ...d, samples: samples.indices.length };
     tick();
   }
   return { target: target.id, outputs, samples: samples.indices.length, layers, floatPath };
@@ -318,8 +323,20 @@ export interface TierThresholds {
   highFraction: number;
   /** Fraction of layers, least sensitive by SQNR, that are `low` (rounded down). */
   lowFraction: number;
-  /** Any layer whose prediction agreement is below this is `high` whatever its rank. */
+  /**
+   * Tolerated prediction agreement: a layer that flips more than `1 - minAgreement` of the
+   * predictions is `high` whatever its rank. With `significance` set, "more" means significantly
+   * more at the measured sample count (see {@link agreementTest}); with `significance: null`, the
+   * observed agreement alone is compared (the rule before the test: one flip in 50 samples, 2%,
+   * was enough).
+   */
   minAgreement: number;
+  /**
+   * One-sided significance level of the agreement test (default 0.05): a layer goes `high` on
+   * agreement only when P(at least the observed flips | flip rate = 1 - minAgreement) is below
+   * it. `null`: no test (observed agreement < minAgreement -> high).
+   */
+  significance: number | null;
   /** Optional: any layer whose SQNR is below this (dB) is `high` whatever its rank. */
   highBelowSqnrDb?: number;
   /** Optional: a layer may only be `low` if its SQNR is at least this (dB); else `medium`. */
@@ -328,28 +345,86 @@ export interface TierThresholds {
 
 /**
  * Default thresholds: rank-based (robust to the model's overall SQNR level, which varies by tens
- * of dB between models and targets) with an absolute safety net on prediction agreement: the top
- * 20% by lowest SQNR (at least one layer) or any layer that flips more than 0.5% of the
- * predictions is `high`, the 40% with the highest SQNR are `low`, the rest `medium`.
+ * of dB between models and targets) with a safety net on prediction agreement: the top 20% by
+ * lowest SQNR (at least one layer) are `high`, the 40% with the highest SQNR are `low`, the rest
+ * `medium`; a layer whose prediction flips are significantly (5%, one-sided exact binomial) above
+ * 0.5% of the samples is `high` whatever its rank. At 50 samples that takes 2 flips (1 flip: p =
+ * 0.22), at 100 samples 3, at 200 samples 4, at 500 samples 6 flips.
  */
 export const DEFAULT_TIER_THRESHOLDS: Readonly<TierThresholds> = {
   highFraction: 0.2,
   lowFraction: 0.4,
   minAgreement: 0.995,
+  significance: 0.05,
 };
+
+/**
+ * P(X >= k) for X ~ Binomial(n, p): the exact upper tail, summed in log space (stable for n in
+ * the thousands and tails far below 1e-300 are returned as 0).
+ */
+export function binomialTail(k: number, n: number, p: number): number {
+  if (!(Number.isInteger(k) && Number.isInteger(n) && n >= 0))
+    throw new RangeError(`binomialTail: k=${k}, n=${n} must be integers, n >= 0`);
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`binomialTail: p=${p} outside [0, 1]`);
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  if (p === 0) return 0;
+  if (p === 1) return 1;
+  const lp = Math.log(p);
+  const lq = Math.log1p(-p);
+  // log C(n, i) built up from log C(n, 0) = 0.
+  let lc = 0;
+  const logs: number[] = [];
+  for (let i = 0; i <= n; i++) {
+    if (i > 0) lc += Math.log(n - i + 1) - Math.log(i);
+    if (i >= k) logs.push(lc + i * lp + (n - i) * lq);
+  }
+  const m = Math.max(...logs);
+  let s = 0;
+  for (const l of logs) s += Math.exp(l - m);
+  return Math.min(1, Math.exp(m) * s);
+}
+
+/** Outcome of the agreement test of one layer. */
+export interface AgreementTest {
+  /** Prediction flips: round((1 - agreement) x samples). */
+  flips: number;
+  samples: number;
+  /** P(at least `flips` | flip rate 1 - minAgreement), one-sided exact binomial. */
+  pValue: number;
+  /** The flips are significantly above the tolerated rate: the layer goes `high`. */
+  significant: boolean;
+}
+
+/**
+ * The agreement test: is a layer's flip rate significantly above `1 - minAgreement` given that
+ * it was measured on `samples` samples? Null when the agreement or the sample count is unknown.
+ */
+export function agreementTest(
+  agreement: number | null,
+  samples: number | undefined,
+  minAgreement: number,
+  significance: number,
+): AgreementTest | null {
+  if (agreement === null || samples === undefined || samples <= 0) return null;
+  const flips = Math.round((1 - agreement) * samples);
+  const pValue = binomialTail(flips, samples, Math.max(0, Math.min(1, 1 - minAgreement)));
+  return { flips, samples, pValue, significant: flips > 0 && pValue < significance };
+}
 
 /** True when the methods module offers entropy (KL) calibration. */
 export const KL_AVAILABLE = (METHOD_NAMES as readonly string[]).includes('kl');
 
 /**
- * Calibration method per tier (pillar 1): high -> percentile 99.99, medium -> KL divergence
- * (`kl`; percentile 99.99 where the methods module has no `kl` yet), low -> max.
+ * Calibration method per tier: high -> percentile 99.99, medium -> MSE clip search (AMCT IFMR),
+ * low -> max; the same as the recipe schema's default `strategies` (core/recipe/schema.ts). The
+ * issue's seed had KL for the medium tier; measured here, KL's entropy threshold clips spiky
+ * activations far too hard (39 points on smoke-fmnist, 79 on fmnist-mobilenet with 500 random
+ * samples: bench/results/calibration-quality-resnet-mobilenet-kl-medium.md).
  */
 export const DEFAULT_TIER_METHODS: Readonly<Record<Tier, LayerMethod>> = {
   high: { method: 'percentile', percentile: 99.99 },
-  medium: KL_AVAILABLE
-    ? { method: 'kl' as MethodName }
-    : { method: 'percentile', percentile: 99.99 },
+  medium: { method: 'mse' as MethodName },
   low: { method: 'max' },
 };
 
@@ -361,6 +436,10 @@ export interface LayerTier extends LayerSensitivity {
   critical: boolean;
   /** 0 = most sensitive. */
   rank: number;
+  /** The agreement test (null without agreement, sample count, or with `significance: null`). */
+  agreementTest: AgreementTest | null;
+  /** Why the layer has its tier: `rank`, `agreement`, `sqnr-bound`, `critical`. */
+  reason: 'rank' | 'agreement' | 'sqnr-bound' | 'critical';
 }
 
 /** Options of {@link assignTiers}. */
@@ -369,6 +448,8 @@ export interface TierOptions {
   critical?: readonly string[];
   thresholds?: Partial<TierThresholds>;
   methods?: Partial<Record<Tier, LayerMethod>>;
+  /** Sample count of rows that do not record theirs (`LayerSensitivity.samples`). */
+  samples?: number;
 }
 
 const UP: Record<Tier, Tier> = { low: 'medium', medium: 'high', high: 'high' };
@@ -376,8 +457,10 @@ const UP: Record<Tier, Tier> = { low: 'medium', medium: 'high', high: 'high' };
 /**
  * Sorts layers by sensitivity (lowest SQNR first; ties: lower agreement, higher KL, name) and
  * assigns tiers: by rank ({@link TierThresholds.highFraction} / `lowFraction`), then the absolute
- * overrides (agreement, optional SQNR bounds), then criticality bumps one tier up. Returns the
- * layers most sensitive first.
+ * overrides (agreement, tested against the sample count unless `significance` is null; optional
+ * SQNR bounds), then criticality bumps one tier up. Returns the layers most sensitive first.
+ * Without a sample count (neither on the row nor in `options.samples`) the agreement is compared
+ * as observed, as with `significance: null`.
  */
 export function assignTiers(
   table: Readonly<Record<string, LayerSensitivity>>,
@@ -398,13 +481,43 @@ export function assignTiers(
   const nLow = Math.max(0, Math.min(n - nHigh, Math.floor(th.lowFraction * n)));
   return rows.map((r, rank) => {
     let tier: Tier = rank < nHigh ? 'high' : rank >= n - nLow ? 'low' : 'medium';
-    if (tier === 'low' && th.lowAtLeastSqnrDb !== undefined && r.sqnrDb < th.lowAtLeastSqnrDb)
+    let reason: LayerTier['reason'] = 'rank';
+    if (tier === 'low' && th.lowAtLeastSqnrDb !== undefined && r.sqnrDb < th.lowAtLeastSqnrDb) {
       tier = 'medium';
-    if (r.agreement !== null && r.agreement < th.minAgreement) tier = 'high';
-    if (th.highBelowSqnrDb !== undefined && r.sqnrDb < th.highBelowSqnrDb) tier = 'high';
+      reason = 'sqnr-bound';
+    }
+    const test =
+      th.significance === null
+        ? null
+        : agreementTest(
+            r.agreement,
+            r.samples ?? options.samples,
+            th.minAgreement,
+            th.significance,
+          );
+    const flagged = test ? test.significant : r.agreement !== null && r.agreement < th.minAgreement;
+    if (flagged && tier !== 'high') {
+      tier = 'high';
+      reason = 'agreement';
+    }
+    if (th.highBelowSqnrDb !== undefined && r.sqnrDb < th.highBelowSqnrDb && tier !== 'high') {
+      tier = 'high';
+      reason = 'sqnr-bound';
+    }
     const isCritical = critical.length > 0 && matchesAny(critical, r.name);
-    if (isCritical) tier = UP[tier];
-    return { ...r, tier, method: methods[tier], critical: isCritical, rank };
+    if (isCritical && tier !== 'high') {
+      tier = UP[tier];
+      reason = 'critical';
+    }
+    return {
+      ...r,
+      tier,
+      method: methods[tier],
+      critical: isCritical,
+      rank,
+      agreementTest: test,
+      reason,
+    };
   });
 }
 
