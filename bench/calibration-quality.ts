@@ -4,12 +4,32 @@
  * random samples, and the naive baseline; FP32 vs INT8 on the full evaluation split, with the
  * loss estimated before evaluation.
  *
- *   npx tsx bench/calibration-quality.ts [--target ascend310] [--tasks a,b] [--out bench/results/calibration-quality]
+ * Noise. Every loss is a difference on a finite evaluation split, so each row also gets a 95%
+ * paired bootstrap interval (evaluation samples resampled with replacement, the same resample
+ * for the FP32 model and every variant; percentile interval), and so does each paired
+ * difference between variants (default vs naive, 50 coverage vs 500 random). `--seeds 0,1,2`
+ * repeats the two sampled variants with other sampler seeds: the spread over seeds is the
+ * other noise source, the choice of calibration samples.
+ *
+ * The calibration runs through the pipeline (`runRecipe`, validation off); the evaluation is the
+ * pipeline's own validation step (predictModel over the evaluation split, the same options),
+ * done here so that the per-sample predictions are kept for the bootstrap and the FP32 model is
+ * evaluated once per task instead of once per variant.
+ *
+ *   npx tsx bench/calibration-quality.ts [--target ascend310] [--tasks a,b] [--seeds 0]
+ *     [--bootstrap 1000] [--variants default50,random500,naive] [--out bench/results/calibration-quality]
  */
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runRecipe } from '../cli/commands/score.ts';
+import { nodeDataSource } from '../cli/data-source.ts';
+import { useNodeRuntime } from '../cli/runtime-node.ts';
+import { readTaskModel } from '../cli/zoo-files.ts';
+import { tierCounts } from '../core/calibrate/sensitivity.ts';
+import { predictModel } from '../core/evaluate/evaluate.ts';
+import { encodeModel } from '../core/onnx/index.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
 import { TASKS } from '../zoo/registry.ts';
@@ -18,6 +38,9 @@ const { values } = parseArgs({
   options: {
     target: { type: 'string', default: 'ascend310' },
     tasks: { type: 'string' },
+    seeds: { type: 'string', default: '0' },
+    bootstrap: { type: 'string', default: '1000' },
+    variants: { type: 'string', default: 'default50,random500,naive' },
     out: { type: 'string', default: 'bench/results/calibration-quality' },
   },
 });
@@ -25,67 +48,228 @@ const target = values.target!;
 const taskIds = values.tasks
   ? values.tasks.split(',')
   : Object.keys(TASKS).filter((t) => t !== 'smoke-fmnist');
+const seeds = values.seeds!.split(',').map(Number);
+const B = Number(values.bootstrap);
+const wanted = new Set(values.variants!.split(','));
+const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
+const started = { date: new Date().toISOString(), uptime: uptime() };
 
-const rows: Record<string, unknown>[] = [];
+/** Seeded PRNG (mulberry32) for the bootstrap resamples. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Labels restricted to (and repeated as) the given indices: arrays and typed arrays. */
+function pick<L>(labels: L, idx: readonly number[]): L {
+  if (Array.isArray(labels)) return idx.map((i) => labels[i]) as L;
+  if (ArrayBuffer.isView(labels)) {
+    const src = labels as unknown as { constructor: new (n: number) => Record<number, number> };
+    const out = new src.constructor(idx.length);
+    const a = labels as unknown as Record<number, number>;
+    for (let k = 0; k < idx.length; k++) out[k] = a[idx[k]!]!;
+    return out as L;
+  }
+  throw new TypeError('bench: labels are neither an array nor a typed array');
+}
+
+/** 2.5% and 97.5% percentiles. */
+function interval(xs: number[]): [number, number] {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))]!;
+  return [q(0.025), q(0.975)];
+}
+
+const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
+interface Row {
+  task: string;
+  target: string;
+  variant: string;
+  recipe: string;
+  seed: number;
+  metric: string;
+  fp32: number;
+  int8: number;
+  loss_points: number;
+  loss_ci95: [number, number];
+  estimated_loss_points: number | null;
+  calibration_samples: number;
+  tiers: Record<string, number>;
+  high_by_agreement: number;
+  seconds: number;
+}
+interface Diff {
+  task: string;
+  a: string;
+  b: string;
+  /** INT8 metric of a minus that of b, in points (positive: a is better). */
+  points: number;
+  ci95: [number, number];
+}
+const rows: Row[] = [];
+const diffs: Diff[] = [];
+useNodeRuntime();
+const source = nodeDataSource();
+
 for (const id of taskIds) {
-  const template = DEFAULT_TEMPLATE_BY_KIND[TASKS[id]!.manifest.kind] ?? 'industrial-vision';
+  const task = TASKS[id]!;
+  const template = DEFAULT_TEMPLATE_BY_KIND[task.manifest.kind] ?? 'industrial-vision';
   const base = recipeFromTemplate(template, id, target);
-  const variants: [string, Recipe][] = [
-    [
-      `${template} (50, coverage sampler)`,
-      { ...base, calibration: { ...base.calibration, samples: 50, sampler: 'coverage' } },
-    ],
-    [
-      `${template} (500, random)`,
-      { ...base, calibration: { ...base.calibration, samples: 500, sampler: 'random' } },
-    ],
-    ['naive-baseline', recipeFromTemplate('naive-baseline', id, target)],
-  ];
-  for (const [name, recipe] of variants) {
-    const t0 = performance.now();
-    const r = await runRecipe(recipe, { progress: false });
-    const c = r.evaluation!.comparison;
-    const row = {
+  const primary = task.manifest.metric.primary;
+  const evaluation = await task.load(source, 'evaluation');
+  const fp32Model = await readTaskModel(task.manifest);
+  const t0 = performance.now();
+  const fp32Preds = await predictModel(task, fp32Model, evaluation);
+  console.error(`${id}: FP32 evaluated in ${Math.round(performance.now() - t0) / 1000} s`);
+
+  const variants: [string, string, number, Recipe][] = [];
+  for (const seed of seeds) {
+    if (wanted.has('default50'))
+      variants.push([
+        `${template} (50, coverage)`,
+        'default50',
+        seed,
+        { ...base, calibration: { samples: 50, sampler: 'coverage', seed } },
+      ]);
+    if (wanted.has('random50'))
+      variants.push([
+        `${template} (50, random)`,
+        'random50',
+        seed,
+        { ...base, calibration: { samples: 50, sampler: 'random', seed } },
+      ]);
+    if (wanted.has('random500'))
+      variants.push([
+        `${template} (500, random)`,
+        'random500',
+        seed,
+        { ...base, calibration: { samples: 500, sampler: 'random', seed } },
+      ]);
+  }
+  if (wanted.has('naive'))
+    variants.push(['naive-baseline', 'naive', 0, recipeFromTemplate('naive-baseline', id, target)]);
+
+  const preds: unknown[][] = [];
+  const taskRows: Row[] = [];
+  for (const [name, key, seed, recipe] of variants) {
+    const t1 = performance.now();
+    const r = await runRecipe(recipe, { validate: false, progress: false });
+    const emulation = encodeModel(r.emulation);
+    const level = r.emulation === r.qdq ? 'all' : 'disabled';
+    const int8Preds = await predictModel(task, emulation, evaluation, {
+      graphOptimizationLevel: level,
+    });
+    preds.push(int8Preds);
+    const fp32 = task.score(fp32Preds as never, evaluation.labels as never)[primary]!;
+    const int8 = task.score(int8Preds as never, evaluation.labels as never)[primary]!;
+    const row: Row = {
       task: id,
       target,
+      variant: key,
       recipe: name,
-      metric: c.metric,
-      fp32: c.fp32,
-      int8: c.int8,
-      loss_points: c.lossPoints,
+      seed,
+      metric: primary,
+      fp32,
+      int8,
+      loss_points: Math.round((fp32 - int8) * 100 * 1e9) / 1e9,
+      loss_ci95: [Number.NaN, Number.NaN],
       estimated_loss_points: r.estimate?.lossPoints ?? null,
       calibration_samples: r.calibration.samples.length,
-      tiers: Object.values(r.methods).reduce<Record<string, number>>(
-        (a, m) => ({ ...a, [m.tier ?? 'medium']: (a[m.tier ?? 'medium'] ?? 0) + 1 }),
-        {},
-      ),
-      seconds: Math.round(performance.now() - t0) / 1000,
+      tiers: r.sensitivity
+        ? tierCounts(r.sensitivity)
+        : { high: 0, medium: Object.keys(r.methods).length, low: 0 },
+      high_by_agreement: (r.sensitivity ?? []).filter((t) => t.reason === 'agreement').length,
+      seconds: Math.round(performance.now() - t1) / 1000,
     };
-    rows.push(row);
-    console.log(JSON.stringify(row));
+    taskRows.push(row);
+    console.error(JSON.stringify(row));
   }
+
+  // Paired bootstrap over the evaluation split: one resample for FP32 and every variant.
+  const n = evaluation.size;
+  const rand = rng(20261126);
+  const losses: number[][] = variants.map(() => []);
+  const pairs: [number, number][] = [];
+  const firstOf = (k: string) => variants.findIndex((v) => v[1] === k && v[2] === seeds[0]);
+  const d50 = firstOf('default50');
+  const nai = firstOf('naive');
+  const r500 = firstOf('random500');
+  const r50 = firstOf('random50');
+  if (d50 >= 0 && nai >= 0) pairs.push([d50, nai]);
+  if (d50 >= 0 && r500 >= 0) pairs.push([d50, r500]);
+  if (d50 >= 0 && r50 >= 0) pairs.push([d50, r50]);
+  if (r50 >= 0 && r500 >= 0) pairs.push([r50, r500]);
+  const pairDiffs: number[][] = pairs.map(() => []);
+  const tb = performance.now();
+  for (let b = 0; b < B; b++) {
+    const idx = Array.from({ length: n }, () => Math.floor(rand() * n));
+    const labels = pick(evaluation.labels, idx);
+    const m = (p: unknown[]) =>
+      task.score(idx.map((i) => p[i]) as never, labels as never)[primary]!;
+    const f = m(fp32Preds as unknown[]);
+    const q = preds.map(m);
+    for (const [k, v] of q.entries()) losses[k]!.push((f - v) * 100);
+    for (const [k, [a, c]] of pairs.entries()) pairDiffs[k]!.push((q[a]! - q[c]!) * 100);
+  }
+  console.error(
+    `${id}: ${B} bootstrap resamples in ${Math.round(performance.now() - tb) / 1000} s`,
+  );
+  taskRows.forEach((row, k) => {
+    row.loss_ci95 = interval(losses[k]!).map(r4) as [number, number];
+  });
+  pairs.forEach(([a, c], k) => {
+    const A = taskRows[a]!;
+    const C = taskRows[c]!;
+    diffs.push({
+      task: id,
+      a: A.recipe,
+      b: C.recipe,
+      points: r4((A.int8 - C.int8) * 100),
+      ci95: interval(pairDiffs[k]!).map(r4) as [number, number],
+    });
+  });
+  rows.push(...taskRows);
 }
+
+const finished = { date: new Date().toISOString(), uptime: uptime() };
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-const command = `npx tsx bench/calibration-quality.ts --target ${target}${values.tasks ? ` --tasks ${values.tasks}` : ''}`;
+const command = `npx tsx bench/calibration-quality.ts ${process.argv.slice(2).join(' ')}`.trim();
 const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(2) : 'n/a');
+const ci = (c: [number, number]) => `[${c[0].toFixed(2)}, ${c[1].toFixed(2)}]`;
 const md = [
   `# Calibration quality on ${target}`,
   '',
-  `- date: ${new Date().toISOString()}`,
-  `- machine: ${machine}`,
   `- command: \`${command}\``,
+  `- started: ${started.date}; \`uptime\`: ${started.uptime}`,
+  `- finished: ${finished.date}; \`uptime\`: ${finished.uptime}`,
+  `- machine: ${machine}`,
+  `- loss = FP32 - INT8 of the primary metric on the full evaluation split, in points; 95% CI: paired bootstrap over the evaluation samples (${B} resamples, percentile interval).`,
+  '- tier rule: rank by SQNR + the agreement test (core/calibrate/sensitivity.ts: a layer goes high on agreement only when its flips are significantly above 0.5% at the sample count, one-sided exact binomial, 5%); "by agreement" counts the layers it sent high.',
   '',
-  '| task | recipe | metric | FP32 | INT8 | loss (points) | estimated (points) | samples | tiers | seconds |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | estimated (points) | samples | tiers h/m/l | high by agreement | seconds |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map(
     (r) =>
-      `| ${r.task} | ${r.recipe} | ${r.metric} | ${(r.fp32 as number).toFixed(4)} | ${(r.int8 as number).toFixed(4)} | ${f(r.loss_points)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${JSON.stringify(r.tiers)} | ${r.seconds} |`,
+      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${r.tiers.high}/${r.tiers.medium}/${r.tiers.low} | ${r.high_by_agreement} | ${r.seconds} |`,
   ),
+  '',
+  'Paired differences of the INT8 metric (a - b, points; positive: a is better), first seed:',
+  '',
+  '| task | a | b | a - b (points) | 95% CI |',
+  '| --- | --- | --- | --- | --- |',
+  ...diffs.map((d) => `| ${d.task} | ${d.a} | ${d.b} | ${d.points.toFixed(2)} | ${ci(d.ci95)} |`),
   '',
 ].join('\n');
 await writeFile(
   `${values.out}.json`,
-  `${JSON.stringify({ machine, command, date: new Date().toISOString(), rows }, null, 1)}\n`,
+  `${JSON.stringify({ machine, command, started, finished, bootstrap: B, rows, diffs }, null, 1)}\n`,
 );
 await writeFile(`${values.out}.md`, md);
 console.log(md);
