@@ -1,6 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { BatchSource } from '../../core/evaluate/predict.ts';
+import { getTarget } from '../../core/formats/targets.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
@@ -11,10 +13,12 @@ import {
   recipeFromTemplate,
   TEMPLATES,
 } from '../../core/recipe/templates.ts';
-import { scoreRun, tierCounts } from '../../core/score/score-run.ts';
+import { sig3 } from '../../core/score/qqi.ts';
+import { type MeasuredSpeedup, scoreRun, tierCounts } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { measureSpeedup } from '../measure.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
@@ -170,6 +174,69 @@ export async function writeRunArtifacts(
   return files;
 }
 
+const round3 = (x: number) => Number(x.toPrecision(3));
+
+/** "speed-up modelled 1.06 (ascend310 roofline vs fp16)  measured 1.42 (cpu-wasm ...)". */
+export function speedupLine(
+  modelled: number | null,
+  target: string,
+  m: MeasuredSpeedup | undefined,
+): string {
+  const t = getTarget(target);
+  return [
+    `speed-up modelled ${modelled === null ? 'n/a (measured only)' : `${sig3(modelled)} (${target} roofline vs ${t.floatPath})`}`,
+    m
+      ? `measured ${sig3(m.speedup)} (cpu-wasm QDQ on onnxruntime-web: FP32 ${m.fp32Ms} ms / INT8 ${m.int8Ms} ms, median of ${m.repeats}, batch ${m.batch})`
+      : 'measured: not run',
+  ].join('  ');
+}
+
+/**
+ * The recipe for another target. On a target whose INT8 model runs on onnxruntime's own QDQ
+ * kernels (cpu-wasm) the sensitivity phase cannot run (it builds emulation models), so the
+ * methods the run chose per layer (its tiers included) are written into per-layer overrides and
+ * the phase is skipped: the same calibration choices, without re-measuring them.
+ */
+export function portRecipe(recipe: Recipe, r: PipelineResult, target: string): Recipe {
+  if (getTarget(target).executor !== 'ort-qdq' || !recipe.sensitivity.enabled)
+    return { ...recipe, target };
+  const layers: Recipe['layers'] = { ...recipe.layers };
+  for (const [name, m] of Object.entries(r.methods))
+    layers[name] = {
+      ...layers[name],
+      method: m.method,
+      ...(m.percentile !== undefined ? { percentile: m.percentile } : {}),
+      ...(m.tier ? { tier: m.tier as 'high' | 'medium' | 'low' } : {}),
+    };
+  return { ...recipe, target, layers, sensitivity: { ...recipe.sensitivity, enabled: false } };
+}
+
+/**
+ * The measured row: the recipe's INT8 model for cpu-wasm (the run's own QDQ model when the run
+ * targets cpu-wasm; otherwise the same recipe calibrated for cpu-wasm) timed against FP32.
+ */
+export async function measureCpuWasm(
+  recipe: Recipe,
+  r: PipelineResult,
+  model: Uint8Array,
+  calibration: BatchSource,
+  opts: { repeats?: number; batch?: number; progress?: boolean } = {},
+): Promise<MeasuredSpeedup> {
+  const qdq =
+    r.target === 'cpu-wasm'
+      ? r.qdq
+      : (
+          await runRecipe(portRecipe(recipe, r, 'cpu-wasm'), {
+            validate: false,
+            progress: opts.progress ?? false,
+          })
+        ).qdq;
+  return measureSpeedup(model, encodeModel(qdq), calibration, {
+    ...(opts.repeats ? { repeats: opts.repeats } : {}),
+    ...(opts.batch ? { batch: opts.batch } : {}),
+  });
+}
+
 /** Registers `cann-quant score`, `calibrate` and `templates`. */
 export function registerScore(program: Command): void {
   const recipeOptions = (c: Command) =>
@@ -188,69 +255,94 @@ export function registerScore(program: Command): void {
       '--no-reproduce',
       'skip the second execution that L1.reproducible needs (halves the time)',
     )
-    .action(async (o: RecipeFlags & { shards: number; json?: boolean; reproduce?: boolean }) => {
-      const recipe = await resolveRecipe(o);
-      const r = await runRecipe(recipe, { shards: o.shards, progress: !o.json });
-      // L1.reproducible: a second, independent execution (with another shard count) must give
-      // identical scale/zero-point sets and the identical metric.
-      const second =
-        o.reproduce === false
-          ? undefined
-          : await runRecipe(recipe, { shards: o.shards + 1, progress: !o.json });
-      const c = r.evaluation!.comparison;
-      const task = getTask(r.task);
-      const scored = await scoreRun(r, {
-        model: await readTaskModel(task.manifest),
-        evaluationSplitSize: task.manifest.splits.evaluation.size,
-        calibration: await task.load(nodeDataSource(), 'calibration'),
-        runId: `local:${r.task}:${r.target}:${r.recipe.name}`,
-        ...(second ? { second } : {}),
-      });
-      const out = {
-        task: r.task,
-        target: r.target,
-        recipe: recipe.name,
-        metric: c.metric,
-        fp32: c.fp32,
-        int8: c.int8,
-        loss_points: c.lossPoints,
-        loss_fraction: c.lossFraction,
-        estimated_loss_points: r.estimate?.lossPoints ?? null,
-        calibration_samples: r.calibration.samples.length,
-        quantized_layers: r.layers.length,
-        float_layers: r.skipped.length,
-        tiers: tierCounts(r),
-        parameter_sets: parameterSets(r),
-        samples: r.evaluation!.samples,
-        qqi: scored.qqi.value,
-        speedup: scored.perf.speedup,
-        energy_gain: scored.perf.energyGain.value,
-        level: scored.level,
-        badge: scored.badge,
-        checks: scored.checks.map((k) => ({
-          id: k.id,
-          pass: k.pass,
-          value: k.value,
-          threshold: k.threshold,
-          why: k.why,
-        })),
-        phases: r.phases,
-      };
-      printResult(o.json, out, () =>
-        [
-          `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
-          `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
-          `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
-          scored.qqi.text,
-          `level L${scored.level}  (${scored.badge})`,
-          ...scored.checks.map(
-            (k) =>
-              `  ${k.pass === true ? 'pass' : k.pass === false ? 'FAIL' : 'n/a '} ${k.id.padEnd(17)} ${String(k.value).slice(0, 24).padEnd(24)} ${k.threshold}`,
-          ),
-          `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
-        ].join('\n'),
-      );
-    });
+    .option('--no-measure', 'skip timing FP32 vs the INT8 cpu-wasm QDQ model on this machine')
+    .option('--repeats <n>', 'timed runs per model for the measured speed-up', parsePositiveInt, 30)
+    .action(
+      async (
+        o: RecipeFlags & {
+          shards: number;
+          json?: boolean;
+          reproduce?: boolean;
+          measure?: boolean;
+          repeats: number;
+        },
+      ) => {
+        const recipe = await resolveRecipe(o);
+        const r = await runRecipe(recipe, { shards: o.shards, progress: !o.json });
+        // L1.reproducible: a second, independent execution (with another shard count) must give
+        // identical scale/zero-point sets and the identical metric.
+        const second =
+          o.reproduce === false
+            ? undefined
+            : await runRecipe(recipe, { shards: o.shards + 1, progress: !o.json });
+        const c = r.evaluation!.comparison;
+        const task = getTask(r.task);
+        const model = await readTaskModel(task.manifest);
+        const calibration = await task.load(nodeDataSource(), 'calibration');
+        const measured =
+          o.measure === false
+            ? undefined
+            : await measureCpuWasm(recipe, r, model, calibration, {
+                repeats: o.repeats,
+                progress: !o.json,
+              });
+        const scored = await scoreRun(r, {
+          model,
+          evaluationSplitSize: task.manifest.splits.evaluation.size,
+          calibration,
+          ...(measured ? { measured } : {}),
+          runId: `local:${r.task}:${r.target}:${r.recipe.name}`,
+          ...(second ? { second } : {}),
+        });
+        const out = {
+          task: r.task,
+          target: r.target,
+          recipe: recipe.name,
+          metric: c.metric,
+          fp32: c.fp32,
+          int8: c.int8,
+          loss_points: c.lossPoints,
+          loss_fraction: c.lossFraction,
+          estimated_loss_points: r.estimate?.lossPoints ?? null,
+          calibration_samples: r.calibration.samples.length,
+          quantized_layers: r.layers.length,
+          float_layers: r.skipped.length,
+          tiers: tierCounts(r),
+          parameter_sets: parameterSets(r),
+          samples: r.evaluation!.samples,
+          qqi: scored.qqi.value,
+          speedup: scored.perf.speedup,
+          energy_gain: scored.perf.energyGain.value,
+          measured_speedup: measured ? round3(measured.speedup) : null,
+          measured: measured ?? null,
+          level: scored.level,
+          badge: scored.badge,
+          checks: scored.checks.map((k) => ({
+            id: k.id,
+            pass: k.pass,
+            value: k.value,
+            threshold: k.threshold,
+            why: k.why,
+          })),
+          phases: r.phases,
+        };
+        printResult(o.json, out, () =>
+          [
+            `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
+            `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
+            `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
+            scored.qqi.text,
+            speedupLine(scored.perf.speedup, r.target, measured),
+            `level L${scored.level}  (${scored.badge})`,
+            ...scored.checks.map(
+              (k) =>
+                `  ${k.pass === true ? 'pass' : k.pass === false ? 'FAIL' : 'n/a '} ${k.id.padEnd(17)} ${String(k.value).slice(0, 24).padEnd(24)} ${k.threshold}`,
+            ),
+            `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
+          ].join('\n'),
+        );
+      },
+    );
 
   recipeOptions(
     program
