@@ -27,7 +27,13 @@ import { runRecipe } from '../cli/commands/score.ts';
 import { nodeDataSource } from '../cli/data-source.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
-import { tierCounts } from '../core/calibrate/sensitivity.ts';
+import {
+  assignTiers,
+  type LayerSensitivity,
+  type LayerTier,
+  type TierThresholds,
+  tierCounts,
+} from '../core/calibrate/sensitivity.ts';
 import { predictModel } from '../core/evaluate/evaluate.ts';
 import { encodeModel } from '../core/onnx/index.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
@@ -103,7 +109,37 @@ interface Row {
   calibration_samples: number;
   tiers: Record<string, number>;
   high_by_agreement: number;
+  /** The same sensitivity table under the earlier rules (same measurement, other tier rule). */
+  tiers_rule_fixed: Record<string, number> | null;
+  tiers_rule_binomial_all_samples: Record<string, number> | null;
   seconds: number;
+}
+
+/** Tier counts of a measured table under other agreement rules (before/after on one measurement). */
+function retier(
+  tiers: readonly LayerTier[] | undefined,
+  recipe: Recipe,
+  rule: 'fixed' | 'all-samples',
+): Record<string, number> | null {
+  if (!tiers) return null;
+  const table: Record<string, LayerSensitivity> = {};
+  for (const t of tiers) {
+    const { tier, method, critical, rank, agreementTest, reason, confident, ...row } = t;
+    void [tier, method, critical, rank, agreementTest, reason, confident];
+    table[t.name] = row;
+  }
+  const thresholds: Partial<TierThresholds> = {
+    highFraction: recipe.sensitivity.highFraction,
+    lowFraction: recipe.sensitivity.lowFraction,
+    ...(rule === 'fixed' ? { significance: null } : {}),
+  };
+  return tierCounts(
+    assignTiers(table, {
+      critical: recipe.sensitivity.critical,
+      thresholds,
+      methods: recipe.strategies,
+    }),
+  );
 }
 interface Diff {
   task: string;
@@ -186,6 +222,8 @@ for (const id of taskIds) {
         ? tierCounts(r.sensitivity)
         : { high: 0, medium: Object.keys(r.methods).length, low: 0 },
       high_by_agreement: (r.sensitivity ?? []).filter((t) => t.reason === 'agreement').length,
+      tiers_rule_fixed: retier(r.sensitivity, recipe, 'fixed'),
+      tiers_rule_binomial_all_samples: retier(r.sensitivity, recipe, 'all-samples'),
       seconds: Math.round(performance.now() - t1) / 1000,
     };
     taskRows.push(row);
@@ -242,6 +280,7 @@ const finished = { date: new Date().toISOString(), uptime: uptime() };
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const command = `npx tsx bench/calibration-quality.ts ${process.argv.slice(2).join(' ')}`.trim();
 const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(2) : 'n/a');
+const hml = (t: Record<string, number> | null) => (t ? `${t.high}/${t.medium}/${t.low}` : 'n/a');
 const ci = (c: [number, number]) => `[${c[0].toFixed(2)}, ${c[1].toFixed(2)}]`;
 const md = [
   `# Calibration quality on ${target}`,
@@ -251,13 +290,13 @@ const md = [
   `- finished: ${finished.date}; \`uptime\`: ${finished.uptime}`,
   `- machine: ${machine}`,
   `- loss = FP32 - INT8 of the primary metric on the full evaluation split, in points; 95% CI: paired bootstrap over the evaluation samples (${B} resamples, percentile interval).`,
-  '- tier rule: rank by SQNR + the agreement test (core/calibrate/sensitivity.ts: a layer goes high on agreement only when its flips are significantly above 0.5% at the sample count, one-sided exact binomial, 5%); "by agreement" counts the layers it sent high.',
+  '- tier rule: rank by SQNR + the agreement test (core/calibrate/sensitivity.ts: a layer goes high on agreement only when its flips are significantly above 0.5% at the sample count, one-sided exact binomial, 5%, counted on the samples where the reference is confident, softmax margin >= 0.1); "by agreement" counts the layers it sent high. The same measured table under the earlier rules: "fixed" (agreement < 99.5% -> high) and "binomial, all samples" (the test over every sample, near-ties included).',
   '',
-  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | estimated (points) | samples | tiers h/m/l | high by agreement | seconds |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | estimated (points) | samples | tiers h/m/l | high by agreement | tiers, fixed rule | tiers, binomial all samples | seconds |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map(
     (r) =>
-      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${r.tiers.high}/${r.tiers.medium}/${r.tiers.low} | ${r.high_by_agreement} | ${r.seconds} |`,
+      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${hml(r.tiers)} | ${r.high_by_agreement} | ${hml(r.tiers_rule_fixed)} | ${hml(r.tiers_rule_binomial_all_samples)} | ${r.seconds} |`,
   ),
   '',
   'Paired differences of the INT8 metric (a - b, points; positive: a is better), first seed:',

@@ -21,6 +21,7 @@ import {
   sqnrDb,
   tierCounts,
   tierMethods,
+  topTwo,
 } from './sensitivity.ts';
 
 describe('globMatch', () => {
@@ -149,6 +150,44 @@ describe('assignTiers', () => {
       'L7',
       'L9',
     ]);
+  });
+
+  it('classifiers: flips on near-tie samples do not count, flips where the reference was confident do', () => {
+    const tier = (t: ReturnType<typeof assignTiers>, n: string) => t.find((x) => x.name === n)!;
+    // 5 flips of 50 (all on the 5 edge samples), none of the 45 confident samples.
+    const edge = assignTiers({
+      ...ten,
+      L9: { ...row('L9', 55, 0.9), samples: 50, confident: { margin: 0.1, samples: 45, flips: 0 } },
+    });
+    expect(tier(edge, 'L9')).toMatchObject({ tier: 'low', reason: 'rank' });
+    expect(tier(edge, 'L9').agreementTest).toMatchObject({
+      basis: 'confident',
+      flips: 0,
+      samples: 45,
+      pValue: 1,
+    });
+    const real = assignTiers({
+      ...ten,
+      L9: { ...row('L9', 55, 0.9), samples: 50, confident: { margin: 0.1, samples: 45, flips: 2 } },
+    });
+    expect(tier(real, 'L9')).toMatchObject({ tier: 'high', reason: 'agreement' });
+    expect(tier(real, 'L9').agreementTest!.pValue).toBeCloseTo(
+      1 - 0.995 ** 45 - 45 * 0.005 * 0.995 ** 44,
+      12,
+    );
+    // No agreement (structured predictions, e.g. detection): SQNR ranks alone.
+    expect(
+      tier(assignTiers({ ...ten, L9: { ...row('L9', 55, null), samples: 50 } }), 'L9')
+        .agreementTest,
+    ).toBeNull();
+  });
+
+  it('topTwo: argmax and softmax margin', () => {
+    expect(topTwo([0, 0])).toEqual({ best: 0, margin: 0 });
+    const m = topTwo([Math.log(3), 0, Number.NEGATIVE_INFINITY]);
+    expect(m.best).toBe(0);
+    expect(m.margin).toBeCloseTo(0.75 - 0.25, 12);
+    expect(topTwo([5, 1, 9, 2], 1, 3).best).toBe(1);
   });
 
   it('binomialTail: exact upper tails', () => {
@@ -283,6 +322,11 @@ describe('smoke-fmnist on ascend310', () => {
     expect(L['/classifier/Gemm']!.sqnrDb).toBeCloseTo(47.8, 0);
     for (const l of Object.values(L)) {
       expect(l.agreement).toBe(1);
+      expect(l.samples).toBe(50);
+      expect(l.confident!.flips).toBe(0);
+      // Most of these 50 samples are confident (margin >= 0.1); the count is the same for every layer.
+      expect(l.confident!.samples).toBe(L['/classifier/Gemm']!.confident!.samples);
+      expect(l.confident!.samples).toBeGreaterThan(35);
       expect(l.kl).toBeGreaterThan(0);
       expect(l.kl).toBeLessThan(1e-4);
     }

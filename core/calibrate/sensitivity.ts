@@ -52,7 +52,21 @@ export interface OutputDeviation {
   kl: number | null;
   /** `agreement(refPredictions, predictions)`; null when no `predict` was supplied. */
   agreement: number | null;
+  /**
+   * Classifiers: argmax flips counted only on the samples where the reference is confident
+   * (softmax top-1 minus top-2 probability >= {@link CONFIDENT_MARGIN}). Near-ties flip under any
+   * perturbation, and the coverage sampler deliberately includes the lowest-margin samples of
+   * the split (5 of 50 on fmnist-mobilenet), so flips on them say nothing about the layer.
+   * Absent for non-classifier outputs.
+   */
+  confident?: { margin: number; samples: number; flips: number };
 }
+
+/**
+ * Softmax margin (top-1 minus top-2 probability of the reference) from which a sample's
+ * prediction flip counts against a layer in the agreement test.
+ */
+export const CONFIDENT_MARGIN = 0.1;
 
 /** Sensitivity of one layer: the model with only this layer quantized vs the reference. */
 export interface LayerSensitivity extends OutputDeviation {
@@ -146,12 +160,39 @@ export function softmaxKl(p: ArrayLike<number>, q: ArrayLike<number>, offset = 0
   return Math.max(0, kl);
 }
 
+/** Argmax (ties: lowest index) and softmax top-1 minus top-2 probability of one row of logits. */
+export function topTwo(
+  x: ArrayLike<number>,
+  offset = 0,
+  n = x.length,
+): { best: number; margin: number } {
+  let best = 0;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const v = x[offset + i]!;
+    if (v > max) {
+      max = v;
+      best = i;
+    }
+  }
+  let sum = 0;
+  let second = 0;
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp(x[offset + i]! - max);
+    sum += e;
+    if (i !== best) second = Math.max(second, e);
+  }
+  return { best, margin: n > 1 ? (1 - second) / sum : 1 };
+}
+
 /** Accumulates the deviation of outputs from reference outputs, batch by batch. */
 class DeviationSums {
   signal: number[];
   noise: number[];
   klSum = 0;
   rows = 0;
+  confidentSamples = 0;
+  confidentFlips = 0;
   constructor(
     outputs: number,
     readonly classifier: boolean,
@@ -174,7 +215,14 @@ class DeviationSums {
     this.noise[o]! += noi;
     if (this.classifier && o === 0) {
       const c = ref.length / batch;
-      for (let b = 0; b < batch; b++) this.klSum += softmaxKl(ref, q, b * c, c);
+      for (let b = 0; b < batch; b++) {
+        this.klSum += softmaxKl(ref, q, b * c, c);
+        const r = topTwo(ref, b * c, c);
+        if (r.margin >= CONFIDENT_MARGIN) {
+          this.confidentSamples++;
+          if (topTwo(q, b * c, c).best !== r.best) this.confidentFlips++;
+        }
+      }
       this.rows += batch;
     }
   }
@@ -258,6 +306,15 @@ export async function measureSensitivity<P = unknown>(
       outputs: Object.fromEntries(outputs.map((o, k) => [o, per[k]!])),
       kl: classifier ? sums.klSum / Math.max(1, sums.rows) : null,
       agreement: options.predict ? agreement(refPreds, preds) : null,
+      ...(classifier
+        ? {
+            confident: {
+              margin: CONFIDENT_MARGIN,
+              samples: sums.confidentSamples,
+              flips: sums.confidentFlips,
+            },
+          }
+        : {}),
     };
   };
 
@@ -349,7 +406,8 @@ export interface TierThresholds {
  * lowest SQNR (at least one layer) are `high`, the 40% with the highest SQNR are `low`, the rest
  * `medium`; a layer whose prediction flips are significantly (5%, one-sided exact binomial) above
  * 0.5% of the samples is `high` whatever its rank. At 50 samples that takes 2 flips (1 flip: p =
- * 0.22), at 100 samples 3, at 200 samples 4, at 500 samples 6 flips.
+ * 0.22), at 100 samples 3, at 200 samples 4, at 500 samples 6 flips. For classifiers the flips
+ * and samples are those where the reference was confident ({@link CONFIDENT_MARGIN}).
  */
 export const DEFAULT_TIER_THRESHOLDS: Readonly<TierThresholds> = {
   highFraction: 0.2,
@@ -387,8 +445,14 @@ export function binomialTail(k: number, n: number, p: number): number {
 
 /** Outcome of the agreement test of one layer. */
 export interface AgreementTest {
-  /** Prediction flips: round((1 - agreement) x samples). */
+  /**
+   * `confident`: flips among the samples where the reference is confident (classifiers, see
+   * {@link OutputDeviation.confident}); `all`: round((1 - agreement) x samples) over all samples.
+   */
+  basis: 'confident' | 'all';
+  /** Prediction flips counted. */
   flips: number;
+  /** Samples they are counted over. */
   samples: number;
   /** P(at least `flips` | flip rate 1 - minAgreement), one-sided exact binomial. */
   pValue: number;
@@ -397,19 +461,27 @@ export interface AgreementTest {
 }
 
 /**
- * The agreement test: is a layer's flip rate significantly above `1 - minAgreement` given that
- * it was measured on `samples` samples? Null when the agreement or the sample count is unknown.
+ * The agreement test of one layer: is its flip rate significantly above `1 - minAgreement`
+ * given the number of samples it was measured on? Flips are counted on the confident samples
+ * when the row has them (classifiers), else over every sample (`samples`: the row's or the
+ * caller's count). Null when the layer has no agreement (no class predictions) or the count is
+ * unknown.
  */
 export function agreementTest(
-  agreement: number | null,
-  samples: number | undefined,
+  row: Pick<LayerSensitivity, 'agreement' | 'samples' | 'confident'>,
   minAgreement: number,
   significance: number,
+  samples = row.samples,
 ): AgreementTest | null {
-  if (agreement === null || samples === undefined || samples <= 0) return null;
-  const flips = Math.round((1 - agreement) * samples);
-  const pValue = binomialTail(flips, samples, Math.max(0, Math.min(1, 1 - minAgreement)));
-  return { flips, samples, pValue, significant: flips > 0 && pValue < significance };
+  if (row.agreement === null) return null;
+  const p0 = Math.max(0, Math.min(1, 1 - minAgreement));
+  const test = (basis: AgreementTest['basis'], flips: number, n: number): AgreementTest => {
+    const pValue = binomialTail(flips, n, p0);
+    return { basis, flips, samples: n, pValue, significant: flips > 0 && pValue < significance };
+  };
+  if (row.confident) return test('confident', row.confident.flips, row.confident.samples);
+  if (samples === undefined || samples <= 0) return null;
+  return test('all', Math.round((1 - row.agreement) * samples), samples);
 }
 
 /** True when the methods module offers entropy (KL) calibration. */
@@ -489,12 +561,7 @@ export function assignTiers(
     const test =
       th.significance === null
         ? null
-        : agreementTest(
-            r.agreement,
-            r.samples ?? options.samples,
-            th.minAgreement,
-            th.significance,
-          );
+        : agreementTest(r, th.minAgreement, th.significance, r.samples ?? options.samples);
     const flagged = test ? test.significant : r.agreement !== null && r.agreement < th.minAgreement;
     if (flagged && tier !== 'high') {
       tier = 'high';
