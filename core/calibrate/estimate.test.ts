@@ -74,6 +74,39 @@ describe('estimateLoss: accuracy', () => {
     expect(estimatorFor('mAP50')).toBe('map');
   });
 
+  it('user models: agreement (top-1 disagreement in points) and relative-error (RMS, SQNR)', () => {
+    expect(estimatorFor('agreement')).toBe('agreement');
+    expect(estimatorFor('relative-error')).toBe('relative-error');
+    const fp32 = Array.from({ length: 40 }, (_, i) => i % 3);
+    const int8 = fp32.map((c, i) => (i < 3 ? (c + 1) % 3 : c));
+    const agree = estimateLoss(
+      { start: 0, count: 40, fp32, int8 },
+      { kind: 'agreement', reference: 1 },
+    );
+    expect(agree).toEqual({ kind: 'agreement', samples: 40, lossPoints: 7.5, disagreement: 0.075 });
+    // Two samples of values; noise energy 0.01 + 0.04 against signal 1 + 4 + 9 + 16 = 30.
+    const rel = estimateLoss(
+      {
+        start: 0,
+        count: 2,
+        fp32: [Float32Array.from([1, 2]), Float32Array.from([3, 4])],
+        int8: [Float32Array.from([1, 2.1]), Float32Array.from([3, 3.8])],
+      },
+      { kind: 'relative-error', reference: 1 },
+    );
+    expect(rel.kind).toBe('relative-error');
+    expect(rel.samples).toBe(2);
+    expect(rel.disagreement).toBe(1);
+    // float32 storage of 2.1 and 3.8: tolerance 1e-5 on the ratio.
+    expect(rel.lossPoints).toBeCloseTo(100 * Math.sqrt(0.05 / 30), 4);
+    expect(rel.sqnrDb).toBeCloseTo(10 * Math.log10(30 / 0.05), 3);
+    const same = estimateLoss(
+      { start: 0, count: 1, fp32: [[1, 2]], int8: [[1, 2]] },
+      { kind: 'relative-error', reference: 1 },
+    );
+    expect(same).toMatchObject({ lossPoints: 0, sqnrDb: 200, disagreement: 0 });
+  });
+
   it('f1: no flips, no loss; flipping confident positives loses F1', () => {
     const bin = [
       ...Array.from({ length: 50 }, () => [0, 5]),

@@ -27,6 +27,13 @@
  *   cruder, upper-bound-leaning estimate: it also counts changes among detections that were
  *   wrong anyway.
  *
+ * - Models without labels or a published metric (user models, `cann-quant calibrate --model`):
+ *   `agreement`: predictions are class indices, the loss is the top-1 disagreement between the
+ *   FP32 and the INT8 model in points (an upper bound on the top-1 accuracy change: each flip
+ *   moves the accuracy by at most one sample); `relative-error`: predictions are each sample's
+ *   output values, the loss is the relative RMS error of the INT8 outputs, 100 x sqrt(sum
+ *   (fp32 - int8)^2 / sum fp32^2) (SQNR -20 log10 of it / 100), reported with `sqnrDb`.
+ *
  * Sampling noise: the measured loss itself is a difference on a finite evaluation split (1,000
  * samples: one sample = 0.1 point), so an estimate cannot be closer to it than that noise.
  */
@@ -135,7 +142,7 @@ export function mergePairs<P>(parts: readonly PairedPredictions<P>[]): PairedPre
 }
 
 /** How the task metric is estimated. */
-export type EstimatorKind = 'accuracy' | 'f1' | 'map';
+export type EstimatorKind = 'accuracy' | 'f1' | 'map' | 'agreement' | 'relative-error';
 
 /** Options of {@link estimateLoss}. */
 export interface EstimateOptions {
@@ -165,6 +172,40 @@ export interface LossEstimate {
   temperature?: number;
   /** `map`: pseudo-label mAP50 of the FP32 and INT8 detections. */
   pseudo?: { fp32: number; int8: number };
+  /** `relative-error`: SQNR of the INT8 outputs against the FP32 ones over every sample (dB). */
+  sqnrDb?: number;
+}
+
+/** `relative-error` estimate from per-sample output values (see the module). */
+function relativeError(
+  fp32: readonly ArrayLike<number>[],
+  int8: readonly ArrayLike<number>[],
+): LossEstimate {
+  let signal = 0;
+  let noise = 0;
+  let differ = 0;
+  for (let i = 0; i < fp32.length; i++) {
+    const a = fp32[i]!;
+    const b = int8[i]!;
+    if (a.length !== b.length)
+      throw new RangeError(`estimateLoss: sample ${i} has ${a.length} vs ${b.length} values`);
+    let d2 = 0;
+    for (let j = 0; j < a.length; j++) {
+      signal += a[j]! * a[j]!;
+      d2 += (a[j]! - b[j]!) ** 2;
+    }
+    noise += d2;
+    if (d2 > 0) differ++;
+  }
+  const rel = signal === 0 ? (noise === 0 ? 0 : 1) : Math.sqrt(noise / signal);
+  return {
+    kind: 'relative-error',
+    samples: fp32.length,
+    lossPoints: points(rel),
+    disagreement: fp32.length === 0 ? 0 : differ / fp32.length,
+    sqnrDb:
+      noise === 0 ? 200 : signal === 0 ? -200 : Math.min(200, 10 * Math.log10(signal / noise)),
+  };
 }
 
 function softmaxRows(logits: Float32Array, n: number, c: number, t: number): Float64Array {
@@ -238,6 +279,11 @@ export function estimateLoss<P>(
   const n = pair.count;
   if (pair.fp32.length !== n || pair.int8.length !== n)
     throw new RangeError('estimateLoss: prediction counts differ from the sample count');
+  if (options.kind === 'relative-error')
+    return relativeError(
+      pair.fp32 as unknown as ArrayLike<number>[],
+      pair.int8 as unknown as ArrayLike<number>[],
+    );
   const a = options.reference;
   const tau = options.pseudoScore ?? 0.3;
   // Detections: samples whose confident (score >= tau) classes differ; else unequal predictions.
@@ -252,6 +298,8 @@ export function estimateLoss<P>(
   let differ = 0;
   for (let i = 0; i < n; i++) if (key(pair.fp32[i]) !== key(pair.int8[i])) differ++;
   const disagreement = n === 0 ? 0 : differ / n;
+  if (options.kind === 'agreement')
+    return { kind: 'agreement', samples: n, lossPoints: points(disagreement), disagreement };
   if (options.kind === 'map') {
     const fp32 = pair.fp32 as unknown as Detection[][];
     const int8 = pair.int8 as unknown as Detection[][];
@@ -289,8 +337,12 @@ export function estimateLoss<P>(
   };
 }
 
-/** The estimator for a task's primary metric name (top1 -> accuracy, f1* -> f1, mAP* -> map). */
+/**
+ * The estimator for a task's primary metric name (top1 -> accuracy, f1* -> f1, mAP* -> map;
+ * user models: agreement, relative-error).
+ */
 export function estimatorFor(metric: string): EstimatorKind {
+  if (metric === 'agreement' || metric === 'relative-error') return metric;
   if (/^top1$|^acc/i.test(metric)) return 'accuracy';
   if (/^f1/i.test(metric)) return 'f1';
   if (/^map/i.test(metric)) return 'map';
