@@ -18,10 +18,7 @@ import {
 } from 'drizzle-orm/sqlite-core';
 
 const now = sql`(unixepoch('subsec') * 1000)`;
-const createdAt = () =>
-  integer('created_at', { mode: 'number' })
-    .notNull()
-    .default(now);
+const createdAt = () => integer('created_at', { mode: 'number' }).notNull().default(now);
 
 /** Benchmark tasks loaded by the seed step. Label keys are internal: no endpoint returns them. */
 export const tasks = sqliteTable('tasks', {

@@ -1,11 +1,19 @@
+import type { ShardMessage } from './service/messages.ts';
+
 /** Bindings of the `cann-quant` Worker (see wrangler.toml). */
 export interface Env extends WorkerBindings {}
 
 interface WorkerBindings {
-  /** D1 database `cann-quant` (migrations in db/migrations). */
+  /** D1 database `cann-quant` (schema in db/schema.ts, migrations in db/migrations). */
   DB: D1Database;
-  /** R2 bucket for model weights and other blobs (kept out of the Worker bundle). */
+  /** R2 bucket: models, task data chunks, shard outputs and reports, content-addressed. */
   BLOBS: R2Bucket;
+  /** Queue of shard work (keys only, never data); its consumer is this Worker. */
+  SHARDS: Queue<ShardMessage>;
+  /** Shards per phase of a submission's primary run (default 4); the reproduction uses one less. */
+  SHARDS_PER_PHASE?: string;
+  /** Submissions allowed per token per minute (default 10). */
+  SUBMISSIONS_PER_MINUTE?: string;
 }
 
 declare global {

@@ -33,7 +33,7 @@ import {
   mergeSensitivity,
 } from '../calibrate/sensitivity.ts';
 import { compareMetric, type MetricComparison, predictModel } from '../evaluate/evaluate.ts';
-import { DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
+import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { getTarget, type Target } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
@@ -71,12 +71,8 @@ export interface PipelineInputs<L = unknown, P = unknown> {
   };
   /** FP32 ONNX model bytes. */
   model: Uint8Array;
-  calibration: {
-    size: number;
-    batch(s: number, e: number): Record<string, TensorData>;
-    labels?: unknown;
-  };
-  evaluation: { size: number; batch(s: number, e: number): Record<string, TensorData>; labels: L };
+  calibration: BatchSource & { labels?: unknown };
+  evaluation: BatchSource & { labels: L };
 }
 
 /** Runs a phase's shards. The default runs them one after another in this process. */

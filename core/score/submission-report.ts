@@ -1,0 +1,106 @@
+/**
+ * The report of a scored submission: one function shared by the service's reduce
+ * (functions/service/runs.ts `finalize`) and Node (`cann-quant score`, test fixtures), so that a
+ * recipe scored by the service and locally gives the same document.
+ */
+import { spreadIndices } from '../calibrate/sampler.ts';
+import { type LayerErrorReport, measureLayerErrors } from '../evaluate/layer-errors.ts';
+import type { BatchSource } from '../evaluate/predict.ts';
+import { decodeModel } from '../onnx/index.ts';
+import type { PipelineResult } from '../pipeline/run.ts';
+import type { Recipe } from '../recipe/schema.ts';
+import { type RunReport, runReport, type ScoredRun, scoreRun } from './score-run.ts';
+
+/** Evaluation samples behind a submission's per-layer error heatmap. */
+export const HEATMAP_SAMPLES = 200;
+
+/** INT8 more than this many points above its FP32 reference puts a result under review. */
+export const REVIEW_GAIN_POINTS = 0.5;
+
+/** The report of a scored submission as stored (R2 in the service). */
+export interface StoredReport {
+  submission: { id: string; submitter: string; createdAt: number; recipeHash: string };
+  /** The validated recipe (defaults filled). */
+  recipe: Recipe;
+  /** The independent second execution behind L1.reproducible. */
+  reproduction: { runId: string; shards: number } | null;
+  report: RunReport;
+  /**
+   * Per-layer output error of the INT8 emulation against FP32 over a spread of
+   * {@link HEATMAP_SAMPLES} evaluation samples (inputs only); render with core/report/heatmap.ts.
+   */
+  layerErrors: LayerErrorReport | null;
+  /** Per-layer op type, and why a layer stayed in float (heatmap labels). */
+  layerMeta: Record<string, { opType: string; keptFloatReason?: string }>;
+  /** Why the result is flagged for review (null: not flagged). */
+  reviewReason: string | null;
+}
+
+/** What {@link buildSubmissionReport} needs. */
+export interface SubmissionReportInputs {
+  submission: StoredReport['submission'];
+  /** The task's FP32 model bytes. */
+  model: Uint8Array;
+  evaluationSplitSize: number;
+  calibration: BatchSource;
+  evaluation: BatchSource;
+  primary: { runId: string; result: PipelineResult };
+  reproduction?: { runId: string; shards: number; result: PipelineResult };
+}
+
+/** Scores the primary run (the reproduction as L1.reproducible evidence) and builds the report. */
+export async function buildSubmissionReport(
+  i: SubmissionReportInputs,
+): Promise<{ stored: StoredReport; scored: ScoredRun }> {
+  const result = i.primary.result;
+  const scored = await scoreRun(result, {
+    model: i.model,
+    evaluationSplitSize: i.evaluationSplitSize,
+    runId: i.primary.runId,
+    ...(i.reproduction ? { second: i.reproduction.result, secondRunId: i.reproduction.runId } : {}),
+    calibration: i.calibration,
+  });
+  const report = runReport(result, scored);
+  const layerErrors =
+    result.layers.length > 0
+      ? await measureLayerErrors(
+          decodeModel(i.model),
+          result.emulation,
+          result.layers.map((l) => ({ name: l.name, output: l.output })),
+          i.evaluation,
+          { indices: spreadIndices(i.evaluation.size, HEATMAP_SAMPLES) },
+          {
+            session: {
+              graphOptimizationLevel: result.emulation === result.qdq ? 'all' : 'disabled',
+            },
+          },
+        )
+      : null;
+  const layerMeta = Object.fromEntries([
+    ...result.layers.map((l) => [l.name, { opType: l.kind }] as const),
+    ...result.skipped.map(
+      (l) => [l.name, { opType: l.opType, keptFloatReason: l.reason }] as const,
+    ),
+  ]);
+  const c = result.evaluation!.comparison;
+  const reviewReason =
+    c.lossPoints < -REVIEW_GAIN_POINTS
+      ? `INT8 ${c.metric} is ${(-c.lossPoints).toFixed(2)} points above the FP32 reference`
+      : !scored.trusted
+        ? 'a trust check (L1) failed'
+        : null;
+  return {
+    scored,
+    stored: {
+      submission: i.submission,
+      recipe: result.recipe,
+      reproduction: i.reproduction
+        ? { runId: i.reproduction.runId, shards: i.reproduction.shards }
+        : null,
+      report,
+      layerErrors,
+      layerMeta,
+      reviewReason,
+    },
+  };
+}

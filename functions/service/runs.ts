@@ -1,0 +1,506 @@
+/**
+ * Sharded execution of submissions on Queues: plan -> shards -> reduce, by deterministic replay
+ * (core/pipeline/replay.ts).
+ *
+ * - `advance(run)` replays the run over the phases whose shards are all done. At the first
+ *   unfinished phase it records the phase and its shard rows (once: INSERT OR IGNORE) and fans
+ *   the shard messages out; when nothing is left the run is complete and, once every run of the
+ *   submission is, a `finalize` message follows.
+ * - `runShard(run, phase, idx)` replays the same run and executes its one shard; the output goes
+ *   to R2 under its content hash and the shard row is marked done in the same D1 transaction
+ *   that counts what is left of the phase: exactly one delivery sees "done by me and nothing
+ *   left" and triggers the next `advance`. A duplicate delivery finds the row done and returns;
+ *   a retried shard recomputes the same bytes (the pipeline is deterministic).
+ * - `finalize(submission)` replays both runs to completion, scores the primary with the
+ *   reproduction as the L1.reproducible evidence (core/score), and writes results, per-layer
+ *   rows, checks, the report and the QDQ model.
+ */
+import { and, eq, sql } from 'drizzle-orm';
+import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
+import { type BlobStore, type SplitManifest, storedSplit } from '../../core/data/split-store.ts';
+import { encodeModel } from '../../core/onnx/index.ts';
+import {
+  decodeShardOutput,
+  encodeShardOutput,
+  replayPipeline,
+} from '../../core/pipeline/replay.ts';
+import type { PipelineInputs, PipelineResult } from '../../core/pipeline/run.ts';
+import { parseRecipe, type Recipe } from '../../core/recipe/schema.ts';
+import { buildSubmissionReport } from '../../core/score/submission-report.ts';
+import * as schema from '../../db/schema.ts';
+import { getTask } from '../../zoo/registry.ts';
+import type { TaskManifest } from '../../zoo/task.ts';
+import type { Env } from '../env.ts';
+import { getJson, putJson, r2BlobStore } from './blobs.ts';
+import type { ShardMessage } from './messages.ts';
+
+type Db = DrizzleD1Database<typeof schema>;
+
+/** Shard outputs above this size are recorded as a warning in the shard row (R2 accepts them). */
+export const SHARD_OUTPUT_LIMIT = 1024 * 1024;
+
+/** An error that retrying cannot fix: the submission fails at once with this message. */
+export class PermanentFailure extends Error {
+  override name = 'PermanentFailure';
+}
+
+export function database(env: Env): Db {
+  return drizzle(env.DB, { schema });
+}
+
+/** Immutable blobs (content-addressed) decoded once per isolate. */
+const memo = new Map<string, Promise<unknown>>();
+function cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+  let p = memo.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = load().catch((err) => {
+      memo.delete(key);
+      throw err;
+    });
+    memo.set(key, p);
+    while (memo.size > 16) memo.delete(memo.keys().next().value as string);
+  }
+  return p;
+}
+
+/** What a replay of one run needs. */
+interface RunContext {
+  run: typeof schema.runs.$inferSelect;
+  submission: typeof schema.submissions.$inferSelect;
+  taskRow: typeof schema.tasks.$inferSelect;
+  recipe: Recipe;
+  inputs: PipelineInputs;
+  store: BlobStore;
+}
+
+async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> {
+  const row = await db
+    .select()
+    .from(schema.runs)
+    .innerJoin(schema.submissions, eq(schema.runs.submissionId, schema.submissions.id))
+    .innerJoin(schema.tasks, eq(schema.submissions.task, schema.tasks.id))
+    .where(eq(schema.runs.id, runId))
+    .get();
+  if (!row) throw new PermanentFailure(`run ${runId} (or its submission or task) does not exist`);
+  const recipe = parseRecipe(row.submissions.recipe);
+  const task = getTask(recipe.task);
+  const store = r2BlobStore(env.BLOBS);
+  const t = row.tasks;
+  const [model, calibManifest, evalManifest, labels] = await Promise.all([
+    cached(t.modelKey, () => store.get(t.modelKey)),
+    cached(t.calibrationKey, () => getJson<SplitManifest>(store, t.calibrationKey)),
+    cached(t.evaluationKey, () => getJson<SplitManifest>(store, t.evaluationKey)),
+    cached(t.labelsKey, async () => decodeShardOutput(await store.get(t.labelsKey))),
+  ]);
+  return {
+    run: row.runs,
+    submission: row.submissions,
+    taskRow: t,
+    recipe,
+    store,
+    inputs: {
+      recipe,
+      task,
+      model,
+      calibration: storedSplit(calibManifest, store),
+      evaluation: { ...storedSplit(evalManifest, store), labels },
+    },
+  };
+}
+
+/** Outputs of the run's phases whose shards are all done, read back from R2. */
+async function phaseCache(db: Db, store: BlobStore, runId: string) {
+  const rows = await db
+    .select()
+    .from(schema.shards)
+    .where(eq(schema.shards.runId, runId))
+    .orderBy(schema.shards.phase, schema.shards.idx)
+    .all();
+  const byPhase = new Map<string, (typeof rows)[number][]>();
+  for (const r of rows) byPhase.set(r.phase, [...(byPhase.get(r.phase) ?? []), r]);
+  const cache = new Map<string, unknown[]>();
+  for (const [phase, list] of byPhase) {
+    if (list.some((r) => r.status !== 'done' || !r.outputKey)) continue;
+    cache.set(
+      phase,
+      await Promise.all(list.map(async (r) => decodeShardOutput(await store.get(r.outputKey!)))),
+    );
+  }
+  return cache;
+}
+
+/** Replays a run; fans out its next phase or completes it. Idempotent. */
+export async function advance(env: Env, runId: string): Promise<void> {
+  const db = database(env);
+  const ctx = await runContext(env, db, runId);
+  if (ctx.run.status !== 'running') return;
+  const cache = await phaseCache(db, ctx.store, runId);
+  const step = await replayPipeline(ctx.inputs, { shards: ctx.run.shards }, { cache });
+  if (step.kind === 'shard') throw new Error('advance: the orchestrator executed a shard');
+  if (step.kind === 'pending') {
+    await db
+      .insert(schema.phases)
+      .values({ runId, phase: step.phase, seq: cache.size, shards: step.shards })
+      .onConflictDoNothing()
+      .run();
+    await db.batch([
+      db
+        .insert(schema.shards)
+        .values(
+          Array.from({ length: step.shards }, (_, idx) => ({ runId, phase: step.phase, idx })),
+        )
+        .onConflictDoNothing(),
+      db
+        .update(schema.submissions)
+        .set({ status: 'running', updatedAt: Date.now() })
+        .where(
+          and(
+            eq(schema.submissions.id, ctx.submission.id),
+            eq(schema.submissions.status, 'queued'),
+          ),
+        ),
+    ]);
+    // (Re)send every shard still pending: after a crash between the insert and the send, the
+    // retried advance must not leave the phase stranded; duplicates are harmless.
+    const pending = await db
+      .select({ idx: schema.shards.idx })
+      .from(schema.shards)
+      .where(
+        and(
+          eq(schema.shards.runId, runId),
+          eq(schema.shards.phase, step.phase),
+          eq(schema.shards.status, 'pending'),
+        ),
+      )
+      .all();
+    for (let i = 0; i < pending.length; i += 100) {
+      await env.SHARDS.sendBatch(
+        pending.slice(i, i + 100).map((p) => ({
+          body: { kind: 'shard', runId, phase: step.phase, idx: p.idx } satisfies ShardMessage,
+        })),
+      );
+    }
+    return;
+  }
+  const [done] = await db.batch([
+    db
+      .update(schema.runs)
+      .set({ status: 'complete', finishedAt: Date.now() })
+      .where(and(eq(schema.runs.id, runId), eq(schema.runs.status, 'running'))),
+  ]);
+  if (done.meta.changes !== 1) return;
+  const open = await db
+    .select({ n: sql<number>`count(*)` })
+    .from(schema.runs)
+    .where(
+      and(
+        eq(schema.runs.submissionId, ctx.submission.id),
+        sql`${schema.runs.status} != 'complete'`,
+      ),
+    )
+    .get();
+  if ((open?.n ?? 0) === 0)
+    await env.SHARDS.send({ kind: 'finalize', submissionId: ctx.submission.id });
+}
+
+/** Executes one shard of a run. A shard already done is left alone (duplicate delivery). */
+export async function runShard(env: Env, runId: string, phase: string, idx: number) {
+  const db = database(env);
+  const key = and(
+    eq(schema.shards.runId, runId),
+    eq(schema.shards.phase, phase),
+    eq(schema.shards.idx, idx),
+  );
+  const row = await db.select().from(schema.shards).where(key).get();
+  if (!row)
+    throw new PermanentFailure(
+      `shard ${idx} of phase '${phase}' of run ${runId} was never planned`,
+    );
+  if (row.status === 'done') return { duplicate: true };
+  await db
+    .update(schema.shards)
+    .set({ attempts: sql`${schema.shards.attempts} + 1`, updatedAt: Date.now() })
+    .where(key)
+    .run();
+  const ctx = await runContext(env, db, runId);
+  if (ctx.run.status !== 'running') return { duplicate: true };
+  const cache = await phaseCache(db, ctx.store, runId);
+  const t0 = performance.now();
+  const step = await replayPipeline(
+    ctx.inputs,
+    { shards: ctx.run.shards },
+    { cache, shard: { phase, index: idx } },
+  );
+  if (step.kind !== 'shard')
+    throw new Error(`shard ${idx} of '${phase}': the replay ended with '${step.kind}'`);
+  const bytes = encodeShardOutput(step.output);
+  const outputKey = await ctx.store.put(bytes);
+  const [marked, left] = await db.batch([
+    db
+      .update(schema.shards)
+      .set({
+        status: 'done',
+        outputKey,
+        outputBytes: bytes.length,
+        seconds: Math.round(performance.now() - t0) / 1000,
+        error: bytes.length > SHARD_OUTPUT_LIMIT ? `output ${bytes.length} bytes > 1 MiB` : null,
+        updatedAt: Date.now(),
+      })
+      .where(and(key, eq(schema.shards.status, 'pending'))),
+    db
+      .select({ n: sql<number>`count(*)` })
+      .from(schema.shards)
+      .where(
+        and(
+          eq(schema.shards.runId, runId),
+          eq(schema.shards.phase, phase),
+          eq(schema.shards.status, 'pending'),
+        ),
+      ),
+  ]);
+  const last = marked.meta.changes === 1 && (left[0]?.n ?? 1) === 0;
+  if (last) await env.SHARDS.send({ kind: 'advance', runId });
+  return { duplicate: marked.meta.changes !== 1, last, outputKey, bytes: bytes.length };
+}
+
+/** Records a shard's failure text (the message will be retried or dead-lettered). */
+export async function recordShardError(env: Env, m: ShardMessage, err: unknown) {
+  if (m.kind !== 'shard') return;
+  const db = database(env);
+  await db
+    .update(schema.shards)
+    .set({
+      error: String(err instanceof Error ? err.message : err).slice(0, 2000),
+      updatedAt: Date.now(),
+    })
+    .where(
+      and(
+        eq(schema.shards.runId, m.runId),
+        eq(schema.shards.phase, m.phase),
+        eq(schema.shards.idx, m.idx),
+      ),
+    )
+    .run();
+}
+
+/** Marks a submission (found from any message) failed with a readable reason. */
+export async function failSubmission(env: Env, m: ShardMessage, reason: string) {
+  const db = database(env);
+  let submissionId: string | undefined;
+  if (m.kind === 'finalize') submissionId = m.submissionId;
+  else {
+    const run = await db.select().from(schema.runs).where(eq(schema.runs.id, m.runId)).get();
+    submissionId = run?.submissionId;
+    if (run)
+      await db
+        .update(schema.runs)
+        .set({ status: 'failed', error: reason, finishedAt: Date.now() })
+        .where(and(eq(schema.runs.id, run.id), eq(schema.runs.status, 'running')))
+        .run();
+  }
+  if (!submissionId) return;
+  await db
+    .update(schema.submissions)
+    .set({ status: 'failed', error: reason.slice(0, 2000), updatedAt: Date.now() })
+    .where(
+      and(eq(schema.submissions.id, submissionId), sql`${schema.submissions.status} != 'scored'`),
+    )
+    .run();
+}
+
+/** Replays a complete run to its result. */
+async function completedResult(env: Env, db: Db, runId: string) {
+  const ctx = await runContext(env, db, runId);
+  const cache = await phaseCache(db, ctx.store, runId);
+  const step = await replayPipeline(ctx.inputs, { shards: ctx.run.shards }, { cache });
+  if (step.kind !== 'complete') throw new Error(`run ${runId} is not complete (${step.phase})`);
+  return { ctx, result: step.result };
+}
+
+/** Scores a submission whose runs are complete; writes the result once. */
+export async function finalize(env: Env, submissionId: string): Promise<void> {
+  const db = database(env);
+  const sub = await db
+    .select()
+    .from(schema.submissions)
+    .where(eq(schema.submissions.id, submissionId))
+    .get();
+  if (!sub || sub.status === 'scored' || sub.status === 'failed') return;
+  const runRows = await db
+    .select()
+    .from(schema.runs)
+    .where(eq(schema.runs.submissionId, submissionId))
+    .all();
+  const primaryRow = runRows.find((r) => r.role === 'primary');
+  const reproRow = runRows.find((r) => r.role === 'reproduction');
+  if (!primaryRow || runRows.some((r) => r.status !== 'complete'))
+    throw new Error(`submission ${submissionId}: runs not complete`);
+  const { ctx, result } = await completedResult(env, db, primaryRow.id);
+  const second: PipelineResult | undefined = reproRow
+    ? (await completedResult(env, db, reproRow.id)).result
+    : undefined;
+  const manifest = ctx.taskRow.manifest as TaskManifest;
+  const { stored, scored } = await buildSubmissionReport({
+    submission: {
+      id: sub.id,
+      submitter: sub.submitter,
+      createdAt: sub.createdAt,
+      recipeHash: sub.recipeHash,
+    },
+    model: ctx.inputs.model,
+    evaluationSplitSize: manifest.splits.evaluation.size,
+    calibration: ctx.inputs.calibration,
+    evaluation: ctx.inputs.evaluation,
+    primary: { runId: primaryRow.id, result },
+    ...(second && reproRow
+      ? { reproduction: { runId: reproRow.id, shards: reproRow.shards, result: second } }
+      : {}),
+  });
+  const { report, reviewReason } = stored;
+  const c = result.evaluation!.comparison;
+  const reportKey = await putJson(ctx.store, stored);
+  const qdqKey = await ctx.store.put(encodeModel(result.qdq));
+  await db.batch([
+    db
+      .insert(schema.results)
+      .values({
+        submissionId,
+        task: result.task,
+        target: result.target,
+        qqi: scored.qqi.value,
+        level: scored.level,
+        metric: c.metric,
+        fp32: c.fp32,
+        int8: c.int8,
+        lossPoints: c.lossPoints,
+        estimatedLossPoints: result.estimate?.lossPoints ?? null,
+        speedup: report.qqi.speedup,
+        energyGain: report.qqi.energyGain,
+        calibrationSamples: result.calibration.samples.length,
+        paramsDigest: scored.paramsDigest,
+        trusted: scored.trusted,
+        underReview: reviewReason !== null,
+        reviewReason,
+        reportKey,
+        qdqKey,
+      })
+      .onConflictDoNothing(),
+    ...report.layers.map((l) =>
+      db
+        .insert(schema.layerResults)
+        .values({
+          submissionId,
+          layer: l.name,
+          kind: l.kind,
+          tier: l.tier,
+          method: l.method,
+          actScale: l.activation.scale,
+          actZeroPoint: l.activation.zeroPoint,
+          channels: l.weight.channels,
+          sqnrDb: l.sqnrDb,
+        })
+        .onConflictDoNothing(),
+    ),
+    ...report.checks.map((k) =>
+      db
+        .insert(schema.checks)
+        .values({
+          submissionId,
+          checkId: k.id,
+          level: k.level,
+          outcome: k.pass === 'not-run' ? 'not-run' : k.pass ? 'pass' : 'fail',
+          value: k.value,
+          threshold: k.threshold,
+          evidence: k.evidence,
+        })
+        .onConflictDoNothing(),
+    ),
+    db
+      .update(schema.submissions)
+      .set({ status: 'scored', error: null, updatedAt: Date.now() })
+      .where(eq(schema.submissions.id, submissionId)),
+  ]);
+}
+
+/** Canonical JSON: keys sorted at every level (the recipe hash does not depend on key order). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(value);
+}
+
+/** Shards of the primary run and of the reproduction (another count, as L1.reproducible asks). */
+export function shardCounts(env: Env): { primary: number; reproduction: number } {
+  const n = Math.max(1, Math.min(16, Number.parseInt(env.SHARDS_PER_PHASE ?? '4', 10) || 4));
+  return { primary: n, reproduction: n > 1 ? n - 1 : 2 };
+}
+
+/**
+ * Creates a submission and its two runs and starts them, or returns the existing submission of
+ * the same recipe by the same submitter (idempotent: the id derives from both).
+ */
+export async function createSubmission(
+  env: Env,
+  who: { submitter: string; tokenId: string },
+  recipe: Recipe,
+): Promise<{ id: string; created: boolean }> {
+  const db = database(env);
+  const text = canonicalJson(recipe);
+  const recipeHash = await sha256Text(text);
+  const id = `sub_${(await sha256Text(`${who.submitter}\n${recipeHash}`)).slice(0, 24)}`;
+  const inserted = await db
+    .insert(schema.submissions)
+    .values({
+      id,
+      submitter: who.submitter,
+      tokenId: who.tokenId,
+      recipeHash,
+      recipe: JSON.parse(text),
+      recipeName: recipe.name,
+      task: recipe.task,
+      target: recipe.target,
+    })
+    .onConflictDoNothing()
+    .run();
+  if (inserted.meta.changes !== 1) return { id, created: false };
+  const counts = shardCounts(env);
+  const runRows = [
+    { id: `${id}.primary`, submissionId: id, role: 'primary' as const, shards: counts.primary },
+    {
+      id: `${id}.reproduction`,
+      submissionId: id,
+      role: 'reproduction' as const,
+      shards: counts.reproduction,
+    },
+  ];
+  await db.insert(schema.runs).values(runRows).onConflictDoNothing().run();
+  await env.SHARDS.sendBatch(
+    runRows.map((r) => ({ body: { kind: 'advance', runId: r.id } satisfies ShardMessage })),
+  );
+  return { id, created: true };
+}
+
+async function sha256Text(text: string): Promise<string> {
+  const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Dispatches one queue message. */
+export async function handleMessage(env: Env, m: ShardMessage): Promise<void> {
+  switch (m.kind) {
+    case 'advance':
+      return advance(env, m.runId);
+    case 'shard':
+      await runShard(env, m.runId, m.phase, m.idx);
+      return;
+    case 'finalize':
+      return finalize(env, m.submissionId);
+  }
+}
+
+export type { Recipe };
