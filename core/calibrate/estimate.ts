@@ -348,3 +348,19 @@ export function estimatorFor(metric: string): EstimatorKind {
   if (/^map/i.test(metric)) return 'map';
   throw new RangeError(`estimatorFor: no loss estimator for metric '${metric}'`);
 }
+
+/** One phrase saying what an estimate measures, for reports. */
+export function describeEstimate(e: LossEstimate): string {
+  switch (e.kind) {
+    case 'accuracy':
+      return 'top-1, FP32 soft pseudo-labels';
+    case 'f1':
+      return 'F1, FP32 soft pseudo-labels';
+    case 'map':
+      return 'mAP50, FP32 detections as pseudo ground truth';
+    case 'agreement':
+      return 'top-1 disagreement with FP32';
+    case 'relative-error':
+      return `relative RMS output error, SQNR ${(e.sqnrDb ?? 0).toFixed(1)} dB`;
+  }
+}
