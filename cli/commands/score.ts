@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { describeEstimate } from '../../core/calibrate/estimate.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
@@ -27,6 +28,7 @@ import { parsePositiveInt, printResult } from './shared.ts';
 /** Recipe selection flags shared by `calibrate` and `score`. */
 export interface RecipeFlags {
   recipe?: string;
+import { runUserModel, userTaskId } from '../user-model.ts';
   task?: string;
   target?: string;
   template?: string;
@@ -38,6 +40,8 @@ export interface RecipeFlags {
 export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
   let recipe: Recipe;
   try {
+  /** A user's ONNX model (`calibrate --model`): the recipe's task becomes `user:<name>`. */
+  model?: string;
     if (flags.recipe) {
       const text = await readFile(flags.recipe, 'utf8').catch(() => {
         throw new CliError(`cannot read recipe '${flags.recipe}'`);
@@ -49,6 +53,14 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
       const kind = getTask(flags.task).manifest.kind;
       recipe = recipeFromTemplate(
         flags.template ?? DEFAULT_TEMPLATE_BY_KIND[kind] ?? 'industrial-vision',
+      if (flags.model) recipe = { ...recipe, task: userTaskId(flags.model) };
+    } else if (flags.model) {
+      if (!flags.target) throw new CliError('give --target <t> with --model', 2);
+      recipe = recipeFromTemplate(
+        flags.template ?? 'industrial-vision',
+        userTaskId(flags.model),
+        flags.target,
+      );
         flags.task,
         flags.target,
       );
@@ -362,6 +374,16 @@ export function registerScore(program: Command): void {
     .action(
       async (
         o: RecipeFlags & {
+    .option('--model <file>', 'your ONNX model (with --data; instead of --task)')
+    .option(
+      '--data <dir>',
+      'unlabelled samples for --model: .npy files, one sample or a batch each (see cli/user-model.ts)',
+    )
+    .option(
+      '--outputs <kind>',
+      'how --model outputs are read: auto, classes (float32 [N, C] scores), values',
+      'auto',
+    )
           shards: number;
           json?: boolean;
           out: string;
@@ -369,9 +391,29 @@ export function registerScore(program: Command): void {
         },
       ) => {
         let recipe = await resolveRecipe(o);
+          data?: string;
+          outputs: string;
         if (o.sensitivityAware)
           recipe = { ...recipe, sensitivity: { ...recipe.sensitivity, enabled: true } };
-        const r = await runRecipe(recipe, { shards: o.shards, validate: false, progress: !o.json });
+        if (o.model && o.task) throw new CliError('give --task or --model, not both', 2);
+        if (o.model && !o.data)
+          throw new CliError('--model needs --data <dir> (unlabelled .npy samples)', 2);
+        if (o.data && !o.model) throw new CliError('--data needs --model <file.onnx>', 2);
+        if (!['auto', 'classes', 'values'].includes(o.outputs))
+          throw new CliError(`--outputs: '${o.outputs}' is not auto, classes or values`, 2);
+        const user =
+          o.model && o.data
+            ? await runUserModel(recipe, {
+                model: o.model,
+                data: o.data,
+                outputs: o.outputs as 'auto' | 'classes' | 'values',
+                shards: o.shards,
+                progress: !o.json,
+              })
+            : undefined;
+        const r =
+          user?.result ??
+          (await runRecipe(recipe, { shards: o.shards, validate: false, progress: !o.json }));
         const files = await writeRunArtifacts(o.out, r);
         const out = {
           task: r.task,
@@ -385,22 +427,43 @@ export function registerScore(program: Command): void {
           quantized_layers: r.layers.length,
           float_layers: r.skipped,
           sensitivity: r.sensitivity?.map((t) => ({
+          estimate: r.estimate
+            ? {
+                kind: r.estimate.kind,
+                samples: r.estimate.samples,
+                ...(r.estimate.sqnrDb !== undefined ? { output_sqnr_db: r.estimate.sqnrDb } : {}),
+              }
+            : null,
+          ...(user
+            ? {
+                model: user.info.model,
+                data: { dir: user.info.data, files: user.info.files, samples: user.info.samples },
+                output_kind: user.info.outputKind,
+              }
+            : {}),
             layer: t.name,
             sqnr_db: t.sqnrDb,
             agreement: t.agreement,
             tier: t.tier,
             method: r.methods[t.name],
           })),
+            agreement_test: t.agreementTest,
           files,
+            reason: t.reason,
         };
         printResult(o.json, out, () =>
           [
             `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
             `samples used ${out.calibration_samples}  layers per tier: high ${out.tiers.high}, medium ${out.tiers.medium}, low ${out.tiers.low}  (scale, zero-point) sets ${out.parameter_sets}`,
-            `estimated INT8 loss ${r.estimate ? `${r.estimate.lossPoints.toFixed(2)} points (${r.estimate.kind}, ${r.estimate.samples} unlabelled calibration samples)` : 'n/a'}`,
+            ...(user
+              ? [
+                  `model ${user.info.model}  data ${user.info.data} (${user.info.samples} samples in ${user.info.files} files)  outputs read as ${user.info.outputKind}`,
+                ]
+              : []),
+            `estimated INT8 loss ${r.estimate ? `${r.estimate.lossPoints.toFixed(2)} points (${describeEstimate(r.estimate)}, ${r.estimate.samples} unlabelled calibration samples)` : 'n/a'}`,
             ...(r.sensitivity ?? []).map(
               (t) =>
-                `  ${t.tier.padEnd(6)} ${t.name}  SQNR ${t.sqnrDb.toFixed(1)} dB  -> ${r.methods[t.name]?.method}${r.methods[t.name]?.percentile ? ` ${r.methods[t.name]?.percentile}` : ''}`,
+                `  ${t.tier.padEnd(6)} ${t.name}  SQNR ${t.sqnrDb.toFixed(1)} dB${t.agreementTest ? `  flips ${t.agreementTest.flips}/${t.agreementTest.samples}${t.agreementTest.basis === 'confident' ? ' confident' : ''} (p ${t.agreementTest.pValue.toPrecision(2)})` : ''}${t.reason !== 'rank' ? ` [${t.reason}]` : ''}  -> ${r.methods[t.name]?.method}${r.methods[t.name]?.percentile ? ` ${r.methods[t.name]?.percentile}` : ''}`,
             ),
             ...r.skipped.map((s) => `  float: ${s.name} (${s.opType}): ${s.reason}`),
             `wrote ${files.emulation}, ${files.qdq}, ${files.config}`,
