@@ -14,45 +14,45 @@ import {
   recipeFromTemplate,
   TEMPLATES,
 } from '../../core/recipe/templates.ts';
+import {
+  crossHardwareEvidence,
+  crossHardwareTable,
+  recipeForTarget,
+} from '../../core/score/cross-hardware.ts';
 import { sig3 } from '../../core/score/qqi.ts';
 import { type MeasuredSpeedup, scoreRun, tierCounts } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
+import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
 import { measureSpeedup } from '../measure.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
+import { runUserModel, userTaskId } from '../user-model.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { parsePositiveInt, printResult } from './shared.ts';
 
 /** Recipe selection flags shared by `calibrate` and `score`. */
 export interface RecipeFlags {
   recipe?: string;
-import { runUserModel, userTaskId } from '../user-model.ts';
   task?: string;
   target?: string;
   template?: string;
   calibData?: number;
   critical?: string;
+  /** A user's ONNX model (`calibrate --model`): the recipe's task becomes `user:<name>`. */
+  model?: string;
 }
 
 /** Loads a recipe file, or builds one from a template for --task/--target; applies overrides. */
 export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
   let recipe: Recipe;
   try {
-  /** A user's ONNX model (`calibrate --model`): the recipe's task becomes `user:<name>`. */
-  model?: string;
     if (flags.recipe) {
       const text = await readFile(flags.recipe, 'utf8').catch(() => {
         throw new CliError(`cannot read recipe '${flags.recipe}'`);
       });
       recipe = parseRecipeJson(text);
-    } else {
-      if (!flags.task || !flags.target)
-        throw new CliError('give --recipe <file>, or --task <id> and --target <t>');
-      const kind = getTask(flags.task).manifest.kind;
-      recipe = recipeFromTemplate(
-        flags.template ?? DEFAULT_TEMPLATE_BY_KIND[kind] ?? 'industrial-vision',
       if (flags.model) recipe = { ...recipe, task: userTaskId(flags.model) };
     } else if (flags.model) {
       if (!flags.target) throw new CliError('give --target <t> with --model', 2);
@@ -61,6 +61,12 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
         userTaskId(flags.model),
         flags.target,
       );
+    } else {
+      if (!flags.task || !flags.target)
+        throw new CliError('give --recipe <file>, or --task <id> and --target <t>');
+      const kind = getTask(flags.task).manifest.kind;
+      recipe = recipeFromTemplate(
+        flags.template ?? DEFAULT_TEMPLATE_BY_KIND[kind] ?? 'industrial-vision',
         flags.task,
         flags.target,
       );
@@ -204,26 +210,6 @@ export function speedupLine(
 }
 
 /**
- * The recipe for another target. On a target whose INT8 model runs on onnxruntime's own QDQ
- * kernels (cpu-wasm) the sensitivity phase cannot run (it builds emulation models), so the
- * methods the run chose per layer (its tiers included) are written into per-layer overrides and
- * the phase is skipped: the same calibration choices, without re-measuring them.
- */
-export function portRecipe(recipe: Recipe, r: PipelineResult, target: string): Recipe {
-  if (getTarget(target).executor !== 'ort-qdq' || !recipe.sensitivity.enabled)
-    return { ...recipe, target };
-  const layers: Recipe['layers'] = { ...recipe.layers };
-  for (const [name, m] of Object.entries(r.methods))
-    layers[name] = {
-      ...layers[name],
-      method: m.method,
-      ...(m.percentile !== undefined ? { percentile: m.percentile } : {}),
-      ...(m.tier ? { tier: m.tier as 'high' | 'medium' | 'low' } : {}),
-    };
-  return { ...recipe, target, layers, sensitivity: { ...recipe.sensitivity, enabled: false } };
-}
-
-/**
  * The measured row: the recipe's INT8 model for cpu-wasm (the run's own QDQ model when the run
  * targets cpu-wasm; otherwise the same recipe calibrated for cpu-wasm) timed against FP32.
  */
@@ -238,7 +224,7 @@ export async function measureCpuWasm(
     r.target === 'cpu-wasm'
       ? r.qdq
       : (
-          await runRecipe(portRecipe(recipe, r, 'cpu-wasm'), {
+          await runRecipe(recipeForTarget(recipe, 'cpu-wasm', r), {
             validate: false,
             progress: opts.progress ?? false,
           })
@@ -269,6 +255,10 @@ export function registerScore(program: Command): void {
     )
     .option('--no-measure', 'skip timing FP32 vs the INT8 cpu-wasm QDQ model on this machine')
     .option('--repeats <n>', 'timed runs per model for the measured speed-up', parsePositiveInt, 30)
+    .option(
+      '--cross-hardware',
+      'also run the recipe on every other target: the cross-hardware table and L5.cross evidence',
+    )
     .action(
       async (
         o: RecipeFlags & {
@@ -277,6 +267,7 @@ export function registerScore(program: Command): void {
           reproduce?: boolean;
           measure?: boolean;
           repeats: number;
+          crossHardware?: boolean;
         },
       ) => {
         const recipe = await resolveRecipe(o);
@@ -291,19 +282,29 @@ export function registerScore(program: Command): void {
         const task = getTask(r.task);
         const model = await readTaskModel(task.manifest);
         const calibration = await task.load(nodeDataSource(), 'calibration');
+        const cross = o.crossHardware
+          ? await runCrossHardware(recipe, {
+              shards: o.shards,
+              progress: !o.json,
+              reference: r,
+              repeats: o.measure === false ? 0 : o.repeats,
+            })
+          : undefined;
         const measured =
           o.measure === false
             ? undefined
-            : await measureCpuWasm(recipe, r, model, calibration, {
+            : (cross?.measured ??
+              (await measureCpuWasm(recipe, r, model, calibration, {
                 repeats: o.repeats,
                 progress: !o.json,
-              });
+              })));
         const scored = await scoreRun(r, {
           model,
           evaluationSplitSize: task.manifest.splits.evaluation.size,
           calibration,
           ...(measured ? { measured } : {}),
-          runId: `local:${r.task}:${r.target}:${r.recipe.name}`,
+          ...(cross ? { evidence: { crossHardware: crossHardwareEvidence(cross.report) } } : {}),
+          runId: localRunId(r),
           ...(second ? { second } : {}),
         });
         const out = {
@@ -337,6 +338,7 @@ export function registerScore(program: Command): void {
             why: k.why,
           })),
           phases: r.phases,
+          ...(cross ? { cross_hardware: cross.report } : {}),
         };
         printResult(o.json, out, () =>
           [
@@ -350,6 +352,7 @@ export function registerScore(program: Command): void {
               (k) =>
                 `  ${k.pass === true ? 'pass' : k.pass === false ? 'FAIL' : 'n/a '} ${k.id.padEnd(17)} ${String(k.value).slice(0, 24).padEnd(24)} ${k.threshold}`,
             ),
+            ...(cross ? [crossHardwareTable(cross.report)] : []),
             `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
           ].join('\n'),
         );
@@ -371,9 +374,6 @@ export function registerScore(program: Command): void {
       'measure per-layer sensitivity and calibrate each tier with its own method (the default in every template but naive-baseline)',
     )
     .option('--out <dir>', 'output directory', 'cann-quant-out')
-    .action(
-      async (
-        o: RecipeFlags & {
     .option('--model <file>', 'your ONNX model (with --data; instead of --task)')
     .option(
       '--data <dir>',
@@ -384,23 +384,26 @@ export function registerScore(program: Command): void {
       'how --model outputs are read: auto, classes (float32 [N, C] scores), values',
       'auto',
     )
+    .action(
+      async (
+        o: RecipeFlags & {
           shards: number;
           json?: boolean;
           out: string;
           sensitivityAware?: boolean;
-        },
-      ) => {
-        let recipe = await resolveRecipe(o);
           data?: string;
           outputs: string;
-        if (o.sensitivityAware)
-          recipe = { ...recipe, sensitivity: { ...recipe.sensitivity, enabled: true } };
+        },
+      ) => {
         if (o.model && o.task) throw new CliError('give --task or --model, not both', 2);
         if (o.model && !o.data)
           throw new CliError('--model needs --data <dir> (unlabelled .npy samples)', 2);
         if (o.data && !o.model) throw new CliError('--data needs --model <file.onnx>', 2);
         if (!['auto', 'classes', 'values'].includes(o.outputs))
           throw new CliError(`--outputs: '${o.outputs}' is not auto, classes or values`, 2);
+        let recipe = await resolveRecipe(o);
+        if (o.sensitivityAware)
+          recipe = { ...recipe, sensitivity: { ...recipe.sensitivity, enabled: true } };
         const user =
           o.model && o.data
             ? await runUserModel(recipe, {
@@ -424,9 +427,6 @@ export function registerScore(program: Command): void {
           tiers: tierCounts(r),
           parameter_sets: parameterSets(r),
           estimated_loss_points: r.estimate?.lossPoints ?? null,
-          quantized_layers: r.layers.length,
-          float_layers: r.skipped,
-          sensitivity: r.sensitivity?.map((t) => ({
           estimate: r.estimate
             ? {
                 kind: r.estimate.kind,
@@ -441,15 +441,18 @@ export function registerScore(program: Command): void {
                 output_kind: user.info.outputKind,
               }
             : {}),
+          quantized_layers: r.layers.length,
+          float_layers: r.skipped,
+          sensitivity: r.sensitivity?.map((t) => ({
             layer: t.name,
             sqnr_db: t.sqnrDb,
             agreement: t.agreement,
+            agreement_test: t.agreementTest,
             tier: t.tier,
+            reason: t.reason,
             method: r.methods[t.name],
           })),
-            agreement_test: t.agreementTest,
           files,
-            reason: t.reason,
         };
         printResult(o.json, out, () =>
           [

@@ -10,16 +10,24 @@ import {
   predictModel,
 } from '../../core/evaluate/evaluate.ts';
 import { type LayerErrorReport, measureLayerErrors } from '../../core/evaluate/layer-errors.ts';
+import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { getQuantizedInfo, type QuantizedModelInfo } from '../../core/quantize/metadata.ts';
 import { renderValidationHtml } from '../../core/report/html.ts';
+import { evidenceFromPipeline, runCheck } from '../../core/score/checks.ts';
+import { crossHardwareEvidence, crossHardwareTable } from '../../core/score/cross-hardware.ts';
+import { sig3 } from '../../core/score/qqi.ts';
+import type { MeasuredSpeedup } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
+import { runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { measureSpeedup } from '../measure.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { printResult } from './shared.ts';
+import { resolveRecipe, speedupLine } from './score.ts';
+import { parsePositiveInt, printResult } from './shared.ts';
 
 /** Result of `cann-quant validate` (its --json output). */
 export interface ValidateResult {
@@ -36,6 +44,8 @@ export interface ValidateResult {
   guard?: { max_loss_points: number; pass: boolean };
   heatmap?: string;
   layer_errors?: LayerErrorReport;
+  /** FP32 vs the QDQ model timed on onnxruntime-web on this machine. */
+  measured?: MeasuredSpeedup;
 }
 
 /** Evaluates FP32 and the quantized model on the task's full evaluation split. */
@@ -90,11 +100,18 @@ export function registerValidate(program: Command): void {
   program
     .command('validate')
     .description("compare FP32 and INT8 on the task's full evaluation split")
-    .requiredOption('--task <id>', 'benchmark task')
-    .requiredOption(
-      '--quantized <file>',
-      'a model written by `cann-quant format` (emulation or QDQ)',
+    .option('--task <id>', 'benchmark task')
+    .option('--quantized <file>', 'a model written by `cann-quant format` (emulation or QDQ)')
+    .option(
+      '--cross-hardware',
+      "run one recipe (--recipe, or --task with --target/--template) on every target: accuracy with each target's arithmetic, modelled latency, throughput, power, energy",
     )
+    .option('--recipe <file>', 'recipe JSON (with --cross-hardware or --feedback)')
+    .option('--target <t>', 'target of the recipe built from a template (default ascend310)')
+    .option('--template <name>', "recipe template (default: the task's)")
+    .option('--shards <n>', 'shards per phase', parsePositiveInt, 1)
+    .option('--no-measure', 'skip timing FP32 vs the INT8 QDQ model on this machine')
+    .option('--repeats <n>', 'timed runs per model for the measured speed-up', parsePositiveInt, 30)
     .option(
       '--accuracy-guard <points>',
       'fail (exit 3) when the loss exceeds this many points',
@@ -113,15 +130,54 @@ export function registerValidate(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(
       async (o: {
-        task: string;
-        quantized: string;
+        task?: string;
+        quantized?: string;
         accuracyGuard?: number;
         heatmap?: string | boolean;
         heatmapSamples: number;
         json?: boolean;
+        crossHardware?: boolean;
+        recipe?: string;
+        target?: string;
+        template?: string;
+        shards: number;
+        measure?: boolean;
+        repeats: number;
       }) => {
+        if (o.crossHardware) {
+          const recipe = await resolveRecipe({
+            ...(o.recipe ? { recipe: o.recipe } : {}),
+            ...(o.task ? { task: o.task } : {}),
+            target: o.target ?? 'ascend310',
+            ...(o.template ? { template: o.template } : {}),
+          });
+          const cross = await runCrossHardware(recipe, {
+            shards: o.shards,
+            progress: !o.json,
+            repeats: o.measure === false ? 0 : o.repeats,
+          });
+          const l5 = runCheck('L5.cross', {
+            ...evidenceFromPipeline(cross.runs[0]!.run, getTarget(recipe.target), {
+              runId: cross.runs[0]!.runId,
+            }),
+            crossHardware: crossHardwareEvidence(cross.report),
+          });
+          printResult(
+            o.json,
+            { ...cross.report, l5_cross: l5, measured: cross.measured ?? null },
+            () =>
+              [
+                crossHardwareTable(cross.report),
+                speedupLine(null, 'cpu-wasm', cross.measured),
+              ].join('\n'),
+          );
+          return;
+        }
+        if (!o.task || !o.quantized)
+          throw new CliError('give --task and --quantized <model>, or --cross-hardware');
+        const quantizedPath = o.quantized;
         const bytes = new Uint8Array(
-          await readFile(o.quantized).catch(() => {
+          await readFile(quantizedPath).catch(() => {
             throw new CliError(`cannot read '${o.quantized}'`);
           }),
         );
@@ -139,6 +195,26 @@ export function registerValidate(program: Command): void {
           metrics: { fp32: v.fp32, int8: v.int8 },
           float_layers: v.info.skipped,
         };
+        // The measured row: this QDQ model (or the QDQ model `format` wrote beside it) timed
+        // against FP32 on onnxruntime-web's kernels on this machine.
+        if (o.measure !== false) {
+          const qdq =
+            v.info.kind === 'qdq'
+              ? bytes
+              : await readFile(join(dirname(quantizedPath), 'model.qdq.onnx')).then(
+                  (b) => new Uint8Array(b),
+                  () => undefined,
+                );
+          if (qdq) {
+            const task = getTask(o.task);
+            result.measured = await measureSpeedup(
+              await readTaskModel(task.manifest),
+              qdq,
+              await task.load(nodeDataSource(), 'calibration'),
+              { repeats: o.repeats },
+            );
+          }
+        }
         if (o.heatmap) {
           const task = getTask(o.task);
           const split = await task.load(nodeDataSource(), 'evaluation');
@@ -154,7 +230,7 @@ export function registerValidate(program: Command): void {
             { session: { graphOptimizationLevel: v.info.graphOptimization } },
           );
           const path =
-            typeof o.heatmap === 'string' ? o.heatmap : join(dirname(o.quantized), 'report.html');
+            typeof o.heatmap === 'string' ? o.heatmap : join(dirname(quantizedPath), 'report.html');
           const metadata = Object.fromEntries([
             ...v.info.layers.map((l) => [l.name, { opType: l.kind }] as const),
             ...v.info.skipped.map(
@@ -198,6 +274,11 @@ export function registerValidate(program: Command): void {
             ...Object.keys(v.fp32)
               .filter((k) => k !== c.metric)
               .map((k) => `${k}  FP32 ${v.fp32[k]!.toFixed(4)}  INT8 ${v.int8[k]!.toFixed(4)}`),
+            ...(result.measured
+              ? [
+                  `measured speed-up ${sig3(result.measured.speedup)} (QDQ model, ${v.info.target} scheme, on onnxruntime-web: FP32 ${result.measured.fp32Ms} ms / INT8 ${result.measured.int8Ms} ms, median of ${result.measured.repeats}, batch ${result.measured.batch})`,
+                ]
+              : []),
             ...(result.heatmap
               ? [
                   `heatmap ${result.heatmap} (${result.layer_errors?.flagged.length ?? 0} layers above ${((result.layer_errors?.threshold ?? 0) * 100).toFixed(0)}% relative error)`,
