@@ -190,6 +190,34 @@ describe('assignTiers', () => {
     expect(topTwo([5, 1, 9, 2], 1, 3).best).toBe(1);
   });
 
+  it('ranks by the recipe metric: kl or agreement instead of SQNR', () => {
+    // SQNR says L0 is the most sensitive; KL and agreement say L9.
+    const rows = Object.fromEntries(
+      Object.entries(ten).map(([k, v], i) => [
+        k,
+        { ...v, kl: 0.001 * (i + 1), agreement: 1 - 0.0001 * i },
+      ]),
+    );
+    expect(assignTiers(rows)[0]!.name).toBe('L0');
+    expect(assignTiers(rows, { rankBy: 'kl' }).map((x) => x.name)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `L${9 - i}`),
+    );
+    const byAgreement = assignTiers(rows, { rankBy: 'agreement' });
+    expect(byAgreement.map((x) => [x.name, x.tier]).slice(0, 3)).toEqual([
+      ['L9', 'high'],
+      ['L8', 'high'],
+      ['L7', 'medium'],
+    ]);
+    // Layers without KL (non-classifier outputs) rank after those with it, by SQNR.
+    const mixed = assignTiers(
+      { a: row('a', 10), b: { ...row('b', 50), kl: 0.1 }, c: row('c', 5) },
+      {
+        rankBy: 'kl',
+      },
+    );
+    expect(mixed.map((x) => x.name)).toEqual(['b', 'c', 'a']);
+  });
+
   it('binomialTail: exact upper tails', () => {
     expect(binomialTail(0, 10, 0.3)).toBe(1);
     expect(binomialTail(11, 10, 0.3)).toBe(0);

@@ -522,12 +522,39 @@ export interface TierOptions {
   methods?: Partial<Record<Tier, LayerMethod>>;
   /** Sample count of rows that do not record theirs (`LayerSensitivity.samples`). */
   samples?: number;
+  /**
+   * What ranks the layers (the recipe's `sensitivity.metric`): `sqnr` (default: lowest output
+   * SQNR first), `kl` (highest mean softmax KL first; layers without KL rank by SQNR after those
+   * with it), `agreement` (lowest prediction agreement first, SQNR breaking ties).
+   */
+  rankBy?: 'sqnr' | 'kl' | 'agreement';
+}
+
+const byName = (a: LayerSensitivity, b: LayerSensitivity) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
+/** Most sensitive first, by the chosen metric; the others break ties, then the name. */
+function rankOrder(rankBy: NonNullable<TierOptions['rankBy']>) {
+  const sq = (a: LayerSensitivity, b: LayerSensitivity) => a.sqnrDb - b.sqnrDb;
+  const ag = (a: LayerSensitivity, b: LayerSensitivity) => (a.agreement ?? 1) - (b.agreement ?? 1);
+  const kl = (a: LayerSensitivity, b: LayerSensitivity) =>
+    (a.kl === null) !== (b.kl === null) ? (a.kl === null ? 1 : -1) : (b.kl ?? 0) - (a.kl ?? 0);
+  const order =
+    rankBy === 'kl' ? [kl, sq, ag] : rankBy === 'agreement' ? [ag, sq, kl] : [sq, ag, kl];
+  return (a: LayerSensitivity, b: LayerSensitivity) => {
+    for (const f of order) {
+      const d = f(a, b);
+      if (d !== 0) return d;
+    }
+    return byName(a, b);
+  };
 }
 
 const UP: Record<Tier, Tier> = { low: 'medium', medium: 'high', high: 'high' };
 
 /**
- * Sorts layers by sensitivity (lowest SQNR first; ties: lower agreement, higher KL, name) and
+ * Sorts layers by sensitivity (`rankBy`, default lowest SQNR first; ties: lower agreement, higher
+ * KL, name) and
  * assigns tiers: by rank ({@link TierThresholds.highFraction} / `lowFraction`), then the absolute
  * overrides (agreement, tested against the sample count unless `significance` is null; optional
  * SQNR bounds), then criticality bumps one tier up. Returns the layers most sensitive first.
@@ -541,13 +568,7 @@ export function assignTiers(
   const th: TierThresholds = { ...DEFAULT_TIER_THRESHOLDS, ...options.thresholds };
   const methods: Record<Tier, LayerMethod> = { ...DEFAULT_TIER_METHODS, ...options.methods };
   const critical = options.critical ?? [];
-  const rows = Object.values(table).sort(
-    (a, b) =>
-      a.sqnrDb - b.sqnrDb ||
-      (a.agreement ?? 1) - (b.agreement ?? 1) ||
-      (b.kl ?? 0) - (a.kl ?? 0) ||
-      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
-  );
+  const rows = Object.values(table).sort(rankOrder(options.rankBy ?? 'sqnr'));
   const n = rows.length;
   const nHigh = n === 0 ? 0 : Math.min(n, Math.max(1, Math.round(th.highFraction * n)));
   const nLow = Math.max(0, Math.min(n - nHigh, Math.floor(th.lowFraction * n)));
