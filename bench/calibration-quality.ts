@@ -18,6 +18,10 @@
  *
  *   npx tsx bench/calibration-quality.ts [--target ascend310] [--tasks a,b] [--seeds 0]
  *     [--bootstrap 1000] [--variants default50,random500,naive] [--out bench/results/calibration-quality]
+ *
+ * Variants: default50, random50, random500 (per seed), naive, and ablations of default50 with one
+ * ingredient changed: nobias (no bias correction), maxall (max calibration in every tier),
+ * pertensor (per-tensor weights).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -189,6 +193,35 @@ for (const id of taskIds) {
         { ...base, calibration: { samples: 500, sampler: 'random', seed } },
       ]);
   }
+  // Ablations of the default (50 coverage samples, first seed): one ingredient changed each.
+  const d50 = {
+    ...base,
+    calibration: { samples: 50, sampler: 'coverage' as const, seed: seeds[0]! },
+  };
+  if (wanted.has('nobias'))
+    variants.push([
+      `${template} (50, coverage) without bias correction`,
+      'nobias',
+      seeds[0]!,
+      { ...d50, format: { ...d50.format, biasCorrection: false } },
+    ]);
+  if (wanted.has('maxall'))
+    variants.push([
+      `${template} (50, coverage) with max in every tier`,
+      'maxall',
+      seeds[0]!,
+      {
+        ...d50,
+        strategies: { high: { method: 'max' }, medium: { method: 'max' }, low: { method: 'max' } },
+      },
+    ]);
+  if (wanted.has('pertensor'))
+    variants.push([
+      `${template} (50, coverage) with per-tensor weights`,
+      'pertensor',
+      seeds[0]!,
+      { ...d50, format: { ...d50.format, weights: 'per-tensor' } },
+    ]);
   if (wanted.has('naive'))
     variants.push(['naive-baseline', 'naive', 0, recipeFromTemplate('naive-baseline', id, target)]);
 
@@ -244,6 +277,11 @@ for (const id of taskIds) {
   if (d50 >= 0 && r500 >= 0) pairs.push([d50, r500]);
   if (d50 >= 0 && r50 >= 0) pairs.push([d50, r50]);
   if (r50 >= 0 && r500 >= 0) pairs.push([r50, r500]);
+  for (const k of ['nobias', 'maxall', 'pertensor']) {
+    const v = firstOf(k);
+    if (d50 >= 0 && v >= 0) pairs.push([d50, v]);
+    if (nai >= 0 && v >= 0) pairs.push([v, nai]);
+  }
   const pairDiffs: number[][] = pairs.map(() => []);
   const tb = performance.now();
   for (let b = 0; b < B; b++) {
