@@ -32,7 +32,12 @@ export default defineConfig({
         ],
         test: {
           name: 'workers',
-          include: ['functions/**/*.test.ts', 'db/**/*.test.ts', 'test/workers/**/*.test.ts'],
+          include: [
+            'functions/**/*.test.ts',
+            'db/**/*.test.ts',
+            'leaderboard/**/*.test.ts',
+            'test/workers/**/*.test.ts',
+          ],
           setupFiles: ['./test/workers/setup.ts'],
           // One shared isolate for all files. The pool serves every .wasm/.onnx/.bin module as a
           // JSON array of numbers, per isolate: the 14 MB ORT wasm costs ~9-20 s per fresh isolate

@@ -281,3 +281,13 @@ export async function getReport(
   const obj = await bucket.get(key);
   return obj ? ((await obj.json()) as StoredReport) : null;
 }
+
+/** The validated recipe of a submission (any status), or null. Used by the submission page. */
+export async function submissionRecipe(db: Db, id: string): Promise<unknown | null> {
+  const row = await db
+    .select({ recipe: schema.submissions.recipe })
+    .from(schema.submissions)
+    .where(eq(schema.submissions.id, id))
+    .get();
+  return row ? row.recipe : null;
+}

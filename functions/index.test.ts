@@ -18,11 +18,11 @@ describe('cann-quant Worker', () => {
     });
   });
 
-  it('GET / serves the landing page', async () => {
+  it('GET / serves the leaderboard (leaderboard/routes.tsx)', async () => {
     const res = await exports.default.fetch('http://local.test/');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
-    expect(await res.text()).toContain('starting to be built');
+    expect(await res.text()).toContain('<h1>Leaderboard</h1>');
   });
 
   it('D1 has the migrated meta table', async () => {

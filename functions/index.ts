@@ -4,6 +4,7 @@
  */
 
 import { Hono } from 'hono';
+import { pages } from '../leaderboard/routes.tsx';
 import pkg from '../package.json';
 import type { Env } from './env.ts';
 import { checkOrt } from './health.ts';
@@ -21,16 +22,6 @@ app.get('/health', async (c) => {
   );
 });
 
-app.get('/', (c) =>
-  c.html(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>cann-quant</title></head>
-<body>
-<h1>cann-quant</h1>
-<p>INT8 quantization benchmarking service. This service is starting to be built.</p>
-<p>See <a href="/health">/health</a>.</p>
-</body>
-</html>`),
-);
+app.route('/', pages);
 
 export default app;
