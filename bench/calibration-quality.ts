@@ -194,7 +194,7 @@ for (const id of taskIds) {
       ]);
   }
   // Ablations of the default (50 coverage samples, first seed): one ingredient changed each.
-  const d50 = {
+  const abl = {
     ...base,
     calibration: { samples: 50, sampler: 'coverage' as const, seed: seeds[0]! },
   };
@@ -203,7 +203,7 @@ for (const id of taskIds) {
       `${template} (50, coverage) without bias correction`,
       'nobias',
       seeds[0]!,
-      { ...d50, format: { ...d50.format, biasCorrection: false } },
+      { ...abl, format: { ...abl.format, biasCorrection: false } },
     ]);
   if (wanted.has('maxall'))
     variants.push([
@@ -211,7 +211,7 @@ for (const id of taskIds) {
       'maxall',
       seeds[0]!,
       {
-        ...d50,
+        ...abl,
         strategies: { high: { method: 'max' }, medium: { method: 'max' }, low: { method: 'max' } },
       },
     ]);
@@ -220,7 +220,7 @@ for (const id of taskIds) {
       `${template} (50, coverage) with per-tensor weights`,
       'pertensor',
       seeds[0]!,
-      { ...d50, format: { ...d50.format, weights: 'per-tensor' } },
+      { ...abl, format: { ...abl.format, weights: 'per-tensor' } },
     ]);
   if (wanted.has('naive'))
     variants.push(['naive-baseline', 'naive', 0, recipeFromTemplate('naive-baseline', id, target)]);
