@@ -10,11 +10,13 @@ import {
   predictModel,
 } from '../../core/evaluate/evaluate.ts';
 import { type LayerErrorReport, measureLayerErrors } from '../../core/evaluate/layer-errors.ts';
+import { feedbackLoop, locateCostliestLayers } from '../../core/feedback/loop.ts';
+import type { TargetId } from '../../core/formats/targets.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { getQuantizedInfo, type QuantizedModelInfo } from '../../core/quantize/metadata.ts';
 import { renderValidationHtml } from '../../core/report/html.ts';
-import { evidenceFromPipeline, runCheck } from '../../core/score/checks.ts';
+import { evidenceFromPipeline, nativeScheme, runCheck } from '../../core/score/checks.ts';
 import { crossHardwareEvidence, crossHardwareTable } from '../../core/score/cross-hardware.ts';
 import { sig3 } from '../../core/score/qqi.ts';
 import type { MeasuredSpeedup } from '../../core/score/score-run.ts';
@@ -22,11 +24,12 @@ import { getTask } from '../../zoo/registry.ts';
 import { runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { DEFAULT_KB_PATH, JsonFileKnowledgeBase } from '../knowledge-base-file.ts';
 import { measureSpeedup } from '../measure.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { resolveRecipe, speedupLine } from './score.ts';
+import { resolveRecipe, runRecipe, speedupLine } from './score.ts';
 import { parsePositiveInt, printResult } from './shared.ts';
 
 /** Result of `cann-quant validate` (its --json output). */
@@ -106,6 +109,20 @@ export function registerValidate(program: Command): void {
       '--cross-hardware',
       "run one recipe (--recipe, or --task with --target/--template) on every target: accuracy with each target's arithmetic, modelled latency, throughput, power, energy",
     )
+    .option(
+      '--feedback',
+      'the feedback loop on a recipe: find the costliest layers, propose a change, re-quantize, re-validate, keep it only if it recovers; record every try in the knowledge base',
+    )
+    .option('--rounds <n>', 'feedback rounds at most', parsePositiveInt, 2)
+    .option(
+      '--layers-per-round <n>',
+      'costliest layers changed together per try',
+      parsePositiveInt,
+      3,
+    )
+    .option('--tries <n>', 'tries per feedback round at most', parsePositiveInt, 3)
+    .option('--kb <file>', 'knowledge base (JSON file)', DEFAULT_KB_PATH)
+    .option('--write-recipe <file>', 'write the recipe with the kept changes')
     .option('--recipe <file>', 'recipe JSON (with --cross-hardware or --feedback)')
     .option('--target <t>', 'target of the recipe built from a template (default ascend310)')
     .option('--template <name>', "recipe template (default: the task's)")
@@ -143,7 +160,87 @@ export function registerValidate(program: Command): void {
         shards: number;
         measure?: boolean;
         repeats: number;
+        feedback?: boolean;
+        rounds: number;
+        layersPerRound: number;
+        tries: number;
+        kb: string;
+        writeRecipe?: string;
       }) => {
+        if (o.feedback) {
+          const recipe = await resolveRecipe({
+            ...(o.recipe ? { recipe: o.recipe } : {}),
+            ...(o.task ? { task: o.task } : {}),
+            target: o.target ?? 'ascend310',
+            ...(o.template ? { template: o.template } : {}),
+          });
+          const task = getTask(recipe.task);
+          useNodeRuntime();
+          const model = await readTaskModel(task.manifest);
+          const calibration = await task.load(nodeDataSource(), 'calibration');
+          const kb = await JsonFileKnowledgeBase.open(o.kb);
+          const kbBefore = (await kb.entries()).length;
+          const report = await feedbackLoop(
+            recipe,
+            {
+              run: (r) => runRecipe(r, { shards: o.shards, progress: false }),
+              locate: (r) =>
+                locateCostliestLayers(r, model, calibration, {
+                  ...(task.manifest.kind !== 'detection'
+                    ? { predict: (out, n) => task.predict(out, n) }
+                    : {}),
+                }),
+              kb,
+              runId: `local:${recipe.task}:${recipe.target}:${new Date().toISOString()}`,
+              ...(o.json ? {} : { log: (m: string) => process.stderr.write(`${m}\n`) }),
+            },
+            { rounds: o.rounds, layersPerRound: o.layersPerRound, triesPerRound: o.tries },
+          );
+          if (o.writeRecipe)
+            await writeFile(o.writeRecipe, `${JSON.stringify(report.recipeAfter, null, 2)}\n`);
+          const check = runCheck('L5.feedback', {
+            runId: `local:${recipe.task}:${recipe.target}:${recipe.name}`,
+            task: recipe.task,
+            target: recipe.target as TargetId,
+            recipe: recipe.name,
+            calibration: { samples: 0, split: 'calibration', sampler: recipe.calibration.sampler },
+            methods: {},
+            scheme: {
+              used: nativeScheme(getTarget(recipe.target)),
+              native: nativeScheme(getTarget(recipe.target)),
+            },
+            biasCorrection: recipe.format.biasCorrection,
+            feedback: { rounds: report.evidence },
+          });
+          const kbAfter = (await kb.entries()).length;
+          printResult(
+            o.json,
+            {
+              ...report,
+              l5_feedback: check,
+              knowledge_base: { path: o.kb, before: kbBefore, after: kbAfter },
+            },
+            () =>
+              [
+                `feedback loop: ${report.recipe}  task ${report.task}  target ${report.target}`,
+                `${report.metric} FP32 ${report.fp32}  loss ${report.lossBefore} -> ${report.lossAfter} points (recovered ${report.recoveredFraction === null ? 'n/a' : `${(report.recoveredFraction * 100).toFixed(1)}%`}) in ${report.rounds.length} round(s), ${report.runs} pipeline runs; ${report.stopped}`,
+                ...report.rounds.flatMap((r) => [
+                  `  round ${r.round}: loss ${r.lossBefore} -> ${r.lossAfter}; costliest ${r.deviations
+                    .slice(0, o.layersPerRound)
+                    .map((d) => `${d.name} ${d.sqnrDb.toFixed(1)} dB`)
+                    .join(', ')}`,
+                  ...r.tries.map(
+                    (t, i) =>
+                      `    try ${i + 1}: ${t.changes.map((c) => `${c.layer} -> ${c.suggestion.label}${c.fromKnowledgeBase ? ' [kb]' : ''}`).join('; ')}: loss ${t.lossAfter} (${t.recoveredPoints >= 0 ? '+' : ''}${t.recoveredPoints}) ${t.kept ? 'kept' : 'discarded'}`,
+                  ),
+                ]),
+                `L5.feedback ${check.pass === true ? 'pass' : check.pass === false ? 'FAIL' : 'n/a'}: ${check.why}`,
+                `knowledge base ${o.kb}: ${kbBefore} -> ${kbAfter} records`,
+                ...(o.writeRecipe ? [`wrote ${o.writeRecipe}`] : []),
+              ].join('\n'),
+          );
+          return;
+        }
         if (o.crossHardware) {
           const recipe = await resolveRecipe({
             ...(o.recipe ? { recipe: o.recipe } : {}),
