@@ -68,10 +68,26 @@ export interface Target {
     power: SourcedFigure;
   };
   notes: string[];
+  /**
+   * Weight-precision variants (W4A8): the target whose arithmetic this one shares. Everything
+   * but the weights' integer range (int4 values held in int8 containers) is the base target's.
+   */
+  base?: BaseTargetId;
 }
 
+/** Ids of the INT8 targets. */
+export type BaseTargetId = 'ascend310' | 'ascend310p' | 'nvidia-t4' | 'snapdragon' | 'cpu-wasm';
+
+/** Ids of the W4A8 variants (int4 symmetric per-channel weights, int8 activations). */
+export type W4A8TargetId = 'ascend310-w4a8' | 'ascend310p-w4a8';
+
 /** Ids of the supported targets. */
-export type TargetId = 'ascend310' | 'ascend310p' | 'nvidia-t4' | 'snapdragon' | 'cpu-wasm';
+export type TargetId = BaseTargetId | W4A8TargetId;
+
+/** The INT8 target whose arithmetic a target uses (itself for the INT8 targets). */
+export function arithmeticTargetId(id: TargetId): BaseTargetId {
+  return (TARGETS[id].base ?? id) as BaseTargetId;
+}
 
 const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
 
@@ -81,8 +97,8 @@ const int8PerChannelSym: TensorScheme = {
   granularity: 'per-channel',
 };
 
-/** The targets, in the order reports show them. */
-export const TARGETS: Readonly<Record<TargetId, Target>> = {
+/** The INT8 targets, in the order reports show them. */
+const INT8_TARGETS: Readonly<Record<BaseTargetId, Target>> = {
   ascend310: {
     id: 'ascend310',
     name: 'Huawei Ascend 310',
@@ -290,6 +306,36 @@ export const TARGETS: Readonly<Record<TargetId, Target>> = {
     },
     notes: ['The one target that is real and timed: its speed-up is measured, not modelled.'],
   },
+};
+
+/**
+ * W4A8 variant of an Ascend target: int4 symmetric per-channel weights (Ascend's int4 type,
+ * AscendQuant dst_type 29, see /work/shared/docs/ascend-int8.md), int8 activations, the base
+ * target's quantize/accumulate/dequantize arithmetic. The int4 weights sit in int8 containers
+ * in the emulation and QDQ models (values in [-7, 7]). Peak figures are the base target's INT8
+ * figures: no public per-chip int4 figure is used, so the performance model does not credit
+ * int4 with any speed-up.
+ */
+function w4a8(base: Target, id: W4A8TargetId): Target {
+  return {
+    ...base,
+    id,
+    name: `${base.name} W4A8`,
+    description: `${base.name} with int4 weights: int4 symmetric per-channel weights ([-7, 7], held in int8 containers), activations, bias and arithmetic as ${base.id}.`,
+    weights: { type: 'int4', symmetric: true, granularity: 'per-channel' },
+    base: base.id as BaseTargetId,
+    notes: [
+      ...base.notes,
+      'W4A8: peak figures are the INT8 ones (int4 gets no modelled speed-up); weights are stored one int4 value per int8 element (not packed).',
+    ],
+  };
+}
+
+/** The targets, in the order reports show them: the INT8 targets, then the W4A8 variants. */
+export const TARGETS: Readonly<Record<TargetId, Target>> = {
+  ...INT8_TARGETS,
+  'ascend310-w4a8': w4a8(INT8_TARGETS.ascend310, 'ascend310-w4a8'),
+  'ascend310p-w4a8': w4a8(INT8_TARGETS.ascend310p, 'ascend310p-w4a8'),
 };
 
 /** Looks a target up by id; throws a RangeError listing the known ids. */

@@ -3,22 +3,26 @@
  * contract. Shared by the lowering and by `referenceLayer`, so both read the layer the same way.
  */
 
-import type { TargetId } from '../../formats/targets.ts';
+import { arithmeticTargetId, type BaseTargetId } from '../../formats/targets.ts';
 import type { QuantizedLayer } from '../../quantize/layer.ts';
 import { deqScaleFp16 } from '../ascend-dequant.ts';
 import { type AscendQuantParams, makeAscendQuantParams } from '../ascend-quant.ts';
 
 /** Targets whose arithmetic the lowering reproduces (cpu-wasm runs ORT's own QDQ kernels). */
-export type LoweredTargetId = Exclude<TargetId, 'cpu-wasm'>;
+export type LoweredTargetId = Exclude<BaseTargetId, 'cpu-wasm'>;
 
-/** Throws a clear error for targets that are not lowered. */
+/**
+ * The arithmetic the layer's target uses (a W4A8 variant uses its base target's: its int4
+ * weights are already in `layer.weight`); throws a clear error for targets that are not lowered.
+ */
 export function requireLoweredTarget(layer: QuantizedLayer): LoweredTargetId {
-  if (layer.target === 'cpu-wasm') {
+  const target = arithmeticTargetId(layer.target);
+  if (target === 'cpu-wasm') {
     throw new RangeError(
       `layer '${layer.name}': target cpu-wasm is not lowered; it runs the QDQ model through onnxruntime-web's own kernels`,
     );
   }
-  return layer.target;
+  return target;
 }
 
 /** Number of output channels of the layer (length of the bias). */
