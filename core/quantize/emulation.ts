@@ -64,7 +64,8 @@ const VALUE_PRESERVING = new Set([
   'Round',
 ]);
 
-function preservesFp16(node: NodeProto): boolean {
+/** True when the node's float outputs are fp16 values whenever its inputs are (no rounding needed). */
+export function preservesFp16(node: NodeProto): boolean {
   if (node.opType === 'Resize') {
     const mode = node.attribute.find((a) => a.name === 'mode');
     return mode === undefined || new TextDecoder().decode(mode.s) === 'nearest';
@@ -74,6 +75,16 @@ function preservesFp16(node: NodeProto): boolean {
     return true;
   }
   return VALUE_PRESERVING.has(node.opType);
+}
+
+/** Options of {@link buildEmulationModel}. */
+export interface EmulationOptions {
+  /**
+   * The cheaper lowering (lowerLayer's `fast`: float accumulation where exact, saturation Clips
+   * left out where impossible). Default true; the outputs are bit-identical either way (false
+   * keeps the previous graph, for benchmarks and checks).
+   */
+  fast?: boolean;
 }
 
 /**
@@ -87,6 +98,7 @@ export function buildEmulationModel(
   prepared: PreparedModel,
   layers: readonly QuantizedLayer[],
   target: Target,
+  options: EmulationOptions = {},
 ): ModelProto {
   if (target.executor !== 'lowered-emulator') {
     throw new RangeError(
@@ -146,7 +158,7 @@ export function buildEmulationModel(
       lowerLayer(
         ctx,
         { ...layer, input: alias.get(layer.input) ?? layer.input },
-        { ...noNaN, inputIsFp16: fp16 },
+        { ...noNaN, inputIsFp16: fp16, fast: options.fast ?? true },
       );
       continue;
     }

@@ -1,0 +1,102 @@
+/**
+ * The building blocks of the training forward pass against TensorFlow.js's own ops, on the cpu
+ * backend (the reference: it has the library's Conv2DBackpropFilter/Input kernels).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { roundToFp16 } from '../emulator/fp16.ts';
+import { initTraining, tf } from './backend.ts';
+import { conv2dValid, fp16Round, noGrad, steRound } from './ops.ts';
+
+beforeAll(async () => {
+  await initTraining('cpu');
+});
+
+function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  let m = 0;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    m = Math.max(m, Math.abs(x[i]! - y[i]!));
+    s = Math.max(s, Math.abs(y[i]!));
+  }
+  return m / s;
+}
+
+describe('conv2dValid', () => {
+  it.each([
+    [
+      [2, 9, 9, 3],
+      [3, 3, 3, 4],
+      [1, 1],
+    ],
+    [
+      [2, 10, 10, 3],
+      [3, 3, 3, 5],
+      [2, 2],
+    ],
+    [
+      [3, 7, 8, 4],
+      [1, 1, 4, 6],
+      [2, 2],
+    ],
+    [
+      [1, 11, 9, 2],
+      [3, 2, 2, 3],
+      [2, 1],
+    ],
+  ] as const)('x %j, w %j, strides %j: value and both gradients equal tf.conv2d', (xs, ws, s) => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([...xs], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const w = tf.randomNormal([...ws], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const dy = (f: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor) =>
+        tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(
+            tf.mul(
+              f(a as tf.Tensor4D, b as tf.Tensor4D),
+              tf.sin(f(a as tf.Tensor4D, b as tf.Tensor4D)),
+            ),
+          ),
+        )([x, w]);
+      const ref = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, [s[0], s[1]], 'valid');
+      const ours = (a: tf.Tensor4D, b: tf.Tensor4D) => conv2dValid(a, b, [s[0], s[1]]);
+      expect(maxRelDiff(ours(x, w), ref(x, w))).toBeLessThan(1e-6);
+      const [gx, gw] = dy(ours);
+      const [rx, rw] = dy(ref);
+      expect(gx!.shape).toEqual(rx!.shape);
+      expect(gw!.shape).toEqual(rw!.shape);
+      expect(maxRelDiff(gx!, rx!)).toBeLessThan(1e-5);
+      expect(maxRelDiff(gw!, rw!)).toBeLessThan(1e-5);
+    });
+  });
+});
+
+describe('straight-through roundings', () => {
+  it('fp16Round equals the emulator fp16 rounding on 20,000 values incl. subnormals and ties', () => {
+    const vals: number[] = [];
+    let a = 12345;
+    const rand = () => {
+      a = (Math.imul(a, 1103515245) + 12345) >>> 0;
+      return a / 2 ** 32;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const e = Math.floor(rand() * 46) - 28; // 2^-28 .. 2^17
+      vals.push(Math.fround((rand() < 0.5 ? -1 : 1) * (1 + rand()) * 2 ** e));
+    }
+    // exact fp16 midpoints (ties) in the normal range and subnormal range, and the overflow edge
+    vals.push(1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -25, 3 * 2 ** -25, 65519, 65520, 1e6, -1e6);
+    const got = tf.tidy(() => fp16Round(tf.tensor1d(vals)).dataSync());
+    const bad = vals.filter((v, i) => got[i] !== roundToFp16(v, 'saturate'));
+    expect(bad).toEqual([]);
+  });
+
+  it('roundings pass gradients straight through; noGrad blocks them', () => {
+    const x = tf.tensor1d([0.3, 1.7, -2.5]);
+    const g1 = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(steRound(v), 3)))(x);
+    expect(Array.from(g1.dataSync())).toEqual([3, 3, 3]);
+    const g2 = tf.grad((v: tf.Tensor) => tf.sum(fp16Round(v)))(x);
+    expect(Array.from(g2.dataSync())).toEqual([1, 1, 1]);
+    const g3 = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(noGrad(v), v)))(x);
+    expect(Array.from(g3.dataSync()).map((v) => Math.fround(v))).toEqual(Array.from(x.dataSync()));
+  });
+});

@@ -1,0 +1,292 @@
+/**
+ * Progressive quantization-aware training (issue 9): stage 1 simulates the target's integer
+ * arithmetic on the low-sensitivity tier only, stage 2 adds the medium tier, stage 3 quantizes
+ * every layer. Each stage: its own epochs, Adam with a cosine learning rate restarted at the
+ * stage's start (warm restart), a convergence monitor on a held-out slice of the training split
+ * (best checkpoint kept; plateau stops the stage, divergence stops it and rolls back), and a
+ * stage log (loss, held-out metric, time) kept as evidence.
+ */
+import type { Tier } from '../calibrate/sensitivity.ts';
+import type { Target } from '../formats/targets.ts';
+import type { QuantizedLayer } from '../quantize/layer.ts';
+import type { PreparedModel } from '../quantize/prepare.ts';
+import { tf } from './backend.ts';
+import { type SimConfig, TrainableModel } from './model.ts';
+
+/** Labelled samples in memory (one float32 input per sample, class labels). */
+export interface TrainingSplit {
+  /** Graph input name. */
+  input: string;
+  /** Per-sample dims (e.g. [1, 28, 28]). */
+  sampleDims: number[];
+  data: Float32Array;
+  labels: Uint8Array;
+  size: number;
+  classes: number;
+  /** Where the samples come from (for the log). */
+  description: string;
+}
+
+/** One checkpoint of the convergence monitor. */
+export interface Checkpoint {
+  step: number;
+  epoch: number;
+  /** Mean training loss since the previous checkpoint. */
+  trainLoss: number;
+  /** Top-1 on the held-out slice with this stage's simulation. */
+  heldOut: number;
+  heldOutLoss: number;
+  seconds: number;
+}
+
+/** The record of one stage. */
+export interface StageLog {
+  stage: number;
+  tiers: Tier[];
+  /** Layers whose integer arithmetic is simulated in this stage. */
+  quantized: string[];
+  simulatedArithmetic: boolean;
+  epochs: number;
+  steps: number;
+  stepsRun: number;
+  lr: { max: number; min: number; schedule: 'cosine, restarted at the stage start' };
+  /** Held-out top-1 and loss when the stage starts (its layers just quantized). */
+  start: { heldOut: number; heldOutLoss: number };
+  checkpoints: Checkpoint[];
+  /** The checkpoint kept (index into checkpoints; -1 = the stage start). */
+  kept: number;
+  end: { heldOut: number; heldOutLoss: number };
+  stopped: 'completed' | 'plateau' | 'divergence';
+  rolledBack: boolean;
+  seconds: number;
+  secondsPerStep: number;
+}
+
+/** Options of {@link progressiveQat}. */
+export interface QatOptions {
+  target: Target;
+  /** PTQ layers of the same recipe: activation parameters (ranges from calibration). */
+  layers: readonly QuantizedLayer[];
+  /** Sensitivity tier of each layer (by name); layers without one count as medium. */
+  tiers: ReadonlyMap<string, Tier>;
+  train: TrainingSplit;
+  heldOut: TrainingSplit;
+  /** Epochs per stage (over `train`). */
+  epochs: number;
+  batchSize?: number;
+  /** Peak learning rate of each stage (default 1e-4); the minimum is peak / 100. */
+  lr?: number;
+  /** Monitor checkpoints per epoch (default 2). */
+  checkpointsPerEpoch?: number;
+  /** Checkpoints without improvement that stop a stage (default 3). */
+  patience?: number;
+  /** Held-out top-1 drop (points) below the stage's best that counts as divergence (default 3). */
+  divergencePoints?: number;
+  seed?: number;
+  onProgress?: (stage: number, done: number, total: number) => void;
+}
+
+/** Stages of the progressive schedule: low, low+medium, all. */
+export const STAGE_TIERS: readonly Tier[][] = [
+  ['low'],
+  ['low', 'medium'],
+  ['low', 'medium', 'high'],
+];
+
+/** Deterministic PRNG (mulberry32) for shuffles. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled(n: number, rand: () => number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+function batchTensor(split: TrainingSplit, idx: readonly number[]): tf.Tensor {
+  const per = split.sampleDims.reduce((p, d) => p * d, 1);
+  const out = new Float32Array(idx.length * per);
+  idx.forEach((s, k) => {
+    out.set(split.data.subarray(s * per, (s + 1) * per), k * per);
+  });
+  return tf.tensor(out, [idx.length, ...split.sampleDims]);
+}
+
+function labelTensor(split: TrainingSplit, idx: readonly number[]): tf.Tensor {
+  return tf.oneHot(
+    tf.tensor1d(
+      idx.map((i) => split.labels[i]!),
+      'int32',
+    ),
+    split.classes,
+  );
+}
+
+/** Top-1 and mean cross-entropy of the model on a split, with a simulation config. */
+export function evaluateSplit(
+  model: TrainableModel,
+  split: TrainingSplit,
+  sim: SimConfig | null,
+  batch = 250,
+): { top1: number; loss: number } {
+  let correct = 0;
+  let lossSum = 0;
+  const out = model.outputNames[0]!;
+  for (let s = 0; s < split.size; s += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - s) }, (_, k) => s + k);
+    const [pred, loss] = tf.tidy(() => {
+      const logits = model.forward({ [split.input]: batchTensor(split, idx) }, sim)[out]!;
+      const l = tf.losses.softmaxCrossEntropy(
+        labelTensor(split, idx),
+        logits,
+        undefined,
+        undefined,
+        tf.Reduction.SUM,
+      );
+      return [tf.argMax(logits, 1).dataSync(), l.dataSync()[0]!] as const;
+    });
+    idx.forEach((i, k) => {
+      if (pred[k] === split.labels[i]) correct++;
+    });
+    lossSum += loss;
+  }
+  return { top1: correct / split.size, loss: lossSum / split.size };
+}
+
+/**
+ * Runs the three-stage schedule on the prepared (BN-folded) model and returns the trained model
+ * (weights via `model.weights()`) with the stage logs.
+ */
+export function progressiveQat(
+  prepared: PreparedModel,
+  opts: QatOptions,
+): { model: TrainableModel; stages: StageLog[] } {
+  const model = new TrainableModel(prepared, opts.target);
+  const batchSize = opts.batchSize ?? 32;
+  const lrMax = opts.lr ?? 1e-4;
+  const lrMin = lrMax / 100;
+  const perEpoch = Math.ceil(opts.train.size / batchSize);
+  const checkpointEvery = Math.max(1, Math.floor(perEpoch / (opts.checkpointsPerEpoch ?? 2)));
+  const patience = opts.patience ?? 3;
+  const divergence = (opts.divergencePoints ?? 3) / 100;
+  const rand = rng(opts.seed ?? 20261126);
+  const act = new Map(opts.layers.map((l) => [l.name, l.act]));
+  const names = opts.layers.map((l) => l.name);
+  const fp16 = opts.target.floatPath === 'fp16';
+  const out = model.outputNames[0]!;
+  const stages: StageLog[] = [];
+  for (const [s, tiers] of STAGE_TIERS.entries()) {
+    const t0 = performance.now();
+    const quantized = names.filter((n) => tiers.includes(opts.tiers.get(n) ?? 'medium'));
+    const sim: SimConfig = { quantized: new Set(quantized), act, fp16 };
+    const start = evaluateSplit(model, opts.heldOut, sim);
+    let best = { heldOut: start.top1, loss: start.loss, snap: model.snapshot(), index: -1 };
+    const optimizer = tf.train.adam(lrMax);
+    const steps = opts.epochs * perEpoch;
+    const checkpoints: Checkpoint[] = [];
+    let stopped: StageLog['stopped'] = 'completed';
+    let sinceBest = 0;
+    let lossAcc = 0;
+    let lossN = 0;
+    let step = 0;
+    outer: for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      const order = shuffled(opts.train.size, rand);
+      for (let b = 0; b < perEpoch; b++) {
+        const idx = order.slice(b * batchSize, (b + 1) * batchSize);
+        const lr = lrMin + 0.5 * (lrMax - lrMin) * (1 + Math.cos((Math.PI * step) / steps));
+        (optimizer as unknown as { learningRate: number }).learningRate = lr;
+        const loss = tf.tidy(() => {
+          const x = batchTensor(opts.train, idx);
+          const y = labelTensor(opts.train, idx);
+          const l = optimizer.minimize(
+            () =>
+              tf.losses.softmaxCrossEntropy(
+                y,
+                model.forward({ [opts.train.input]: x }, sim)[out]!,
+              ) as tf.Scalar,
+            true,
+            model.variables(),
+          );
+          return l!.dataSync()[0]!;
+        });
+        step++;
+        opts.onProgress?.(s, step, steps);
+        if (!Number.isFinite(loss)) {
+          stopped = 'divergence';
+          break outer;
+        }
+        lossAcc += loss;
+        lossN++;
+        if (step % checkpointEvery === 0 || step === steps) {
+          const h = evaluateSplit(model, opts.heldOut, sim);
+          checkpoints.push({
+            step,
+            epoch: epoch + step / perEpoch - Math.floor(step / perEpoch),
+            trainLoss: lossAcc / lossN,
+            heldOut: h.top1,
+            heldOutLoss: h.loss,
+            seconds: (performance.now() - t0) / 1000,
+          });
+          lossAcc = 0;
+          lossN = 0;
+          if (h.top1 > best.heldOut || (h.top1 === best.heldOut && h.loss < best.loss)) {
+            best = {
+              heldOut: h.top1,
+              loss: h.loss,
+              snap: model.snapshot(),
+              index: checkpoints.length - 1,
+            };
+            sinceBest = 0;
+          } else {
+            sinceBest++;
+            if (best.heldOut - h.top1 > divergence) {
+              stopped = 'divergence';
+              break outer;
+            }
+            if (sinceBest >= patience) {
+              stopped = 'plateau';
+              break outer;
+            }
+          }
+        }
+      }
+    }
+    optimizer.dispose();
+    const last = checkpoints.at(-1);
+    const rolledBack = best.index !== checkpoints.length - 1;
+    if (rolledBack) model.restore(best.snap);
+    const seconds = (performance.now() - t0) / 1000;
+    stages.push({
+      stage: s + 1,
+      tiers: [...tiers],
+      quantized,
+      simulatedArithmetic: true,
+      epochs: opts.epochs,
+      steps,
+      stepsRun: step,
+      lr: { max: lrMax, min: lrMin, schedule: 'cosine, restarted at the stage start' },
+      start: { heldOut: start.top1, heldOutLoss: start.loss },
+      checkpoints,
+      kept: best.index,
+      end: rolledBack
+        ? { heldOut: best.heldOut, heldOutLoss: best.loss }
+        : { heldOut: last?.heldOut ?? start.top1, heldOutLoss: last?.heldOutLoss ?? start.loss },
+      stopped,
+      rolledBack,
+      seconds,
+      secondsPerStep: step > 0 ? seconds / step : 0,
+    });
+  }
+  return { model, stages };
+}
