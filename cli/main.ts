@@ -4,6 +4,7 @@ import { registerFormat } from './commands/format.ts';
 import { registerScore } from './commands/score.ts';
 import { registerTargets } from './commands/targets.ts';
 import { registerTasks } from './commands/tasks.ts';
+import { registerTrain } from './commands/train.ts';
 import { registerValidate } from './commands/validate.ts';
 import { CliError } from './errors.ts';
 
@@ -22,6 +23,7 @@ registerTargets(program);
 registerFormat(program);
 registerValidate(program);
 registerScore(program);
+registerTrain(program);
 
 try {
   await program.parseAsync(process.argv);

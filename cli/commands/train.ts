@@ -1,0 +1,298 @@
+/**
+ * `cann-quant train --task <id> --target <t> --progressive --hardware-sim --epochs N`:
+ * progressive QAT (core/train) on the task's training split, then the QAT model scored by the
+ * same pipeline as any submission. Steps: (1) PTQ of the FP32 model with the recipe (gives the
+ * PTQ loss, the sensitivity tiers and the calibrated activation ranges); (2) three stages of
+ * QAT (low, +medium, all) with the target's arithmetic simulated; (3) trained weights written
+ * into the reference graph; (4) the QAT model run through the pipeline; its loss is measured
+ * against the task's recorded FP32 reference.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { Tier } from '../../core/calibrate/sensitivity.ts';
+import { getTarget } from '../../core/formats/targets.ts';
+import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
+import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
+import { prepareModel } from '../../core/quantize/prepare.ts';
+import type { Recipe } from '../../core/recipe/schema.ts';
+import type { QatEvidence } from '../../core/score/checks.ts';
+import { fashionMnistQatSplits } from '../../core/train/data.ts';
+import { sameGraph, writeTrainedWeights } from '../../core/train/export.ts';
+import { evaluateSplit, progressiveQat, type StageLog } from '../../core/train/qat.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { nodeDataSource } from '../data-source.ts';
+import { CliError } from '../errors.ts';
+import { progressBar } from '../progress.ts';
+import { useNodeRuntime } from '../runtime-node.ts';
+import { useNodeTraining } from '../train-backend.ts';
+import { readTaskModel } from '../zoo-files.ts';
+import { resolveRecipe } from './score.ts';
+import { parsePositiveInt, printResult } from './shared.ts';
+
+interface TrainFlags {
+  task?: string;
+  target?: string;
+  template?: string;
+  progressive?: boolean;
+  hardwareSim?: boolean;
+  epochs: number;
+  trainSamples: number;
+  heldOut: number;
+  batch: number;
+  lr: string;
+  seed: number;
+  out?: string;
+  score: boolean;
+  model?: string;
+  json?: boolean;
+  progress?: boolean;
+  log?: boolean;
+}
+
+const pts = (x: number) => Math.round(x * 1e4) / 100;
+
+/** Runs the pipeline on given model bytes for a recipe (the QAT model or the FP32 model). */
+async function scoreModel(
+  recipe: Recipe,
+  model: Uint8Array,
+  label: string,
+  progress: boolean | undefined,
+): Promise<PipelineResult> {
+  const task = getTask(recipe.task);
+  const source = nodeDataSource();
+  const [calibration, evaluation] = await Promise.all([
+    task.load(source, 'calibration'),
+    task.load(source, 'evaluation'),
+  ]);
+  const bar = progressBar(label, progress);
+  let done = 0;
+  try {
+    return await runPipeline(
+      { recipe, task, model, calibration, evaluation },
+      {
+        shards: 1,
+        validate: true,
+        executor: async (_phase, inputs, run) => {
+          const out = [];
+          for (const [i, input] of inputs.entries()) {
+            out.push(await run(input, i));
+            bar.update(++done, done + inputs.length - i - 1);
+          }
+          return out;
+        },
+      },
+    );
+  } finally {
+    bar.stop();
+  }
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description(
+      'progressive quantization-aware training with the target arithmetic simulated, then scoring of the QAT model',
+    )
+    .requiredOption('--task <id>', 'zoo task (Fashion-MNIST classifiers)')
+    .requiredOption('--target <t>', 'hardware target, e.g. ascend310 or ascend310-w4a8')
+    .option('--template <name>', 'recipe template (default: the task kind default)')
+    .option('--progressive', 'stage the quantization by sensitivity tier (low, +medium, all)')
+    .option('--hardware-sim', "simulate the target's integer arithmetic in the forward pass")
+    .option('--epochs <n>', 'epochs per stage over the training subset', parsePositiveInt, 1)
+    .option(
+      '--train-samples <n>',
+      'training images drawn from the training split (subset, seeded)',
+      parsePositiveInt,
+      2000,
+    )
+    .option('--held-out <n>', 'held-out training images for the monitor', parsePositiveInt, 500)
+    .option('--batch <n>', 'batch size', parsePositiveInt, 32)
+    .option('--lr <x>', 'peak learning rate of each stage (Adam, cosine)', '1e-4')
+    .option('--seed <n>', 'seed of the subset and the shuffles', parsePositiveInt, 20261126)
+    .option('--out <dir>', 'output folder (default out/qat-<task>-<target>)')
+    .option('--no-score', 'skip scoring the QAT model through the pipeline')
+    .option('--model <file>', 'score this QAT model instead of training (skips steps 2-3)')
+    .option('--json', 'print one JSON object')
+    .option('--no-progress', 'no progress bars')
+    .option('--log', 'one stderr line per step range and phase (for logs without a terminal)')
+    .action(async (flags: TrainFlags) => {
+      if (!flags.model && (!flags.progressive || !flags.hardwareSim))
+        throw new CliError(
+          'train needs --progressive and --hardware-sim (the only training mode implemented)',
+          2,
+        );
+      const lr = Number(flags.lr);
+      if (!(lr > 0)) throw new CliError(`--lr '${flags.lr}' is not a positive number`, 2);
+      const recipe = await resolveRecipe({
+        task: flags.task!,
+        target: flags.target!,
+        ...(flags.template ? { template: flags.template } : {}),
+      });
+      const target = getTarget(recipe.target);
+      const task = getTask(recipe.task);
+      const out = flags.out ?? join('out', `qat-${recipe.task}-${recipe.target}`);
+      await mkdir(out, { recursive: true });
+      useNodeRuntime();
+      const progress = flags.progress === false ? false : undefined;
+      const fp32Bytes = await readTaskModel(task.manifest);
+      const fp32Model = decodeModel(fp32Bytes);
+      const reference = task.manifest.reference.fp32[task.manifest.metric.primary]!;
+      const timings: Record<string, number> = {};
+      const t0 = performance.now();
+
+      // 1. PTQ with the recipe: loss, tiers, activation ranges.
+      const ptq = await scoreModel(
+        recipe,
+        fp32Bytes,
+        `ptq ${recipe.task}/${recipe.target}`,
+        progress,
+      );
+      timings.ptqSeconds = (performance.now() - t0) / 1000;
+      if (flags.log) process.stderr.write(`ptq done ${timings.ptqSeconds.toFixed(1)} s\n`);
+      const ptqLoss = (reference - ptq.evaluation!.int8[task.manifest.metric.primary]!) * 100;
+
+      let stages: StageLog[] = [];
+      let qatBytes: Uint8Array;
+      let graphCheck: { same: boolean; why?: string };
+      let heldOutFinal: { top1: number; loss: number } | undefined;
+      let data: { train: string; heldOut: string } | undefined;
+      if (flags.model) {
+        qatBytes = new Uint8Array(await readFile(flags.model));
+        graphCheck = sameGraph(fp32Model, decodeModel(qatBytes));
+      } else {
+        // 2. progressive QAT
+        await useNodeTraining('wasm');
+        const splits = await fashionMnistQatSplits(task.manifest, nodeDataSource(), {
+          trainCount: flags.trainSamples,
+          heldOutCount: flags.heldOut,
+          seed: flags.seed,
+        });
+        data = { train: splits.train.description, heldOut: splits.heldOut.description };
+        const tiers = new Map<string, Tier>((ptq.sensitivity ?? []).map((t) => [t.name, t.tier]));
+        const prepared = prepareModel(fp32Model, target);
+        const bars = [0, 1, 2].map((s) =>
+          progressBar(`qat stage ${s + 1}/3 ${['low', '+medium', 'all'][s]}`, progress),
+        );
+        const t1 = performance.now();
+        const result = progressiveQat(prepared, {
+          target,
+          layers: ptq.layers,
+          tiers,
+          train: splits.train,
+          heldOut: splits.heldOut,
+          epochs: flags.epochs,
+          batchSize: flags.batch,
+          lr,
+          seed: flags.seed,
+          onProgress: (s, done, total) => {
+            if (s > 0 && done === 1) bars[s - 1]!.stop();
+            bars[s]!.update(done, total);
+            if (flags.log && (done === 1 || done % 8 === 0 || done === total))
+              process.stderr.write(
+                `qat stage ${s + 1} step ${done}/${total} ${((performance.now() - t1) / 1000).toFixed(1)} s\n`,
+              );
+          },
+        });
+        for (const b of bars) b.stop();
+        timings.qatSeconds = (performance.now() - t1) / 1000;
+        stages = result.stages;
+        const sim = {
+          quantized: new Set(ptq.layers.map((l) => l.name)),
+          act: new Map(ptq.layers.map((l) => [l.name, l.act])),
+          fp16: target.floatPath === 'fp16',
+        };
+        heldOutFinal = evaluateSplit(result.model, splits.heldOut, sim);
+        // 3. weights back into the reference graph
+        const qatModel = writeTrainedWeights(fp32Model, prepared, result.model.weights());
+        result.model.dispose();
+        graphCheck = sameGraph(fp32Model, qatModel);
+        qatBytes = encodeModel(qatModel);
+        await writeFile(join(out, 'model.qat.onnx'), qatBytes);
+        await writeFile(join(out, 'recipe.json'), `${JSON.stringify(recipe, null, 2)}\n`);
+        await writeFile(
+          join(out, 'stage-log.json'),
+          `${JSON.stringify({ task: recipe.task, target: recipe.target, data, flags: { epochs: flags.epochs, trainSamples: flags.trainSamples, heldOut: flags.heldOut, batch: flags.batch, lr, seed: flags.seed }, stages }, null, 2)}\n`,
+        );
+      }
+
+      // 4. the QAT model through the pipeline, loss against the recorded FP32 reference
+      let qat: PipelineResult | undefined;
+      if (flags.score) {
+        const t2 = performance.now();
+        qat = await scoreModel(
+          recipe,
+          qatBytes,
+          `score qat ${recipe.task}/${recipe.target}`,
+          progress,
+        );
+        timings.scoreSeconds = (performance.now() - t2) / 1000;
+      }
+      const primary = task.manifest.metric.primary;
+      const qatLoss = qat ? (reference - qat.evaluation!.int8[primary]!) * 100 : null;
+      const evidence: QatEvidence | null =
+        qatLoss === null
+          ? null
+          : {
+              stages: stages.map((s) => ({
+                tiers: s.tiers,
+                simulatedArithmetic: s.simulatedArithmetic,
+              })),
+              stageLog: flags.model ? '' : join(out, 'stage-log.json'),
+              sameGraph: graphCheck.same,
+              lossPoints: qatLoss,
+              ptqLossPoints: ptqLoss,
+            };
+      const result = {
+        task: recipe.task,
+        target: recipe.target,
+        recipe: recipe.name,
+        metric: primary,
+        fp32Reference: reference,
+        ptq: { int8: ptq.evaluation!.int8[primary], lossPoints: pts(ptqLoss / 100) },
+        qat: qat
+          ? {
+              fp32: qat.evaluation!.fp32[primary],
+              int8: qat.evaluation!.int8[primary],
+              lossPoints: pts(qatLoss! / 100),
+              recoveredFraction: ptqLoss > 0 ? (ptqLoss - qatLoss!) / ptqLoss : null,
+              aboveFp32Reference: qat.evaluation!.int8[primary]! > reference,
+            }
+          : null,
+        heldOutFinal,
+        sameGraph: graphCheck,
+        stages: stages.map((s) => ({
+          stage: s.stage,
+          tiers: s.tiers,
+          layers: s.quantized.length,
+          start: s.start.heldOut,
+          end: s.end.heldOut,
+          stopped: s.stopped,
+          rolledBack: s.rolledBack,
+          steps: s.stepsRun,
+          seconds: Math.round(s.seconds * 10) / 10,
+          secondsPerStep: Math.round(s.secondsPerStep * 1000) / 1000,
+        })),
+        data,
+        timings,
+        evidence,
+        out,
+      };
+      await writeFile(join(out, 'train-result.json'), `${JSON.stringify(result, null, 2)}\n`);
+      printResult(flags.json, result, () =>
+        [
+          `task ${result.task}  target ${result.target}  metric ${primary}  FP32 reference ${reference}`,
+          `PTQ  ${result.ptq.int8}  loss ${result.ptq.lossPoints} points`,
+          ...stages.map(
+            (s) =>
+              `stage ${s.stage} [${s.tiers.join('+')}] ${s.quantized.length} layers: held-out ${s.start.heldOut.toFixed(4)} -> ${s.end.heldOut.toFixed(4)} (${s.stopped}${s.rolledBack ? ', rolled back to best' : ''}) ${s.stepsRun} steps ${s.seconds.toFixed(1)} s`,
+          ),
+          result.qat
+            ? `QAT  ${result.qat.int8}  loss ${result.qat.lossPoints} points (QAT model FP32 ${result.qat.fp32}); recovered ${result.qat.recoveredFraction === null ? 'n/a' : `${(result.qat.recoveredFraction * 100).toFixed(0)}%`} of the PTQ loss`
+            : 'QAT model not scored (--no-score)',
+          `graph ${graphCheck.same ? 'same nodes and shapes as the reference' : `changed: ${graphCheck.why}`}`,
+          `written ${out}/model.qat.onnx, recipe.json, stage-log.json, train-result.json`,
+        ].join('\n'),
+      );
+    });
+}
