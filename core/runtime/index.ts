@@ -80,6 +80,32 @@ export interface RuntimeInfo {
 
 const LEVELS: readonly GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'all'];
 
+/** Model executions of this thread so far (benchmarks read them; nothing decides on them). */
+export interface RuntimeCounters {
+  /** Sessions created. */
+  sessions: number;
+  /** `run` calls that completed. */
+  runs: number;
+  /** Samples executed: the first dimension of the first input of each run (1 for a scalar). */
+  samples: number;
+}
+
+const counters: RuntimeCounters = { sessions: 0, runs: 0, samples: 0 };
+let runObserver: (() => void) | undefined;
+
+/** A snapshot of this thread's {@link RuntimeCounters}. */
+export function runtimeCounters(): RuntimeCounters {
+  return { ...counters };
+}
+
+/**
+ * Registers a callback invoked after every completed run (e.g. to sample memory), or removes it
+ * with `undefined`. One observer per thread.
+ */
+export function setRunObserver(observer: (() => void) | undefined): void {
+  runObserver = observer;
+}
+
 let configured: RuntimeLoader | undefined;
 let loading: Promise<OrtModule> | undefined;
 
@@ -178,6 +204,7 @@ export async function createSession(
     sessionOptions.freeDimensionOverrides = { ...options.freeDimensionOverrides };
   }
   const session = await ort.InferenceSession.create(model, sessionOptions);
+  counters.sessions++;
   return wrapSession(ort.Tensor as unknown as OrtTensorConstructor, session);
 }
 
@@ -229,6 +256,10 @@ function wrapSession(Tensor: OrtTensorConstructor, session: Ort.InferenceSession
     if (released) throw new Error('createSession.run: session was released');
     const { ortFeeds, names } = prepare(feeds, fetches);
     const results = await session.run(ortFeeds, names);
+    counters.runs++;
+    const first = ortFeeds[inputNames[0] ?? '']?.dims;
+    counters.samples += first && first.length > 0 ? Number(first[0]) : 1;
+    runObserver?.();
     const out: Record<string, TensorData> = {};
     for (const name of names) {
       const value = results[name];

@@ -1,0 +1,56 @@
+/**
+ * Shared helpers of the performance benchmark (bench/perf.ts): machine description, medians,
+ * the native reference runtime (onnxruntime-node from bench/native, installed on demand).
+ */
+
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** CPU, cores, memory, load, versions: recorded with every result. */
+export function machine() {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    nproc: Number(execFileSync('nproc').toString().trim()),
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    uptime: execFileSync('uptime').toString().trim(),
+  };
+}
+
+/** The `uptime` line (load averages) right now. */
+export function uptime(): string {
+  return execFileSync('uptime').toString().trim();
+}
+
+/** 1-minute load average. */
+export function load1(): number {
+  return Number(/load average: ([\d.]+)/.exec(uptime())?.[1] ?? 'NaN');
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export const MiB = 2 ** 20;
+
+const nativeDir = fileURLToPath(new URL('./native/', import.meta.url));
+
+/** onnxruntime-node from bench/native (after `npm run bench:setup`), or undefined. */
+export function loadOrtNode(): typeof import('onnxruntime-common') | undefined {
+  if (!existsSync(`${nativeDir}node_modules/onnxruntime-node`)) return undefined;
+  const require = createRequire(`${nativeDir}package.json`);
+  return require('onnxruntime-node') as typeof import('onnxruntime-common');
+}
+
+/** Markdown table from rows of cells. */
+export function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');

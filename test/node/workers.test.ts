@@ -1,0 +1,55 @@
+/**
+ * cli/workers.ts: a run on 2 worker_threads (2 shards per phase, each shard a replay in a
+ * worker, outputs through the shard codec) gives the same samples, scales, zero points, int32
+ * biases, emulation model bytes and metrics as the single-process run with 1 shard.
+ */
+import { createHash } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeRuntime } from '../../cli/runtime-node.ts';
+import { loadRecipeInputs, runOnWorkers } from '../../cli/workers.ts';
+import { encodeModel } from '../../core/onnx/index.ts';
+import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
+import { recipeFromTemplate } from '../../core/recipe/templates.ts';
+
+const fingerprint = (r: PipelineResult) =>
+  createHash('sha256')
+    .update(
+      JSON.stringify({
+        samples: r.calibration.samples,
+        sensitivity: r.sensitivity,
+        estimate: r.estimate,
+        layers: r.layers.map((l) => ({
+          act: l.act,
+          scales: [...l.weight.scales],
+          q: [...l.weight.q],
+          bias: [...l.bias],
+        })),
+        fp32: r.evaluation?.fp32,
+        int8: r.evaluation?.int8,
+      }),
+    )
+    .update(encodeModel(r.emulation))
+    .update(encodeModel(r.qdq))
+    .digest('hex');
+
+beforeAll(() => useNodeRuntime());
+
+describe('worker_threads executor', () => {
+  it('2 workers give the result of 1 shard in process (smoke-fmnist, ascend310)', async () => {
+    const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
+    const single = await runPipeline(await loadRecipeInputs(recipe, true), { shards: 1 });
+    const shards: string[] = [];
+    const parallel = await runOnWorkers(recipe, {
+      workers: 2,
+      onShard: (phase, index, stats) => {
+        shards.push(`${phase}/${index}`);
+        expect(stats.wasmBytes).toBeGreaterThan(0);
+      },
+    });
+    expect(parallel.phases.map((p) => [p.phase, p.shards])).toEqual(
+      single.phases.map((p) => [p.phase, 2]),
+    );
+    expect(shards.length).toBe(2 * single.phases.length);
+    expect(fingerprint(parallel)).toBe(fingerprint(single));
+  }, 600_000);
+});
