@@ -20,7 +20,12 @@ import {
   recipeForTarget,
 } from '../../core/score/cross-hardware.ts';
 import { sig3 } from '../../core/score/qqi.ts';
-import { type MeasuredSpeedup, scoreRun, tierCounts } from '../../core/score/score-run.ts';
+import {
+  checklistLines,
+  type MeasuredSpeedup,
+  scoreRun,
+  tierCounts,
+} from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
@@ -29,6 +34,7 @@ import { measureSpeedup } from '../measure.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { runUserModel, userTaskId } from '../user-model.ts';
+import { runOnWorkers } from '../workers.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { parsePositiveInt, printResult } from './shared.ts';
 
@@ -97,8 +103,22 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
 /** Runs the pipeline for a recipe on its zoo task in this process. */
 export async function runRecipe(
   recipe: Recipe,
-  opts: { shards?: number; validate?: boolean; progress?: boolean },
+  opts: { shards?: number; validate?: boolean; progress?: boolean; workers?: number },
 ): Promise<PipelineResult> {
+  if (opts.workers !== undefined) {
+    // worker_threads (cli/workers.ts): at least one shard per worker
+    const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
+    try {
+      return await runOnWorkers(recipe, {
+        workers: opts.workers,
+        shards: Math.max(opts.shards ?? 1, opts.workers),
+        validate: opts.validate ?? true,
+        onProgress: (done, total) => bar.update(done, total),
+      });
+    } finally {
+      bar.stop();
+    }
+  }
   const task = getTask(recipe.task);
   useNodeRuntime();
   const source = nodeDataSource();
@@ -244,6 +264,11 @@ export function registerScore(program: Command): void {
       .option('--target <t>', 'hardware target')
       .option('--template <name>', `template (${TEMPLATES.map((t) => t.name).join(', ')})`)
       .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
+      .option(
+        '--workers <n>',
+        'run the shards on n worker_threads (at least n shards per phase; results do not depend on it)',
+        parsePositiveInt,
+      )
       .option('--json', 'print one JSON object');
 
   recipeOptions(
@@ -263,6 +288,7 @@ export function registerScore(program: Command): void {
       async (
         o: RecipeFlags & {
           shards: number;
+          workers?: number;
           json?: boolean;
           reproduce?: boolean;
           measure?: boolean;
@@ -271,13 +297,16 @@ export function registerScore(program: Command): void {
         },
       ) => {
         const recipe = await resolveRecipe(o);
-        const r = await runRecipe(recipe, { shards: o.shards, progress: !o.json });
+        const workers = o.workers !== undefined ? { workers: o.workers } : {};
+        // with --workers n, at least n shards (the second execution takes one more)
+        const shards = Math.max(o.shards, o.workers ?? 1);
+        const r = await runRecipe(recipe, { shards, progress: !o.json, ...workers });
         // L1.reproducible: a second, independent execution (with another shard count) must give
         // identical scale/zero-point sets and the identical metric.
         const second =
           o.reproduce === false
             ? undefined
-            : await runRecipe(recipe, { shards: o.shards + 1, progress: !o.json });
+            : await runRecipe(recipe, { shards: shards + 1, progress: !o.json, ...workers });
         const c = r.evaluation!.comparison;
         const task = getTask(r.task);
         const model = await readTaskModel(task.manifest);
@@ -348,10 +377,7 @@ export function registerScore(program: Command): void {
             scored.qqi.text,
             speedupLine(scored.perf.speedup, r.target, measured),
             `level L${scored.level}  (${scored.badge})`,
-            ...scored.checks.map(
-              (k) =>
-                `  ${k.pass === true ? 'pass' : k.pass === false ? 'FAIL' : 'n/a '} ${k.id.padEnd(17)} ${String(k.value).slice(0, 24).padEnd(24)} ${k.threshold}`,
-            ),
+            ...checklistLines(scored.checks),
             ...(cross ? [crossHardwareTable(cross.report)] : []),
             `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
           ].join('\n'),
@@ -388,6 +414,7 @@ export function registerScore(program: Command): void {
       async (
         o: RecipeFlags & {
           shards: number;
+          workers?: number;
           json?: boolean;
           out: string;
           sensitivityAware?: boolean;
@@ -416,7 +443,12 @@ export function registerScore(program: Command): void {
             : undefined;
         const r =
           user?.result ??
-          (await runRecipe(recipe, { shards: o.shards, validate: false, progress: !o.json }));
+          (await runRecipe(recipe, {
+            shards: o.shards,
+            validate: false,
+            progress: !o.json,
+            ...(o.workers !== undefined ? { workers: o.workers } : {}),
+          }));
         const files = await writeRunArtifacts(o.out, r);
         const out = {
           task: r.task,

@@ -6,7 +6,7 @@ import { readTaskModel } from '../../cli/zoo-files.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { type PipelineResult, runPipeline } from '../pipeline/run.ts';
 import { recipeFromTemplate } from '../recipe/templates.ts';
-import { paramsDigest, runReport, scoreRun, tierCounts } from './score-run.ts';
+import { checklistLines, paramsDigest, runReport, scoreRun, tierCounts } from './score-run.ts';
 
 describe('scoreRun / runReport (smoke-fmnist, ascend310)', () => {
   const task = getTask('smoke-fmnist');
@@ -75,5 +75,33 @@ describe('scoreRun / runReport (smoke-fmnist, ascend310)', () => {
     expect(report.qqi.display).toBe(scored.qqi.display);
     expect(report.perf.rows.reduce((s, r) => s + r.macs, 0)).toBe(173_264);
     expect(report.badge).toBe(`quantization | L${scored.level} · QQI ${scored.qqi.display}`);
+  });
+});
+
+describe('checklistLines', () => {
+  it('gives one line per level and a why for every check that did not pass', async () => {
+    const { runChecks } = await import('./checks.ts');
+    const { nativeScheme } = await import('./checks.ts');
+    const { TARGETS } = await import('../formats/targets.ts');
+    const checks = runChecks({
+      runId: 'r',
+      task: 't',
+      target: 'ascend310',
+      recipe: 'x',
+      calibration: { samples: 500, split: 'calibration', sampler: 'random' },
+      methods: {},
+      scheme: { used: nativeScheme(TARGETS.ascend310), native: nativeScheme(TARGETS.ascend310) },
+      biasCorrection: true,
+    });
+    const lines = checklistLines(checks);
+    expect(lines.slice(0, 5).map((l) => l.slice(0, 9))).toEqual([
+      '  L1 n/a ',
+      '  L2 FAIL',
+      '  L3 n/a ',
+      '  L4 n/a ',
+      '  L5 n/a ',
+    ]);
+    expect(lines).toContain('    x L2.samples: 500 samples is more than 100');
+    expect(lines[2]).toContain('+ format native');
   });
 });

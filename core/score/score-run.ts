@@ -399,3 +399,39 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
     phases: result.phases.map((p) => ({ ...p })),
   };
 }
+
+const short = (v: CheckResult['value']): string => {
+  if (v === null) return '';
+  if (typeof v === 'number') return String(Number(v.toPrecision(4)));
+  const s = String(v);
+  return s.length > 20 ? `${s.slice(0, 19)}…` : s;
+};
+
+/**
+ * The compact certification checklist: one line per level (`+` pass, `x` fail, `-` not run, with
+ * the measured value), then one line per check that did not pass, saying why.
+ */
+export function checklistLines(checks: readonly CheckResult[]): string[] {
+  const mark = (c: CheckResult) => (c.pass === true ? '+' : c.pass === false ? 'x' : '-');
+  const lines: string[] = [];
+  for (const level of [1, 2, 3, 4, 5] as const) {
+    const own = checks.filter((c) => c.level === level);
+    const state = own.every((c) => c.pass === true)
+      ? 'pass'
+      : own.some((c) => c.pass === false)
+        ? 'FAIL'
+        : 'n/a ';
+    lines.push(
+      `  L${level} ${state}  ${own
+        .map((c) => {
+          const v =
+            c.id === 'L3.format' ? (c.pass === true ? 'native' : 'not native') : short(c.value);
+          return `${mark(c)} ${c.id.slice(3)}${v ? ` ${v}` : ''}`;
+        })
+        .join('   ')}`,
+    );
+  }
+  for (const c of checks)
+    if (c.pass !== true) lines.push(`    ${c.pass === false ? 'x' : '-'} ${c.id}: ${c.why}`);
+  return lines;
+}
