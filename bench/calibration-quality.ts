@@ -63,6 +63,13 @@ const B = Number(values.bootstrap);
 const wanted = new Set(values.variants!.split(','));
 const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
 const started = { date: new Date().toISOString(), uptime: uptime() };
+const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+/** The commit measured, and how many tracked files differed from it when the run started. */
+const revision = {
+  commit: git('rev-parse', '--short', 'HEAD'),
+  modifiedTrackedFiles: git('status', '--short', '--untracked-files=no').split('\n').filter(Boolean)
+    .length,
+};
 
 /** Seeded PRNG (mulberry32) for the bootstrap resamples. */
 function rng(seed: number): () => number {
@@ -327,6 +334,7 @@ const md = [
   `- started: ${started.date}; \`uptime\`: ${started.uptime}`,
   `- finished: ${finished.date}; \`uptime\`: ${finished.uptime}`,
   `- machine: ${machine}`,
+  `- commit: ${revision.commit} (${revision.modifiedTrackedFiles} tracked files modified in the working tree at the start)`,
   `- loss = FP32 - INT8 of the primary metric on the full evaluation split, in points; 95% CI: paired bootstrap over the evaluation samples (${B} resamples, percentile interval).`,
   '- tier rule: rank by SQNR + the agreement test (core/calibrate/sensitivity.ts: a layer goes high on agreement only when its flips are significantly above 0.5% at the sample count, one-sided exact binomial, 5%, counted on the samples where the reference is confident, softmax margin >= 0.1); "by agreement" counts the layers it sent high. The same measured table under the earlier rules: "fixed" (agreement < 99.5% -> high) and "binomial, all samples" (the test over every sample, near-ties included).',
   '',
@@ -346,7 +354,7 @@ const md = [
 ].join('\n');
 await writeFile(
   `${values.out}.json`,
-  `${JSON.stringify({ machine, command, started, finished, bootstrap: B, rows, diffs }, null, 1)}\n`,
+  `${JSON.stringify({ machine, command, revision, started, finished, bootstrap: B, rows, diffs }, null, 1)}\n`,
 );
 await writeFile(`${values.out}.md`, md);
 console.log(md);
