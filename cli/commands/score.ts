@@ -23,6 +23,7 @@ import { sig3 } from '../../core/score/qqi.ts';
 import {
   checklistLines,
   type MeasuredSpeedup,
+  runReport,
   scoreRun,
   tierCounts,
 } from '../../core/score/score-run.ts';
@@ -284,6 +285,10 @@ export function registerScore(program: Command): void {
       '--cross-hardware',
       'also run the recipe on every other target: the cross-hardware table and L5.cross evidence',
     )
+    .option(
+      '--report <file>',
+      'write the full run report (RunReport JSON: per-layer list, roofline rows, every check)',
+    )
     .action(
       async (
         o: RecipeFlags & {
@@ -294,6 +299,7 @@ export function registerScore(program: Command): void {
           measure?: boolean;
           repeats: number;
           crossHardware?: boolean;
+          report?: string;
         },
       ) => {
         const recipe = await resolveRecipe(o);
@@ -336,6 +342,8 @@ export function registerScore(program: Command): void {
           runId: localRunId(r),
           ...(second ? { second } : {}),
         });
+        if (o.report)
+          await writeFile(o.report, `${JSON.stringify(runReport(r, scored), null, 1)}\n`);
         const out = {
           task: r.task,
           target: r.target,
