@@ -33,12 +33,14 @@ pre{background:#f6f8fa;border:1px solid #e1e4e8;border-radius:6px;padding:10px;o
 .level{display:inline-block;min-width:2.4em;text-align:center;border-radius:4px;padding:0 6px;font-weight:700;color:#111;border:1px solid #888}
 .l0{background:#f8d7d0}.l1{background:#ffe0c7}.l2{background:#fff1b8}.l3{background:#e6ecb0}.l4{background:#d4efb0}.l5{background:#c7f0c0}
 .pass{color:#1b5e20;font-weight:600}.fail{color:#b71c1c;font-weight:600}.notrun{color:#555}
-.flag{display:inline-block;background:#fff4e5;border:1px solid #b26a00;color:#6d3f00;border-radius:4px;padding:0 6px;font-size:.85em;font-weight:600}
+.flag{display:inline-block;white-space:nowrap;background:#fff4e5;border:1px solid #b26a00;color:#6d3f00;border-radius:4px;padding:0 6px;font-size:.85em;font-weight:600}
 .note{background:#fff4e5;border-left:4px solid #b26a00;padding:8px 12px;margin:.8em 0}
 .ok{background:#eef7ee;border-left:4px solid #2e7d32;padding:8px 12px;margin:.8em 0}
 form.filters{display:flex;flex-wrap:wrap;gap:10px 16px;align-items:flex-end;background:#f6f7fb;border:1px solid #e1e4ee;border-radius:6px;padding:10px 12px}
 form.filters label{display:flex;flex-direction:column;font-size:.9em;font-weight:600;gap:2px}
 select,input,button,textarea{font:inherit}
+select{max-width:100%}
+form.filters label{max-width:100%}
 select,input{padding:4px 6px;border:1px solid #767676;border-radius:4px;background:#fff;color:#111;min-height:2.2em}
 button{padding:5px 12px;border:1px solid #1a237e;background:#1a237e;color:#fff;border-radius:4px;cursor:pointer;min-height:2.2em}
 button.secondary{background:#fff;color:#1a237e}
@@ -57,6 +59,7 @@ details.layer summary{cursor:pointer;padding:8px 10px}
 details.layer .body{padding:0 10px 8px}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;border:1px solid #bbb}
 .idx{color:#555}.name{font-weight:600;overflow-wrap:anywhere}.sub,.meta{color:#555;font-size:.9em}
+.checks td.value{max-width:16em;overflow-wrap:anywhere}.checks td.threshold,.checks td.why{min-width:11em}.checks td.evidence{min-width:16em;overflow-wrap:anywhere}
 .prose{max-width:80ch}.prose table{display:block;overflow-x:auto}
 footer.site{max-width:1100px;margin:0 auto;padding:16px;color:#555;font-size:.85em;border-top:1px solid #eee}
 @media (max-width:640px){body{font-size:14px}th,td{padding:5px 6px}table.kv th{width:auto}}
@@ -70,7 +73,7 @@ export function Layout(props: { title: string; children: Child; script?: string 
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · cann-quant`}</title>
-        <link rel="icon" href="data:," />
+        <link rel="icon" href="/favicon.ico" type="image/svg+xml" />
         <style>{raw(CSS)}</style>
       </head>
       <body>

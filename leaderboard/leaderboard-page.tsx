@@ -9,7 +9,7 @@ import {
 import { fmtDate, fmtInt, fmtPoints, fmtQqi, fmtRatio } from './format.ts';
 import { Scatter } from './scatter.tsx';
 
-/** The leaderboard's URL parameters, validated (invalid values are dropped). */
+/** The leaderboard's URL parameters (the names /api/v1/leaderboard takes), validated: invalid values are dropped. */
 export interface BoardParams {
   task?: string;
   target?: string;
@@ -29,8 +29,8 @@ export function parseBoardParams(q: URLSearchParams): BoardParams {
   if (target && ID.test(target)) out.target = target;
   const level = Number(q.get('level') ?? '');
   if (q.get('level') && Number.isInteger(level) && level >= 0 && level <= 5) out.level = level;
-  const minQqi = Number(q.get('minQqi') ?? '');
-  if (q.get('minQqi') && Number.isFinite(minQqi)) out.minQqi = minQqi;
+  const minQqi = Number(q.get('min_qqi') ?? '');
+  if (q.get('min_qqi') && Number.isFinite(minQqi)) out.minQqi = minQqi;
   const sort = q.get('sort');
   if (sort && (LEADERBOARD_SORTS as readonly string[]).includes(sort))
     out.sort = sort as LeaderboardSort;
@@ -54,7 +54,7 @@ export function boardSearch(p: BoardParams, extra: Record<string, string> = {}):
   if (p.task) s.set('task', p.task);
   if (p.target) s.set('target', p.target);
   if (p.level !== undefined) s.set('level', String(p.level));
-  if (p.minQqi !== undefined) s.set('minQqi', String(p.minQqi));
+  if (p.minQqi !== undefined) s.set('min_qqi', String(p.minQqi));
   s.set('sort', p.sort);
   for (const [k, v] of Object.entries(extra)) s.set(k, v);
   const t = s.toString();
@@ -151,7 +151,7 @@ export function LeaderboardPage(props: {
           Minimum QQI
           <input
             type="number"
-            name="minQqi"
+            name="min_qqi"
             id="f-minqqi"
             step="any"
             min="0"
@@ -187,14 +187,14 @@ export function LeaderboardPage(props: {
                 Rank
               </th>
               <th scope="col">Recipe</th>
-              <th scope="col">Submitter</th>
-              {p.task ? '' : <th scope="col">Task</th>}
-              {p.target ? '' : <th scope="col">Target</th>}
               <SortHeader p={p} sort="level" />
               <SortHeader p={p} sort="qqi" num />
               <SortHeader p={p} sort="loss" num />
               <SortHeader p={p} sort="speedup" num />
               <SortHeader p={p} sort="energy" num />
+              <th scope="col">Submitter</th>
+              {p.task ? '' : <th scope="col">Task</th>}
+              {p.target ? '' : <th scope="col">Target</th>}
               <th scope="col" class="num">
                 Calibration samples
               </th>
@@ -209,15 +209,6 @@ export function LeaderboardPage(props: {
                 <td>
                   <a href={`/submissions/${encodeURIComponent(r.submissionId)}`}>{r.recipe}</a>
                 </td>
-                <td>{r.submitter}</td>
-                {p.task ? (
-                  ''
-                ) : (
-                  <td>
-                    <a href={`/tasks/${encodeURIComponent(r.task)}`}>{r.task}</a>
-                  </td>
-                )}
-                {p.target ? '' : <td>{r.target}</td>}
                 <td>
                   <Level level={r.level} />
                 </td>
@@ -229,16 +220,28 @@ export function LeaderboardPage(props: {
                 </td>
                 <td class="num">{fmtRatio(r.speedup)}</td>
                 <td class="num">{fmtRatio(r.energyGain)}</td>
+                <td>{r.submitter}</td>
+                {p.task ? (
+                  ''
+                ) : (
+                  <td>
+                    <a href={`/tasks/${encodeURIComponent(r.task)}`}>{r.task}</a>
+                  </td>
+                )}
+                {p.target ? '' : <td>{r.target}</td>}
                 <td class="num">{fmtInt(r.calibrationSamples)}</td>
                 <td>
                   <time datetime={new Date(r.scoredAt).toISOString()}>{fmtDate(r.scoredAt)}</time>
                 </td>
                 <td>
                   {r.underReview ? (
-                    <>
-                      <span class="flag">under review</span>{' '}
-                      <span class="sub">{r.reviewReason ?? ''}</span>
-                    </>
+                    <a
+                      class="flag"
+                      href={`/submissions/${encodeURIComponent(r.submissionId)}#review`}
+                      title={r.reviewReason ?? ''}
+                    >
+                      under review
+                    </a>
                   ) : (
                     ''
                   )}

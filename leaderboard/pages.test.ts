@@ -76,6 +76,7 @@ describe('leaderboard page', () => {
       expect(row).toContain(`×${sig3(r.report.qqi.energyGain!)}`);
       expect(row).toContain('>50<'); // calibration samples
       expect(row.includes('under review')).toBe(r.reviewReason !== null);
+      if (r.reviewReason) expect(row).toContain(`title="${esc(r.reviewReason)}"`);
     }
     expect(page).toContain(
       '<th scope="col" class="num" aria-sort="descending"><a href="/?sort=qqi"',
@@ -110,12 +111,12 @@ describe('leaderboard page', () => {
     expect(rowOf(l2, visionT4.submission.id)).not.toBeNull();
     expect(rowOf(l2, vision310.submission.id)).not.toBeNull();
     expect(rowOf(l2, naive310.submission.id)).toBeNull();
-    const q = await html('/?minQqi=1.2');
+    const q = await html('/?min_qqi=1.2');
     expect(rowOf(q, visionT4.submission.id)).not.toBeNull();
     expect(rowOf(q, naive310.submission.id)).toBeNull();
     expect(q).toContain('value="1.2"');
     // Invalid parameters are dropped, not errors.
-    const bad = await html('/?sort=nope&level=9&minQqi=x');
+    const bad = await html('/?sort=nope&level=9&min_qqi=x');
     expect(bad).toContain('aria-sort="descending"><a href="/?sort=qqi"');
   });
 

@@ -144,3 +144,13 @@ pages.get('/badge/:file{[^/]+\\.(?:svg|json)}', async (c) => {
   if (json) return c.json(badgeEndpoint(badge, maxAge), status);
   return c.body(badgeSvg(badge), status, { 'Content-Type': 'image/svg+xml; charset=utf-8' });
 });
+
+/** The site icon (browsers ask for it even on the badge SVG); a level-coloured square. */
+const ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1a237e"/><text x="8" y="12" font-size="10" text-anchor="middle" fill="#fff" font-family="sans-serif">Q</text></svg>`;
+
+pages.get('/favicon.ico', (c) =>
+  c.body(ICON, 200, {
+    'Content-Type': 'image/svg+xml',
+    'Cache-Control': 'public, max-age=86400',
+  }),
+);

@@ -12,6 +12,7 @@ import {
   renderHeatmapSvg,
   renderLegendSvg,
 } from '../core/report/heatmap.ts';
+import type { CrossHardwareReport, CrossHardwareRow } from '../core/score/cross-hardware.ts';
 import type { RunReport } from '../core/score/score-run.ts';
 import type { StoredReport } from '../core/score/submission-report.ts';
 import type { LeaderboardRow, SubmissionView } from '../db/queries.ts';
@@ -78,10 +79,10 @@ function Checklist({ checks, level }: { checks: Check[]; level: number }) {
                     <td>
                       <Outcome pass={c.pass} />
                     </td>
-                    <td>{fmtValue(c.value)}</td>
-                    <td>{c.threshold}</td>
-                    <td class="sub">{c.evidence}</td>
-                    <td class="sub">{c.why}</td>
+                    <td class="value">{fmtValue(c.value)}</td>
+                    <td class="threshold">{c.threshold}</td>
+                    <td class="sub evidence">{c.evidence}</td>
+                    <td class="sub why">{c.why}</td>
                   </tr>
                 ))}
             </tbody>
@@ -92,32 +93,22 @@ function Checklist({ checks, level }: { checks: Check[]; level: number }) {
   );
 }
 
-/** Cross-hardware rows when the report carries them (core/score/cross-hardware.ts). */
-interface CrossRow {
-  target: string;
-  name: string;
-  executor: string;
-  metric: string;
-  fp32: number;
-  int8: number;
-  lossPoints: number;
-  withinL5: boolean;
-  modelled: {
-    speedup: number;
-    int8LatencyS: number;
-    throughput: number;
-    energyGain: number;
-  } | null;
-  notes: string[];
-}
-
-function crossRows(report: RunReport): CrossRow[] | null {
-  const x = (report as unknown as { crossHardware?: { rows?: CrossRow[] } | null }).crossHardware;
+/**
+ * The cross-hardware table when the stored report carries one (core/score/cross-hardware.ts
+ * `CrossHardwareReport`, as `crossHardware` on the report or the stored document; the service
+ * does not produce it yet), else null.
+ */
+function crossRows(stored: StoredReport): CrossHardwareRow[] | null {
+  type WithCross = { crossHardware?: CrossHardwareReport | null };
+  const x =
+    (stored.report as unknown as WithCross).crossHardware ??
+    (stored as unknown as WithCross).crossHardware;
   return x && Array.isArray(x.rows) && x.rows.length > 0 ? x.rows : null;
 }
 
-function Hardware({ report }: { report: RunReport }) {
-  const rows = crossRows(report);
+function Hardware({ stored }: { stored: StoredReport }) {
+  const report = stored.report;
+  const rows = crossRows(stored);
   if (rows)
     return (
       <section id="hardware" aria-labelledby="h-hardware">
@@ -160,7 +151,8 @@ function Hardware({ report }: { report: RunReport }) {
                   <td class="num">{fmtMetric(r.fp32)}</td>
                   <td class="num">{fmtMetric(r.int8)}</td>
                   <td class="num">
-                    {fmtPoints(r.lossPoints)} {r.withinL5 ? '✓' : ''}
+                    {fmtPoints(r.lossPoints)}
+                    {r.withinL5 ? ' ✓ (≤ 0.5, counts for L5.cross)' : ''}
                   </td>
                   <td class="num">{fmtRatio(r.modelled?.speedup ?? null)}</td>
                   <td class="num">{fmtSeconds(r.modelled?.int8LatencyS ?? null)}</td>
@@ -636,7 +628,7 @@ export function SubmissionPage(props: {
       </p>
       <h1>{view.recipe}</h1>
       {result?.underReview ? (
-        <p class="note">
+        <p class="note" id="review">
           <span class="flag">under review</span> {result.reviewReason}
         </p>
       ) : (
@@ -666,7 +658,7 @@ export function SubmissionPage(props: {
         <>
           <Metrics report={stored.report} />
           <Checklist checks={stored.report.checks} level={stored.report.level} />
-          <Hardware report={stored.report} />
+          <Hardware stored={stored} />
           <Heatmap stored={stored} />
           <Tiers report={stored.report} />
         </>
