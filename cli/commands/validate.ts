@@ -223,6 +223,11 @@ export function registerValidate(program: Command): void {
             () =>
               [
                 `feedback loop: ${report.recipe}  task ${report.task}  target ${report.target}`,
+                ...(report.startedFrom.length > 0
+                  ? [
+                      `started from the knowledge base: ${report.startedFrom.map((c) => `${c.layer} -> ${c.suggestion.label}`).join('; ')}`,
+                    ]
+                  : []),
                 `${report.metric} FP32 ${report.fp32}  loss ${report.lossBefore} -> ${report.lossAfter} points (recovered ${report.recoveredFraction === null ? 'n/a' : `${(report.recoveredFraction * 100).toFixed(1)}%`}) in ${report.rounds.length} round(s), ${report.runs} pipeline runs; ${report.stopped}`,
                 ...report.rounds.flatMap((r) => [
                   `  round ${r.round}: loss ${r.lossBefore} -> ${r.lossAfter}; costliest ${r.deviations

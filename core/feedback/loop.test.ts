@@ -140,9 +140,20 @@ describe('feedback loop', () => {
   it('starts a fresh run of the same recipe from the fix the knowledge base holds', async () => {
     const kb = new MemoryKnowledgeBase();
     await feedbackLoop(recipe, host(kb).host, { rounds: 1, layersPerRound: 1 });
-    const fresh = await feedbackLoop(recipe, host(kb).host, { rounds: 1, layersPerRound: 1 });
-    const first = fresh.rounds[0]!.tries[0]!;
+    // Consulted for similar layers: the first try on 'a' is the knowledge base's fix.
+    const similar = await feedbackLoop(recipe, host(kb).host, {
+      rounds: 1,
+      layersPerRound: 1,
+      startFromKnownFixes: false,
+    });
+    const first = similar.rounds[0]!.tries[0]!;
     expect(first.changes[0]).toMatchObject({ layer: 'a', fromKnowledgeBase: true });
     expect(first.kept).toBe(true);
+    // A fresh run of the same recipe starts from the fix: its first run already lost 4, not 8.
+    const h = host(kb);
+    const fresh = await feedbackLoop(recipe, h.host, { rounds: 1, layersPerRound: 1 });
+    expect(fresh.startedFrom.map((c) => [c.layer, c.suggestion.label])).toEqual([['a', 'mse']]);
+    expect(fresh.lossBefore).toBe(4);
+    expect(fresh.rounds[0]!.tries[0]!.changes[0]!.layer).toBe('b');
   });
 });

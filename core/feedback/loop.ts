@@ -148,7 +148,9 @@ export interface FeedbackReport {
   recipe: string;
   metric: string;
   fp32: number;
-  /** Loss of the recipe as given, and after the loop. */
+  /** Fixes from the knowledge base applied before the first run (none: the recipe as given). */
+  startedFrom: { layer: string; suggestion: Suggestion; id: string }[];
+  /** Loss of the first run (the recipe as given, plus `startedFrom`), and after the loop. */
   lossBefore: number;
   lossAfter: number;
   /** (lossBefore - lossAfter) / lossBefore, when something was lost. */
@@ -187,9 +189,45 @@ export interface FeedbackOptions {
   triesPerRound?: number;
   /** A change is kept when it recovers more than this many points (default 0). */
   minRecoveryPoints?: number;
-  /** An already validated run of `recipe` (saves the first run). */
+  /** An already validated run of `recipe` (saves the first run; no known fixes are applied). */
   first?: PipelineResult;
+  /**
+   * Start from the fixes the knowledge base kept for this recipe (same recipe name, task and
+   * target) before the first run (default true).
+   */
+  startFromKnownFixes?: boolean;
 }
+
+/** The kept changes the knowledge base holds for this recipe, as per-layer overrides. */
+export async function knownFixes(
+  recipe: Recipe,
+  kb: KnowledgeBase,
+): Promise<{ layer: string; suggestion: Suggestion; id: string }[]> {
+  const out = new Map<string, { layer: string; suggestion: Suggestion; id: string }>();
+  for (const e of await kb.entries())
+    if (
+      e.outcome.kept &&
+      e.outcome.recoveredPoints > 0 &&
+      e.recipe === recipe.name &&
+      e.signature.task === recipe.task &&
+      e.signature.target === recipe.target
+    )
+      out.set(e.signature.layer, { layer: e.signature.layer, suggestion: e.suggestion, id: e.id });
+  return [...out.values()];
+}
+
+const withChanges = (
+  r: Recipe,
+  changes: readonly { layer: string; suggestion: Suggestion }[],
+): Recipe => {
+  const layers: Recipe['layers'] = { ...r.layers };
+  for (const c of changes) {
+    // Drop the previous method fields of the layer so the suggestion stands alone.
+    const { method: _m, percentile: _p, keepFloat: _k, ...rest } = layers[c.layer] ?? {};
+    layers[c.layer] = { ...rest, ...c.suggestion.override };
+  }
+  return { ...r, layers };
+};
 
 const lossOf = (r: PipelineResult): MetricComparison => {
   if (!r.evaluation) throw new Error('the feedback loop needs validated runs');
@@ -210,12 +248,19 @@ export async function feedbackLoop(
   const tries = opts.triesPerRound ?? 3;
   const minRecovery = opts.minRecoveryPoints ?? 0;
   const now = host.now ?? (() => new Date().toISOString());
-  const log = host.log ?? (() => {});
-  let current = opts.first ?? (await host.run(recipe));
-  let runs = opts.first ? 0 : 1;
-  let currentRecipe = recipe;
-  const first = lossOf(current);
   const changed = new Set<string>();
+  const log = host.log ?? (() => {});
+  const fixes =
+    opts.first || opts.startFromKnownFixes === false ? [] : await knownFixes(recipe, host.kb);
+  let currentRecipe = withChanges(recipe, fixes);
+  if (fixes.length > 0)
+    log(
+      `starting from the knowledge base: ${fixes.map((c) => `${c.layer} -> ${c.suggestion.label}`).join('; ')}`,
+    );
+  let current = opts.first ?? (await host.run(currentRecipe));
+  let runs = opts.first ? 0 : 1;
+  for (const c of fixes) changed.add(c.layer);
+  const first = lossOf(current);
   const report: FeedbackRoundReport[] = [];
   const evidence: FeedbackRound[] = [];
   let stopped = `${rounds} rounds done`;
@@ -276,13 +321,7 @@ export async function feedbackLoop(
             c.suggestion !== undefined,
         );
       if (changes.length === 0) break;
-      const layers: Recipe['layers'] = { ...currentRecipe.layers };
-      for (const c of changes) {
-        // Drop the previous method fields of the layer so the suggestion stands alone.
-        const { method: _m, percentile: _p, keepFloat: _k, ...rest } = layers[c.layer] ?? {};
-        layers[c.layer] = { ...rest, ...c.suggestion.override };
-      }
-      const tryRecipe: Recipe = { ...currentRecipe, layers };
+      const tryRecipe = withChanges(currentRecipe, changes);
       const result = await host.run(tryRecipe);
       runs++;
       const lossAfter = lossOf(result).lossPoints;
@@ -344,6 +383,7 @@ export async function feedbackLoop(
     recipe: recipe.name,
     metric: first.metric,
     fp32: first.fp32,
+    startedFrom: fixes,
     lossBefore: first.lossPoints,
     lossAfter,
     recoveredFraction:
