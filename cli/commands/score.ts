@@ -2,12 +2,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { describeEstimate } from '../../core/calibrate/estimate.ts';
+import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { getTarget } from '../../core/formats/targets.ts';
-import { encodeModel } from '../../core/onnx/index.ts';
+import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
-import { parameterSets } from '../../core/quantize/quantize.ts';
+import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import {
   DEFAULT_TEMPLATE_BY_KIND,
@@ -510,6 +511,51 @@ export function registerScore(program: Command): void {
             ),
             ...r.skipped.map((s) => `  float: ${s.name} (${s.opType}): ${s.reason}`),
             `wrote ${files.emulation}, ${files.qdq}, ${files.config}`,
+          ].join('\n'),
+        );
+      },
+    );
+
+  program
+    .command('measure')
+    .description(
+      'time FP32 vs the INT8 cpu-wasm QDQ model on onnxruntime-web on this machine (the measured row, without a full score)',
+    )
+    .requiredOption('--task <id>', 'benchmark task')
+    .option(
+      '--calib-data <n>',
+      'calibration samples (spread) for the QDQ model',
+      parsePositiveInt,
+      50,
+    )
+    .option('--repeats <n>', 'timed runs per model', parsePositiveInt, 30)
+    .option('--batch <n>', 'samples per run', parsePositiveInt, 1)
+    .option('--json', 'print one JSON object')
+    .action(
+      async (o: {
+        task: string;
+        calibData: number;
+        repeats: number;
+        batch: number;
+        json?: boolean;
+      }) => {
+        const task = getTask(o.task);
+        useNodeRuntime();
+        const model = await readTaskModel(task.manifest);
+        const calibration = await task.load(nodeDataSource(), 'calibration');
+        const q = await quantizeModel(decodeModel(model), calibration, {
+          target: getTarget('cpu-wasm'),
+          samples: { indices: spreadIndices(calibration.size, o.calibData) },
+        });
+        const m = await measureSpeedup(model, encodeModel(q.qdq), calibration, {
+          repeats: o.repeats,
+          batch: o.batch,
+        });
+        printResult(o.json, { task: o.task, ...m, int8_layers: q.layers.length }, () =>
+          [
+            `task ${o.task}  INT8 cpu-wasm QDQ model (${q.layers.length} int8 layers, ${o.calibData} calibration samples)`,
+            speedupLine(null, 'cpu-wasm', m),
+            `machine ${m.machine}`,
           ].join('\n'),
         );
       },
