@@ -11,18 +11,19 @@ body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif
 a{color:#1a4fa0}
 a:focus-visible,button:focus-visible,select:focus-visible,input:focus-visible,textarea:focus-visible,summary:focus-visible{outline:3px solid #f9a825;outline-offset:2px}
 header.site{background:#1a237e;color:#fff}
-header.site nav{max-width:1100px;margin:0 auto;padding:10px 16px;display:flex;flex-wrap:wrap;gap:4px 18px;align-items:center}
+header.site nav{max-width:1240px;margin:0 auto;padding:10px 16px;display:flex;flex-wrap:wrap;gap:4px 18px;align-items:center}
 header.site a{color:#fff;text-decoration:none;font-weight:600}
 header.site a:hover{text-decoration:underline}
 header.site .brand{font-size:1.1em;margin-right:auto}
-main{max-width:1100px;margin:0 auto;padding:12px 16px 40px}
+main{max-width:1240px;margin:0 auto;padding:12px 16px 40px}
 h1{font-size:1.45em;margin:.4em 0 .5em;overflow-wrap:anywhere}
 h2{font-size:1.15em;margin:1.6em 0 .5em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 h3{font-size:1em;margin:1.2em 0 .4em}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e3e3e3;vertical-align:top}
-thead th{background:#f1f3f9;font-weight:600;white-space:nowrap}
+thead th{background:#f1f3f9;font-weight:600}
+thead th a{white-space:nowrap}
 td.num,th.num{text-align:right}
 tbody tr:hover{background:#fafbff}
 caption{text-align:left;color:#444;padding:4px 0;caption-side:top}
@@ -40,6 +41,9 @@ form.filters{display:flex;flex-wrap:wrap;gap:10px 16px;align-items:flex-end;back
 form.filters label{display:flex;flex-direction:column;font-size:.9em;font-weight:600;gap:2px}
 select,input,button,textarea{font:inherit}
 select{max-width:100%}
+#f-target{max-width:20em}
+table.board time{white-space:nowrap}
+table.board td.recipe{min-width:11em;overflow-wrap:anywhere}
 form.filters label{max-width:100%}
 select,input{padding:4px 6px;border:1px solid #767676;border-radius:4px;background:#fff;color:#111;min-height:2.2em}
 button{padding:5px 12px;border:1px solid #1a237e;background:#1a237e;color:#fff;border-radius:4px;cursor:pointer;min-height:2.2em}
@@ -61,7 +65,7 @@ details.layer .body{padding:0 10px 8px}
 .idx{color:#555}.name{font-weight:600;overflow-wrap:anywhere}.sub,.meta{color:#555;font-size:.9em}
 .checks td.value{max-width:16em;overflow-wrap:anywhere}.checks td.threshold,.checks td.why{min-width:11em}.checks td.evidence{min-width:16em;overflow-wrap:anywhere}
 .prose{max-width:80ch}.prose table{display:block;overflow-x:auto}
-footer.site{max-width:1100px;margin:0 auto;padding:16px;color:#555;font-size:.85em;border-top:1px solid #eee}
+footer.site{max-width:1240px;margin:0 auto;padding:16px;color:#555;font-size:.85em;border-top:1px solid #eee}
 @media (max-width:640px){body{font-size:14px}th,td{padding:5px 6px}table.kv th{width:auto}}
 `;
 

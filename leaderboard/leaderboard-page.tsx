@@ -63,7 +63,7 @@ export function boardSearch(p: BoardParams, extra: Record<string, string> = {}):
 
 const SORT_LABEL: Record<LeaderboardSort, string> = {
   qqi: 'QQI',
-  loss: 'Loss (points)',
+  loss: 'Loss (pts)',
   speedup: 'Speed-up',
   energy: 'Energy gain',
   level: 'Level',
@@ -206,7 +206,7 @@ export function LeaderboardPage(props: {
             {rows.map((r) => (
               <tr data-id={r.submissionId}>
                 <td class="num">{r.rank}</td>
-                <td>
+                <td class="recipe">
                   <a href={`/submissions/${encodeURIComponent(r.submissionId)}`}>{r.recipe}</a>
                 </td>
                 <td>
