@@ -1,5 +1,10 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
+import { startSeedServer } from './test/support/seed-server.ts';
+
+// Task data and local reference scores for the workers-pool service tests (workerd cannot read
+// the Debian dataset files): a Node server on a random local port, unref'd.
+const seed = await startSeedServer();
 
 export default defineConfig({
   test: {
@@ -26,7 +31,10 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { TEST_MIGRATIONS: await readD1Migrations('./db/migrations') },
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations('./db/migrations'),
+                SEED_URL: seed.url,
+              },
             },
           }),
         ],

@@ -1,18 +1,30 @@
 /**
- * The `cann-quant` Worker (wrangler.toml `main`). For now: a landing page and a health probe
- * that proves ORT runs in this isolate.
+ * The `cann-quant` Worker (wrangler.toml `main`): the /api/v1 API, the queue consumers that run
+ * submissions shard by shard, the health probe and (leaderboard/) the public pages.
  */
 
 import { Hono } from 'hono';
 import { pages } from '../leaderboard/routes.tsx';
 import pkg from '../package.json';
+import { adminApi } from './api/admin.ts';
+import { onError, problemResponse } from './api/problem.ts';
+import { apiV1 } from './api/v1.ts';
 import type { Env } from './env.ts';
 import { checkOrt } from './health.ts';
 import { useWorkerdRuntime } from './runtime-workerd.ts';
+import type { ShardMessage } from './service/messages.ts';
+import { handleQueueBatch } from './service/queue.ts';
 
 useWorkerdRuntime();
 
 export const app = new Hono<{ Bindings: Env }>();
+app.onError(onError);
+app.notFound((c) => {
+  const path = new URL(c.req.url).pathname;
+  return path.startsWith('/api/')
+    ? problemResponse(404, `no route ${c.req.method} ${path}`, path)
+    : c.html('<!doctype html><title>Not found</title><h1>Not found</h1>', 404);
+});
 
 app.get('/health', async (c) => {
   const ort = await checkOrt();
@@ -22,6 +34,12 @@ app.get('/health', async (c) => {
   );
 });
 
+app.route('/api/v1/admin', adminApi());
+app.route('/api/v1', apiV1());
+
 app.route('/', pages);
 
-export default app;
+export default {
+  fetch: app.fetch,
+  queue: handleQueueBatch,
+} satisfies ExportedHandler<Env, ShardMessage>;

@@ -451,15 +451,15 @@ export async function createSubmission(
 ): Promise<{ id: string; created: boolean }> {
   const db = database(env);
   const text = canonicalJson(recipe);
-  const recipeHash = await sha256Text(text);
-  const id = `sub_${(await sha256Text(`${who.submitter}\n${recipeHash}`)).slice(0, 24)}`;
+  const hash = await sha256Text(text);
+  const id = `sub_${(await sha256Text(`${who.submitter}\n${hash}`)).slice(0, 24)}`;
   const inserted = await db
     .insert(schema.submissions)
     .values({
       id,
       submitter: who.submitter,
       tokenId: who.tokenId,
-      recipeHash,
+      recipeHash: hash,
       recipe: JSON.parse(text),
       recipeName: recipe.name,
       task: recipe.task,
@@ -483,6 +483,11 @@ export async function createSubmission(
     runRows.map((r) => ({ body: { kind: 'advance', runId: r.id } satisfies ShardMessage })),
   );
   return { id, created: true };
+}
+
+/** SHA-256 of a recipe's canonical JSON (the submission's identity with the submitter). */
+export function recipeHash(recipe: Recipe): Promise<string> {
+  return sha256Text(canonicalJson(recipe));
 }
 
 async function sha256Text(text: string): Promise<string> {

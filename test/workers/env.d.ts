@@ -6,6 +6,8 @@ declare global {
   namespace Cloudflare {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
+      /** test/support/seed-server.ts: packed zoo tasks and local reference scores. */
+      SEED_URL: string;
     }
   }
 }

@@ -1,0 +1,312 @@
+/**
+ * The public API, /api/v1 (described by ./openapi.ts, served at /api/v1/openapi.json).
+ * Thin: validation and HTTP shapes here, work in functions/service and db/queries.
+ */
+import { and, eq, isNull, ne } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { TARGETS } from '../../core/formats/targets.ts';
+import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
+import { TEMPLATES } from '../../core/recipe/templates.ts';
+import {
+  getReport,
+  getSubmission,
+  getTaskRow,
+  LEADERBOARD_SORTS,
+  type LeaderboardQuery,
+  type LeaderboardSort,
+  leaderboard,
+  listTasks,
+  openDb,
+} from '../../db/queries.ts';
+import * as schema from '../../db/schema.ts';
+import type { Env } from '../env.ts';
+import { createSubmission, recipeHash } from '../service/runs.ts';
+import { type Caller, newToken, requireToken } from './auth.ts';
+import { openApiDocument, referencePage } from './openapi.ts';
+import { type FieldProblem, ProblemError } from './problem.ts';
+import { rateLimit } from './rate-limit.ts';
+
+/** Largest recipe body accepted (bytes). */
+export const MAX_RECIPE_BYTES = 64 * 1024;
+
+type AppEnv = { Bindings: Env; Variables: { caller: Caller } };
+
+const tooLarge = (limit: number) =>
+  bodyLimit({
+    maxSize: limit,
+    onError: () => {
+      throw new ProblemError(413, `the request body is larger than ${limit} bytes`);
+    },
+  });
+
+/** Reads a JSON body; a syntax error or another content type is a 400/415 problem. */
+async function jsonBody(req: Request): Promise<unknown> {
+  const type = req.headers.get('content-type') ?? '';
+  if (!/^application\/(.+\+)?json\b/.test(type))
+    throw new ProblemError(415, `send the body as application/json (got '${type || 'none'}')`);
+  const text = await req.text();
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ProblemError(400, `the body is not valid JSON: ${(err as Error).message}`, {
+      errors: [{ path: '', expected: 'a JSON document', got: `${text.slice(0, 40)}...` }],
+    });
+  }
+}
+
+/** Validates a recipe with the same zod schema as the CLI; 400 with one entry per field. */
+function validRecipe(body: unknown): Recipe {
+  try {
+    return parseRecipe(body);
+  } catch (err) {
+    if (err instanceof RecipeError) {
+      throw new ProblemError(400, `invalid recipe: ${err.message}`, {
+        slug: 'invalid-recipe',
+        errors: err.issues.map(
+          (i): FieldProblem => ({ path: i.path, expected: i.expected, got: i.got }),
+        ),
+      });
+    }
+    throw err;
+  }
+}
+
+function intParam(name: string, value: string | undefined, min: number, max: number) {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ProblemError(400, `query parameter '${name}' must be an integer in ${min}..${max}`, {
+      errors: [{ path: name, expected: `integer ${min}..${max}`, got: value }],
+    });
+  return n;
+}
+
+/** Leaderboard filters from a query string (400 on nonsense). */
+export function leaderboardQuery(q: Record<string, string | undefined>): LeaderboardQuery {
+  const out: LeaderboardQuery = {};
+  if (q.task) out.task = q.task;
+  if (q.target) {
+    if (!Object.hasOwn(TARGETS, q.target))
+      throw new ProblemError(400, `unknown target '${q.target}'`, {
+        errors: [
+          { path: 'target', expected: `one of ${Object.keys(TARGETS).join(', ')}`, got: q.target },
+        ],
+      });
+    out.target = q.target;
+  }
+  const level = intParam('level', q.level, 0, 5);
+  if (level !== undefined) out.level = level;
+  if (q.min_qqi !== undefined && q.min_qqi !== '') {
+    const v = Number(q.min_qqi);
+    if (!Number.isFinite(v))
+      throw new ProblemError(400, `query parameter 'min_qqi' must be a number`, {
+        errors: [{ path: 'min_qqi', expected: 'a number', got: q.min_qqi }],
+      });
+    out.minQqi = v;
+  }
+  if (q.sort) {
+    if (!(LEADERBOARD_SORTS as readonly string[]).includes(q.sort))
+      throw new ProblemError(400, `unknown sort '${q.sort}'`, {
+        errors: [{ path: 'sort', expected: `one of ${LEADERBOARD_SORTS.join(', ')}`, got: q.sort }],
+      });
+    out.sort = q.sort as LeaderboardSort;
+  }
+  const limit = intParam('limit', q.limit, 1, 1000);
+  if (limit !== undefined) out.limit = limit;
+  return out;
+}
+
+const csvCell = (v: unknown) => {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+};
+
+/** The /api/v1 routes. */
+export function apiV1(): Hono<AppEnv> {
+  const api = new Hono<AppEnv>();
+
+  api.get('/openapi.json', (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+  api.get('/docs', (c) => c.html(referencePage('/api/v1/openapi.json')));
+
+  api.post(
+    '/submissions',
+    tooLarge(MAX_RECIPE_BYTES),
+    requireToken(),
+    async (c, next) => {
+      const caller = c.get('caller');
+      const limit = Number.parseInt(c.env.SUBMISSIONS_PER_MINUTE ?? '10', 10) || 10;
+      await rateLimit(c.env, `submit:${caller.tokenId}`, limit);
+      await next();
+    },
+    async (c) => {
+      const caller = c.get('caller');
+      const recipe = validRecipe(await jsonBody(c.req.raw));
+      const db = openDb(c.env.DB);
+      if (!(await getTaskRow(db, recipe.task))) {
+        const known = (await listTasks(db)).map((t) => t.id);
+        throw new ProblemError(400, `task '${recipe.task}' is not loaded on this server`, {
+          slug: 'invalid-recipe',
+          errors: [
+            {
+              path: 'task',
+              expected: known.length ? `one of ${known.join(', ')}` : 'a loaded task',
+              got: JSON.stringify(recipe.task),
+            },
+          ],
+        });
+      }
+      // One recipe name per submitter, task and target: other content under a taken name is a
+      // conflict (the same content is the same submission: idempotent).
+      const hash = await recipeHash(recipe);
+      const clash = await db
+        .select({ id: schema.submissions.id })
+        .from(schema.submissions)
+        .where(
+          and(
+            eq(schema.submissions.submitter, caller.submitter),
+            eq(schema.submissions.recipeName, recipe.name),
+            eq(schema.submissions.task, recipe.task),
+            eq(schema.submissions.target, recipe.target),
+            ne(schema.submissions.recipeHash, hash),
+          ),
+        )
+        .get();
+      if (clash)
+        throw new ProblemError(
+          409,
+          `you already submitted a different recipe named '${recipe.name}' for ${recipe.task} on ${recipe.target} (${clash.id}); rename this one`,
+          { slug: 'recipe-name-taken' },
+        );
+      const { id, created } = await createSubmission(c.env, caller, recipe);
+      const view = await getSubmission(db, id);
+      const location = `/api/v1/submissions/${id}`;
+      c.header('location', location);
+      return c.json(
+        {
+          ...view,
+          links: {
+            self: location,
+            report: `${location}/report`,
+            page: `/submissions/${id}`,
+            badge: `/badge/${id}.svg`,
+          },
+        },
+        created ? 202 : 200,
+      );
+    },
+  );
+
+  api.get('/submissions/:id', async (c) => {
+    const id = c.req.param('id');
+    const view = await getSubmission(openDb(c.env.DB), id);
+    if (!view) throw new ProblemError(404, `no submission '${id}'`);
+    return c.json({
+      ...view,
+      links: {
+        self: `/api/v1/submissions/${id}`,
+        report: `/api/v1/submissions/${id}/report`,
+        page: `/submissions/${id}`,
+        badge: `/badge/${id}.svg`,
+      },
+    });
+  });
+
+  api.get('/submissions/:id/report', async (c) => {
+    const id = c.req.param('id');
+    const db = openDb(c.env.DB);
+    const view = await getSubmission(db, id);
+    if (!view) throw new ProblemError(404, `no submission '${id}'`);
+    if (view.status !== 'scored')
+      throw new ProblemError(
+        409,
+        view.status === 'failed'
+          ? `submission '${id}' failed: ${view.error ?? 'unknown reason'}`
+          : `submission '${id}' is ${view.status}; the report exists once it is scored`,
+      );
+    const report = await getReport(db, c.env.BLOBS, id);
+    if (!report) throw new ProblemError(404, `the report of '${id}' is missing`);
+    c.header('cache-control', 'public, max-age=300');
+    return c.json(report);
+  });
+
+  api.get('/leaderboard', async (c) => {
+    const q = c.req.query();
+    const rows = await leaderboard(openDb(c.env.DB), leaderboardQuery(q));
+    if (q.format === 'csv') {
+      const cols = [
+        'rank',
+        'submissionId',
+        'recipe',
+        'submitter',
+        'task',
+        'target',
+        'level',
+        'qqi',
+        'metric',
+        'fp32',
+        'int8',
+        'lossPoints',
+        'estimatedLossPoints',
+        'speedup',
+        'energyGain',
+        'calibrationSamples',
+        'trusted',
+        'underReview',
+        'scoredAt',
+      ] as const;
+      const lines = [cols.join(','), ...rows.map((r) => cols.map((k) => csvCell(r[k])).join(','))];
+      return c.body(`${lines.join('\n')}\n`, 200, {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': 'inline; filename="leaderboard.csv"',
+      });
+    }
+    if (q.format && q.format !== 'json')
+      throw new ProblemError(400, `unknown format '${q.format}'`, {
+        errors: [{ path: 'format', expected: 'json or csv', got: q.format }],
+      });
+    return c.json({ count: rows.length, rows });
+  });
+
+  api.get('/tasks', async (c) => c.json({ tasks: await listTasks(openDb(c.env.DB)) }));
+  api.get('/tasks/:id', async (c) => {
+    const t = await getTaskRow(openDb(c.env.DB), c.req.param('id'));
+    if (!t) throw new ProblemError(404, `no task '${c.req.param('id')}'`);
+    return c.json(t);
+  });
+  api.get('/targets', (c) => c.json({ targets: Object.values(TARGETS) }));
+  api.get('/templates', (c) => c.json({ templates: TEMPLATES }));
+
+  // Tokens: admins create them for submitters; a submitter may revoke its own.
+  api.post('/tokens', tooLarge(4096), requireToken({ role: 'admin' }), async (c) => {
+    const body = (await jsonBody(c.req.raw)) as { submitter?: unknown; role?: unknown };
+    if (typeof body?.submitter !== 'string' || !/^[\w.@-]{1,64}$/.test(body.submitter))
+      throw new ProblemError(400, 'submitter must be 1-64 characters of [A-Za-z0-9_.@-]', {
+        errors: [
+          { path: 'submitter', expected: '[A-Za-z0-9_.@-]{1,64}', got: String(body?.submitter) },
+        ],
+      });
+    const role = body.role === 'admin' ? 'admin' : 'submitter';
+    const { token, row } = await newToken(body.submitter, role);
+    await openDb(c.env.DB).insert(schema.tokens).values(row).run();
+    return c.json({ id: row.id, submitter: row.submitter, role, token }, 201);
+  });
+
+  api.delete('/tokens/:id', requireToken(), async (c) => {
+    const caller = c.get('caller');
+    const id = c.req.param('id');
+    const db = openDb(c.env.DB);
+    const row = await db.select().from(schema.tokens).where(eq(schema.tokens.id, id)).get();
+    if (!row) throw new ProblemError(404, `no token '${id}'`);
+    if (caller.role !== 'admin' && row.submitter !== caller.submitter)
+      throw new ProblemError(403, 'you may revoke only your own tokens');
+    await db
+      .update(schema.tokens)
+      .set({ revokedAt: Date.now() })
+      .where(and(eq(schema.tokens.id, id), isNull(schema.tokens.revokedAt)))
+      .run();
+    return c.body(null, 204);
+  });
+
+  return api;
+}

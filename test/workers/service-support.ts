@@ -1,0 +1,75 @@
+/** Helpers of the service tests: tokens, seeding tasks from the seed server, waiting. */
+import { env, exports } from 'cloudflare:workers';
+import { openDb } from '../../db/queries.ts';
+import * as schema from '../../db/schema.ts';
+import { newToken } from '../../functions/api/auth.ts';
+
+/** Creates a token row and returns the token string. */
+export async function makeToken(submitter: string, role: 'submitter' | 'admin' = 'submitter') {
+  const { token, row } = await newToken(submitter, role);
+  await openDb(env.DB).insert(schema.tokens).values(row).run();
+  return { token, id: row.id };
+}
+
+/** A request through the Worker's own fetch handler. */
+export function api(path: string, init: RequestInit & { token?: string } = {}) {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+  return exports.default.fetch(new Request(`http://local.test${path}`, { ...init, headers }));
+}
+
+const seeded = new Map<string, Promise<{ labelsKey: string }>>();
+
+/**
+ * Loads a zoo task into R2 and D1 the way `cann-quant admin seed` does: blobs through
+ * PUT /api/v1/admin/blobs (the model) or straight into R2 (the many data chunks), then
+ * PUT /api/v1/admin/tasks/:id. Once per isolate.
+ */
+export function seedTask(id: string, adminToken: string) {
+  let p = seeded.get(id);
+  if (!p) {
+    p = (async () => {
+      const res = await fetch(`${env.SEED_URL}/tasks/${id}`);
+      if (!res.ok) throw new Error(`seed server: ${res.status} ${await res.text()}`);
+      const { registration, keys } = (await res.json()) as {
+        registration: Record<string, string>;
+        keys: string[];
+      };
+      for (const key of keys) {
+        const blob = await fetch(`${env.SEED_URL}/${key}`);
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        if (key === registration.modelKey) {
+          const up = await api('/api/v1/admin/blobs', {
+            method: 'PUT',
+            token: adminToken,
+            headers: { 'content-type': 'application/octet-stream' },
+            body: bytes,
+          });
+          if (up.status !== 201 && up.status !== 200) throw new Error(`upload: ${up.status}`);
+        } else await env.BLOBS.put(key, bytes);
+      }
+      const reg = await api(`/api/v1/admin/tasks/${id}`, {
+        method: 'PUT',
+        token: adminToken,
+        body: JSON.stringify(registration),
+      });
+      if (reg.status !== 200) throw new Error(`register ${id}: ${reg.status} ${await reg.text()}`);
+      return { labelsKey: registration.labelsKey! };
+    })();
+    seeded.set(id, p);
+  }
+  return p;
+}
+
+/** Polls a submission until it leaves queued/running (or the timeout passes). */
+export async function waitForSubmission(id: string, timeoutMs = 600_000) {
+  const t0 = Date.now();
+  for (;;) {
+    const res = await api(`/api/v1/submissions/${id}`);
+    const body = (await res.json()) as { status: string; error: string | null };
+    if (body.status === 'scored' || body.status === 'failed') return body;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`submission ${id} still ${body.status}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The service end to end in workerd: a recipe submitted through the API is planned into shards,
+ * fanned out on the real local queue, reduced and scored; the result equals `cann-quant score`
+ * run locally (live, by the seed server in Node) in parameters, metric and QQI; evaluation
+ * labels never leave the service.
+ */
+import { env } from 'cloudflare:workers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { recipeFromTemplate } from '../../core/recipe/templates.ts';
+import type { StoredReport } from '../../db/queries.ts';
+import { api, makeToken, seedTask, waitForSubmission } from './service-support.ts';
+
+const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
+let admin: string;
+let labelsKey: string;
+
+beforeAll(async () => {
+  admin = (await makeToken('seeder', 'admin')).token;
+  ({ labelsKey } = await seedTask('smoke-fmnist', admin));
+}, 300_000);
+
+describe('a submission, end to end', () => {
+  let id: string;
+
+  it('is accepted (202 + Location), idempotent, and scored on the queue', async () => {
+    const { token } = await makeToken('alice');
+    const res = await api('/api/v1/submissions', {
+      method: 'POST',
+      token,
+      body: JSON.stringify(recipe),
+    });
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { id: string; status: string };
+    id = body.id;
+    expect(res.headers.get('location')).toBe(`/api/v1/submissions/${id}`);
+    expect(body.status).toBe('queued');
+    // The same recipe from the same submitter (keys in another order) is the same submission.
+    const again = await api('/api/v1/submissions', {
+      method: 'POST',
+      token,
+      body: JSON.stringify(Object.fromEntries(Object.entries(recipe).reverse())),
+    });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { id: string }).id).toBe(id);
+
+    const done = await waitForSubmission(id);
+    expect(done).toMatchObject({ status: 'scored', error: null });
+    const view = (await (await api(`/api/v1/submissions/${id}`)).json()) as {
+      runs: {
+        role: string;
+        shards: number;
+        phases: { phase: string; done: number; total: number }[];
+      }[];
+    };
+    expect(view.runs.map((r) => [r.role, r.shards])).toEqual([
+      ['primary', 4],
+      ['reproduction', 3],
+    ]);
+    for (const r of view.runs) {
+      expect(r.phases.map((p) => p.phase)).toEqual([
+        'sample',
+        'ranges',
+        'histograms',
+        'sensitivity',
+        'bias',
+        'estimate',
+        'validate',
+      ]);
+      for (const p of r.phases) expect(p.done).toBe(p.total);
+    }
+  }, 900_000);
+
+  it('scores exactly as `cann-quant score` does locally', async () => {
+    const local = (await (
+      await fetch(`${env.SEED_URL}/score?shards=1`, {
+        method: 'POST',
+        body: JSON.stringify(recipe),
+      })
+    ).json()) as { paramsDigest: string; int8: Record<string, number>; qqi: number; level: number };
+    const res = await api(`/api/v1/submissions/${id}/report`);
+    expect(res.status).toBe(200);
+    const stored = (await res.json()) as StoredReport;
+    expect(stored.report.paramsDigest).toBe(local.paramsDigest);
+    expect(stored.report.metric.all.int8).toEqual(local.int8);
+    expect(stored.report.qqi.value).toBe(local.qqi);
+    expect(stored.report.metric.fp32).toBe(0.885);
+    // The reproduction ran with another shard count and agreed.
+    const repro = stored.report.checks.find((c) => c.id === 'L1.reproducible');
+    expect(repro?.pass).toBe(true);
+    expect(stored.layerErrors?.samples).toBe(200);
+    expect(stored.layerErrors?.layers.length).toBe(stored.report.layers.length);
+  }, 300_000);
+
+  it('appears on the leaderboard (JSON and CSV)', async () => {
+    const json = (await (
+      await api('/api/v1/leaderboard?task=smoke-fmnist&target=ascend310&sort=qqi')
+    ).json()) as { rows: { submissionId: string; qqi: number; level: number }[] };
+    const row = json.rows.find((r) => r.submissionId === id);
+    expect(row).toBeDefined();
+    const csv = await (await api('/api/v1/leaderboard?task=smoke-fmnist&format=csv')).text();
+    expect(csv.split('\n')[0]).toMatch(/^rank,submissionId,recipe,submitter/);
+    expect(csv).toContain(id);
+  });
+
+  it('never returns the evaluation labels', async () => {
+    const labels = await env.BLOBS.get(labelsKey);
+    expect(labels).not.toBeNull();
+    const labelBytes = new Uint8Array(await labels!.arrayBuffer());
+    const labelText = new TextDecoder().decode(labelBytes);
+    const paths = [
+      '/api/v1/tasks',
+      '/api/v1/tasks/smoke-fmnist',
+      `/api/v1/submissions/${id}`,
+      `/api/v1/submissions/${id}/report`,
+      '/api/v1/leaderboard',
+      '/api/v1/leaderboard?format=csv',
+      '/api/v1/openapi.json',
+      '/api/v1/targets',
+      '/api/v1/templates',
+    ];
+    for (const p of paths) {
+      const text = await (await api(p)).text();
+      expect(text, p).not.toContain(labelsKey.slice('blobs/'.length));
+      expect(text, p).not.toContain(labelText.slice(0, 200));
+    }
+    // The admin blob listing has no GET: a blob cannot be read back through the API.
+    const get = await api(`/api/v1/admin/${labelsKey}`, { token: admin });
+    expect(get.status).toBe(404);
+  });
+});
