@@ -10,15 +10,19 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { Tier } from '../../core/calibrate/sensitivity.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
+import { quantizeModel } from '../../core/quantize/quantize.ts';
 import type { Recipe } from '../../core/recipe/schema.ts';
 import type { QatEvidence } from '../../core/score/checks.ts';
 import { fashionMnistQatSplits } from '../../core/train/data.ts';
 import { sameGraph, writeTrainedWeights } from '../../core/train/export.ts';
+import { TrainableModel } from '../../core/train/model.ts';
+import { profileSteps } from '../../core/train/profile.ts';
 import { evaluateSplit, progressiveQat, type StageLog } from '../../core/train/qat.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
@@ -44,10 +48,12 @@ interface TrainFlags {
   seed: number;
   out?: string;
   score: boolean;
+  ptqEval: boolean;
   model?: string;
   json?: boolean;
   progress?: boolean;
   log?: boolean;
+  profile?: number;
 }
 
 const pts = (x: number) => Math.round(x * 1e4) / 100;
@@ -58,12 +64,15 @@ async function scoreModel(
   model: Uint8Array,
   label: string,
   progress: boolean | undefined,
+  validate = true,
 ): Promise<PipelineResult> {
   const task = getTask(recipe.task);
   const source = nodeDataSource();
   const [calibration, evaluation] = await Promise.all([
     task.load(source, 'calibration'),
-    task.load(source, 'evaluation'),
+    validate
+      ? task.load(source, 'evaluation')
+      : Promise.resolve({ size: 0, batch: () => ({}), labels: undefined }),
   ]);
   const bar = progressBar(label, progress);
   let done = 0;
@@ -72,7 +81,7 @@ async function scoreModel(
       { recipe, task, model, calibration, evaluation },
       {
         shards: 1,
-        validate: true,
+        validate,
         executor: async (_phase, inputs, run) => {
           const out = [];
           for (const [i, input] of inputs.entries()) {
@@ -112,12 +121,21 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'seed of the subset and the shuffles', parsePositiveInt, 20261126)
     .option('--out <dir>', 'output folder (default out/qat-<task>-<target>)')
     .option('--no-score', 'skip scoring the QAT model through the pipeline')
+    .option(
+      '--no-ptq-eval',
+      'PTQ step without its evaluation (tiers and ranges only; take the PTQ loss from `cann-quant score` with the same recipe)',
+    )
     .option('--model <file>', 'score this QAT model instead of training (skips steps 2-3)')
+    .option(
+      '--profile <steps>',
+      'only profile N training steps (FP32 and fully simulated; PTQ ranges from 50 samples) and exit',
+      parsePositiveInt,
+    )
     .option('--json', 'print one JSON object')
     .option('--no-progress', 'no progress bars')
     .option('--log', 'one stderr line per step range and phase (for logs without a terminal)')
     .action(async (flags: TrainFlags) => {
-      if (!flags.model && (!flags.progressive || !flags.hardwareSim))
+      if (!flags.model && !flags.profile && (!flags.progressive || !flags.hardwareSim))
         throw new CliError(
           'train needs --progressive and --hardware-sim (the only training mode implemented)',
           2,
@@ -138,6 +156,51 @@ export function registerTrain(program: Command): void {
       const fp32Bytes = await readTaskModel(task.manifest);
       const fp32Model = decodeModel(fp32Bytes);
       const reference = task.manifest.reference.fp32[task.manifest.metric.primary]!;
+      if (flags.profile) {
+        await useNodeTraining('wasm');
+        const splits = await fashionMnistQatSplits(task.manifest, nodeDataSource(), {
+          trainCount: flags.batch,
+          heldOutCount: 1,
+          seed: flags.seed,
+        });
+        const calibration = await task.load(nodeDataSource(), 'calibration');
+        const q = await quantizeModel(fp32Model, calibration, {
+          target,
+          samples: { indices: spreadIndices(calibration.size, 50) },
+          biasCorrection: false,
+        });
+        const tm = new TrainableModel(q.prepared, target);
+        const sim = {
+          quantized: new Set(q.layers.map((l) => l.name)),
+          act: new Map(q.layers.map((l) => [l.name, l.act])),
+          fp16: target.floatPath === 'fp16',
+        };
+        await profileSteps(tm, splits.train, sim, 1, flags.batch); // warm-up
+        const profile = {
+          task: recipe.task,
+          target: recipe.target,
+          batch: flags.batch,
+          fp32: await profileSteps(tm, splits.train, null, flags.profile, flags.batch),
+          simulated: await profileSteps(tm, splits.train, sim, flags.profile, flags.batch),
+        };
+        tm.dispose();
+        await writeFile(join(out, 'profile.json'), `${JSON.stringify(profile, null, 2)}\n`);
+        printResult(flags.json, profile, () =>
+          (['fp32', 'simulated'] as const)
+            .map((k) => {
+              const p = profile[k];
+              return [
+                `${k}: ${p.wallMsPerStep.toFixed(0)} ms/step wall, ${p.kernelMsPerStep.toFixed(0)} ms/step in kernels (batch ${p.batch})`,
+                ...p.byCategory.map(
+                  (c) =>
+                    `  ${c.category.padEnd(52)} ${c.msPerStep.toFixed(0).padStart(6)} ms  ${(c.share * 100).toFixed(1)}%`,
+                ),
+              ].join('\n');
+            })
+            .join('\n'),
+        );
+        return;
+      }
       const timings: Record<string, number> = {};
       const t0 = performance.now();
 
@@ -150,7 +213,8 @@ export function registerTrain(program: Command): void {
       );
       timings.ptqSeconds = (performance.now() - t0) / 1000;
       if (flags.log) process.stderr.write(`ptq done ${timings.ptqSeconds.toFixed(1)} s\n`);
-      const ptqLoss = (reference - ptq.evaluation!.int8[task.manifest.metric.primary]!) * 100;
+      const ptqInt8 = ptq.evaluation?.int8[task.manifest.metric.primary];
+      const ptqLoss = ptqInt8 === undefined ? null : (reference - ptqInt8) * 100;
 
       let stages: StageLog[] = [];
       let qatBytes: Uint8Array;
@@ -231,7 +295,7 @@ export function registerTrain(program: Command): void {
       const primary = task.manifest.metric.primary;
       const qatLoss = qat ? (reference - qat.evaluation!.int8[primary]!) * 100 : null;
       const evidence: QatEvidence | null =
-        qatLoss === null
+        qatLoss === null || ptqLoss === null
           ? null
           : {
               stages: stages.map((s) => ({
@@ -249,13 +313,18 @@ export function registerTrain(program: Command): void {
         recipe: recipe.name,
         metric: primary,
         fp32Reference: reference,
-        ptq: { int8: ptq.evaluation!.int8[primary], lossPoints: pts(ptqLoss / 100) },
+        ptq: {
+          int8: ptqInt8 ?? null,
+          lossPoints: ptqLoss === null ? null : pts(ptqLoss / 100),
+          ...(ptqLoss === null ? { note: 'not evaluated (--no-ptq-eval)' } : {}),
+        },
         qat: qat
           ? {
               fp32: qat.evaluation!.fp32[primary],
               int8: qat.evaluation!.int8[primary],
               lossPoints: pts(qatLoss! / 100),
-              recoveredFraction: ptqLoss > 0 ? (ptqLoss - qatLoss!) / ptqLoss : null,
+              recoveredFraction:
+                ptqLoss !== null && ptqLoss > 0 ? (ptqLoss - qatLoss!) / ptqLoss : null,
               aboveFp32Reference: qat.evaluation!.int8[primary]! > reference,
             }
           : null,
@@ -282,7 +351,9 @@ export function registerTrain(program: Command): void {
       printResult(flags.json, result, () =>
         [
           `task ${result.task}  target ${result.target}  metric ${primary}  FP32 reference ${reference}`,
-          `PTQ  ${result.ptq.int8}  loss ${result.ptq.lossPoints} points`,
+          result.ptq.lossPoints === null
+            ? 'PTQ  not evaluated (--no-ptq-eval)'
+            : `PTQ  ${result.ptq.int8}  loss ${result.ptq.lossPoints} points`,
           ...stages.map(
             (s) =>
               `stage ${s.stage} [${s.tiers.join('+')}] ${s.quantized.length} layers: held-out ${s.start.heldOut.toFixed(4)} -> ${s.end.heldOut.toFixed(4)} (${s.stopped}${s.rolledBack ? ', rolled back to best' : ''}) ${s.stepsRun} steps ${s.seconds.toFixed(1)} s`,
