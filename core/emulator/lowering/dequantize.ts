@@ -56,6 +56,33 @@ export interface ChannelScales {
   shape: readonly number[];
 }
 
+/** What the caller knows about the accumulator (see lowerLayer's `fast` option). */
+export interface AccumulatorFacts {
+  /** The accumulator is a float32 tensor of exact integers (lowerFloatAccumulation). */
+  isFloat?: boolean;
+  /**
+   * Per-channel bound of |accumulator| for every possible input (accumulatorBounds), when
+   * known and below 2^31 (no wrap-around): lets the saturation Clip be left out when the bound
+   * proves that no value can reach the fp16 overflow threshold 65520.
+   */
+  bounds?: readonly number[];
+}
+
+/** The fp16 saturation Clip is the identity when max_c bound_c * scale_c * (1 + slack) < 65520. */
+function saturationImpossible(
+  facts: AccumulatorFacts,
+  scales: ArrayLike<number>,
+  slack: number,
+): boolean {
+  const b = facts.bounds;
+  if (b === undefined || b.length === 0) return false;
+  for (let c = 0; c < b.length; c++) {
+    const s = scales.length === 1 ? scales[0]! : scales[c]!;
+    if (!(b[c]! < 2 ** 31) || !(b[c]! * s * (1 + slack) < 65520)) return false;
+  }
+  return true;
+}
+
 /**
  * AscendDequant v100 with an fp16 deq_scale per channel (values must be fp16 values >= 0):
  * 'fused' (default, Veltkamp split in float64, 7 ops) or 'cast-then-mul' (8 ops). Writes
@@ -68,6 +95,7 @@ export function lowerDequantV100(
   reading: DequantV100Reading,
   prefix: string,
   out: string,
+  facts: AccumulatorFacts = {},
 ): void {
   if (reading === 'fused') {
     const accD = emitCast(ctx, acc, DT.DOUBLE, `${prefix}/acc64`);
@@ -77,11 +105,16 @@ export function lowerDequantV100(
     const g = emit(ctx, 'Mul', [p, c], `${prefix}/g`);
     const t = emit(ctx, 'Sub', [g, p], `${prefix}/t`);
     const hi = emit(ctx, 'Sub', [g, t], `${prefix}/hi`);
+    // |p| < 65520 for every input: hi <= 65504, the Clip is the identity (exact p, no slack).
+    if (saturationImpossible(facts, deq16.values, 0)) {
+      emitCast(ctx, hi, DT.FLOAT, `${prefix}/f`, out);
+      return;
+    }
     const f = emitCast(ctx, hi, DT.FLOAT, `${prefix}/f`);
     lowerClipFp16Range(ctx, f, prefix, out);
     return;
   }
-  const a = emitCast(ctx, acc, DT.FLOAT, `${prefix}/acc32`);
+  const a = facts.isFloat ? acc : emitCast(ctx, acc, DT.FLOAT, `${prefix}/acc32`);
   const ac = lowerClipFp16Range(ctx, a, `${prefix}/acc`);
   const a16 = emitCast(
     ctx,
@@ -113,12 +146,17 @@ export function lowerDequantV200(
   scale32: ChannelScales,
   prefix: string,
   out: string,
+  facts: AccumulatorFacts = {},
 ): void {
-  const a = emitCast(ctx, acc, DT.FLOAT, `${prefix}/acc32`);
+  const a = facts.isFloat ? acc : emitCast(ctx, acc, DT.FLOAT, `${prefix}/acc32`);
   const sD = constantDouble(ctx, `${prefix}/deq_scale64`, scale32.shape, scale32.values);
   const s = emitCast(ctx, sD, DT.FLOAT, `${prefix}/deq_scale`);
   const m = emit(ctx, 'Mul', [a, s], `${prefix}/mul`);
-  const c = lowerClipFp16Range(ctx, m, prefix);
+  // fp32(acc) * s rounded to fp32 is at most |acc| s (1 + 2^-24); a bound below 65520 leaves
+  // the Clip as the identity (the cast to fp16 cannot overflow).
+  const c = saturationImpossible(facts, scale32.values, 2 ** -23)
+    ? m
+    : lowerClipFp16Range(ctx, m, prefix);
   const h = emitCast(ctx, c, DT.FLOAT16, `${prefix}/f16`);
   emitCast(ctx, h, DT.FLOAT, `${prefix}/f32`, out);
 }

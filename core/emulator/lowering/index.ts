@@ -6,9 +6,11 @@
 
 export {
   type AccumulationOperands,
+  accumulatorBounds,
   channelShape,
   type IntegerType,
   lowerAccumulation,
+  lowerFloatAccumulation,
 } from './accumulate.ts';
 export {
   constant,
@@ -20,6 +22,7 @@ export {
   type LoweringContext,
 } from './context.ts';
 export {
+  type AccumulatorFacts,
   type ChannelScales,
   lowerDequantFp32,
   lowerDequantV100,

@@ -85,12 +85,21 @@ async function expectBitExact(
   input: TensorData<'float32'>,
   options: ReferenceLayerOptions = {},
 ): Promise<void> {
-  const { model } = buildLayerModel(layer, input.dims, { dequantReading: options.dequantReading });
-  const got = (await runModel(model, { [layer.input]: input }))[layer.output]!.data as Float32Array;
   const want = referenceLayer(layer, input, options);
-  const i = firstBitDifference(got, want.data);
-  expect(got.length).toBe(want.data.length);
-  expect(i, i >= 0 ? `element ${i}: got ${got[i]} want ${want.data[i]}` : '').toBe(-1);
+  // both graphs: the integer kernels, and the `fast` one (float accumulation where exact)
+  for (const fast of [false, true]) {
+    const { model } = buildLayerModel(layer, input.dims, {
+      dequantReading: options.dequantReading,
+      fast,
+    });
+    const out = await runModel(model, { [layer.input]: input });
+    const got = out[layer.output]!.data as Float32Array;
+    const i = firstBitDifference(got, want.data);
+    expect(got.length).toBe(want.data.length);
+    expect(i, i >= 0 ? `fast ${fast}, element ${i}: got ${got[i]} want ${want.data[i]}` : '').toBe(
+      -1,
+    );
+  }
 }
 
 function inputFor(seed: number, layer: QuantizedLayer, dims: number[]): TensorData<'float32'> {
@@ -182,5 +191,46 @@ describe('lowerLayer', () => {
       expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(0);
       expect(ops.length).toBeLessThanOrEqual(24);
     }
+  });
+
+  it('fast: depthwise convolutions accumulate on a float Conv, dense ones on ConvInteger', () => {
+    for (const target of TARGETS) {
+      const ops = (shape: LayerShape) => {
+        const { layer } = randomLayer(rng(4), target, shape, { fusedRelu: true });
+        const ctx = createLoweringContext(['x', 'y']);
+        lowerLayer(ctx, layer, { fast: true });
+        return ctx.nodes.map((n) => n.opType);
+      };
+      const dw = ops(SHAPES['depthwise 3x3 pad 1']!);
+      expect(dw.filter((o) => o === 'Conv')).toHaveLength(1);
+      expect(dw).not.toContain('ConvInteger');
+      expect(ops(SHAPES['conv 3x3 pad 1']!)).toContain('ConvInteger');
+    }
+  });
+
+  it('fast: the saturation Clip goes where the accumulator bound excludes overflow, only there', () => {
+    const clips = (layer: QuantizedLayer, fast: boolean) => {
+      const ctx = createLoweringContext(['x', 'y']);
+      lowerLayer(ctx, layer, { fast, inputIsFp16: true });
+      return ctx.nodes.filter((n) => n.opType === 'Clip').length;
+    };
+    const small = randomLayer(rng(2), 'ascend310', SHAPES['conv 3x3 pad 1']!).layer;
+    expect(clips(small, false)).toBe(1);
+    expect(clips(small, true)).toBe(0);
+    const big = randomLayer(
+      rng(3),
+      'ascend310',
+      { kind: 'gemm', m: 8, k: 1536, n: 6 },
+      {
+        extremeWeights: true,
+      },
+    ).layer;
+    // deq_scale 1 (activation and weight scales 1): the bound K * 127 * 255 is far above 65520
+    const unit = {
+      ...big,
+      act: { ...big.act, scale: 1 },
+      weight: { ...big.weight, scales: big.weight.scales.map(() => 1) },
+    };
+    expect(clips(unit, true)).toBe(1);
   });
 });

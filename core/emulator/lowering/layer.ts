@@ -11,9 +11,19 @@
 
 import type { QuantizedLayer } from '../../quantize/layer.ts';
 import type { DequantV100Reading } from '../ascend-dequant.ts';
-import { channelShape, lowerAccumulation } from './accumulate.ts';
+import {
+  accumulatorBounds,
+  channelShape,
+  lowerAccumulation,
+  lowerFloatAccumulation,
+} from './accumulate.ts';
 import type { LoweringContext } from './context.ts';
-import { lowerDequantFp32, lowerDequantV100, lowerDequantV200 } from './dequantize.ts';
+import {
+  type AccumulatorFacts,
+  lowerDequantFp32,
+  lowerDequantV100,
+  lowerDequantV200,
+} from './dequantize.ts';
 import { lowerAscendQuant, lowerQuantizeLinear } from './quantize.ts';
 import {
   ascendQuantParamsOf,
@@ -37,13 +47,21 @@ export interface LowerLayerOptions {
   assumeNoNaN?: boolean;
   /** The input holds finite fp16 values already (see QuantizeLoweringOptions.inputIsFp16). */
   inputIsFp16?: boolean;
+  /**
+   * Cheaper, equally exact graph (default false): grouped (depthwise) convolutions accumulate
+   * on a float Conv when the layer's accumulator bound proves it exact (lowerFloatAccumulation),
+   * and the dequantisation's saturation Clip is left out when the bound proves that no input can
+   * reach the fp16 overflow threshold. Bit-identical outputs; the accumulator of a float
+   * accumulation is a float32 tensor.
+   */
+  fast?: boolean;
 }
 
 /** Names of the tensors a lowered layer produces (for debugging and tests). */
 export interface LoweredLayer {
   /** Quantized activation as uint8: the target's q + 128 on int8 targets, q on snapdragon. */
   quantized: string;
-  /** int32 accumulator after bias (and ReLU when fused). */
+  /** int32 accumulator after bias (and ReLU when fused); float32 on the `fast` float path. */
   accumulator: string;
   /** `layer.output`. */
   output: string;
@@ -97,20 +115,24 @@ export function lowerLayer(
       `layer '${layer.name}': ${target} weights must be symmetric (zero point 0)`,
     );
   }
-  const acc = lowerAccumulation(
-    ctx,
-    layer,
-    {
-      q,
-      actType: types.act,
-      actZeroPoint,
-      weightType: types.weight,
-      weightShift: types.shift,
-      weightZeroPoint: targetWeightZeroPoint + types.shift,
-    },
-    `${prefix}/int`,
-    layer.fusedRelu,
-  );
+  const operands = {
+    q,
+    actType: types.act,
+    actZeroPoint,
+    weightType: types.weight,
+    weightShift: types.shift,
+    weightZeroPoint: targetWeightZeroPoint + types.shift,
+  };
+  // fast: grouped (depthwise) convolutions accumulate in float where exact (ORT-web's
+  // ConvInteger is slow there); dense layers keep the integer kernels, which are faster.
+  const floatAcc =
+    options.fast && (layer.conv?.group ?? 1) > 1
+      ? lowerFloatAccumulation(ctx, layer, operands, `${prefix}/int`, layer.fusedRelu)
+      : undefined;
+  const acc = floatAcc ?? lowerAccumulation(ctx, layer, operands, `${prefix}/int`, layer.fusedRelu);
+  const facts: AccumulatorFacts = options.fast
+    ? { isFloat: floatAcc !== undefined, bounds: accumulatorBounds(layer, operands) }
+    : {};
   const dq = `${prefix}/dequant`;
   if (target === 'ascend310') {
     const values = deqScalesV100(layer);
@@ -121,9 +143,10 @@ export function lowerLayer(
       options.dequantReading ?? 'fused',
       dq,
       layer.output,
+      facts,
     );
   } else if (target === 'ascend310p') {
-    lowerDequantV200(ctx, acc, { values: deqScalesV200(layer), shape }, dq, layer.output);
+    lowerDequantV200(ctx, acc, { values: deqScalesV200(layer), shape }, dq, layer.output, facts);
   } else {
     lowerDequantFp32(ctx, acc, { values: deqScalesFp32(layer), shape }, dq, layer.output);
   }

@@ -1,0 +1,471 @@
+/**
+ * Performance benchmark of cann-quant (issue 8): evaluation throughput against the native
+ * runtime, calibration cost, end-to-end `score` wall time (1 shard, N worker_threads), peak
+ * memory per shard kind. Plain repeated runs, medians, variants interleaved within each
+ * repetition so that the load of a shared machine hits every variant alike: compare the ratios
+ * of one run, not absolute numbers across runs.
+ *
+ *   npm run bench:setup                      # once: onnxruntime-node into bench/native (offline-safe)
+ *   npm run bench -- [--sections eval,calib,score,memory] [--tasks a,b] [--reps 5] [--out bench/RESULTS.md]
+ *
+ * Writes bench/RESULTS.md (--out) and the raw numbers to bench/results/perf.json (--json). Not
+ * part of `npm test`.
+ */
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { nodeDataSource } from '../cli/data-source.ts';
+import { useNodeRuntime } from '../cli/runtime-node.ts';
+import { loadRecipeInputs, runOnWorkers, type ShardStats } from '../cli/workers.ts';
+import { readTaskModel } from '../cli/zoo-files.ts';
+import { spreadIndices } from '../core/calibrate/sampler.ts';
+import { getTarget } from '../core/formats/targets.ts';
+import { decodeModel, encodeModel } from '../core/onnx/index.ts';
+import { runPipeline } from '../core/pipeline/run.ts';
+import { buildEmulationModel, type EmulationOptions } from '../core/quantize/emulation.ts';
+import { quantizeModel } from '../core/quantize/quantize.ts';
+import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
+import { createSession, runtimeCounters } from '../core/runtime/index.ts';
+import type { TensorData } from '../core/tensor/index.ts';
+import { TASKS } from '../zoo/registry.ts';
+import { fmt, load1, loadOrtNode, MiB, machine, median, table, uptime } from './lib.ts';
+
+const { values } = parseArgs({
+  options: {
+    sections: { type: 'string', default: 'eval,calib,score,memory' },
+    tasks: { type: 'string' },
+    reps: { type: 'string', default: '5' },
+    samples: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '2' },
+    out: { type: 'string', default: 'bench/RESULTS.md' },
+    json: { type: 'string', default: 'bench/results/perf.json' },
+  },
+});
+const sections = new Set(values.sections!.split(','));
+const taskIds = values.tasks ? values.tasks.split(',') : Object.keys(TASKS);
+const reps = Number(values.reps);
+const evalSamples = Number(values.samples);
+const nWorkers = Number(values.workers);
+const target = getTarget('ascend310');
+useNodeRuntime();
+const started = new Date();
+const md: string[] = [];
+const raw: Record<string, unknown> = { machine: machine(), date: started.toISOString() };
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+// ------------------------------------------------------------------------------------------
+// 1. evaluation throughput
+/** Emulation-graph variants timed side by side (EmulationOptions switch the lowering). */
+const EMU_VARIANTS: { name: string; options: EmulationOptions }[] = [
+  { name: 'int8-emu, previous graph (fast: false)', options: { fast: false } },
+  { name: 'int8-emu', options: {} },
+];
+
+async function evalSection() {
+  const ortNode = loadOrtNode();
+  const rows: (string | number)[][] = [];
+  const results: Record<string, unknown>[] = [];
+  for (const id of taskIds) {
+    const task = TASKS[id]!;
+    const bytes = await readTaskModel(task.manifest);
+    const source = nodeDataSource();
+    const evalSplit = await task.load(source, 'evaluation');
+    const calib = await task.load(source, 'calibration');
+    const n = Math.min(evalSplit.size, evalSamples);
+    const batches: Record<string, TensorData>[] = [];
+    for (let s = 0; s < n; s += 50) batches.push(await evalSplit.batch(s, Math.min(n, s + 50)));
+    const q = await quantizeModel(decodeModel(bytes), calib, {
+      target,
+      samples: { indices: spreadIndices(calib.size, 50) },
+    });
+    type Variant = { name: string; run: () => Promise<void>; release: () => Promise<void> };
+    const variants: Variant[] = [];
+    const web = async (name: string, model: Uint8Array) => {
+      const s = await createSession(model, { graphOptimizationLevel: 'disabled' });
+      variants.push({
+        name,
+        run: async () => {
+          for (const b of batches) await s.run(b);
+        },
+        release: () => s.release(),
+      });
+    };
+    await web('web-fp32', bytes);
+    const emuPreds: string[] = [];
+    for (const v of EMU_VARIANTS) {
+      const emu = encodeModel(buildEmulationModel(q.prepared, q.layers, target, v.options));
+      await web(v.name, emu);
+      // bit-identity of the variants on the first batch
+      const s = await createSession(emu);
+      const out = await s.run(batches[0]!);
+      await s.release();
+      emuPreds.push(
+        Buffer.from(
+          Object.values(out)
+            .map((t) =>
+              Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('hex'),
+            )
+            .join(),
+        ).toString('base64'),
+      );
+    }
+    const emuIdentical = emuPreds.every((p) => p === emuPreds[0]);
+    if (ortNode) {
+      for (const level of ['all', 'disabled'] as const) {
+        const s = await ortNode.InferenceSession.create(bytes, {
+          executionProviders: ['cpu'],
+          intraOpNumThreads: 1,
+          interOpNumThreads: 1,
+          executionMode: 'sequential',
+          graphOptimizationLevel: level,
+        });
+        const feeds = batches.map((b) =>
+          Object.fromEntries(
+            Object.entries(b).map(([k, t]) => [
+              k,
+              new ortNode.Tensor(t.type as 'float32', t.data as Float32Array, t.dims),
+            ]),
+          ),
+        );
+        variants.push({
+          name: `node-fp32 (opt ${level})`,
+          run: async () => {
+            for (const f of feeds) await s.run(f);
+          },
+          release: () => s.release(),
+        });
+      }
+    }
+    for (const v of variants) await v.run(); // warm-up
+    const times: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
+    const loads: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      for (const v of variants) {
+        const t0 = performance.now();
+        await v.run();
+        times[v.name]!.push((performance.now() - t0) / 1000);
+      }
+      loads.push(load1());
+    }
+    for (const v of variants) await v.release();
+    const sps = Object.fromEntries(variants.map((v) => [v.name, n / median(times[v.name]!)]));
+    const fp32 = sps['web-fp32']!;
+    const nodeAll = sps['node-fp32 (opt all)'] ?? Number.NaN;
+    const nodeDis = sps['node-fp32 (opt disabled)'] ?? Number.NaN;
+    for (const v of variants) {
+      rows.push([
+        id,
+        v.name,
+        fmt(sps[v.name]!, 0),
+        fmt(sps[v.name]! / fp32, 2),
+        v.name === 'web-fp32' ? `${fmt(nodeAll / fp32, 2)} / ${fmt(nodeDis / fp32, 2)}` : '',
+      ]);
+    }
+    results.push({ task: id, samples: n, reps, samplesPerSecond: sps, times, loads, emuIdentical });
+    log(`eval ${id}: ${JSON.stringify(sps)} identical=${emuIdentical}`);
+    if (!emuIdentical) throw new Error(`${id}: emulation variants disagree`);
+  }
+  raw.eval = results;
+  md.push(
+    '## Evaluation throughput (samples/s, median)',
+    '',
+    `First ${evalSamples} evaluation samples (or the whole split if smaller) in batches of 50, ${reps} repetitions, variants interleaved in each repetition; one thread everywhere. INT8 = ascend310 emulation graph (50 spread calibration samples, default options), ORT-web graph optimisation disabled as the pipeline runs it. The emulation variants' outputs were checked bit-identical on the first batch. Last column: node / web FP32 throughput (native with full graph optimisation / with none).`,
+    '',
+    table(['task', 'runtime', 'samples/s', 'x web-fp32', 'node/web (opt all / none)'], rows),
+    '',
+  );
+}
+
+// ------------------------------------------------------------------------------------------
+// 2. calibration cost: sensitivity + calibration (+ bias, estimate) with 50 samples
+async function calibSection() {
+  const rows: (string | number)[][] = [];
+  const results: Record<string, unknown>[] = [];
+  for (const id of taskIds) {
+    const base = recipeFromTemplate(
+      DEFAULT_TEMPLATE_BY_KIND[TASKS[id]!.manifest.kind] ?? 'industrial-vision',
+      id,
+      target.id,
+    );
+    const recipe = {
+      ...base,
+      calibration: { ...base.calibration, samples: 50 },
+      sensitivity: { ...base.sensitivity, enabled: true },
+    };
+    const inputs = await loadRecipeInputs(recipe, false);
+    const perPhase: Record<string, { runs: number; samples: number; sessions: number }> = {};
+    const c0 = runtimeCounters();
+    const t0 = performance.now();
+    const r = await runPipeline(inputs, {
+      validate: false,
+      executor: async (phase, ins, run) => {
+        const a = runtimeCounters();
+        const out = [];
+        for (const [i, x] of ins.entries()) out.push(await run(x, i));
+        const b = runtimeCounters();
+        perPhase[phase] = {
+          runs: b.runs - a.runs,
+          samples: b.samples - a.samples,
+          sessions: b.sessions - a.sessions,
+        };
+        return out;
+      },
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const c1 = runtimeCounters();
+    for (const p of r.phases) {
+      const c = perPhase[p.phase]!;
+      rows.push([id, p.phase, fmt(p.seconds, 2), c.sessions, c.runs, c.samples]);
+    }
+    rows.push([
+      id,
+      '**total** (incl. pure steps)',
+      fmt(seconds, 2),
+      c1.sessions - c0.sessions,
+      c1.runs - c0.runs,
+      c1.samples - c0.samples,
+    ]);
+    results.push({
+      task: id,
+      seconds,
+      phases: r.phases,
+      perPhase,
+      layers: r.layers.length,
+      load: uptime(),
+    });
+    log(`calib ${id}: ${fmt(seconds, 2)} s`);
+  }
+  raw.calib = results;
+  md.push(
+    '## Calibration cost (50 samples, sensitivity on, no evaluation)',
+    '',
+    "`runPipeline(validate: false)` in process, 1 shard, the task's default template with `calibration.samples = 50`. Model executions counted by core/runtime (`runtimeCounters`): sessions created, `run` calls, samples through a model.",
+    '',
+    table(['task', 'phase', 'seconds', 'sessions', 'runs', 'samples run'], rows),
+    '',
+  );
+}
+
+// ------------------------------------------------------------------------------------------
+// 3. end-to-end `cann-quant score`
+function cliTime(args: string[]): { wall: number; cpu: number; json: Record<string, unknown> } {
+  const t0 = performance.now();
+  const before = process.resourceUsage();
+  void before;
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `TIMEFORMAT='%U %S'; { time node cli/bin.js ${args.join(' ')} > /tmp/cq-bench-out.json ; } 2>&1 | tail -1`,
+    ],
+    { encoding: 'utf8' },
+  );
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`score ${args.join(' ')} failed: ${r.stderr}`);
+  const [u, s] = r.stdout.trim().split(/\s+/).map(Number);
+  const json = JSON.parse(execFileSync('cat', ['/tmp/cq-bench-out.json']).toString());
+  return { wall, cpu: u! + s!, json };
+}
+
+async function scoreSection() {
+  const rows: (string | number)[][] = [];
+  const results: Record<string, unknown>[] = [];
+  for (const id of taskIds) {
+    const base = [
+      'score',
+      '--task',
+      id,
+      '--target',
+      target.id,
+      '--no-reproduce',
+      '--no-measure',
+      '--json',
+    ];
+    const one = cliTime(base);
+    const l1 = uptime();
+    const many = cliTime([...base, '--workers', String(nWorkers)]);
+    const l2 = uptime();
+    const same =
+      JSON.stringify(one.json.int8) === JSON.stringify(many.json.int8) &&
+      one.json.parameter_sets === many.json.parameter_sets;
+    rows.push([
+      id,
+      fmt(one.wall, 1),
+      fmt(one.cpu, 1),
+      fmt(many.wall, 1),
+      fmt(many.cpu, 1),
+      fmt(one.wall / many.wall, 2),
+      same ? 'yes' : 'NO',
+      `${l1.replace(/.*load average: /, '')} / ${l2.replace(/.*load average: /, '')}`,
+    ]);
+    results.push({ task: id, one, many: { ...many }, same, load: [l1, l2] });
+    log(`score ${id}: 1 shard ${fmt(one.wall)} s, ${nWorkers} workers ${fmt(many.wall)} s`);
+  }
+  raw.score = results;
+  md.push(
+    '## End-to-end `cann-quant score` (wall and CPU seconds)',
+    '',
+    `\`node cli/bin.js score --task <id> --target ${target.id} --no-reproduce --no-measure --json\` (1 shard, in process) and the same with \`--workers ${nWorkers}\` (${nWorkers} worker_threads, ${nWorkers} shards per phase), run one after the other. CPU = user + sys of the process (all threads). "same" = identical INT8 metric and (scale, zero-point) set count.`,
+    '',
+    table(
+      [
+        'task',
+        '1 shard wall',
+        '1 shard CPU',
+        `${nWorkers} workers wall`,
+        `${nWorkers} workers CPU`,
+        'speed-up',
+        'same',
+        'load 1/5/15 (after each)',
+      ],
+      rows,
+    ),
+    '',
+  );
+}
+
+// ------------------------------------------------------------------------------------------
+// 4. peak memory per shard kind
+async function memorySection() {
+  const rows: (string | number)[][] = [];
+  const results: Record<string, unknown>[] = [];
+  for (const id of taskIds) {
+    const recipe = recipeFromTemplate(
+      DEFAULT_TEMPLATE_BY_KIND[TASKS[id]!.manifest.kind] ?? 'industrial-vision',
+      id,
+      target.id,
+    );
+    const shards: { phase: string; index: number; stats: ShardStats }[] = [];
+    await runOnWorkers(recipe, {
+      workers: 1,
+      shards: 1,
+      freshWorkerPerShard: true,
+      onShard: (phase, index, stats) => shards.push({ phase, index, stats }),
+    });
+    for (const s of shards) {
+      const total = s.stats.wasmBytes + s.stats.heapPeakBytes + s.stats.externalPeakBytes;
+      rows.push([
+        id,
+        s.phase,
+        fmt(s.stats.wasmBytes / MiB, 0),
+        fmt(s.stats.heapPeakBytes / MiB, 0),
+        fmt(s.stats.externalPeakBytes / MiB, 0),
+        fmt(total / MiB, 0),
+        fmt(s.stats.seconds, 1),
+      ]);
+    }
+    results.push({ task: id, shards });
+    log(`memory ${id}: done`);
+  }
+  raw.memory = results;
+  md.push(
+    '## Peak memory per shard kind (1 shard per phase, each shard in a fresh worker thread)',
+    '',
+    'Each shard runs alone in a new worker_thread (cli/workers.ts, `freshWorkerPerShard`): the worker loads the task, replays the pipeline with the finished phases served from the cache, executes the shard and reports: **wasm** = size of the WebAssembly memory of onnxruntime-web in that worker after the shard (linear memory only grows, so this is its peak); **heap** = peak V8 heap in use and **external** = peak V8 external memory (array buffers: the dataset files the Node adapter reads whole, model bytes, tensors), both sampled after every model execution and at the end. "sum" is an upper bound of what one isolate holds; the Node adapter reads whole dataset files (e.g. the 47 MB Fashion-MNIST training images), which the Worker reads as chunks from R2, so "external" overstates a Worker shard.',
+    '',
+    table(['task', 'phase', 'wasm MiB', 'heap MiB', 'external MiB', 'sum MiB', 'seconds'], rows),
+    '',
+  );
+}
+
+// ------------------------------------------------------------------------------------------
+// 5. scaling: time and memory vs samples and model size (random-weight ResNets, not in CI)
+function scalingSection() {
+  const configs: [string, number][] = [
+    ['zoo:fmnist-resnet', 25],
+    ['zoo:fmnist-resnet', 50],
+    ['zoo:fmnist-resnet', 100],
+    ['bench/.cache/resnet18-32.onnx', 25],
+    ['bench/.cache/resnet18-32.onnx', 50],
+    ['bench/.cache/resnet50-32.onnx', 25],
+  ];
+  const rows: (string | number)[][] = [];
+  const results: Record<string, unknown>[] = [];
+  for (const [model, n] of configs) {
+    if (!model.startsWith('zoo:') && !existsSync(model)) {
+      log(`scaling: ${model} missing (run /usr/bin/python3 bench/make-resnets.py)`);
+      continue;
+    }
+    const r = spawnSync('npx', ['tsx', 'bench/scaling-child.ts', model, String(n)], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !line.startsWith('{')) {
+      log(`scaling ${model} ${n} failed: ${r.stderr.slice(-2000)}`);
+      rows.push([model, n, 'failed', '', '', '', '', '', '', '']);
+      continue;
+    }
+    const m = JSON.parse(line) as Record<string, number>;
+    results.push({ ...m, load: uptime() });
+    rows.push([
+      model.replace('bench/.cache/', '').replace('zoo:', ''),
+      n,
+      fmt(m.modelMiB!, 1),
+      fmt(m.createSec!, 1),
+      fmt(m.wasmAfterCreateMiB!, 0),
+      fmt(m.fp32SamplesPerSec!, 1),
+      fmt(m.calibrateSec!, 1),
+      fmt(m.emuSamplesPerSec!, 1),
+      fmt(m.wasmPeakMiB!, 0),
+      fmt(m.maxRssMiB!, 0),
+    ]);
+    log(`scaling ${model} ${n}: ${line}`);
+  }
+  raw.scaling = results;
+  md.push(
+    '## Scaling with samples and model size',
+    '',
+    "Each row is a fresh process (`npx tsx bench/scaling-child.ts <model> <samples>`): FP32 session creation and throughput (batch 10), then `quantizeModel` for ascend310 (ranges, histograms, percentile 99.99, bias correction) over N calibration samples, then the emulation model's throughput (batch 10). ResNet-18 / ResNet-50 are torchvision models with random weights, 10 classes, 3x32x32 input (`/usr/bin/python3 bench/make-resnets.py`, Debian PyTorch, not in CI) fed seeded random images; fmnist-resnet is the zoo model on its calibration split. wasm = size of ORT's WebAssembly memory (it only grows), RSS = the process's max resident set (Node itself included).",
+    '',
+    table(
+      [
+        'model',
+        'samples',
+        'ONNX MiB',
+        'create s',
+        'wasm after create MiB',
+        'FP32 samples/s',
+        'calibrate s',
+        'INT8-emu samples/s',
+        'wasm peak MiB',
+        'max RSS MiB',
+      ],
+      rows,
+    ),
+    '',
+  );
+}
+
+// ------------------------------------------------------------------------------------------
+if (sections.has('eval')) await evalSection();
+flush();
+if (sections.has('calib')) await calibSection();
+flush();
+if (sections.has('score')) await scoreSection();
+flush();
+if (sections.has('memory')) await memorySection();
+flush();
+if (sections.has('scaling')) scalingSection();
+flush();
+log(`wrote ${values.out}`);
+
+/** Writes RESULTS.md and the JSON with what is measured so far (called after every section). */
+function flush(): void {
+  const m = raw.machine as ReturnType<typeof machine>;
+  const head = [
+    '# cann-quant performance benchmark',
+    '',
+    `- date: ${started.toISOString()} (written ${new Date().toISOString()})`,
+    `- command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``,
+    `- machine: ${m.cpu}, nproc ${m.nproc}, ${m.memGiB} GiB, Node ${m.node}, onnxruntime-web 1.30.0, onnxruntime-node ${loadOrtNode() ? '1.30.0' : 'not installed (npm run bench:setup)'}`,
+    `- uptime at start: \`${m.uptime}\``,
+    `- uptime when written: \`${uptime()}\``,
+    '',
+    'The machine is shared: absolute numbers move with the load of other processes; ratios of one run (variants interleaved) are the comparable figures.',
+    '',
+  ];
+  writeFileSync(values.out!, `${[...head, ...md].join('\n')}\n`);
+  writeFileSync(values.json!, `${JSON.stringify(raw, null, 1)}\n`);
+}
