@@ -245,7 +245,7 @@ describe('leaderboard in headless Chromium', () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
-  it('an unknown submission is a 404 page; the running one shows its progress', async () => {
+  it('an unknown submission is a 404 page; a running one follows its progress live', async () => {
     const notFound = await fetch(`${base}/submissions/sub_nope`);
     expect(notFound.status).toBe(404);
     expect(await notFound.text()).toContain('<h1>Not found</h1>');
@@ -253,12 +253,50 @@ describe('leaderboard in headless Chromium', () => {
     expect(badge.status).toBe(404);
     expect(await badge.text()).toContain('>not found</text>');
 
+    // Live progress: the page polls GET /api/v1/submissions/:id. The answers are scripted here
+    // (one more shard done, then a new phase, then 'scored') to check that the table follows them
+    // and that the page reloads once the status changes.
     const errors: string[] = [];
     const page = await openPage(errors);
+    const view = (rangesDone: number, status: string) => ({
+      id: RUNNING_ID,
+      status,
+      runs: [
+        {
+          id: `${RUNNING_ID}.primary`,
+          role: 'primary',
+          shards: 2,
+          status: 'running',
+          error: null,
+          phases: [
+            { phase: 'sample', done: 2, total: 2 },
+            { phase: 'ranges', done: rangesDone, total: 2 },
+            ...(rangesDone === 2 ? [{ phase: 'histograms', done: 0, total: 2 }] : []),
+          ],
+        },
+      ],
+    });
+    let answer = view(2, 'running');
+    let polls = 0;
+    await page.route(`**/api/v1/submissions/${RUNNING_ID}`, (route) => {
+      polls++;
+      return route.fulfill({ json: answer });
+    });
     await page.goto(`${base}/submissions/${RUNNING_ID}`);
-    expect(await page.textContent(`tr[data-progress="${RUNNING_ID}.primary/ranges"] td.num`)).toBe(
-      '1 / 2',
-    );
+    const ranges = page.locator(`tr[data-progress="${RUNNING_ID}.primary/ranges"]`);
+    expect(await ranges.locator('td.num').textContent()).toBe('1 / 2');
+    expect(await ranges.locator('progress').getAttribute('value')).toBe('1');
+    await expect
+      .poll(() => ranges.locator('td.num').textContent(), { timeout: 10_000 })
+      .toBe('2 / 2');
+    const histograms = page.locator(`tr[data-progress="${RUNNING_ID}.primary/histograms"] td.num`);
+    expect(await histograms.textContent()).toBe('0 / 2');
+    expect(await page.textContent('#progress-live')).toContain('status running');
+    answer = view(2, 'scored');
+    await page.waitForEvent('load', { timeout: 10_000 });
+    expect(polls).toBeGreaterThanOrEqual(2);
+    await page.unrouteAll();
     await page.close();
+    expect(errors).toEqual([]);
   }, 60_000);
 });
