@@ -103,12 +103,6 @@ export async function runOnWorkers(
     throw new RangeError(`--workers must be a positive integer, got ${nWorkers}`);
   const validate = options.validate ?? true;
   const shards = options.shards ?? nWorkers;
-  const pipelineOptions = { shards, validate };
-  const inputs = await loadRecipeInputs(recipe, validate);
-  // Phase outputs: decoded for this thread's replays, encoded for the workers.
-  const cache = new Map<string, unknown[]>();
-  const encoded: { phase: string; outputs: Uint8Array[] }[] = [];
-
   const spawn = (): PoolWorker => {
     const worker = new Worker(WORKER_URL, {
       workerData: { recipe, shards, validate },
@@ -123,10 +117,23 @@ export async function runOnWorkers(
       worker.on('message', onMsg);
       worker.once('error', reject);
     });
+    ready.catch(() => undefined); // observed by runShard; a worker never used must not crash us
     return { worker, ready, phasesSent: 0 };
   };
   const pool: PoolWorker[] = [];
   const idle: PoolWorker[] = [];
+  const pipelineOptions = { shards, validate };
+  const spawnIdle = () => {
+    const w = spawn();
+    pool.push(w);
+    idle.push(w);
+  };
+  // Workers start (tsx, ORT, the task's data) while this thread loads the same inputs.
+  for (let i = 0; i < nWorkers; i++) spawnIdle();
+  // Phase outputs: decoded for this thread's replays, encoded for the workers.
+  const cache = new Map<string, unknown[]>();
+  const encoded: { phase: string; outputs: Uint8Array[] }[] = [];
+
   const getWorker = (): PoolWorker => {
     const w = idle.pop();
     if (w) return w;
@@ -183,6 +190,7 @@ export async function runOnWorkers(
   let done = 0;
   let total = 0;
   try {
+    const inputs = await loadRecipeInputs(recipe, validate);
     for (;;) {
       const step = await replayPipeline(inputs, pipelineOptions, { cache });
       if (step.kind === 'complete') {
@@ -207,6 +215,7 @@ export async function runOnWorkers(
           if (options.freshWorkerPerShard) {
             pool.splice(pool.indexOf(w), 1);
             await w.worker.terminate();
+            spawnIdle();
           } else idle.push(w);
         }
       };
