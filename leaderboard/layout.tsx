@@ -28,6 +28,8 @@ td.num,th.num{text-align:right}
 tbody tr:hover{background:#fafbff}
 caption{text-align:left;color:#444;padding:4px 0;caption-side:top}
 table.kv th{width:14em;font-weight:600;color:#333}
+table.kv td{overflow-wrap:anywhere}
+code{overflow-wrap:anywhere}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em}
 pre{background:#f6f8fa;border:1px solid #e1e4e8;border-radius:6px;padding:10px;overflow-x:auto}
 .muted{color:#555}

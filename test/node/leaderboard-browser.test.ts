@@ -103,7 +103,7 @@ beforeAll(async () => {
   server.stderr?.on('data', (d) => {
     serverLog += d;
   });
-  await waitFor(`${base}/badge/${reports[0]!.submission.id}.json`, 90_000);
+  await waitFor(`${base}/badge/${reports[0]!.submission.id}.json`, 120_000);
   context = await chromium.launchPersistentContext(join(dir, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -119,7 +119,7 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 900 },
   });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-}, 180_000);
+}, 240_000);
 
 afterAll(async () => {
   await context?.close();
@@ -138,6 +138,15 @@ async function openPage(errors: string[]): Promise<Page> {
   });
   page.on('pageerror', (e) => errors.push(`${page.url()}: ${e.message}`));
   return page;
+}
+
+/** Elements wider than the viewport outside a scroll box (wide tables scroll in their own box). */
+function tooWide(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('body *'))
+      .filter((e) => !e.closest('.scroll') && e.getBoundingClientRect().right > innerWidth + 1)
+      .map((e) => `${location.pathname} ${e.tagName.toLowerCase()}.${e.className}`),
+  );
 }
 
 /** Submission ids of the leaderboard table, in row order, with their QQI cells. */
@@ -231,15 +240,15 @@ describe('leaderboard in headless Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base}/?task=smoke-fmnist`);
     await page.screenshot({ path: join(ARTIFACTS, 'leaderboard-phone.png'), fullPage: true });
-    // Nothing wider than the phone: wide tables scroll inside their own box.
-    const wide = await page.evaluate(() =>
-      Array.from(document.querySelectorAll('body *'))
-        .filter((e) => !e.closest('.scroll') && e.getBoundingClientRect().right > innerWidth + 1)
-        .map((e) => `${e.tagName.toLowerCase()}.${e.className}`),
-    );
-    expect(wide).toEqual([]);
+    expect(await tooWide(page)).toEqual([]);
     expect((await page.goto(`${base}/standard`))?.status()).toBe(200);
+    await page.screenshot({ path: join(ARTIFACTS, 'standard-phone.png') });
     expect((await page.goto(`${base}/tasks/smoke-fmnist`))?.status()).toBe(200);
+    await page.screenshot({ path: join(ARTIFACTS, 'task-phone.png'), fullPage: true });
+    expect(await tooWide(page)).toEqual([]);
+    await page.goto(`${base}/submissions/${t4.submission.id}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'submission-phone.png') });
+    expect(await tooWide(page)).toEqual([]);
     await page.close();
 
     expect(errors).toEqual([]);
