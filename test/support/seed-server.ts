@@ -16,9 +16,32 @@ import { parseRecipe } from '../../core/recipe/schema.ts';
 import { scoreRun } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
 
+/** `cann-quant score` of a recipe in this process (two executions, as the CLI does). */
+async function localScore(text: string, shards: number): Promise<string> {
+  const recipe = parseRecipe(JSON.parse(text));
+  const r = await runRecipe(recipe, { shards, progress: false });
+  const second = await runRecipe(recipe, { shards: shards + 1, progress: false });
+  const task = getTask(recipe.task);
+  const scored = await scoreRun(r, {
+    model: await readTaskModel(task.manifest),
+    evaluationSplitSize: task.manifest.splits.evaluation.size,
+    runId: 'local',
+    second,
+  });
+  return JSON.stringify({
+    paramsDigest: scored.paramsDigest,
+    int8: r.evaluation!.int8,
+    fp32: r.evaluation!.fp32,
+    qqi: scored.qqi.value,
+    level: scored.level,
+    samples: r.calibration.samples,
+  });
+}
+
 export async function startSeedServer(): Promise<{ url: string; server: Server }> {
   const packs = new Map<string, Promise<TaskPack>>();
   const blobs = new Map<string, Uint8Array>();
+  const scores = new Map<string, Promise<string>>();
   const pack = (id: string) => {
     let p = packs.get(id);
     if (!p) {
@@ -50,28 +73,18 @@ export async function startSeedServer(): Promise<{ url: string; server: Server }
       if (url.pathname === '/score' && req.method === 'POST') {
         const chunks: Buffer[] = [];
         for await (const c of req) chunks.push(c as Buffer);
-        const recipe = parseRecipe(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        const text = Buffer.concat(chunks).toString('utf8');
         const shards = Number(url.searchParams.get('shards') ?? '1');
-        const r = await runRecipe(recipe, { shards, progress: false });
-        const second = await runRecipe(recipe, { shards: shards + 1, progress: false });
-        const task = getTask(recipe.task);
-        const scored = await scoreRun(r, {
-          model: await readTaskModel(task.manifest),
-          evaluationSplitSize: task.manifest.splits.evaluation.size,
-          runId: 'local',
-          second,
-        });
+        const key = `${shards}:${text}`;
+        let p = scores.get(key);
+        if (!p) {
+          p = localScore(text, shards);
+          p.catch(() => scores.delete(key));
+          scores.set(key, p);
+        }
+        const body = await p;
         res.setHeader('content-type', 'application/json');
-        res.end(
-          JSON.stringify({
-            paramsDigest: scored.paramsDigest,
-            int8: r.evaluation!.int8,
-            fp32: r.evaluation!.fp32,
-            qqi: scored.qqi.value,
-            level: scored.level,
-            samples: r.calibration.samples,
-          }),
-        );
+        res.end(body);
         return;
       }
       res.statusCode = 404;

@@ -73,3 +73,64 @@ export async function waitForSubmission(id: string, timeoutMs = 600_000) {
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+/** The Worker's env with a queue that records messages instead of delivering them. */
+export function recordingEnv() {
+  const sent: import('../../functions/service/messages.ts').ShardMessage[] = [];
+  const queue = {
+    async send(body: (typeof sent)[number]) {
+      sent.push(body);
+    },
+    async sendBatch(messages: Iterable<{ body: (typeof sent)[number] }>) {
+      for (const m of messages) sent.push(m.body);
+    },
+  };
+  return { env: { ...env, SHARDS: queue as unknown as typeof env.SHARDS }, sent };
+}
+
+/** Keys of a loaded task's calibration chunks (to make shards fail by hiding them). */
+export async function calibrationChunks(task: string): Promise<string[]> {
+  const row = await env.DB.prepare('SELECT calibration_key FROM tasks WHERE id = ?')
+    .bind(task)
+    .first<{ calibration_key: string }>();
+  const manifest = (await (await env.BLOBS.get(row!.calibration_key))!.json()) as {
+    chunks: string[];
+  };
+  return manifest.chunks;
+}
+
+/** Removes blobs from R2 and returns a function that puts them back. */
+export async function hideBlobs(keys: readonly string[]): Promise<() => Promise<void>> {
+  const saved = new Map<string, ArrayBuffer>();
+  for (const k of keys) {
+    const obj = await env.BLOBS.get(k);
+    if (obj) saved.set(k, await obj.arrayBuffer());
+    await env.BLOBS.delete(k);
+  }
+  return async () => {
+    for (const [k, v] of saved) await env.BLOBS.put(k, v);
+  };
+}
+
+/** A live local `cann-quant score` of the recipe, computed in Node by the seed server (cached). */
+export async function localScore(recipe: unknown) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${env.SEED_URL}/score?shards=1`, {
+        method: 'POST',
+        body: JSON.stringify(recipe),
+      });
+      if (!res.ok) throw new Error(`seed server /score: ${res.status} ${await res.text()}`);
+      return (await res.json()) as {
+        paramsDigest: string;
+        int8: Record<string, number>;
+        qqi: number;
+        level: number;
+      };
+    } catch (err) {
+      // workerd drops a local connection now and then on long requests; the result is cached.
+      if (attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}

@@ -8,7 +8,7 @@ import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import type { StoredReport } from '../../db/queries.ts';
-import { api, makeToken, seedTask, waitForSubmission } from './service-support.ts';
+import { api, localScore, makeToken, seedTask, waitForSubmission } from './service-support.ts';
 
 const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
 let admin: string;
@@ -71,12 +71,7 @@ describe('a submission, end to end', () => {
   }, 900_000);
 
   it('scores exactly as `cann-quant score` does locally', async () => {
-    const local = (await (
-      await fetch(`${env.SEED_URL}/score?shards=1`, {
-        method: 'POST',
-        body: JSON.stringify(recipe),
-      })
-    ).json()) as { paramsDigest: string; int8: Record<string, number>; qqi: number; level: number };
+    const local = await localScore(recipe);
     const res = await api(`/api/v1/submissions/${id}/report`);
     expect(res.status).toBe(200);
     const stored = (await res.json()) as StoredReport;
