@@ -292,6 +292,18 @@ describe('leaderboard in headless Chromium', () => {
       return route.fulfill({ json: answer });
     });
     await page.goto(`${base}/submissions/${RUNNING_ID}`);
+    // The server-rendered table shows what the real API answers for this submission.
+    const api = (await (await fetch(`${base}/api/v1/submissions/${RUNNING_ID}`)).json()) as {
+      status: string;
+      runs: { id: string; phases: { phase: string; done: number; total: number }[] }[];
+    };
+    expect(api.status).toBe('running');
+    expect(api.runs.flatMap((r) => r.phases)).toHaveLength(4);
+    for (const r of api.runs)
+      for (const ph of r.phases)
+        expect(await page.textContent(`tr[data-progress="${r.id}/${ph.phase}"] td.num`)).toBe(
+          `${ph.done} / ${ph.total}`,
+        );
     const ranges = page.locator(`tr[data-progress="${RUNNING_ID}.primary/ranges"]`);
     expect(await ranges.locator('td.num').textContent()).toBe('1 / 2');
     expect(await ranges.locator('progress').getAttribute('value')).toBe('1');
