@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerEval } from './commands/eval.ts';
 import { registerFormat } from './commands/format.ts';
 import { registerScore } from './commands/score.ts';
+import { registerService } from './commands/service.ts';
 import { registerTargets } from './commands/targets.ts';
 import { registerTasks } from './commands/tasks.ts';
 import { registerTrain } from './commands/train.ts';
@@ -23,6 +24,7 @@ registerTargets(program);
 registerFormat(program);
 registerValidate(program);
 registerScore(program);
+registerService(program);
 registerTrain(program);
 
 try {

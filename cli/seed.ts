@@ -91,7 +91,7 @@ export async function uploadTask(
       const res = await call(`${base}/api/v1/admin/blobs`, adminToken, {
         method: 'PUT',
         headers: { 'content-type': 'application/octet-stream' },
-        body: bytes,
+        body: new Blob([bytes as Uint8Array<ArrayBuffer>]),
       });
       if (!res.ok)
         throw new CliError(`upload of ${key} failed: ${res.status} ${await problemText(res)}`);

@@ -4,7 +4,8 @@
  * and posts the encoded output with its measurements.
  */
 
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeShardOutput, encodeShardOutput, replayPipeline } from '../core/pipeline/replay.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
@@ -22,6 +23,10 @@ WebAssembly.Memory = new Proxy(NativeMemory, {
     return m;
   },
 }) as typeof WebAssembly.Memory;
+
+// A full GC before the after-load sample, so that it counts live data, not the loaders' garbage.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 const port = parentPort!;
 const { recipe, shards, validate } = workerData as {
@@ -42,6 +47,10 @@ setRunObserver(sample);
 
 try {
   const inputs = await loadRecipeInputs(recipe, validate);
+  // What the Node adapter holds before any shard: the task's data (whole dataset files) and
+  // model bytes; a Worker reads chunks from R2 instead, so shards are also reported above it.
+  collectGarbage();
+  const loaded = getHeapStatistics();
   const cache = new Map<string, unknown[]>();
   let queue = Promise.resolve();
   port.on('message', (m: ToWorker) => {
@@ -80,6 +89,8 @@ try {
               wasmBytes: memories.reduce((s, mem) => s + mem.buffer.byteLength, 0),
               heapPeakBytes: heapPeak,
               externalPeakBytes: externalPeak,
+              heapAfterLoadBytes: loaded.used_heap_size,
+              externalAfterLoadBytes: loaded.external_memory,
             },
           },
           [output.buffer as ArrayBuffer],

@@ -66,6 +66,10 @@ export interface ShardStats {
   heapPeakBytes: number;
   /** Peak V8 external memory (ArrayBuffers outside the heap), sampled likewise, bytes. */
   externalPeakBytes: number;
+  /** V8 heap in use after the worker loaded the task's model and data, before any shard. */
+  heapAfterLoadBytes: number;
+  /** V8 external memory after loading (the Node adapter reads whole dataset files). */
+  externalAfterLoadBytes: number;
 }
 
 /** Options of {@link runOnWorkers}. */

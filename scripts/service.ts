@@ -1,0 +1,163 @@
+/**
+ * The local service, ready to use: D1 migrations applied, `wrangler dev` (local D1, R2 and
+ * Queues in miniflare) started, zoo tasks loaded and the reference recipes submitted, so that
+ * the leaderboard is never empty. `npm start` runs it (scripts/start.ts); the browser tests call
+ * `startService` with their own state directory and port.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLocalToken, serverCall } from '../cli/commands/service.ts';
+import { packTask, uploadTask } from '../cli/seed.ts';
+import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
+import { getTask, TASKS } from '../zoo/registry.ts';
+
+export interface ServiceOptions {
+  port?: number;
+  /** wrangler's local state directory (default .wrangler/state). */
+  persistTo?: string;
+  /** Zoo tasks to load (default: all). */
+  tasks?: string[];
+  /** Submit the reference recipes of the loaded tasks (default true). */
+  submit?: boolean;
+  /** Wait until every reference submission is scored (default false). */
+  waitScored?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RunningService {
+  url: string;
+  adminToken: string;
+  submissions: string[];
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const wranglerEnv = {
+  ...process.env,
+  CI: 'true',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_SEND_METRICS: 'false',
+};
+
+/** The reference recipes of a task: its default template and the naive baseline, on ascend310. */
+export function referenceRecipes(taskId: string) {
+  const kind = getTask(taskId).manifest.kind;
+  const template = DEFAULT_TEMPLATE_BY_KIND[kind] ?? 'industrial-vision';
+  return [template, 'naive-baseline'].map((t) => ({
+    ...recipeFromTemplate(t, taskId, 'ascend310'),
+    name: `reference-${t}`,
+  }));
+}
+
+export async function startService(o: ServiceOptions = {}): Promise<RunningService> {
+  const port = o.port ?? 8787;
+  const persistTo = o.persistTo ?? '.wrangler/state';
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const tasks = o.tasks ?? Object.keys(TASKS);
+  await mkdir(persistTo, { recursive: true });
+
+  const migrate = spawnSync(
+    'npx',
+    ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo],
+    { encoding: 'utf8', env: wranglerEnv },
+  );
+  if (migrate.status !== 0)
+    throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
+
+  // One admin token per state directory, kept beside it (never committed: .wrangler is ignored).
+  const tokenFile = join(persistTo, 'cann-quant-admin-token');
+  let adminToken = existsSync(tokenFile) ? (await readFile(tokenFile, 'utf8')).trim() : '';
+  if (!adminToken) {
+    adminToken = (await createLocalToken('cann-quant-reference', 'admin', persistTo)).token;
+    await writeFile(tokenFile, `${adminToken}\n`, { mode: 0o600 });
+  }
+
+  const child = spawn(
+    'npx',
+    [
+      'wrangler',
+      'dev',
+      '--local',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--persist-to',
+      persistTo,
+    ],
+    { env: wranglerEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  const keep = (b: Buffer) => {
+    output = (output + b.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    await new Promise((r) => child.once('exit', r));
+  };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`wrangler dev did not answer /health in 120 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  log(`service on ${url} (state in ${persistTo})`);
+
+  const submissions: string[] = [];
+  try {
+    for (const id of tasks) {
+      const t0 = Date.now();
+      const r = await uploadTask(url, adminToken, await packTask(id));
+      log(
+        `loaded ${id}: ${r.uploaded} blobs uploaded, ${r.skipped} present (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+      if (o.submit === false) continue;
+      for (const recipe of referenceRecipes(id)) {
+        const res = await serverCall<{ id: string }>(url, '/api/v1/submissions', {
+          method: 'POST',
+          token: adminToken,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(recipe),
+        });
+        submissions.push(res.body.id);
+        log(`submitted ${recipe.name} for ${id}: ${res.body.id}`);
+      }
+    }
+    if (o.waitScored) {
+      for (const sid of submissions) {
+        for (;;) {
+          const v = await serverCall<{ status: string; error: string | null }>(
+            url,
+            `/api/v1/submissions/${sid}`,
+          );
+          if (v.body.status === 'scored') break;
+          if (v.body.status === 'failed') throw new Error(`${sid} failed: ${v.body.error}`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      log(`all ${submissions.length} reference submissions scored`);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, adminToken, submissions, process: child, stop };
+}
