@@ -86,8 +86,11 @@ export async function buildSubmissionReport(
   const reviewReason =
     c.lossPoints < -REVIEW_GAIN_POINTS
       ? `INT8 ${c.metric} is ${(-c.lossPoints).toFixed(2)} points above the FP32 reference`
-      : !scored.trusted
-        ? 'a trust check (L1) failed'
+      : scored.checks.some((k) => k.level === 1 && k.pass === false)
+        ? `L1 failed: ${scored.checks
+            .filter((k) => k.level === 1 && k.pass === false)
+            .map((k) => k.id)
+            .join(', ')}`
         : null;
   return {
     scored,
