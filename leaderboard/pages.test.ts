@@ -4,11 +4,18 @@
  * test files (isolate: false), so assertions look at the fixture's own rows only.
  */
 import { env, exports } from 'cloudflare:workers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sig3 } from '../core/score/qqi.ts';
 import type { StoredReport } from '../core/score/submission-report.ts';
 import reportsJson from '../test/fixtures/service/reports.json';
-import { RUNNING_ID, reportBlob, seedStatements } from '../test/fixtures/service/seed.ts';
+import {
+  FAILED_ERROR,
+  FAILED_ID,
+  RUNNING_ID,
+  reportBlob,
+  seedStatements,
+  unseedStatements,
+} from '../test/fixtures/service/seed.ts';
 import manifest from '../zoo/smoke-fmnist/task.json';
 import { GREY, LEVEL_COLORS } from './badge.ts';
 import { pages } from './routes.tsx';
@@ -40,13 +47,24 @@ const esc = (t: string) =>
 const cell = (row: string, col: string) =>
   row.match(new RegExp(`data-col="${col}">([^<]*)<`))?.[1] ?? null;
 
+/** Whether the task row was there before (another test file's); if not, it is removed after. */
+let hadTask = false;
+
 beforeAll(async () => {
+  hadTask =
+    (await env.DB.prepare('SELECT 1 FROM tasks WHERE id = ?').bind(manifest.id).first()) !== null;
   const statements = await seedStatements(reports, manifest);
   await env.DB.batch(statements.map((s) => env.DB.prepare(s)));
   for (const r of reports) {
     const { key, body } = await reportBlob(r);
     await env.BLOBS.put(key, body);
   }
+});
+
+afterAll(async () => {
+  await env.DB.batch(unseedStatements(reports).map((s) => env.DB.prepare(s)));
+  for (const r of reports) await env.BLOBS.delete((await reportBlob(r)).key);
+  if (!hadTask) await env.DB.prepare('DELETE FROM tasks WHERE id = ?').bind(manifest.id).run();
 });
 
 describe('fixture', () => {
@@ -189,6 +207,17 @@ describe('submission page', () => {
     );
     expect(page).toContain('fetch(url');
     expect(page).not.toContain('id="badge"');
+  });
+
+  it('shows why a failed submission failed, with a red "failed" badge', async () => {
+    const page = await html(`/submissions/${FAILED_ID}`);
+    expect(page).toContain(
+      `<p class="note" role="alert">This submission failed: ${esc(FAILED_ERROR)}</p>`,
+    );
+    expect(page).not.toContain('data-poll');
+    const json = await get(`/badge/${FAILED_ID}.json`);
+    expect(json.status).toBe(200);
+    expect(await json.json()).toMatchObject({ message: 'failed', color: LEVEL_COLORS[0] });
   });
 
   it('answers an unknown submission with a 404 page', async () => {
