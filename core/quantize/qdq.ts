@@ -55,10 +55,16 @@ export function buildQdqModel(
   const actType = target.activations.type === 'uint8' ? 'uint8' : 'int8';
   const wType = target.weights.type === 'uint8' ? 'uint8' : 'int8';
   const quantized = new Map<string, string>();
-  const qdq = (tensor: string, p: ActivationParams, tag: string): string => {
+  const perTensor = new Map<string, number>();
+  const qdq = (tensor: string, p: ActivationParams, baseTag: string): string => {
     const key = `${tensor}|${p.scale}|${p.zeroPoint}`;
     const hit = quantized.get(key);
     if (hit) return hit;
+    // A tensor read by several layers with different parameters (e.g. per-layer methods) gets
+    // one Q/DQ pair per parameter set, each with its own names.
+    const n = perTensor.get(tensor) ?? 0;
+    perTensor.set(tensor, n + 1);
+    const tag = n === 0 ? baseTag : `${baseTag}${n}`;
     const s = `${tensor}__${tag}_scale`;
     const z = `${tensor}__${tag}_zp`;
     inits.push(tensorToProto(s, { type: 'float32', dims: [], data: new Float32Array([p.scale]) }));
