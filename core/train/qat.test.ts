@@ -1,0 +1,94 @@
+/**
+ * The progressive schedule's mechanics on smoke-fmnist (4.6k parameters, fast): three stages
+ * adding tiers low -> medium -> high, the simulated layer set growing, the monitor keeping the
+ * best checkpoint (a stage never ends below its start on the held-out slice), and the log.
+ * (Calibration-split images stand in for training data here: this tests the loop, not a result.)
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nodeDataSource } from '../../cli/data-source.ts';
+import { useNodeRuntime } from '../../cli/runtime-node.ts';
+import { useNodeTraining } from '../../cli/train-backend.ts';
+import { readTaskModel } from '../../cli/zoo-files.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { gatherBatch } from '../calibrate/capture.ts';
+import type { Tier } from '../calibrate/sensitivity.ts';
+import { getTarget } from '../formats/targets.ts';
+import { decodeModel } from '../onnx/index.ts';
+import { quantizeModel } from '../quantize/quantize.ts';
+import { progressiveQat, STAGE_TIERS, type TrainingSplit } from './qat.ts';
+
+beforeAll(async () => {
+  useNodeRuntime();
+  await useNodeTraining('wasm');
+});
+
+describe('progressiveQat on smoke-fmnist, ascend310-w4a8', () => {
+  it('runs three stages low -> +medium -> all with a monitor and a stage log', async () => {
+    const task = getTask('smoke-fmnist');
+    const split = await task.load(nodeDataSource(), 'calibration');
+    const target = getTarget('ascend310-w4a8');
+    const model = decodeModel(await readTaskModel(task.manifest));
+    const q = await quantizeModel(model, split, {
+      target,
+      samples: { indices: Array.from({ length: 32 }, (_, i) => i) },
+      biasCorrection: false,
+    });
+    const tiers = new Map<string, Tier>(
+      q.layers.map((l, i) => [l.name, (['low', 'medium', 'high'] as const)[i % 3]!]),
+    );
+    const make = (from: number, n: number): TrainingSplit => {
+      const idx = Array.from({ length: n }, (_, i) => from + i);
+      return {
+        input: task.manifest.model.inputs[0]!.name,
+        sampleDims: [1, 28, 28],
+        data: new Float32Array(0),
+        labels: Uint8Array.from(idx, (i) => (split.labels as Uint8Array)[i]!),
+        size: n,
+        classes: 10,
+        description: `calibration ${from}..${from + n - 1}`,
+      };
+    };
+    const train = make(100, 128);
+    const held = make(300, 100);
+    train.data = (
+      await gatherBatch(
+        split,
+        Array.from({ length: 128 }, (_, i) => 100 + i),
+      )
+    )[train.input]!.data as Float32Array;
+    held.data = (
+      await gatherBatch(
+        split,
+        Array.from({ length: 100 }, (_, i) => 300 + i),
+      )
+    )[held.input]!.data as Float32Array;
+    const progress: number[] = [];
+    const r = progressiveQat(q.prepared, {
+      target,
+      layers: q.layers,
+      tiers,
+      train,
+      heldOut: held,
+      epochs: 2,
+      batchSize: 32,
+      lr: 1e-3,
+      onProgress: (s) => progress.push(s),
+    });
+    expect(r.stages.map((s) => s.tiers)).toEqual(STAGE_TIERS.map((t) => [...t]));
+    const sizes = r.stages.map((s) => s.quantized.length);
+    expect(sizes[2]).toBe(q.layers.length);
+    expect(sizes[0]!).toBeLessThanOrEqual(sizes[1]!);
+    expect(sizes[1]!).toBeLessThanOrEqual(sizes[2]!);
+    for (const s of r.stages) {
+      expect(s.simulatedArithmetic).toBe(true);
+      expect(s.steps).toBe(8);
+      expect(s.checkpoints.length).toBeGreaterThan(0);
+      expect(s.end.heldOut).toBeGreaterThanOrEqual(s.start.heldOut);
+      expect(Number.isFinite(s.checkpoints[0]!.trainLoss)).toBe(true);
+    }
+    expect(new Set(progress)).toEqual(new Set([0, 1, 2]));
+    const w = r.model.weights();
+    expect(w.size).toBe(q.layers.length);
+    r.model.dispose();
+  });
+});
