@@ -333,6 +333,12 @@ export function registerScore(program: Command): void {
               (await measureCpuWasm(recipe, r, model, calibration, {
                 repeats: o.repeats,
                 progress: !o.json,
+              }).catch((err: unknown) => {
+                // The measured row is beside the score, never a reason to lose it.
+                process.stderr.write(
+                  `cann-quant: measured row failed: ${err instanceof Error ? err.message : String(err)}\n`,
+                );
+                return undefined;
               })));
         const scored = await scoreRun(r, {
           model,
