@@ -25,10 +25,25 @@ describe('cann-quant Worker', () => {
     expect(await res.text()).toContain('<h1>Leaderboard</h1>');
   });
 
-  it('D1 has the migrated meta table', async () => {
-    const row = await env.DB.prepare('SELECT value FROM meta WHERE key = ?')
-      .bind('schema')
-      .first<{ value: string }>();
-    expect(row?.value).toBe('1');
+  it('D1 has the tables of db/schema.ts (drizzle migrations applied)', async () => {
+    const rows = await env.DB.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
+    ).all<{ name: string }>();
+    const names = rows.results.map((r) => r.name);
+    for (const t of [
+      'tasks',
+      'targets',
+      'tokens',
+      'submissions',
+      'runs',
+      'phases',
+      'shards',
+      'results',
+      'layer_results',
+      'checks',
+      'feedback',
+      'rate_limits',
+    ])
+      expect(names).toContain(t);
   });
 });

@@ -25,12 +25,10 @@ export const TOKEN = /^cq_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
 /** Makes a new token: the string to show once and the row to store. */
 export async function newToken(submitter: string, role: 'submitter' | 'admin' = 'submitter') {
-  const bytes = crypto.getRandomValues(new Uint8Array(32 + 8));
+  const bytes = crypto.getRandomValues(new Uint8Array(32 + 12));
   const id = [...bytes.subarray(32)]
     .map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36])
-    .join('')
-    .slice(0, 12)
-    .padEnd(12, '0');
+    .join('');
   const secret = btoa(String.fromCharCode(...bytes.subarray(0, 32)))
     .replaceAll('+', '-')
     .replaceAll('/', '_')
