@@ -215,12 +215,15 @@ export function registerTrain(program: Command): void {
       const t0 = performance.now();
 
       // 1. PTQ with the recipe: loss, tiers, activation ranges.
-      const ptq = await scoreModel(
-        recipe,
-        fp32Bytes,
-        `ptq ${recipe.task}/${recipe.target}`,
-        progress,
-      );
+      const ptq = flags.workers
+        ? await runOnWorkers(recipe, { workers: flags.workers, validate: flags.ptqEval })
+        : await scoreModel(
+            recipe,
+            fp32Bytes,
+            `ptq ${recipe.task}/${recipe.target}`,
+            progress,
+            flags.ptqEval,
+          );
       timings.ptqSeconds = (performance.now() - t0) / 1000;
       if (flags.log) process.stderr.write(`ptq done ${timings.ptqSeconds.toFixed(1)} s\n`);
       const ptqInt8 = ptq.evaluation?.int8[task.manifest.metric.primary];
