@@ -234,7 +234,9 @@ async function calibSection() {
       layers: r.layers.length,
       load: uptime(),
     });
-    log(`calib ${id}: ${fmt(seconds, 2)} s`);
+    log(
+      `calib ${id}: ${JSON.stringify({ seconds, phases: r.phases, perPhase, total: { sessions: c1.sessions - c0.sessions, runs: c1.runs - c0.runs, samples: c1.samples - c0.samples } })} ${uptime()}`,
+    );
   }
   raw.calib = results;
   md.push(
@@ -284,8 +286,14 @@ async function scoreSection() {
     ];
     const one = cliTime(base);
     const l1 = uptime();
+    log(
+      `score ${id} 1 shard: wall ${fmt(one.wall)} s, CPU ${fmt(one.cpu)} s, ${JSON.stringify(one.json.phases)}, ${l1}`,
+    );
     const many = cliTime([...base, '--workers', String(nWorkers)]);
     const l2 = uptime();
+    log(
+      `score ${id} ${nWorkers} workers: wall ${fmt(many.wall)} s, CPU ${fmt(many.cpu)} s, ${JSON.stringify(many.json.phases)}, ${l2}`,
+    );
     const same =
       JSON.stringify(one.json.int8) === JSON.stringify(many.json.int8) &&
       one.json.parameter_sets === many.json.parameter_sets;
@@ -341,18 +349,25 @@ async function memorySection() {
       workers: 1,
       shards: 1,
       freshWorkerPerShard: true,
-      onShard: (phase, index, stats) => shards.push({ phase, index, stats }),
+      onShard: (phase, index, stats) => {
+        shards.push({ phase, index, stats });
+        log(`memory ${id} ${phase}/${index}: ${JSON.stringify(stats)}`);
+      },
     });
     for (const s of shards) {
-      const total = s.stats.wasmBytes + s.stats.heapPeakBytes + s.stats.externalPeakBytes;
+      const st = s.stats;
+      const total = st.wasmBytes + st.heapPeakBytes + st.externalPeakBytes;
+      const above = st.externalPeakBytes - (st.externalAfterLoadBytes ?? 0);
       rows.push([
         id,
         s.phase,
-        fmt(s.stats.wasmBytes / MiB, 0),
-        fmt(s.stats.heapPeakBytes / MiB, 0),
-        fmt(s.stats.externalPeakBytes / MiB, 0),
+        fmt(st.wasmBytes / MiB, 0),
+        fmt(st.heapPeakBytes / MiB, 0),
+        fmt(st.externalPeakBytes / MiB, 0),
+        fmt((st.externalAfterLoadBytes ?? Number.NaN) / MiB, 0),
         fmt(total / MiB, 0),
-        fmt(s.stats.seconds, 1),
+        fmt((st.wasmBytes + st.heapPeakBytes + above) / MiB, 0),
+        fmt(st.seconds, 1),
       ]);
     }
     results.push({ task: id, shards });
@@ -364,7 +379,20 @@ async function memorySection() {
     '',
     'Each shard runs alone in a new worker_thread (cli/workers.ts, `freshWorkerPerShard`): the worker loads the task, replays the pipeline with the finished phases served from the cache, executes the shard and reports: **wasm** = size of the WebAssembly memory of onnxruntime-web in that worker after the shard (linear memory only grows, so this is its peak); **heap** = peak V8 heap in use and **external** = peak V8 external memory (array buffers: the dataset files the Node adapter reads whole, model bytes, tensors), both sampled after every model execution and at the end. "sum" is an upper bound of what one isolate holds; the Node adapter reads whole dataset files (e.g. the 47 MB Fashion-MNIST training images), which the Worker reads as chunks from R2, so "external" overstates a Worker shard.',
     '',
-    table(['task', 'phase', 'wasm MiB', 'heap MiB', 'external MiB', 'sum MiB', 'seconds'], rows),
+    table(
+      [
+        'task',
+        'phase',
+        'wasm MiB',
+        'heap MiB',
+        'external MiB',
+        'external after load MiB',
+        'sum MiB',
+        'sum without the adapter data MiB',
+        'seconds',
+      ],
+      rows,
+    ),
     '',
   );
 }
