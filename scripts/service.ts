@@ -120,6 +120,19 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
     await new Promise((r) => setTimeout(r, 500));
   }
   log(`service on ${url} (state in ${persistTo})`);
+  // Work that was in flight when the last wrangler dev stopped (its local queue did not survive).
+  const resumed = await serverCall<{ advanced: number; finalized: number }>(
+    url,
+    '/api/v1/admin/resume',
+    {
+      method: 'POST',
+      token: adminToken,
+    },
+  );
+  if (resumed.body.advanced + resumed.body.finalized > 0)
+    log(
+      `resumed ${resumed.body.advanced} run(s) and ${resumed.body.finalized} finalization(s) left from the last start`,
+    );
 
   const submissions: string[] = [];
   try {

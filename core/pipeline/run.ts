@@ -279,6 +279,7 @@ export async function runPipeline<L, P>(
     );
     tiers = assignTiers(mergeSensitivity(...tables).layers, {
       critical: recipe.sensitivity.critical,
+      rankBy: recipe.sensitivity.metric,
       thresholds: {
         highFraction: recipe.sensitivity.highFraction,
         lowFraction: recipe.sensitivity.lowFraction,

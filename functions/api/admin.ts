@@ -10,6 +10,7 @@ import { openDb } from '../../db/queries.ts';
 import * as schema from '../../db/schema.ts';
 import { TASKS } from '../../zoo/registry.ts';
 import type { Env } from '../env.ts';
+import type { ShardMessage } from '../service/messages.ts';
 import { type Caller, requireToken } from './auth.ts';
 import { ProblemError } from './problem.ts';
 
@@ -111,6 +112,27 @@ export function adminApi(): Hono<AppEnv> {
       .onConflictDoUpdate({ target: schema.tasks.id, set: row })
       .run();
     return c.json({ id, loaded: true });
+  });
+
+  // Re-drives unfinished work after a restart (a local queue does not survive one): every
+  // running run gets an advance (which re-sends its pending shards), every submission whose
+  // runs are complete but which is not scored gets a finalize. All of it is idempotent.
+  admin.post('/resume', async (c) => {
+    const running = await c.env.DB.prepare(
+      "SELECT r.id FROM runs r JOIN submissions s ON s.id = r.submission_id WHERE r.status = 'running' AND s.status IN ('queued', 'running')",
+    ).all<{ id: string }>();
+    const finalize = await c.env.DB.prepare(
+      "SELECT s.id FROM submissions s WHERE s.status IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.submission_id = s.id AND r.status != 'complete')",
+    ).all<{ id: string }>();
+    const messages: { body: ShardMessage }[] = [
+      ...running.results.map((r) => ({ body: { kind: 'advance', runId: r.id } as ShardMessage })),
+      ...finalize.results.map((s) => ({
+        body: { kind: 'finalize', submissionId: s.id } as ShardMessage,
+      })),
+    ];
+    for (let i = 0; i < messages.length; i += 100)
+      await c.env.SHARDS.sendBatch(messages.slice(i, i + 100));
+    return c.json({ advanced: running.results.length, finalized: finalize.results.length });
   });
 
   return admin;

@@ -19,6 +19,7 @@ import {
   makeToken,
   recordingEnv,
   seedTask,
+  waitForSubmission,
 } from './service-support.ts';
 
 const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
@@ -137,4 +138,19 @@ describe('at-least-once delivery', () => {
     expect(report.status).toBe(409);
     expect(((await report.json()) as { detail: string }).detail).toMatch(/failed: shard 0/);
   }, 300_000);
+
+  it('work lost with a restarted local queue is resumed (POST /api/v1/admin/resume)', async () => {
+    const { env: e, sent } = recordingEnv();
+    const lost = { ...recipe, name: 'lost-messages' };
+    const { id } = await createSubmission(e, { submitter: 'erin', tokenId: 'erin' }, lost);
+    // Deliver the primary run's first advance, then drop every message (a restart).
+    await deliver(e, 'cann-quant-shards', sent.find((m) => m.kind === 'advance')!);
+    sent.length = 0;
+    const admin = (await makeToken('resumer', 'admin')).token;
+    const res = await api('/api/v1/admin/resume', { method: 'POST', token: admin });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { advanced: number };
+    expect(body.advanced).toBeGreaterThanOrEqual(2);
+    expect(await waitForSubmission(id)).toMatchObject({ status: 'scored' });
+  }, 600_000);
 });
