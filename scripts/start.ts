@@ -1,7 +1,7 @@
 /**
  * `npm start`: the local service on http://127.0.0.1:8787 with every zoo task loaded and the
  * reference recipes submitted (they are scored in the background; the leaderboard fills as they
- * finish). Flags: --port <n>, --tasks a,b, --no-submit. Ctrl-C stops wrangler dev.
+ * finish). Flags: --port <n>, --tasks a,b, --no-submit, --persist-to <dir>. Ctrl-C stops wrangler dev.
  */
 import { parseArgs } from 'node:util';
 import { startService } from './service.ts';
@@ -11,17 +11,19 @@ const { values } = parseArgs({
     port: { type: 'string', default: '8787' },
     tasks: { type: 'string' },
     'no-submit': { type: 'boolean', default: false },
+    'persist-to': { type: 'string' },
   },
 });
 const service = await startService({
   port: Number(values.port),
   ...(values.tasks ? { tasks: values.tasks.split(',') } : {}),
   submit: !values['no-submit'],
+  ...(values['persist-to'] ? { persistTo: values['persist-to'] } : {}),
 });
 process.stderr.write(
   [
     `ready: ${service.url}  (leaderboard /, API ${service.url}/api/v1/docs)`,
-    `admin token (also in .wrangler/state/cann-quant-admin-token): ${service.adminToken}`,
+    `admin token (also in ${values['persist-to'] ?? '.wrangler/state'}/cann-quant-admin-token): ${service.adminToken}`,
     `a submitter token: node cli/bin.js admin token create --submitter you`,
     '',
   ].join('\n'),

@@ -150,8 +150,16 @@ export function registerService(program: Command): void {
               if (Date.now() > deadline)
                 throw new CliError(`${view.id} is still ${view.status} after ${o.timeout} s`);
               await new Promise((r) => setTimeout(r, 1000));
-              view = (await serverCall<SubmissionView>(o.server, `/api/v1/submissions/${view.id}`))
-                .body;
+              try {
+                view = (
+                  await serverCall<SubmissionView>(o.server, `/api/v1/submissions/${view.id}`)
+                ).body;
+              } catch (err) {
+                // A local wrangler dev answers late while its one isolate runs a shard: keep
+                // polling until the deadline.
+                if (!(err instanceof CliError) || !/cannot reach/.test(err.message)) throw err;
+                continue;
+              }
               const phases = view.runs.flatMap((r) => r.phases);
               // 7 phases per run once planned; count what is known so far.
               bar.update(
