@@ -134,7 +134,8 @@ export async function leaderboard(db: Db, q: LeaderboardQuery = {}): Promise<Lea
 /** Shards done / planned per phase of one run. */
 export interface RunProgress {
   id: string;
-  role: 'primary' | 'reproduction';
+  role: 'primary' | 'reproduction' | 'cross';
+  target: string | null;
   shards: number;
   status: string;
   error: string | null;
@@ -206,6 +207,7 @@ export async function getSubmission(db: Db, id: string): Promise<SubmissionView 
     runs: runs.map((r) => ({
       id: r.id,
       role: r.role,
+      target: r.target ?? s.target,
       shards: r.shards,
       status: r.status,
       error: r.error,

@@ -91,15 +91,19 @@ export const submissions = sqliteTable(
 );
 
 /**
- * Executions of a submission's recipe: the primary run and an independent reproduction with
- * another shard count (the L1.reproducible evidence).
+ * Executions of a submission's recipe: the primary run, an independent reproduction with
+ * another shard count (the L1.reproducible evidence) and, once the primary is complete, one run
+ * per other target of the cross-hardware table (L5.cross).
  */
 export const runs = sqliteTable(
   'runs',
   {
     id: text('id').primaryKey(),
     submissionId: text('submission_id').notNull(),
-    role: text('role', { enum: ['primary', 'reproduction'] }).notNull(),
+    role: text('role', { enum: ['primary', 'reproduction', 'cross'] }).notNull(),
+    /** Cross-hardware runs: the other target, and the recipe derived for it (else null). */
+    target: text('target'),
+    recipe: text('recipe', { mode: 'json' }),
     shards: integer('shards').notNull(),
     status: text('status', { enum: ['running', 'complete', 'failed'] })
       .notNull()

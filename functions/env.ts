@@ -12,6 +12,8 @@ interface WorkerBindings {
   SHARDS: Queue<ShardMessage>;
   /** Shards per phase of a submission's primary run (default 4); the reproduction uses one less. */
   SHARDS_PER_PHASE?: string;
+  /** 'off' skips the cross-hardware runs (one run per other target; default 'on'). */
+  CROSS_HARDWARE?: string;
   /** Submissions allowed per token per minute (default 10). */
   SUBMISSIONS_PER_MINUTE?: string;
 }

@@ -9,6 +9,7 @@ import type { BatchSource } from '../evaluate/predict.ts';
 import { decodeModel } from '../onnx/index.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 import type { Recipe } from '../recipe/schema.ts';
+import { type CrossHardwareReport, crossHardwareEvidence } from './cross-hardware.ts';
 import { type RunReport, runReport, type ScoredRun, scoreRun } from './score-run.ts';
 
 /** Evaluation samples behind a submission's per-layer error heatmap. */
@@ -34,6 +35,8 @@ export interface StoredReport {
   layerMeta: Record<string, { opType: string; keptFloatReason?: string }>;
   /** Why the result is flagged for review (null: not flagged). */
   reviewReason: string | null;
+  /** The same recipe on every cross-hardware target (null: not run). */
+  crossHardware: CrossHardwareReport | null;
 }
 
 /** What {@link buildSubmissionReport} needs. */
@@ -46,6 +49,8 @@ export interface SubmissionReportInputs {
   evaluation: BatchSource;
   primary: { runId: string; result: PipelineResult };
   reproduction?: { runId: string; shards: number; result: PipelineResult };
+  /** The recipe on the other targets (core/score/cross-hardware.ts): table and L5.cross evidence. */
+  crossHardware?: CrossHardwareReport;
 }
 
 /** Scores the primary run (the reproduction as L1.reproducible evidence) and builds the report. */
@@ -59,6 +64,9 @@ export async function buildSubmissionReport(
     runId: i.primary.runId,
     ...(i.reproduction ? { second: i.reproduction.result, secondRunId: i.reproduction.runId } : {}),
     calibration: i.calibration,
+    ...(i.crossHardware
+      ? { evidence: { crossHardware: crossHardwareEvidence(i.crossHardware) } }
+      : {}),
   });
   const report = runReport(result, scored);
   const layerErrors =
@@ -104,6 +112,7 @@ export async function buildSubmissionReport(
       layerErrors,
       layerMeta,
       reviewReason,
+      crossHardware: i.crossHardware ?? null,
     },
   };
 }

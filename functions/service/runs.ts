@@ -26,6 +26,7 @@ import {
 } from '../../core/pipeline/replay.ts';
 import type { PipelineInputs, PipelineResult } from '../../core/pipeline/run.ts';
 import { parseRecipe, type Recipe } from '../../core/recipe/schema.ts';
+import { CROSS_TARGETS, crossHardware, recipeForTarget } from '../../core/score/cross-hardware.ts';
 import { buildSubmissionReport } from '../../core/score/submission-report.ts';
 import * as schema from '../../db/schema.ts';
 import { getTask } from '../../zoo/registry.ts';
@@ -82,7 +83,8 @@ async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> 
     .where(eq(schema.runs.id, runId))
     .get();
   if (!row) throw new PermanentFailure(`run ${runId} (or its submission or task) does not exist`);
-  const recipe = parseRecipe(row.submissions.recipe);
+  // A cross-hardware run carries the recipe derived for its target; others run the submission's.
+  const recipe = parseRecipe(row.runs.recipe ?? row.submissions.recipe);
   const task = getTask(recipe.task);
   const store = r2BlobStore(env.BLOBS);
   const t = row.tasks;
@@ -182,13 +184,31 @@ export async function advance(env: Env, runId: string): Promise<void> {
     }
     return;
   }
+  // The primary's completion creates the cross-hardware runs in the same transaction, so that no
+  // other run can see "all complete" in between and finalize too early.
+  const cross =
+    ctx.run.role === 'primary' && crossHardwareEnabled(env)
+      ? CROSS_TARGETS.filter((t) => t !== ctx.recipe.target).map((t) => ({
+          id: `${ctx.submission.id}.cross-${t}`,
+          submissionId: ctx.submission.id,
+          role: 'cross' as const,
+          target: t,
+          recipe: recipeForTarget(ctx.recipe, t, step.result),
+          shards: ctx.run.shards,
+        }))
+      : [];
   const [done] = await db.batch([
     db
       .update(schema.runs)
       .set({ status: 'complete', finishedAt: Date.now() })
       .where(and(eq(schema.runs.id, runId), eq(schema.runs.status, 'running'))),
+    ...(cross.length > 0 ? [db.insert(schema.runs).values(cross).onConflictDoNothing()] : []),
   ]);
   if (done.meta.changes !== 1) return;
+  if (cross.length > 0)
+    await env.SHARDS.sendBatch(
+      cross.map((r) => ({ body: { kind: 'advance', runId: r.id } satisfies ShardMessage })),
+    );
   const open = await db
     .select({ n: sql<number>`count(*)` })
     .from(schema.runs)
@@ -333,14 +353,23 @@ export async function finalize(env: Env, submissionId: string): Promise<void> {
     .all();
   const primaryRow = runRows.find((r) => r.role === 'primary');
   const reproRow = runRows.find((r) => r.role === 'reproduction');
-  if (!primaryRow || runRows.some((r) => r.status !== 'complete'))
-    throw new Error(`submission ${submissionId}: runs not complete`);
+  if (!primaryRow) throw new PermanentFailure(`submission ${submissionId} has no primary run`);
+  // A run still going will send its own finalize when it completes.
+  if (runRows.some((r) => r.status !== 'complete')) return;
   const { ctx, result } = await completedResult(env, db, primaryRow.id);
   const second: PipelineResult | undefined = reproRow
     ? (await completedResult(env, db, reproRow.id)).result
     : undefined;
+  const crossRuns = [];
+  for (const r of runRows.filter((x) => x.role === 'cross'))
+    crossRuns.push({ runId: r.id, run: (await completedResult(env, db, r.id)).result });
   const manifest = ctx.taskRow.manifest as TaskManifest;
+  const crossTable =
+    crossRuns.length > 0
+      ? await crossHardware([{ runId: primaryRow.id, run: result }, ...crossRuns], ctx.inputs.model)
+      : null;
   const { stored, scored } = await buildSubmissionReport({
+    ...(crossTable ? { crossHardware: crossTable } : {}),
     submission: {
       id: sub.id,
       submitter: sub.submitter,
@@ -432,6 +461,11 @@ export function canonicalJson(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   return JSON.stringify(value);
+}
+
+/** Whether submissions also run on the other targets (CROSS_HARDWARE var, default on). */
+export function crossHardwareEnabled(env: Env): boolean {
+  return (env.CROSS_HARDWARE ?? 'on') !== 'off';
 }
 
 /** Shards of the primary run and of the reproduction (another count, as L1.reproducible asks). */

@@ -48,15 +48,21 @@ describe('a submission, end to end', () => {
     const view = (await (await api(`/api/v1/submissions/${id}`)).json()) as {
       runs: {
         role: string;
+        target: string;
         shards: number;
         phases: { phase: string; done: number; total: number }[];
       }[];
     };
-    expect(view.runs.map((r) => [r.role, r.shards])).toEqual([
-      ['primary', 4],
-      ['reproduction', 3],
-    ]);
-    for (const r of view.runs) {
+    const byRole = (role: string) => view.runs.filter((r) => r.role === role);
+    expect(byRole('primary').map((r) => r.shards)).toEqual([4]);
+    expect(byRole('reproduction').map((r) => r.shards)).toEqual([3]);
+    // One cross-hardware run per other target, started when the primary completed.
+    expect(
+      byRole('cross')
+        .map((r) => r.target)
+        .sort(),
+    ).toEqual(['ascend310p', 'cpu-wasm', 'nvidia-t4', 'snapdragon']);
+    for (const r of [...byRole('primary'), ...byRole('reproduction')])
       expect(r.phases.map((p) => p.phase)).toEqual([
         'sample',
         'ranges',
@@ -66,6 +72,8 @@ describe('a submission, end to end', () => {
         'estimate',
         'validate',
       ]);
+    for (const r of view.runs) {
+      expect(r.phases.length).toBeGreaterThanOrEqual(5);
       for (const p of r.phases) expect(p.done).toBe(p.total);
     }
   }, 900_000);
@@ -83,6 +91,19 @@ describe('a submission, end to end', () => {
     const repro = stored.report.checks.find((c) => c.id === 'L1.reproducible');
     expect(repro?.pass).toBe(true);
     expect(stored.layerErrors?.samples).toBe(200);
+    // The cross-hardware table: the same recipe on the five targets, and L5.cross from it.
+    const cross = stored.crossHardware!;
+    expect(cross.rows.map((r) => r.target)).toEqual([
+      'ascend310',
+      'ascend310p',
+      'nvidia-t4',
+      'snapdragon',
+      'cpu-wasm',
+    ]);
+    expect(cross.rows[0]!.int8).toBe(stored.report.metric.int8);
+    const l5 = stored.report.checks.find((c) => c.id === 'L5.cross')!;
+    expect(l5.pass).toBe(cross.l5.pass);
+    expect(l5.pass).not.toBe('not-run');
     expect(stored.layerErrors?.layers.length).toBe(stored.report.layers.length);
   }, 300_000);
 
