@@ -95,14 +95,12 @@ function Checklist({ checks, level }: { checks: Check[]; level: number }) {
 
 /**
  * The cross-hardware table when the stored report carries one (core/score/cross-hardware.ts
- * `CrossHardwareReport`, as `crossHardware` on the report or the stored document; the service
- * does not produce it yet), else null.
+ * `CrossHardwareReport`, as `crossHardware` on the stored document, which the service's
+ * cross-hardware runs fill in), else null.
  */
 function crossRows(stored: StoredReport): CrossHardwareRow[] | null {
   type WithCross = { crossHardware?: CrossHardwareReport | null };
-  const x =
-    (stored.report as unknown as WithCross).crossHardware ??
-    (stored as unknown as WithCross).crossHardware;
+  const x = stored.crossHardware ?? (stored.report as unknown as WithCross).crossHardware;
   return x && Array.isArray(x.rows) && x.rows.length > 0 ? x.rows : null;
 }
 

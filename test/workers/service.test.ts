@@ -107,6 +107,16 @@ describe('a submission, end to end', () => {
     expect(stored.layerErrors?.layers.length).toBe(stored.report.layers.length);
   }, 300_000);
 
+  it('its page shows the cross-hardware table of the real runs', async () => {
+    const stored = (await (await api(`/api/v1/submissions/${id}/report`)).json()) as StoredReport;
+    const res = await api(`/submissions/${id}`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    const section = html.slice(html.indexOf('id="hardware"'));
+    expect(section).toContain('Cross-hardware');
+    for (const row of stored.crossHardware!.rows) expect(section).toContain(row.name);
+  });
+
   it('appears on the leaderboard (JSON and CSV)', async () => {
     const json = (await (
       await api('/api/v1/leaderboard?task=smoke-fmnist&target=ascend310&sort=qqi')
