@@ -40,6 +40,7 @@ import {
 } from '../core/calibrate/sensitivity.ts';
 import { predictModel } from '../core/evaluate/evaluate.ts';
 import { encodeModel } from '../core/onnx/index.ts';
+import { seededPrng as rng } from '../core/random.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
 import { TASKS } from '../zoo/registry.ts';
@@ -70,18 +71,6 @@ const revision = {
   modifiedTrackedFiles: git('status', '--short', '--untracked-files=no').split('\n').filter(Boolean)
     .length,
 };
-
-/** Seeded PRNG (mulberry32) for the bootstrap resamples. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Labels restricted to (and repeated as) the given indices: arrays and typed arrays. */
 function pick<L>(labels: L, idx: readonly number[]): L {

@@ -15,6 +15,7 @@ import {
   makeTensorValueInfo,
 } from '../core/onnx/index.ts';
 import { tensorToProto } from '../core/onnx/tensor.ts';
+import { seededPrng as rand } from '../core/random.ts';
 import { recipeFromTemplate } from '../core/recipe/templates.ts';
 import { CliError } from './errors.ts';
 import { writeNpy } from './npy.ts';
@@ -23,17 +24,6 @@ import { loadDataDir, readUserModel, runUserModel, userTaskId } from './user-mod
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 
-/** mulberry32 */
-function rand(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const normal = (r: () => number) => () =>
   Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 

@@ -23,6 +23,10 @@ import { withOutputs } from '../onnx/outputs.ts';
 import { createSession } from '../runtime/index.ts';
 import type { TensorData } from '../tensor/index.ts';
 
+export { seededPrng } from '../random.ts';
+
+import { seededPrng } from '../random.ts';
+
 /** Per-sample descriptions of a range of the calibration split [start, start + count). */
 export interface SampleDescriptions {
   start: number;
@@ -181,18 +185,6 @@ export function mergeDescriptions(parts: readonly SampleDescriptions[]): SampleD
     out.margins.set(p.margins, o);
   }
   return out;
-}
-
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function seededPrng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A seeded permutation of 0..n-1 (Fisher-Yates). */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededPrng as mulberry32 } from '../random.ts';
 import { tensor } from '../tensor/index.ts';
 import {
   conv2dInt8,
@@ -9,17 +10,6 @@ import {
   matmulInt8,
   weightSumsPerOutput,
 } from './accumulate.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const i8 = (dims: number[], v: number[]) => tensor('int8', dims, Int8Array.from(v));
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededPrng as mulberry32 } from '../random.ts';
 import {
   type AscendQuantParams,
   ascendQuant,
@@ -11,17 +12,6 @@ import {
 } from './ascend-quant.ts';
 import { toFp16Bits } from './fp16.ts';
 import { roundHalfEven } from './rounding.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const q = (x: number, p: AscendQuantParams) => ascendQuantValue(Math.fround(x), p);
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededPrng as mulberry32 } from '../random.ts';
 import {
   add16,
   decomposeDouble,
@@ -8,18 +9,6 @@ import {
   scaledBigIntToFp16Bits,
   toFp16Bits,
 } from './fp16.ts';
-
-/** Tiny seeded PRNG (mulberry32) so the property tests are reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('toFp16Bits (hand-derived bit patterns)', () => {
   it('1.0 = 0x3C00: sign 0, exponent 0+15=15 (0b01111), fraction 0', () => {

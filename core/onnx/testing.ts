@@ -15,6 +15,10 @@ import {
 import type { ModelProto } from './gen/onnx_pb.ts';
 import { tensorToProto } from './tensor.ts';
 
+export { seededPrng as seededRandom } from '../random.ts';
+
+import { seededPrng as seededRandom } from '../random.ts';
+
 /** Root of the Debian `libonnx-testdata` package (installed by scripts/setup.sh). */
 export const ONNX_TESTDATA = '/usr/share/libonnx-testdata/data';
 
@@ -28,18 +32,6 @@ export function modelFiles(root: string, maxBytes = Number.POSITIVE_INFINITY): s
     .sort()
     .map((d) => `${root}/${d}/model.onnx`)
     .filter((f) => existsSync(f) && statSync(f).size <= maxBytes);
-}
-
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** `n` seeded random bytes. */

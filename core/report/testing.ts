@@ -9,20 +9,10 @@ import {
   type LayerErrorReport,
   observeLayerError,
 } from '../evaluate/layer-errors.ts';
+import { seededPrng as rng } from '../random.ts';
 import { tensor } from '../tensor/index.ts';
 import type { LayerMeta } from './heatmap.ts';
 import type { ValidationReport } from './html.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ExampleLayer {
   name: string;

@@ -10,6 +10,7 @@ import type { Tier } from '../calibrate/sensitivity.ts';
 import type { Target } from '../formats/targets.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
 import type { PreparedModel } from '../quantize/prepare.ts';
+import { seededPrng as rng } from '../random.ts';
 import { tf } from './backend.ts';
 import { type SimConfig, TrainableModel } from './model.ts';
 
@@ -92,18 +93,6 @@ export const STAGE_TIERS: readonly Tier[][] = [
   ['low', 'medium'],
   ['low', 'medium', 'high'],
 ];
-
-/** Deterministic PRNG (mulberry32) for shuffles. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled(n: number, rand: () => number): number[] {
   const a = Array.from({ length: n }, (_, i) => i);

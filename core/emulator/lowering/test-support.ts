@@ -15,17 +15,7 @@ import type { TensorData } from '../../tensor/index.ts';
 import { fp16BitsToNumber } from '../fp16.ts';
 import type { LoweredTargetId } from './scales.ts';
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededPrng as rng } from '../../random.ts';
 
 /** Standard normal sample (Box-Muller). */
 export function normal(r: () => number): number {
