@@ -2,6 +2,10 @@ import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-worker
 import { defineConfig } from 'vitest/config';
 import { startSeedServer } from './test/support/seed-server.ts';
 
+// Tests never read or fill the user's shared-phase cache (cli/shared-store.ts): every run
+// computes its FP32 reference; test/node/shared-cache.test.ts exercises the cache in a temp dir.
+process.env.CANN_QUANT_CACHE = 'off';
+
 // Task data and local reference scores for the workers-pool service tests (workerd cannot read
 // the Debian dataset files): a Node server on a random local port, unref'd.
 const seed = await startSeedServer();
@@ -19,6 +23,7 @@ export default defineConfig({
             'test/node/**/*.test.ts',
           ],
           environment: 'node',
+          env: { CANN_QUANT_CACHE: 'off' },
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

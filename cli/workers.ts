@@ -18,10 +18,12 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodeShardOutput, replayPipeline } from '../core/pipeline/replay.ts';
 import type { PipelineInputs, PipelineResult } from '../core/pipeline/run.ts';
+import { sharedShardKey } from '../core/pipeline/shared-cache.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { getTask } from '../zoo/registry.ts';
 import { nodeDataSource } from './data-source.ts';
 import { useNodeRuntime } from './runtime-node.ts';
+import { fileStore, localIdentity } from './shared-store.ts';
 import { readTaskModel } from './zoo-files.ts';
 
 /** Loads what `runPipeline` needs for a recipe's zoo task (the same in every thread). */
@@ -83,6 +85,8 @@ export interface WorkerRunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Called with every shard's measurements. */
   onShard?: (phase: string, index: number, stats: ShardStats) => void;
+  /** Shared-phase cache folder (cli/shared-store.ts): the FP32 reference pass is read from it. */
+  cacheDir?: string;
 }
 
 const WORKER_URL = new URL('./shard-worker.js', import.meta.url);
@@ -191,29 +195,52 @@ export async function runOnWorkers(
   };
 
   const phaseSeconds = new Map<string, number>();
+  const cachedShards = new Map<string, number>();
   let done = 0;
   let total = 0;
   try {
     const inputs = await loadRecipeInputs(recipe, validate);
+    const store = options.cacheDir ? fileStore(options.cacheDir) : undefined;
+    const identity = store
+      ? await localIdentity(inputs.model, inputs.calibration, inputs.evaluation)
+      : undefined;
     for (;;) {
       const step = await replayPipeline(inputs, pipelineOptions, { cache });
       if (step.kind === 'complete') {
         // The final replay served every phase from the cache: report the phases' wall times.
-        for (const p of step.result.phases) p.seconds = phaseSeconds.get(p.phase) ?? p.seconds;
+        for (const p of step.result.phases) {
+          p.seconds = phaseSeconds.get(p.phase) ?? p.seconds;
+          const cached = cachedShards.get(p.phase);
+          if (cached !== undefined) p.cached = cached;
+        }
         return step.result;
       }
       if (step.kind === 'shard') throw new Error('runOnWorkers: the main thread ran a shard');
       const phaseStart = performance.now();
       total += step.shards;
       const outputs: Uint8Array[] = new Array(step.shards);
+      // Shared phases (the FP32 reference pass): shards whose output is cached are not run.
+      const keys =
+        store && identity && step.meta.shared
+          ? await Promise.all(step.inputs.map((x) => sharedShardKey(identity, step.phase, x)))
+          : undefined;
+      const todo: number[] = [];
+      for (let i = 0; i < step.shards; i++) {
+        const hit = keys ? await store!.get(keys[i]!) : undefined;
+        if (hit) outputs[i] = hit;
+        else todo.push(i);
+      }
+      if (keys) cachedShards.set(step.phase, step.shards - todo.length);
+      done += step.shards - todo.length;
       let next = 0;
       const lane = async () => {
         for (;;) {
-          const index = next++;
-          if (index >= step.shards) return;
+          if (next >= todo.length) return;
+          const index = todo[next++]!;
           const w = getWorker();
           const r = await runShard(w, step.phase, index);
           outputs[index] = r.output;
+          if (keys) await store!.put(keys[index]!, r.output);
           options.onShard?.(step.phase, index, r.stats);
           options.onProgress?.(++done, total);
           if (options.freshWorkerPerShard) {
@@ -223,7 +250,7 @@ export async function runOnWorkers(
           } else idle.push(w);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(nWorkers, step.shards) }, lane));
+      await Promise.all(Array.from({ length: Math.min(nWorkers, todo.length) }, lane));
       cache.set(
         step.phase,
         outputs.map((o) => decodeShardOutput(o)),

@@ -6,7 +6,8 @@ import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
-import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
+import { type PipelineResult, runPipeline, type ShardExecutor } from '../../core/pipeline/run.ts';
+import { type CacheCounts, cachingExecutor } from '../../core/pipeline/shared-cache.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
@@ -35,6 +36,7 @@ import { CliError } from '../errors.ts';
 import { measureSpeedup } from '../measure.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
+import { fileStore, localIdentity, sharedCacheDir } from '../shared-store.ts';
 import { runUserModel, userTaskId } from '../user-model.ts';
 import { runOnWorkers } from '../workers.ts';
 import { readTaskModel } from '../zoo-files.ts';
@@ -105,14 +107,23 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
 /** Runs the pipeline for a recipe on its zoo task in this process. */
 export async function runRecipe(
   recipe: Recipe,
-  opts: { shards?: number; validate?: boolean; progress?: boolean; workers?: number },
+  opts: {
+    shards?: number;
+    validate?: boolean;
+    progress?: boolean;
+    workers?: number;
+    /** Serve the FP32 reference pass from the shared cache (cli/shared-store.ts); default on. */
+    cache?: boolean;
+  },
 ): Promise<PipelineResult> {
+  const cacheDir = opts.cache === false ? undefined : sharedCacheDir();
   if (opts.workers !== undefined) {
     // worker_threads (cli/workers.ts): at least one shard per worker
     const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
     try {
       return await runOnWorkers(recipe, {
         workers: opts.workers,
+        ...(cacheDir ? { cacheDir } : {}),
         shards: Math.max(opts.shards ?? 1, opts.workers),
         validate: opts.validate ?? true,
         onProgress: (done, total) => bar.update(done, total),
@@ -131,8 +142,25 @@ export async function runRecipe(
   ]);
   const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
   let done = 0;
+  const sequential: ShardExecutor = async (_phase, inputs, run) => {
+    const out = [];
+    for (const [i, input] of inputs.entries()) {
+      out.push(await run(input, i));
+      bar.update(++done, done + inputs.length - i - 1);
+    }
+    return out;
+  };
+  const counts: CacheCounts = new Map();
+  const executor = cacheDir
+    ? cachingExecutor(
+        sequential,
+        fileStore(cacheDir),
+        await localIdentity(model, calibration, evaluation ?? { size: 0, batch: () => ({}) }),
+        counts,
+      )
+    : sequential;
   try {
-    return await runPipeline(
+    const result = await runPipeline(
       {
         recipe,
         task,
@@ -140,20 +168,13 @@ export async function runRecipe(
         calibration,
         evaluation: evaluation ?? { size: 0, batch: () => ({}), labels: undefined },
       },
-      {
-        shards: opts.shards ?? 1,
-        validate: opts.validate ?? true,
-        executor: async (phase, inputs, run) => {
-          const out = [];
-          for (const [i, input] of inputs.entries()) {
-            out.push(await run(input, i));
-            bar.update(++done, done + inputs.length - i - 1);
-          }
-          void phase;
-          return out;
-        },
-      },
+      { shards: opts.shards ?? 1, validate: opts.validate ?? true, executor },
     );
+    for (const p of result.phases) {
+      const cached = counts.get(p.phase);
+      if (cached !== undefined) p.cached = cached;
+    }
+    return result;
   } finally {
     bar.stop();
   }
@@ -281,6 +302,10 @@ export function registerScore(program: Command): void {
       'skip the second execution that L1.reproducible needs (halves the time)',
     )
     .option('--no-measure', 'skip timing FP32 vs the INT8 cpu-wasm QDQ model on this machine')
+    .option(
+      '--no-cache',
+      'compute the FP32 reference pass even when the shared cache has it (CANN_QUANT_CACHE=off does the same)',
+    )
     .option('--repeats <n>', 'timed runs per model for the measured speed-up', parsePositiveInt, 30)
     .option(
       '--cross-hardware',
@@ -301,19 +326,31 @@ export function registerScore(program: Command): void {
           repeats: number;
           crossHardware?: boolean;
           report?: string;
+          cache?: boolean;
         },
       ) => {
         const recipe = await resolveRecipe(o);
         const workers = o.workers !== undefined ? { workers: o.workers } : {};
         // with --workers n, at least n shards (the second execution takes one more)
         const shards = Math.max(o.shards, o.workers ?? 1);
-        const r = await runRecipe(recipe, { shards, progress: !o.json, ...workers });
+        const r = await runRecipe(recipe, {
+          shards,
+          progress: !o.json,
+          cache: o.cache !== false,
+          ...workers,
+        });
         // L1.reproducible: a second, independent execution (with another shard count) must give
         // identical scale/zero-point sets and the identical metric.
         const second =
           o.reproduce === false
             ? undefined
-            : await runRecipe(recipe, { shards: shards + 1, progress: !o.json, ...workers });
+            : await runRecipe(recipe, {
+                shards: shards + 1,
+                progress: !o.json,
+                // an independent execution: nothing served from the shared cache
+                cache: false,
+                ...workers,
+              });
         const c = r.evaluation!.comparison;
         const task = getTask(r.task);
         const model = await readTaskModel(task.manifest);
@@ -394,7 +431,7 @@ export function registerScore(program: Command): void {
             `level L${scored.level}  (${scored.badge})`,
             ...checklistLines(scored.checks),
             ...(cross ? [crossHardwareTable(cross.report)] : []),
-            `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s`).join(', ')}`,
+            `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s${p.cached ? ` (${p.cached}/${p.shards} cached)` : ''}`).join(', ')}`,
           ].join('\n'),
         );
       },

@@ -95,6 +95,58 @@ export function logitLabels(logits: Float32Array, n: number, c: number): SampleL
   return out;
 }
 
+/**
+ * Accumulates the descriptions of samples [start, start + count) from the FP32 outputs of
+ * consecutive batches: what {@link describeSamples} does with its own session, usable by a
+ * caller that already runs the FP32 model over the same batches (the pipeline's reference pass).
+ */
+export class SampleDescriber {
+  private readonly strata: Int32Array;
+  private readonly margins: Float32Array;
+  private embeddings = new Float32Array(0);
+  private dim = 0;
+
+  constructor(
+    private readonly start: number,
+    private readonly count: number,
+    private readonly options: Pick<DescribeOptions, 'embedding' | 'label'> = {},
+  ) {
+    this.strata = new Int32Array(count);
+    this.margins = new Float32Array(count).fill(Number.NaN);
+  }
+
+  /** Describes samples [s, s + n) from their batch's outputs (`first`: the model's first output). */
+  add(outputs: Record<string, TensorData>, first: string, s: number, n: number): void {
+    const embName = this.options.embedding ?? first;
+    const emb = floats(outputs[embName], embName);
+    if (this.dim === 0) {
+      this.dim = emb.length / n;
+      this.embeddings = new Float32Array(this.count * this.dim);
+    }
+    if (emb.length !== n * this.dim)
+      throw new RangeError('describeSamples: embedding size changed');
+    this.embeddings.set(emb, (s - this.start) * this.dim);
+    let labels: SampleLabel[];
+    if (this.options.label) labels = this.options.label(outputs, n);
+    else {
+      const o = outputs[first]!;
+      labels =
+        o.dims.length === 2 && o.type === 'float32'
+          ? logitLabels(o.data as Float32Array, n, o.dims[1]!)
+          : Array.from({ length: n }, () => ({ stratum: 0, margin: Number.NaN }));
+    }
+    for (let i = 0; i < n; i++) {
+      this.strata[s - this.start + i] = labels[i]!.stratum;
+      this.margins[s - this.start + i] = labels[i]!.margin;
+    }
+  }
+
+  result(): SampleDescriptions {
+    const { start, count, dim, embeddings, strata, margins } = this;
+    return { start, count, dim, embeddings, strata, margins };
+  }
+}
+
 /** Runs the FP32 model over samples [start, end) and describes each sample. */
 export async function describeSamples(
   model: ModelProto,
@@ -118,43 +170,18 @@ export async function describeSamples(
     encodeModel(options.embedding ? withOutputs(model, [options.embedding]) : model),
   );
   const count = end - start;
-  const strata = new Int32Array(count);
-  const margins = new Float32Array(count).fill(Number.NaN);
-  let embeddings = new Float32Array(0);
-  let dim = 0;
+  const describer = new SampleDescriber(start, count, options);
   try {
     const first = session.outputNames[0]!;
-    const embName = options.embedding ?? first;
     for (let s = start; s < end; s += batchSize) {
       const e = Math.min(end, s + batchSize);
-      const n = e - s;
-      const out = await session.run(await source.batch(s, e));
-      const emb = floats(out[embName], embName);
-      if (dim === 0) {
-        dim = emb.length / n;
-        embeddings = new Float32Array(count * dim);
-      }
-      if (emb.length !== n * dim) throw new RangeError('describeSamples: embedding size changed');
-      embeddings.set(emb, (s - start) * dim);
-      let labels: SampleLabel[];
-      if (options.label) labels = options.label(out, n);
-      else {
-        const o = out[first]!;
-        labels =
-          o.dims.length === 2 && o.type === 'float32'
-            ? logitLabels(o.data as Float32Array, n, o.dims[1]!)
-            : Array.from({ length: n }, () => ({ stratum: 0, margin: Number.NaN }));
-      }
-      for (let i = 0; i < n; i++) {
-        strata[s - start + i] = labels[i]!.stratum;
-        margins[s - start + i] = labels[i]!.margin;
-      }
+      describer.add(await session.run(await source.batch(s, e)), first, s, e - s);
       options.onProgress?.(e - start, count);
     }
   } finally {
     await session.release();
   }
-  return { start, count, dim, embeddings, strata, margins };
+  return describer.result();
 }
 
 /** Concatenates shard descriptions (any order in, index order out; ranges must tile). */

@@ -18,6 +18,7 @@
  */
 
 import {
+  type PhaseMeta,
   type PipelineInputs,
   type PipelineOptions,
   type PipelineResult,
@@ -46,6 +47,9 @@ export class PhasePending extends Error {
   constructor(
     readonly phase: string,
     readonly shards: number,
+    /** The shards' inputs (serializable), for an orchestrator that caches shared phases. */
+    readonly inputs: readonly unknown[] = [],
+    readonly meta: PhaseMeta = {},
   ) {
     super(`phase '${phase}' needs ${shards} shard(s)`);
     this.name = 'PhasePending';
@@ -72,6 +76,7 @@ export function replayExecutor(options: ReplayOptions): ShardExecutor {
     phase: string,
     inputs: readonly I[],
     run: (input: I, i: number) => Promise<O>,
+    meta?: PhaseMeta,
   ) => {
     if (seen.has(phase)) throw new Error(`replay: phase '${phase}' reached twice in one run`);
     seen.add(phase);
@@ -100,7 +105,7 @@ export function replayExecutor(options: ReplayOptions): ShardExecutor {
         `replay: reached phase '${phase}' before the assigned phase '${shard.phase}' (a previous phase is missing from the cache)`,
       );
     }
-    throw new PhasePending(phase, inputs.length);
+    throw new PhasePending(phase, inputs.length, inputs, meta);
   };
 }
 
@@ -202,7 +207,13 @@ export function decodeShardOutput(bytes: Uint8Array): unknown {
 /** What one replayed run ended with. */
 export type ReplayOutcome =
   | { kind: 'complete'; result: PipelineResult }
-  | { kind: 'pending'; phase: string; shards: number }
+  | {
+      kind: 'pending';
+      phase: string;
+      shards: number;
+      inputs: readonly unknown[];
+      meta: PhaseMeta;
+    }
   | { kind: 'shard'; phase: string; index: number; shards: number; output: unknown };
 
 /**
@@ -227,7 +238,13 @@ export async function replayPipeline<L, P>(
         output: err.output,
       };
     if (err instanceof PhasePending)
-      return { kind: 'pending', phase: err.phase, shards: err.shards };
+      return {
+        kind: 'pending',
+        phase: err.phase,
+        shards: err.shards,
+        inputs: err.inputs,
+        meta: err.meta,
+      };
     throw err;
   }
 }

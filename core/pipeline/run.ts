@@ -4,8 +4,6 @@ import {
   estimateLoss,
   estimatorFor,
   type LossEstimate,
-  mergePairs,
-  runPair,
 } from '../calibrate/estimate.ts';
 import { globMatch } from '../calibrate/glob.ts';
 import {
@@ -19,13 +17,7 @@ import {
   type TensorRange,
 } from '../calibrate/histogram.ts';
 import type { TensorStats } from '../calibrate/methods.ts';
-import {
-  describeSamples,
-  mergeDescriptions,
-  randomSamples,
-  selectSamples,
-  spreadIndices,
-} from '../calibrate/sampler.ts';
+import { randomSamples, selectSamples, spreadIndices } from '../calibrate/sampler.ts';
 import {
   assignTiers,
   type LayerTier,
@@ -56,6 +48,7 @@ import type { Recipe } from '../recipe/schema.ts';
 import { createSession } from '../runtime/index.ts';
 import type { TensorData } from '../tensor/index.ts';
 import { planGroups, planRanges, type Range } from './plan.ts';
+import { mergeReference, planReference, runReferenceShard } from './reference.ts';
 
 /** What a run needs; adapters (CLI, Worker) load these. */
 export interface PipelineInputs<L = unknown, P = unknown> {
@@ -75,11 +68,22 @@ export interface PipelineInputs<L = unknown, P = unknown> {
   evaluation: BatchSource & { labels: L };
 }
 
+/** What a phase tells its executor besides its shards. */
+export interface PhaseMeta {
+  /**
+   * The outputs depend only on the model bytes, the data and the shard input, never on the
+   * recipe (the FP32 reference pass): an executor may serve them from a cache keyed by that
+   * content and report them as cached.
+   */
+  shared?: boolean;
+}
+
 /** Runs a phase's shards. The default runs them one after another in this process. */
 export type ShardExecutor = <I, O>(
   phase: string,
   inputs: readonly I[],
   run: (input: I, index: number) => Promise<O>,
+  meta?: PhaseMeta,
 ) => Promise<O[]>;
 
 /** Sequential in-process execution (results in shard order). */
@@ -123,7 +127,8 @@ export interface PipelineResult {
     comparison: MetricComparison;
     samples: number;
   };
-  phases: { phase: string; shards: number; seconds: number }[];
+  /** Wall time per phase; `cached`: shards of a shared phase served from a cache. */
+  phases: { phase: string; shards: number; seconds: number; cached?: number }[];
 }
 
 /** Recipe format options as quantizer options. */
@@ -145,8 +150,8 @@ function overridesFor(recipe: Recipe, name: string) {
 }
 
 /**
- * Runs a recipe end to end: sample -> ranges -> histograms -> quantize (pure) -> bias ->
- * validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
+ * Runs a recipe end to end: reference (FP32, shared) -> sample (pure) -> ranges -> histograms
+ * -> sensitivity -> quantize (pure) -> bias -> estimate -> validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
  * result is identical for any shard count and executor.
  */
 export async function runPipeline<L, P>(
@@ -171,21 +176,41 @@ export async function runPipeline<L, P>(
     (name) => overridesFor(recipe, name).keepFloat === true,
   );
 
-  // 1. sample: choose the calibration samples.
+  // 1. reference: the FP32 model over the calibration split (sampler descriptions, the
+  // estimate's FP32 half) and the evaluation split (validation's FP32 half), recipe-independent.
   const calib = inputs.calibration;
+  const evalSplit = inputs.evaluation;
   const { samples: n, sampler, seed } = recipe.calibration;
+  const validate = options.validate !== false;
+  const refShards = planReference(
+    { calibration: calib.size, evaluation: validate ? evalSplit.size : 0 },
+    shards,
+    { describe: sampler === 'coverage', validate },
+  );
+  const reference = mergeReference(
+    await timed('reference', refShards.length, () =>
+      exec(
+        'reference',
+        refShards,
+        (r) =>
+          runReferenceShard(
+            inputs.model,
+            r.split === 'calibration' ? calib : evalSplit,
+            (out, k) => task.predict(out, k),
+            r,
+          ),
+        { shared: true },
+      ),
+    ),
+  );
+
+  // choose the calibration samples.
   let samples: number[];
   let samplerReport: unknown;
   if (sampler === 'random') samples = randomSamples(calib.size, n, seed);
   else if (sampler === 'spread') samples = spreadIndices(calib.size, n);
   else {
-    const ranges = planRanges(calib.size, shards, DEFAULT_BATCH_SIZE);
-    const parts = await timed('sample', ranges.length, () =>
-      exec('sample', ranges, (r) =>
-        describeSamples(fp32Model, calib, { start: r.start, end: r.end }),
-      ),
-    );
-    const selection = selectSamples(mergeDescriptions(parts), n, seed);
+    const selection = selectSamples(reference.descriptions!, n, seed);
     samples = selection.indices;
     samplerReport = selection.report;
   }
@@ -354,22 +379,29 @@ export async function runPipeline<L, P>(
   const emulation =
     target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
 
-  // 7. estimate: FP32 vs INT8 on (up to 2,000 samples of) the unlabelled calibration split.
+  // 7. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
+  // calibration split.
+  const emulationBytes = encodeModel(emulation);
   const estRanges = planRanges(
     Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES),
     shards,
     DEFAULT_BATCH_SIZE,
   );
-  const pairs = await timed('estimate', estRanges.length, () =>
+  const int8Calib = await timed('estimate', estRanges.length, () =>
     exec('estimate', estRanges, (r) =>
-      runPair(fp32Model, emulation, calib, (out, k) => task.predict(out, k), {
-        start: r.start,
-        end: r.end,
-      }),
+      predictModel(task, emulationBytes, calib, { start: r.start, end: r.end }),
     ),
   );
+  const ref = reference.calibration;
+  const pairs = {
+    start: 0,
+    count: ref.predictions.length,
+    fp32: ref.predictions,
+    int8: int8Calib.flat(),
+    ...(ref.classes !== undefined ? { classes: ref.classes, fp32Logits: ref.logits! } : {}),
+  };
   const primary = task.manifest.metric.primary;
-  const estimate = estimateLoss(mergePairs(pairs), {
+  const estimate = estimateLoss(pairs, {
     kind: estimatorFor(primary),
     reference: task.manifest.reference.fp32[primary] ?? 1,
   });
@@ -390,29 +422,21 @@ export async function runPipeline<L, P>(
   };
   if (options.validate === false) return result;
 
-  // 8. validate: FP32 and INT8 predictions over evaluation ranges, concatenated in order.
-  const evalSplit = inputs.evaluation;
+  // 8. validate: INT8 predictions over evaluation ranges, concatenated in order, scored beside
+  // the reference's FP32 predictions.
   const evalRanges: Range[] = planRanges(evalSplit.size, shards, DEFAULT_BATCH_SIZE);
-  const emulationBytes = encodeModel(emulation);
   const level = target.executor === 'ort-qdq' ? 'all' : 'disabled';
   const preds = await timed('validate', evalRanges.length, () =>
-    exec('validate', evalRanges, async (r) => ({
-      fp32: await predictModel(task, inputs.model, evalSplit, { start: r.start, end: r.end }),
-      int8: await predictModel(task, emulationBytes, evalSplit, {
+    exec('validate', evalRanges, (r) =>
+      predictModel(task, emulationBytes, evalSplit, {
         start: r.start,
         end: r.end,
         graphOptimizationLevel: level,
       }),
-    })),
+    ),
   );
-  const fp32 = task.score(
-    preds.flatMap((p) => p.fp32),
-    evalSplit.labels,
-  );
-  const int8 = task.score(
-    preds.flatMap((p) => p.int8),
-    evalSplit.labels,
-  );
+  const fp32 = task.score(reference.evaluation ?? [], evalSplit.labels);
+  const int8 = task.score(preds.flat(), evalSplit.labels);
   result.evaluation = {
     fp32,
     int8,

@@ -46,10 +46,11 @@ describe('worker_threads executor', () => {
         expect(stats.wasmBytes).toBeGreaterThan(0);
       },
     });
+    // every phase in 2 shards; the FP32 reference pass in 2 per split (calibration, evaluation)
     expect(parallel.phases.map((p) => [p.phase, p.shards])).toEqual(
-      single.phases.map((p) => [p.phase, 2]),
+      single.phases.map((p) => [p.phase, p.phase === 'reference' ? 4 : 2]),
     );
-    expect(shards.length).toBe(2 * single.phases.length);
+    expect(shards.length).toBe(2 * single.phases.length + 2);
     expect(fingerprint(parallel)).toBe(fingerprint(single));
   }, 600_000);
 });

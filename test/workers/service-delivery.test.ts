@@ -132,7 +132,7 @@ describe('at-least-once delivery', () => {
     };
     expect(view.status).toBe('failed');
     expect(view.error).toMatch(
-      /shard 0 of phase 'sample'.*failed 4 time\(s\) and was dead-lettered: .*missing/,
+      /shard 0 of phase 'reference'.*failed 4 time\(s\) and was dead-lettered: .*missing/,
     );
     const report = await api(`/api/v1/submissions/${id}/report`);
     expect(report.status).toBe(409);

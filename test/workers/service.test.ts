@@ -64,7 +64,7 @@ describe('a submission, end to end', () => {
     ).toEqual(['ascend310p', 'cpu-wasm', 'nvidia-t4', 'snapdragon']);
     for (const r of [...byRole('primary'), ...byRole('reproduction')])
       expect(r.phases.map((p) => p.phase)).toEqual([
-        'sample',
+        'reference',
         'ranges',
         'histograms',
         'sensitivity',

@@ -1,0 +1,176 @@
+/**
+ * The FP32 reference pass: every execution of the FP32 model a run needs, done once.
+ *
+ * Three phases of a run read the FP32 model's outputs: the coverage sampler describes every
+ * calibration sample, the loss estimate compares FP32 with INT8 predictions on the first
+ * {@link DEFAULT_ESTIMATE_SAMPLES} calibration samples, and validation scores FP32 and INT8 on
+ * the evaluation split. None of these FP32 outputs depends on the recipe, so they form one
+ * phase, `reference`, whose shards are batch-aligned ranges of the two splits. Its outputs
+ * depend only on the model bytes and the data: an executor may serve them from a cache keyed by
+ * content (`shared` phases, see {@link ShardExecutor}), which is how repeated scores of one task
+ * skip the FP32 work. The batches are the ones the separate phases ran before (multiples of
+ * {@link DEFAULT_BATCH_SIZE} from sample 0), so every FP32 output is the same bytes.
+ */
+import { DEFAULT_ESTIMATE_SAMPLES } from '../calibrate/estimate.ts';
+import {
+  mergeDescriptions,
+  SampleDescriber,
+  type SampleDescriptions,
+} from '../calibrate/sampler.ts';
+import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
+import { createSession } from '../runtime/index.ts';
+import type { TensorData } from '../tensor/index.ts';
+import { planRanges } from './plan.ts';
+
+/** One shard of the reference pass: a batch-aligned range of one split. */
+export interface ReferenceShard {
+  split: 'calibration' | 'evaluation';
+  start: number;
+  end: number;
+  /** Describe every sample of the range for the coverage sampler. */
+  describe: boolean;
+  /** Keep the FP32 predictions (and logits) of the samples below this index. */
+  keep: number;
+}
+
+/** What a reference shard produced. */
+export interface ReferenceOutput<P = unknown> {
+  split: ReferenceShard['split'];
+  start: number;
+  end: number;
+  descriptions?: SampleDescriptions;
+  /** FP32 predictions of samples [start, min(end, keep)). */
+  predictions: P[];
+  /** FP32 first-output rows of the same samples when it is [N, C] float32 logits. */
+  logits?: Float32Array;
+  classes?: number;
+}
+
+/** The merged reference pass. */
+export interface Reference<P = unknown> {
+  /** Coverage-sampler descriptions of the whole calibration split (when asked for). */
+  descriptions?: SampleDescriptions;
+  /** FP32 predictions of calibration samples [0, estimateSamples). */
+  calibration: { predictions: P[]; logits?: Float32Array; classes?: number };
+  /** FP32 predictions of the whole evaluation split (when validating). */
+  evaluation?: P[];
+}
+
+/** Plans the reference shards (at most `shards` ranges per split). */
+export function planReference(
+  sizes: { calibration: number; evaluation: number },
+  shards: number,
+  options: { describe: boolean; validate: boolean },
+): ReferenceShard[] {
+  const keep = Math.min(sizes.calibration, DEFAULT_ESTIMATE_SAMPLES);
+  const span = options.describe ? sizes.calibration : keep;
+  const out: ReferenceShard[] = planRanges(span, shards, DEFAULT_BATCH_SIZE).map((r) => ({
+    split: 'calibration',
+    start: r.start,
+    end: r.end,
+    describe: options.describe,
+    keep,
+  }));
+  if (options.validate && sizes.evaluation > 0)
+    for (const r of planRanges(sizes.evaluation, shards, DEFAULT_BATCH_SIZE))
+      out.push({
+        split: 'evaluation',
+        start: r.start,
+        end: r.end,
+        describe: false,
+        keep: sizes.evaluation,
+      });
+  return out;
+}
+
+/** Runs one reference shard: the FP32 model over its range in batches of 50. */
+export async function runReferenceShard<P>(
+  model: Uint8Array,
+  source: BatchSource,
+  predict: (outputs: Record<string, TensorData>, n: number) => P[],
+  shard: ReferenceShard,
+): Promise<ReferenceOutput<P>> {
+  const { start, end } = shard;
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end))
+    throw new RangeError(`reference: bad range [${start}, ${end})`);
+  if (end > source.size)
+    throw new RangeError(`reference: end ${end} beyond the ${shard.split} split of ${source.size}`);
+  const describer = shard.describe ? new SampleDescriber(start, end - start) : undefined;
+  const predictions: P[] = [];
+  const logits: Float32Array[] = [];
+  let classes: number | undefined;
+  const session = await createSession(model);
+  try {
+    const first = session.outputNames[0]!;
+    for (let s = start; s < end; s += DEFAULT_BATCH_SIZE) {
+      const e = Math.min(end, s + DEFAULT_BATCH_SIZE);
+      const out = await session.run(await source.batch(s, e));
+      describer?.add(out, first, s, e - s);
+      const kept = Math.max(0, Math.min(e, shard.keep) - s);
+      if (kept === 0) continue;
+      const p = predict(out, e - s);
+      if (p.length !== e - s)
+        throw new Error(`reference: decoder returned ${p.length} predictions for ${e - s} samples`);
+      predictions.push(...p.slice(0, kept));
+      const l = out[first];
+      if (shard.split === 'calibration' && l?.type === 'float32' && l.dims.length === 2) {
+        classes = l.dims[1]!;
+        logits.push((l.data as Float32Array).slice(0, kept * classes));
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return {
+    split: shard.split,
+    start,
+    end,
+    ...(describer ? { descriptions: describer.result() } : {}),
+    predictions,
+    ...(classes !== undefined ? { logits: concat(logits), classes } : {}),
+  };
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Tiles the shards of one split in index order (any order in). */
+function tile<P>(parts: readonly ReferenceOutput<P>[]): ReferenceOutput<P>[] {
+  const sorted = [...parts].sort((a, b) => a.start - b.start);
+  let next = 0;
+  for (const p of sorted) {
+    if (p.start !== next)
+      throw new RangeError(`reference: gap or overlap at ${p.split} sample ${next}`);
+    next = p.end;
+  }
+  return sorted;
+}
+
+/** Merges reference shards (any order) into the run's FP32 reference. */
+export function mergeReference<P>(parts: readonly ReferenceOutput<P>[]): Reference<P> {
+  const calib = tile(parts.filter((p) => p.split === 'calibration'));
+  const evaluation = tile(parts.filter((p) => p.split === 'evaluation'));
+  const described = calib.filter((p) => p.descriptions);
+  if (described.length > 0 && described.length !== calib.length)
+    throw new RangeError('reference: some calibration shards lack descriptions');
+  const classes = calib[0]?.classes;
+  if (calib.some((p) => p.classes !== classes))
+    throw new RangeError('reference: shards differ in classes');
+  return {
+    ...(described.length > 0
+      ? { descriptions: mergeDescriptions(described.map((p) => p.descriptions!)) }
+      : {}),
+    calibration: {
+      predictions: calib.flatMap((p) => p.predictions),
+      ...(classes !== undefined ? { logits: concat(calib.map((p) => p.logits!)), classes } : {}),
+    },
+    ...(evaluation.length > 0 ? { evaluation: evaluation.flatMap((p) => p.predictions) } : {}),
+  };
+}
