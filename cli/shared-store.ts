@@ -13,8 +13,11 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { BatchSource } from '../core/evaluate/predict.ts';
-import type { SharedIdentity, SharedStore } from '../core/pipeline/shared-cache.ts';
-import { getRuntimeInfo } from '../core/runtime/index.ts';
+import {
+  runtimeIdentity,
+  type SharedIdentity,
+  type SharedStore,
+} from '../core/pipeline/shared-cache.ts';
 
 /** The cache folder, or undefined when caching is off. */
 export function sharedCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -72,6 +75,6 @@ export async function localIdentity(
     model: createHash('sha256').update(model).digest('hex'),
     calibration: await splitDigest(calibration),
     evaluation: await splitDigest(evaluation),
-    runtime: `onnxruntime-web ${(await getRuntimeInfo()).ortVersion}`,
+    runtime: await runtimeIdentity(),
   };
 }

@@ -14,6 +14,8 @@ interface WorkerBindings {
   SHARDS_PER_PHASE?: string;
   /** 'off' skips the cross-hardware runs (one run per other target; default 'on'). */
   CROSS_HARDWARE?: string;
+  /** "off": every run computes its FP32 reference pass (no shared/<key> lookups). */
+  SHARED_CACHE?: string;
   /** Submissions allowed per token per minute (default 10). */
   SUBMISSIONS_PER_MINUTE?: string;
 }

@@ -36,6 +36,9 @@ export class ShardDone extends Error {
     readonly index: number,
     readonly shards: number,
     readonly output: unknown,
+    /** The shard's input and its phase's meta (a shared phase's output may be cached by them). */
+    readonly input: unknown = undefined,
+    readonly meta: PhaseMeta = {},
   ) {
     super(`shard ${index + 1}/${shards} of phase '${phase}' done`);
     this.name = 'ShardDone';
@@ -98,7 +101,7 @@ export function replayExecutor(options: ReplayOptions): ShardExecutor {
         );
       }
       const output = await run(inputs[shard.index]!, shard.index);
-      throw new ShardDone(phase, shard.index, inputs.length, output);
+      throw new ShardDone(phase, shard.index, inputs.length, output, inputs[shard.index], meta);
     }
     if (shard) {
       throw new Error(
@@ -214,7 +217,15 @@ export type ReplayOutcome =
       inputs: readonly unknown[];
       meta: PhaseMeta;
     }
-  | { kind: 'shard'; phase: string; index: number; shards: number; output: unknown };
+  | {
+      kind: 'shard';
+      phase: string;
+      index: number;
+      shards: number;
+      output: unknown;
+      input: unknown;
+      meta: PhaseMeta;
+    };
 
 /**
  * Replays `runPipeline` over the cached phases: completes it, stops at the first unfinished
@@ -236,6 +247,8 @@ export async function replayPipeline<L, P>(
         index: err.index,
         shards: err.shards,
         output: err.output,
+        input: err.input,
+        meta: err.meta,
       };
     if (err instanceof PhasePending)
       return {

@@ -10,6 +10,7 @@
  * an execution produced, and the key changes whenever anything the output depends on changes.
  */
 import { sha256Hex } from '../data/split-store.ts';
+import { getRuntimeInfo } from '../runtime/index.ts';
 import { decodeShardOutput, encodeShardOutput } from './replay.ts';
 import type { ShardExecutor } from './run.ts';
 
@@ -31,6 +32,11 @@ export interface SharedIdentity {
   calibration: string;
   evaluation: string;
   runtime: string;
+}
+
+/** The runtime part of a {@link SharedIdentity}: the onnxruntime-web build that runs the model. */
+export async function runtimeIdentity(): Promise<string> {
+  return `onnxruntime-web ${(await getRuntimeInfo()).ortVersion}`;
 }
 
 /** The cache key of one shard of a shared phase. */

@@ -25,6 +25,11 @@ import {
   replayPipeline,
 } from '../../core/pipeline/replay.ts';
 import type { PipelineInputs, PipelineResult } from '../../core/pipeline/run.ts';
+import {
+  runtimeIdentity,
+  type SharedIdentity,
+  sharedShardKey,
+} from '../../core/pipeline/shared-cache.ts';
 import { parseRecipe, type Recipe } from '../../core/recipe/schema.ts';
 import { CROSS_TARGETS, crossHardware, recipeForTarget } from '../../core/score/cross-hardware.ts';
 import { buildSubmissionReport } from '../../core/score/submission-report.ts';
@@ -131,6 +136,29 @@ async function phaseCache(db: Db, store: BlobStore, runId: string) {
   return cache;
 }
 
+/**
+ * Shared phases (the FP32 reference pass) are cached across runs in R2 under `shared/<key>`,
+ * whose body is the blob key of the shard's output: the key hashes the task's content-addressed
+ * model and split keys, the runtime and the shard input (core/pipeline/shared-cache.ts). The
+ * reproduction run never reads it: L1.reproducible needs an independent execution.
+ */
+async function sharedKeys(
+  ctx: RunContext,
+  phase: string,
+  inputs: readonly unknown[],
+): Promise<string[]> {
+  const t = ctx.taskRow;
+  const identity: SharedIdentity = {
+    model: t.modelKey,
+    calibration: t.calibrationKey,
+    evaluation: t.evaluationKey,
+    runtime: await runtimeIdentity(),
+  };
+  return Promise.all(
+    inputs.map(async (input) => `shared/${await sharedShardKey(identity, phase, input)}`),
+  );
+}
+
 /** Replays a run; fans out its next phase or completes it. Idempotent. */
 export async function advance(env: Env, runId: string): Promise<void> {
   const db = database(env);
@@ -145,11 +173,36 @@ export async function advance(env: Env, runId: string): Promise<void> {
       .values({ runId, phase: step.phase, seq: cache.size, shards: step.shards })
       .onConflictDoNothing()
       .run();
+    // Shards of a shared phase already computed by another run are inserted done (attempts 0).
+    const hits: (string | undefined)[] = new Array(step.shards).fill(undefined);
+    if (step.meta.shared && ctx.run.role !== 'reproduction' && sharedCacheEnabled(env)) {
+      const keys = await sharedKeys(ctx, step.phase, step.inputs);
+      const found = await Promise.all(
+        keys.map(async (k) => {
+          const o = await env.BLOBS.get(k);
+          return o ? await o.text() : undefined;
+        }),
+      );
+      found.forEach((h, i) => {
+        hits[i] = h;
+      });
+    }
     await db.batch([
       db
         .insert(schema.shards)
         .values(
-          Array.from({ length: step.shards }, (_, idx) => ({ runId, phase: step.phase, idx })),
+          Array.from({ length: step.shards }, (_, idx) =>
+            hits[idx]
+              ? {
+                  runId,
+                  phase: step.phase,
+                  idx,
+                  status: 'done' as const,
+                  outputKey: hits[idx],
+                  updatedAt: Date.now(),
+                }
+              : { runId, phase: step.phase, idx },
+          ),
         )
         .onConflictDoNothing(),
       db
@@ -175,6 +228,11 @@ export async function advance(env: Env, runId: string): Promise<void> {
         ),
       )
       .all();
+    // Every shard served from the shared cache: nothing will report back, advance again.
+    if (pending.length === 0) {
+      await env.SHARDS.send({ kind: 'advance', runId });
+      return;
+    }
     for (let i = 0; i < pending.length; i += 100) {
       await env.SHARDS.sendBatch(
         pending.slice(i, i + 100).map((p) => ({
@@ -255,6 +313,10 @@ export async function runShard(env: Env, runId: string, phase: string, idx: numb
     throw new Error(`shard ${idx} of '${phase}': the replay ended with '${step.kind}'`);
   const bytes = encodeShardOutput(step.output);
   const outputKey = await ctx.store.put(bytes);
+  if (step.meta.shared && sharedCacheEnabled(env) && bytes.length <= SHARD_OUTPUT_LIMIT) {
+    const [sharedKey] = await sharedKeys(ctx, phase, [step.input]);
+    await env.BLOBS.put(sharedKey!, outputKey);
+  }
   const [marked, left] = await db.batch([
     db
       .update(schema.shards)
@@ -461,6 +523,11 @@ export function canonicalJson(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   return JSON.stringify(value);
+}
+
+/** Whether shared phases are served from and stored in R2 (SHARED_CACHE var, default on). */
+export function sharedCacheEnabled(env: Env): boolean {
+  return (env.SHARED_CACHE ?? 'on') !== 'off';
 }
 
 /** Whether submissions also run on the other targets (CROSS_HARDWARE var, default on). */

@@ -75,7 +75,7 @@ export async function waitForSubmission(id: string, timeoutMs = 600_000) {
 }
 
 /** The Worker's env with a queue that records messages instead of delivering them. */
-export function recordingEnv() {
+export function recordingEnv(vars: Partial<Pick<typeof env, 'SHARED_CACHE'>> = {}) {
   const sent: import('../../functions/service/messages.ts').ShardMessage[] = [];
   const queue = {
     async send(body: (typeof sent)[number]) {
@@ -85,7 +85,7 @@ export function recordingEnv() {
       for (const m of messages) sent.push(m.body);
     },
   };
-  return { env: { ...env, SHARDS: queue as unknown as typeof env.SHARDS }, sent };
+  return { env: { ...env, ...vars, SHARDS: queue as unknown as typeof env.SHARDS }, sent };
 }
 
 /** Keys of a loaded task's calibration chunks (to make shards fail by hiding them). */

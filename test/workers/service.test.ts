@@ -72,6 +72,22 @@ describe('a submission, end to end', () => {
         'estimate',
         'validate',
       ]);
+    // The FP32 reference pass is shared: the cross-hardware runs (same model, same data) get
+    // their reference shards from R2 without executing them (attempts 0); the reproduction run
+    // never reads the shared cache (an independent execution for L1.reproducible).
+    const refShards = await env.DB.prepare(
+      `SELECT runs.role AS role, shards.attempts AS attempts, shards.status AS status
+         FROM shards JOIN runs ON shards.run_id = runs.id
+        WHERE runs.submission_id = ? AND shards.phase = 'reference'`,
+    )
+      .bind(id)
+      .all<{ role: string; attempts: number; status: string }>();
+    const refOf = (role: string) => refShards.results.filter((r) => r.role === role);
+    expect(refOf('cross')).toHaveLength(4 * 8); // 4 targets x (4 calibration + 4 evaluation)
+    for (const r of refOf('cross'))
+      expect(r).toEqual({ role: 'cross', attempts: 0, status: 'done' });
+    expect(refOf('reproduction')).toHaveLength(6);
+    for (const r of refOf('reproduction')) expect(r.attempts).toBeGreaterThanOrEqual(1);
     for (const r of view.runs) {
       expect(r.phases.length).toBeGreaterThanOrEqual(5);
       for (const p of r.phases) expect(p.done).toBe(p.total);
