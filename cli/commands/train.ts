@@ -23,7 +23,12 @@ import { fashionMnistQatSplits } from '../../core/train/data.ts';
 import { sameGraph, writeTrainedWeights } from '../../core/train/export.ts';
 import { TrainableModel } from '../../core/train/model.ts';
 import { profileSteps } from '../../core/train/profile.ts';
-import { evaluateSplit, progressiveQat, type StageLog } from '../../core/train/qat.ts';
+import {
+  evaluateSplit,
+  progressiveQat,
+  qatScoringRecipe,
+  type StageLog,
+} from '../../core/train/qat.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
@@ -305,7 +310,7 @@ export function registerTrain(program: Command): void {
             target,
             layerMethods: ptq.methods,
             samples: { indices: ptq.calibration.samples },
-            biasCorrection: recipe.format.biasCorrection,
+            biasCorrection: qatScoringRecipe(recipe).format.biasCorrection,
             ...(recipe.format.weights === 'per-tensor'
               ? { weightGranularity: 'per-tensor' as const }
               : {}),
@@ -320,7 +325,7 @@ export function registerTrain(program: Command): void {
           };
         } else {
           const r = await scoreModel(
-            recipe,
+            qatScoringRecipe(recipe),
             qatBytes,
             `score qat ${recipe.task}/${recipe.target}`,
             progress,
@@ -328,7 +333,7 @@ export function registerTrain(program: Command): void {
           qat = {
             fp32: r.evaluation!.fp32[primary]!,
             int8: r.evaluation!.int8[primary]!,
-            how: 'runPipeline with the recipe on the QAT model (full evaluation split)',
+            how: 'runPipeline with the recipe (bias correction off: QAT trained the biases) on the QAT model (full evaluation split)',
           };
         }
         timings.scoreSeconds = (performance.now() - t2) / 1000;
