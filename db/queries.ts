@@ -134,7 +134,7 @@ export async function leaderboard(db: Db, q: LeaderboardQuery = {}): Promise<Lea
 /** Shards done / planned per phase of one run. */
 export interface RunProgress {
   id: string;
-  role: 'primary' | 'reproduction' | 'cross';
+  role: 'primary' | 'reproduction' | 'cross' | 'ptq';
   target: string | null;
   shards: number;
   status: string;

@@ -100,7 +100,7 @@ export const runs = sqliteTable(
   {
     id: text('id').primaryKey(),
     submissionId: text('submission_id').notNull(),
-    role: text('role', { enum: ['primary', 'reproduction', 'cross'] }).notNull(),
+    role: text('role', { enum: ['primary', 'reproduction', 'cross', 'ptq'] }).notNull(),
     /** Cross-hardware runs: the other target, and the recipe derived for it (else null). */
     target: text('target'),
     recipe: text('recipe', { mode: 'json' }),

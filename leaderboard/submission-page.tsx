@@ -410,6 +410,67 @@ function Metrics({ report }: { report: RunReport }) {
   );
 }
 
+/** A QAT submission: the model's loss against the FP32 reference, beside PTQ of that model. */
+function Qat({ stored }: { stored: StoredReport }) {
+  const q = stored.qat;
+  if (!q) return '';
+  return (
+    <section id="qat" aria-labelledby="h-qat">
+      <h2 id="h-qat">Quantization-aware training</h2>
+      <p>
+        A QAT model (sha256 <code>{q.model.slice(0, 12)}</code>,{' '}
+        {q.sameGraph.same ? 'the' : 'not the'} reference graph) scored with bias correction off,
+        against the FP32 reference model and against post-training quantization of that model with
+        the same recipe (run <code>{q.ptq.runId}</code>).
+      </p>
+      <div class="scroll">
+        <table class="metrics">
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col" class="num">
+                Metric
+              </th>
+              <th scope="col" class="num">
+                Loss vs FP32 reference (points)
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            <tr data-qat="reference">
+              <th scope="row">FP32 reference</th>
+              <td class="num">{fmtMetric(q.fp32Reference)}</td>
+              <td class="num">0</td>
+            </tr>
+            <tr data-qat="ptq">
+              <th scope="row">PTQ of the reference (INT8)</th>
+              <td class="num">{fmtMetric(q.ptq.int8)}</td>
+              <td class="num">{fmtPoints(q.ptq.lossPoints)}</td>
+            </tr>
+            <tr data-qat="qat">
+              <th scope="row">QAT model (INT8)</th>
+              <td class="num">{fmtMetric(q.int8)}</td>
+              <td class="num">{fmtPoints(q.lossPoints)}</td>
+            </tr>
+            <tr data-qat="qat-fp32">
+              <th scope="row">QAT model run in FP32</th>
+              <td class="num">{fmtMetric(q.qatFp32)}</td>
+              <td class="num">{fmtPoints((q.fp32Reference - q.qatFp32) * 100)}</td>
+            </tr>
+          </tbody>
+        </table>
+      </div>
+      {q.aboveReference ? (
+        <p class="note">
+          <span class="flag">flagged</span> The QAT model scores above its FP32 reference.
+        </p>
+      ) : (
+        ''
+      )}
+    </section>
+  );
+}
+
 function Badges({ id, origin }: { id: string; origin: string }) {
   const svg = `${origin}/badge/${encodeURIComponent(id)}.svg`;
   const page = `${origin}/submissions/${encodeURIComponent(id)}`;
@@ -655,6 +716,7 @@ export function SubmissionPage(props: {
       {stored ? (
         <>
           <Metrics report={stored.report} />
+          <Qat stored={stored} />
           <Checklist checks={stored.report.checks} level={stored.report.level} />
           <Hardware stored={stored} />
           <Heatmap stored={stored} />

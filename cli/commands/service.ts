@@ -4,8 +4,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { parseRecipeJson, RecipeError } from '../../core/recipe/schema.ts';
+import type { Tier } from '../../core/calibrate/sensitivity.ts';
+import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import { newToken } from '../../functions/api/tokens.ts';
 import { TASKS } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
@@ -105,6 +107,53 @@ export async function createLocalToken(
   return { id: row.id, token };
 }
 
+/**
+ * Uploads a `cann-quant train` output folder's QAT model and returns the recipe JSON that
+ * submits it: `qat.model` = the sha256 the server answered, `qat.stages` from the stage log.
+ */
+async function withQatModel(
+  server: string,
+  token: string,
+  recipe: Recipe,
+  dir: string,
+  quiet?: boolean,
+): Promise<string> {
+  const model = await readFile(join(dir, 'model.qat.onnx')).catch(() => {
+    throw new CliError(
+      `cannot read ${join(dir, 'model.qat.onnx')} (a cann-quant train --out folder)`,
+    );
+  });
+  const log = JSON.parse(
+    await readFile(join(dir, 'stage-log.json'), 'utf8').catch(() => {
+      throw new CliError(`cannot read ${join(dir, 'stage-log.json')}`);
+    }),
+  ) as { task?: string; stages?: { tiers: Tier[]; simulatedArithmetic: boolean }[] };
+  if (log.task && log.task !== recipe.task)
+    throw new CliError(
+      `the QAT model was trained for ${log.task}, the recipe is for ${recipe.task}`,
+      2,
+    );
+  const up = await serverCall<{ model: string; bytes: number }>(
+    server,
+    `/api/v1/models?task=${encodeURIComponent(recipe.task)}`,
+    {
+      method: 'POST',
+      token,
+      headers: { 'content-type': 'application/octet-stream' },
+      body: model,
+    },
+  );
+  if (!quiet)
+    process.stderr.write(
+      `uploaded QAT model ${up.body.model.slice(0, 12)} (${up.body.bytes} bytes)\n`,
+    );
+  const stages = (log.stages ?? []).map((s) => ({
+    tiers: s.tiers,
+    simulatedArithmetic: s.simulatedArithmetic,
+  }));
+  return JSON.stringify({ ...recipe, qat: { model: up.body.model, stages } });
+}
+
 export function registerService(program: Command): void {
   program
     .command('submit')
@@ -115,21 +164,34 @@ export function registerService(program: Command): void {
     .option('--wait', 'wait until scored, showing progress')
     .option('--timeout <s>', 'give up waiting after this many seconds', '3600')
     .option('--json', 'print one JSON object')
+    .option(
+      '--qat <dir>',
+      'a `cann-quant train` output folder: uploads its model.qat.onnx and submits the recipe with it (recipe.qat, stages from stage-log.json)',
+    )
     .action(
       async (
         file: string,
-        o: { server: string; token?: string; wait?: boolean; timeout: string; json?: boolean },
+        o: {
+          server: string;
+          token?: string;
+          wait?: boolean;
+          timeout: string;
+          json?: boolean;
+          qat?: string;
+        },
       ) => {
-        const text = await readFile(file, 'utf8').catch(() => {
+        let text = await readFile(file, 'utf8').catch(() => {
           throw new CliError(`cannot read recipe '${file}'`);
         });
+        let recipe: ReturnType<typeof parseRecipeJson>;
         try {
-          parseRecipeJson(text); // the same schema as the server: fail before the upload
+          recipe = parseRecipeJson(text); // the same schema as the server: fail before the upload
         } catch (err) {
           if (err instanceof RecipeError) throw new CliError(`invalid recipe: ${err.message}`, 2);
           throw err;
         }
         const t = token(o);
+        if (o.qat) text = await withQatModel(o.server, t, recipe, o.qat, o.json);
         const sent = await serverCall<SubmissionView>(o.server, '/api/v1/submissions', {
           method: 'POST',
           token: t,

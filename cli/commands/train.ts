@@ -17,18 +17,14 @@ import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
 import { quantizeModel } from '../../core/quantize/quantize.ts';
+import { qatScoringRecipe } from '../../core/recipe/qat.ts';
 import type { Recipe } from '../../core/recipe/schema.ts';
 import type { QatEvidence } from '../../core/score/checks.ts';
 import { fashionMnistQatSplits } from '../../core/train/data.ts';
 import { sameGraph, writeTrainedWeights } from '../../core/train/export.ts';
 import { TrainableModel } from '../../core/train/model.ts';
 import { profileSteps } from '../../core/train/profile.ts';
-import {
-  evaluateSplit,
-  progressiveQat,
-  qatScoringRecipe,
-  type StageLog,
-} from '../../core/train/qat.ts';
+import { evaluateSplit, progressiveQat, type StageLog } from '../../core/train/qat.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';

@@ -97,6 +97,28 @@ export const RecipeSchema = z
       })
       .strict()
       .default({ rounds: 0, thresholdPoints: 2 }),
+    /**
+     * A QAT model (`cann-quant train`) scored instead of the task's model: its sha256 (hex) as
+     * uploaded with `POST /api/v1/models?task=<id>` (or `cann-quant submit --qat <dir>`), and
+     * the training's stages from its stage log (the L4.stages evidence).
+     */
+    qat: z
+      .object({
+        model: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lowercase hex'),
+        stages: z
+          .array(
+            z
+              .object({
+                tiers: z.array(TierSchema).min(1).max(3),
+                simulatedArithmetic: z.boolean(),
+              })
+              .strict(),
+          )
+          .max(10)
+          .default([]),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

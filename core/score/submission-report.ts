@@ -4,6 +4,7 @@
  * recipe scored by the service and locally gives the same document.
  */
 import { spreadIndices } from '../calibrate/sampler.ts';
+import { compareMetric } from '../evaluate/evaluate.ts';
 import { type LayerErrorReport, measureLayerErrors } from '../evaluate/layer-errors.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import { decodeModel } from '../onnx/index.ts';
@@ -37,6 +38,30 @@ export interface StoredReport {
   reviewReason: string | null;
   /** The same recipe on every cross-hardware target (null: not run). */
   crossHardware: CrossHardwareReport | null;
+  /**
+   * A QAT submission (recipe.qat): the primary run scored the QAT model, and its loss is
+   * measured against the FP32 reference model (the task's own), which a PTQ run of the same
+   * recipe on that model also measured. Null for ordinary submissions.
+   */
+  qat: {
+    model: string;
+    /** The QAT model's own FP32 metric (not the reference: its weights aim at INT8). */
+    qatFp32: number;
+    fp32Reference: number;
+    int8: number;
+    lossPoints: number;
+    ptq: { runId: string; int8: number; lossPoints: number };
+    sameGraph: { same: boolean; why?: string };
+    aboveReference: boolean;
+  } | null;
+}
+
+/** The PTQ comparison of a QAT submission (see {@link StoredReport.qat}). */
+export interface QatInputs {
+  /** The same recipe without `qat`, run on the task's FP32 model. */
+  ptq: { runId: string; result: PipelineResult };
+  /** The QAT model against the reference graph (L4.architecture). */
+  sameGraph: { same: boolean; why?: string };
 }
 
 /** What {@link buildSubmissionReport} needs. */
@@ -51,22 +76,61 @@ export interface SubmissionReportInputs {
   reproduction?: { runId: string; shards: number; result: PipelineResult };
   /** The recipe on the other targets (core/score/cross-hardware.ts): table and L5.cross evidence. */
   crossHardware?: CrossHardwareReport;
+  /** Present for a QAT submission: `model` is then the QAT model's bytes. */
+  qat?: QatInputs;
+}
+
+/**
+ * A QAT run measured against the FP32 reference model: the FP32 metrics (and so the loss) are
+ * the PTQ run's, on the task's model; the INT8 metrics are the QAT model's.
+ */
+function againstReference(result: PipelineResult, ptq: PipelineResult): PipelineResult {
+  const e = result.evaluation!;
+  const ref = ptq.evaluation!;
+  return {
+    ...result,
+    evaluation: {
+      ...e,
+      fp32: ref.fp32,
+      comparison: compareMetric(e.comparison.metric, ref.fp32, e.int8),
+    },
+  };
 }
 
 /** Scores the primary run (the reproduction as L1.reproducible evidence) and builds the report. */
 export async function buildSubmissionReport(
   i: SubmissionReportInputs,
 ): Promise<{ stored: StoredReport; scored: ScoredRun }> {
-  const result = i.primary.result;
+  const result = i.qat ? againstReference(i.primary.result, i.qat.ptq.result) : i.primary.result;
+  const second =
+    i.reproduction && i.qat
+      ? againstReference(i.reproduction.result, i.qat.ptq.result)
+      : i.reproduction?.result;
+  const recipeQat = i.primary.result.recipe.qat;
+  const ptqComparison = i.qat?.ptq.result.evaluation?.comparison;
+  const qatEvidence =
+    i.qat && ptqComparison && recipeQat
+      ? {
+          stages: recipeQat.stages,
+          stageLog:
+            recipeQat.stages.length > 0
+              ? `recipe.qat.stages (${recipeQat.stages.length} stages, reported with the submission)`
+              : '',
+          sameGraph: i.qat.sameGraph.same,
+          lossPoints: result.evaluation!.comparison.lossPoints,
+          ptqLossPoints: ptqComparison.lossPoints,
+        }
+      : undefined;
   const scored = await scoreRun(result, {
     model: i.model,
     evaluationSplitSize: i.evaluationSplitSize,
     runId: i.primary.runId,
-    ...(i.reproduction ? { second: i.reproduction.result, secondRunId: i.reproduction.runId } : {}),
+    ...(i.reproduction && second ? { second, secondRunId: i.reproduction.runId } : {}),
     calibration: i.calibration,
-    ...(i.crossHardware
-      ? { evidence: { crossHardware: crossHardwareEvidence(i.crossHardware) } }
-      : {}),
+    evidence: {
+      ...(i.crossHardware ? { crossHardware: crossHardwareEvidence(i.crossHardware) } : {}),
+      ...(qatEvidence ? { qat: qatEvidence } : {}),
+    },
   });
   const report = runReport(result, scored);
   const layerErrors =
@@ -91,8 +155,10 @@ export async function buildSubmissionReport(
     ),
   ]);
   const c = result.evaluation!.comparison;
-  const reviewReason =
-    c.lossPoints < -REVIEW_GAIN_POINTS
+  const aboveReference = i.qat !== undefined && c.int8 > c.fp32;
+  const reviewReason = aboveReference
+    ? `the QAT model's INT8 ${c.metric} ${c.int8} is above the FP32 reference model's ${c.fp32}`
+    : c.lossPoints < -REVIEW_GAIN_POINTS
       ? `INT8 ${c.metric} is ${(-c.lossPoints).toFixed(2)} points above the FP32 reference`
       : scored.checks.some((k) => k.level === 1 && k.pass === false)
         ? `L1 failed: ${scored.checks
@@ -113,6 +179,23 @@ export async function buildSubmissionReport(
       layerMeta,
       reviewReason,
       crossHardware: i.crossHardware ?? null,
+      qat:
+        i.qat && recipeQat && ptqComparison
+          ? {
+              model: recipeQat.model,
+              qatFp32: i.primary.result.evaluation!.comparison.fp32,
+              fp32Reference: c.fp32,
+              int8: c.int8,
+              lossPoints: c.lossPoints,
+              ptq: {
+                runId: i.qat.ptq.runId,
+                int8: ptqComparison.int8,
+                lossPoints: ptqComparison.lossPoints,
+              },
+              sameGraph: i.qat.sameGraph,
+              aboveReference,
+            }
+          : null,
     },
   };
 }

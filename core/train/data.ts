@@ -41,7 +41,11 @@ export async function fashionMnistQatSplits(
   source: DataSource,
   opts: { trainCount: number; heldOutCount: number; seed: number },
 ): Promise<{ train: TrainingSplit; heldOut: TrainingSplit }> {
-  if (manifest.dataset.name !== 'Fashion-MNIST' || manifest.kind !== 'image-classification')
+  // image-classification tasks, and the smoke task (the same 10-class 28x28 classifier, small)
+  if (
+    manifest.dataset.name !== 'Fashion-MNIST' ||
+    (manifest.kind !== 'image-classification' && manifest.kind !== 'smoke')
+  )
     throw new RangeError(
       `QAT training data: task ${manifest.id} is not a Fashion-MNIST classifier (only those have a training-split reader here)`,
     );

@@ -14,18 +14,6 @@ import { seededPrng as rng } from '../random.ts';
 import { tf } from './backend.ts';
 import { type SimConfig, TrainableModel } from './model.ts';
 
-/**
- * The recipe a QAT model is scored with: the submitted recipe without bias correction. QAT
- * trains the biases under the simulated integer arithmetic, so they already carry the
- * correction of the quantization's mean shift; bias correction (which pulls each layer's INT8
- * output mean back to the FP32 model's) would undo that against an FP32 path the QAT weights no
- * longer aim at. Measured on a W4A8 fmnist-resnet QAT model: top-1 0.8244 with bias correction,
- * 0.8958 without (docs/QAT.md).
- */
-export function qatScoringRecipe<R extends { format: { biasCorrection: boolean } }>(recipe: R): R {
-  return { ...recipe, format: { ...recipe.format, biasCorrection: false } };
-}
-
 /** Labelled samples in memory (one float32 input per sample, class labels). */
 export interface TrainingSplit {
   /** Graph input name. */

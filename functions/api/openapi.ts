@@ -167,6 +167,54 @@ export function openApiDocument(origin: string) {
           },
         },
       },
+      '/models': {
+        post: {
+          summary: 'Upload a QAT model',
+          description:
+            'The ONNX bytes of a model trained by `cann-quant train` for a loaded task. Checked against the task’s reference graph (L4.architecture: same nodes, inputs, outputs, initializer names, types and shapes) and stored content-addressed; submit it with `qat: { model: <sha256>, stages }` in the recipe. Its loss is then measured against the FP32 reference model, beside a PTQ run of the same recipe on that model; a QAT model scoring above the reference is flagged for review.',
+          security: [{ bearer: [] }],
+          parameters: [
+            {
+              name: 'task',
+              in: 'query',
+              required: true,
+              schema: { type: 'string' },
+              description: 'the task the model was trained for',
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            },
+          },
+          responses: {
+            '201': {
+              description: 'stored',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['model', 'task', 'bytes'],
+                    properties: {
+                      model: { type: 'string', description: 'sha256 (hex): recipe.qat.model' },
+                      task: { type: 'string' },
+                      bytes: { type: 'integer' },
+                      architecture: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            },
+            '400': problem('no ?task='),
+            '401': problem('missing, unknown or revoked token'),
+            '404': problem('task not loaded'),
+            '413': problem('larger than 2x the reference model or 32 MiB'),
+            '415': problem('body is not application/octet-stream'),
+            '422': problem('not an ONNX model, or not the reference graph (L4.architecture)'),
+          },
+        },
+      },
       '/submissions/{id}': {
         get: {
           summary: 'Status and progress of a submission',

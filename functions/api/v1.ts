@@ -6,8 +6,10 @@ import { and, eq, isNull, ne } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { TARGETS } from '../../core/formats/targets.ts';
+import { decodeModel } from '../../core/onnx/index.ts';
 import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import { TEMPLATES } from '../../core/recipe/templates.ts';
+import { sameGraph } from '../../core/train/export.ts';
 import {
   getReport,
   getSubmission,
@@ -21,6 +23,7 @@ import {
 } from '../../db/queries.ts';
 import * as schema from '../../db/schema.ts';
 import type { Env } from '../env.ts';
+import { r2BlobStore } from '../service/blobs.ts';
 import { createSubmission, recipeHash } from '../service/runs.ts';
 import { type Caller, newToken, requireToken } from './auth.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
@@ -29,6 +32,49 @@ import { rateLimit } from './rate-limit.ts';
 
 /** Largest recipe body accepted (bytes). */
 export const MAX_RECIPE_BYTES = 64 * 1024;
+
+/** Largest QAT model accepted (bytes); also at most {@link MODEL_SIZE_FACTOR} x the task's model. */
+export const MAX_MODEL_BYTES = 32 * 1024 * 1024;
+/** A QAT model has the reference graph: its size stays near the task model's. */
+export const MODEL_SIZE_FACTOR = 2;
+
+/**
+ * Checks a QAT model against its task's reference model (L4.architecture: same nodes, inputs,
+ * outputs, initializer names, types and shapes); 422 with the first difference otherwise.
+ */
+async function checkQatModel(env: Env, taskId: string, bytes: Uint8Array): Promise<void> {
+  const row = await openDb(env.DB)
+    .select({ modelKey: schema.tasks.modelKey })
+    .from(schema.tasks)
+    .where(eq(schema.tasks.id, taskId))
+    .get();
+  if (!row) throw new ProblemError(404, `task '${taskId}' is not loaded on this server`);
+  const reference = await env.BLOBS.get(row.modelKey);
+  if (!reference) throw new Error(`task '${taskId}': model blob ${row.modelKey} is missing`);
+  const refBytes = new Uint8Array(await reference.arrayBuffer());
+  const limit = Math.min(MAX_MODEL_BYTES, MODEL_SIZE_FACTOR * refBytes.length);
+  if (bytes.length > limit)
+    throw new ProblemError(
+      413,
+      `the model is ${bytes.length} bytes; a QAT model of ${taskId} may have at most ${limit} (${MODEL_SIZE_FACTOR} x the reference model, at most ${MAX_MODEL_BYTES})`,
+    );
+  let model: ReturnType<typeof decodeModel>;
+  try {
+    model = decodeModel(bytes);
+    if (!model.graph) throw new Error('no graph');
+  } catch (err) {
+    throw new ProblemError(422, `the body is not an ONNX model: ${(err as Error).message}`, {
+      slug: 'invalid-model',
+    });
+  }
+  const same = sameGraph(decodeModel(refBytes), model);
+  if (!same.same)
+    throw new ProblemError(
+      422,
+      `L4.architecture: the model is not ${taskId}'s reference graph: ${same.why}`,
+      { slug: 'architecture-changed' },
+    );
+}
 
 type AppEnv = { Bindings: Env; Variables: { caller: Caller } };
 
@@ -129,6 +175,35 @@ export function apiV1(): Hono<AppEnv> {
   api.get('/openapi.json', (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
   api.get('/docs', (c) => c.html(referencePage('/api/v1/openapi.json')));
 
+  // A QAT model for a later submission (recipe.qat.model = the returned sha256). Content-addressed:
+  // uploading the same bytes again is harmless.
+  api.post('/models', tooLarge(MAX_MODEL_BYTES), requireToken(), async (c) => {
+    const taskId = c.req.query('task');
+    if (!taskId)
+      throw new ProblemError(400, 'name the task the model was trained for: ?task=<id>', {
+        errors: [{ path: 'task', expected: 'a loaded task id', got: 'nothing' }],
+      });
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/(octet-stream|onnx)\b/.test(type))
+      throw new ProblemError(
+        415,
+        `send the ONNX bytes as application/octet-stream (got '${type || 'none'}')`,
+      );
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    await checkQatModel(c.env, taskId, bytes);
+    const key = await r2BlobStore(c.env.BLOBS).put(bytes);
+    const sha256 = key.slice('blobs/'.length);
+    return c.json(
+      {
+        model: sha256,
+        task: taskId,
+        bytes: bytes.length,
+        architecture: 'same nodes, inputs, outputs and initializer shapes as the reference',
+      },
+      201,
+    );
+  });
+
   api.post(
     '/submissions',
     tooLarge(MAX_RECIPE_BYTES),
@@ -155,6 +230,21 @@ export function apiV1(): Hono<AppEnv> {
             },
           ],
         });
+      }
+      if (recipe.qat) {
+        const blob = await c.env.BLOBS.get(`blobs/${recipe.qat.model}`);
+        if (!blob)
+          throw new ProblemError(400, 'the QAT model has not been uploaded', {
+            slug: 'invalid-recipe',
+            errors: [
+              {
+                path: 'qat.model',
+                expected: `the sha256 returned by POST /api/v1/models?task=${recipe.task}`,
+                got: JSON.stringify(recipe.qat.model),
+              },
+            ],
+          });
+        await checkQatModel(c.env, recipe.task, new Uint8Array(await blob.arrayBuffer()));
       }
       // One recipe name per submitter, task and target: other content under a taken name is a
       // conflict (the same content is the same submission: idempotent).

@@ -18,7 +18,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import { type BlobStore, type SplitManifest, storedSplit } from '../../core/data/split-store.ts';
-import { encodeModel } from '../../core/onnx/index.ts';
+import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import {
   decodeShardOutput,
   encodeShardOutput,
@@ -30,9 +30,11 @@ import {
   type SharedIdentity,
   sharedShardKey,
 } from '../../core/pipeline/shared-cache.ts';
+import { qatScoringRecipe, withoutQat } from '../../core/recipe/qat.ts';
 import { parseRecipe, type Recipe } from '../../core/recipe/schema.ts';
 import { CROSS_TARGETS, crossHardware, recipeForTarget } from '../../core/score/cross-hardware.ts';
 import { buildSubmissionReport } from '../../core/score/submission-report.ts';
+import { sameGraph } from '../../core/train/export.ts';
 import * as schema from '../../db/schema.ts';
 import { getTask } from '../../zoo/registry.ts';
 import type { TaskManifest } from '../../zoo/task.ts';
@@ -77,6 +79,8 @@ interface RunContext {
   recipe: Recipe;
   inputs: PipelineInputs;
   store: BlobStore;
+  /** R2 key of the model this run executes (the task's, or a QAT submission's upload). */
+  modelKey: string;
 }
 
 async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> {
@@ -93,8 +97,11 @@ async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> 
   const task = getTask(recipe.task);
   const store = r2BlobStore(env.BLOBS);
   const t = row.tasks;
+  // A QAT submission runs its uploaded model (content-addressed) with bias correction off; its
+  // PTQ run carries the recipe without `qat` and runs the task's model.
+  const modelKey = recipe.qat ? `blobs/${recipe.qat.model}` : t.modelKey;
   const [model, calibManifest, evalManifest, labels] = await Promise.all([
-    cached(t.modelKey, () => store.get(t.modelKey)),
+    cached(modelKey, () => store.get(modelKey)),
     cached(t.calibrationKey, () => getJson<SplitManifest>(store, t.calibrationKey)),
     cached(t.evaluationKey, () => getJson<SplitManifest>(store, t.evaluationKey)),
     cached(t.labelsKey, async () => decodeShardOutput(await store.get(t.labelsKey))),
@@ -105,8 +112,9 @@ async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> 
     taskRow: t,
     recipe,
     store,
+    modelKey,
     inputs: {
-      recipe,
+      recipe: recipe.qat ? qatScoringRecipe(recipe) : recipe,
       task,
       model,
       calibration: storedSplit(calibManifest, store),
@@ -149,7 +157,7 @@ async function sharedKeys(
 ): Promise<string[]> {
   const t = ctx.taskRow;
   const identity: SharedIdentity = {
-    model: t.modelKey,
+    model: ctx.modelKey,
     calibration: t.calibrationKey,
     evaluation: t.evaluationKey,
     runtime: await runtimeIdentity(),
@@ -422,6 +430,8 @@ export async function finalize(env: Env, submissionId: string): Promise<void> {
   const second: PipelineResult | undefined = reproRow
     ? (await completedResult(env, db, reproRow.id)).result
     : undefined;
+  const ptqRow = runRows.find((r) => r.role === 'ptq');
+  const ptq = ptqRow ? await completedResult(env, db, ptqRow.id) : undefined;
   const crossRuns = [];
   for (const r of runRows.filter((x) => x.role === 'cross'))
     crossRuns.push({ runId: r.id, run: (await completedResult(env, db, r.id)).result });
@@ -443,6 +453,14 @@ export async function finalize(env: Env, submissionId: string): Promise<void> {
     calibration: ctx.inputs.calibration,
     evaluation: ctx.inputs.evaluation,
     primary: { runId: primaryRow.id, result },
+    ...(ptq && ptqRow
+      ? {
+          qat: {
+            ptq: { runId: ptqRow.id, result: ptq.result },
+            sameGraph: sameGraph(decodeModel(ptq.ctx.inputs.model), decodeModel(ctx.inputs.model)),
+          },
+        }
+      : {}),
     ...(second && reproRow
       ? { reproduction: { runId: reproRow.id, shards: reproRow.shards, result: second } }
       : {}),
@@ -579,9 +597,28 @@ export async function createSubmission(
       shards: counts.reproduction,
     },
   ];
-  await db.insert(schema.runs).values(runRows).onConflictDoNothing().run();
+  // A QAT submission also runs the same recipe on the task's own model: its PTQ loss (L4.gain)
+  // and the FP32 reference the QAT model's loss is measured against.
+  const ptqRows = recipe.qat
+    ? [
+        {
+          id: `${id}.ptq`,
+          submissionId: id,
+          role: 'ptq' as const,
+          recipe: withoutQat(recipe),
+          shards: counts.primary,
+        },
+      ]
+    : [];
+  await db
+    .insert(schema.runs)
+    .values([...runRows, ...ptqRows])
+    .onConflictDoNothing()
+    .run();
   await env.SHARDS.sendBatch(
-    runRows.map((r) => ({ body: { kind: 'advance', runId: r.id } satisfies ShardMessage })),
+    [...runRows, ...ptqRows].map((r) => ({
+      body: { kind: 'advance', runId: r.id } satisfies ShardMessage,
+    })),
   );
   return { id, created: true };
 }
