@@ -160,16 +160,18 @@ export function mergeReference<P>(parts: readonly ReferenceOutput<P>[]): Referen
   const described = calib.filter((p) => p.descriptions);
   if (described.length > 0 && described.length !== calib.length)
     throw new RangeError('reference: some calibration shards lack descriptions');
-  const classes = calib[0]?.classes;
-  if (calib.some((p) => p.classes !== classes))
+  // Shards past the kept range (the estimate's first 2,000 samples) hold descriptions only.
+  const kept = calib.filter((p) => p.predictions.length > 0);
+  const classes = kept[0]?.classes;
+  if (kept.some((p) => p.classes !== classes))
     throw new RangeError('reference: shards differ in classes');
   return {
     ...(described.length > 0
       ? { descriptions: mergeDescriptions(described.map((p) => p.descriptions!)) }
       : {}),
     calibration: {
-      predictions: calib.flatMap((p) => p.predictions),
-      ...(classes !== undefined ? { logits: concat(calib.map((p) => p.logits!)), classes } : {}),
+      predictions: kept.flatMap((p) => p.predictions),
+      ...(classes !== undefined ? { logits: concat(kept.map((p) => p.logits!)), classes } : {}),
     },
     ...(evaluation.length > 0 ? { evaluation: evaluation.flatMap((p) => p.predictions) } : {}),
   };
