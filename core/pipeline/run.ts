@@ -46,6 +46,14 @@ import {
 } from '../quantize/quantize.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { createSession } from '../runtime/index.ts';
+import {
+  FIDELITY_BATCH,
+  type FidelityReport,
+  fidelityApplies,
+  fidelityIndices,
+  fidelityShard,
+  mergeFidelity,
+} from '../score/fidelity.ts';
 import type { TensorData } from '../tensor/index.ts';
 import { planGroups, planRanges, type Range } from './plan.ts';
 import { mergeReference, planReference, runReferenceShard } from './reference.ts';
@@ -118,6 +126,11 @@ export interface PipelineResult {
   sensitivity?: LayerTier[];
   /** The INT8 loss predicted from unlabelled calibration data, before any labelled evaluation. */
   estimate?: LossEstimate;
+  /**
+   * L3.fidelity: the emulation model against the reference kernels (null: not applicable, e.g.
+   * cpu-wasm runs ORT's own QDQ kernels; absent in results made before the phase existed).
+   */
+  fidelity?: FidelityReport | null;
   skipped: PreparedModel['skipped'];
   emulation: ModelProto;
   qdq: ModelProto;
@@ -151,7 +164,7 @@ function overridesFor(recipe: Recipe, name: string) {
 
 /**
  * Runs a recipe end to end: reference (FP32, shared) -> sample (pure) -> ranges -> histograms
- * -> sensitivity -> quantize (pure) -> bias -> estimate -> validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
+ * -> sensitivity -> quantize (pure) -> bias -> fidelity -> estimate -> validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
  * result is identical for any shard count and executor.
  */
 export async function runPipeline<L, P>(
@@ -379,7 +392,25 @@ export async function runPipeline<L, P>(
   const emulation =
     target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
 
-  // 7. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
+  // 7. fidelity (L3): the emulation model against the scalar reference kernels, bit for bit,
+  // on the check set; shards = batch-aligned parts of it, counts summed.
+  let fidelity: FidelityReport | null = null;
+  if (fidelityApplies({ target: target.id, layers })) {
+    const check = fidelityIndices(calib.size);
+    const parts = await timed(
+      'fidelity',
+      planRanges(check.length, shards, FIDELITY_BATCH).length,
+      () =>
+        exec(
+          'fidelity',
+          planRanges(check.length, shards, FIDELITY_BATCH).map((r) => check.slice(r.start, r.end)),
+          (indices) => fidelityShard({ layers, emulation }, calib, indices),
+        ),
+    );
+    fidelity = mergeFidelity(parts, check.length);
+  }
+
+  // 8. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
   // calibration split.
   const emulationBytes = encodeModel(emulation);
   const estRanges = planRanges(
@@ -415,6 +446,7 @@ export async function runPipeline<L, P>(
     methods,
     ...(tiers ? { sensitivity: tiers } : {}),
     estimate,
+    fidelity,
     skipped: plan.skipped,
     emulation,
     qdq,
@@ -422,7 +454,7 @@ export async function runPipeline<L, P>(
   };
   if (options.validate === false) return result;
 
-  // 8. validate: INT8 predictions over evaluation ranges, concatenated in order, scored beside
+  // 9. validate: INT8 predictions over evaluation ranges, concatenated in order, scored beside
   // the reference's FP32 predictions.
   const evalRanges: Range[] = planRanges(evalSplit.size, shards, DEFAULT_BATCH_SIZE);
   const level = target.executor === 'ort-qdq' ? 'all' : 'disabled';

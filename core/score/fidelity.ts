@@ -18,6 +18,8 @@ import type { Evidence } from './checks.ts';
 
 /** Default check set: this many calibration samples, spread over the split. */
 export const FIDELITY_SAMPLES = 20;
+/** Samples per execution of the check (shards cut the check set on multiples of it). */
+export const FIDELITY_BATCH = 5;
 
 /** Result of {@link checkFidelity}. */
 export interface FidelityReport {
@@ -30,25 +32,34 @@ export interface FidelityReport {
   layers: { name: string; mismatches: number; compared: number }[];
 }
 
+/** Per-layer counts of one shard of the check set (mergeable by addition). */
+export type FidelityCounts = { name: string; mismatches: number; compared: number }[];
+
+/** The check set: {@link FIDELITY_SAMPLES} calibration samples spread over the split. */
+export function fidelityIndices(calibrationSize: number, samples = FIDELITY_SAMPLES): number[] {
+  return spreadIndices(calibrationSize, Math.min(samples, calibrationSize));
+}
+
+/** Whether a run has an emulation to check (the lowered emulator with quantized layers). */
+export function fidelityApplies(run: { target: string; layers: readonly unknown[] }): boolean {
+  return getTarget(run.target).executor === 'lowered-emulator' && run.layers.length > 0;
+}
+
 /**
- * Compares every quantized layer of an emulation model with the reference kernels. Returns null
- * for targets executed by onnxruntime's own QDQ kernels (cpu-wasm): there is no emulation to
- * check, the kernels are the deployment.
+ * Compares every quantized layer of the emulation model with the reference kernels on the
+ * given calibration samples (one shard of the check set; the pipeline's `fidelity` phase).
  */
-export async function checkFidelity(
-  run: { target: string; layers: readonly QuantizedLayer[]; emulation: ModelProto },
-  calibration: BatchSource & { size: number },
-  opts: { samples?: number; batchSize?: number } = {},
-): Promise<FidelityReport | null> {
-  const target = getTarget(run.target);
-  if (target.executor !== 'lowered-emulator' || run.layers.length === 0) return null;
-  const samples = Math.min(opts.samples ?? FIDELITY_SAMPLES, calibration.size);
-  const batchSize = opts.batchSize ?? 10;
-  const indices = spreadIndices(calibration.size, samples);
+export async function fidelityShard(
+  run: { layers: readonly QuantizedLayer[]; emulation: ModelProto },
+  calibration: BatchSource,
+  indices: readonly number[],
+  batchSize = FIDELITY_BATCH,
+): Promise<FidelityCounts> {
   const produced = new Set(run.emulation.graph!.node.flatMap((n) => n.output));
   const inputOf = (name: string) => (produced.has(`${name}__fp16`) ? `${name}__fp16` : name);
   const tensors = [...new Set(run.layers.flatMap((l) => [inputOf(l.input), l.output]))];
   const perLayer = new Map(run.layers.map((l) => [l.name, { mismatches: 0, compared: 0 }]));
+  if (indices.length === 0) return [...perLayer].map(([name, r]) => ({ name, ...r }));
   const session = await captureSession(run.emulation, tensors);
   try {
     for (let s = 0; s < indices.length; s += batchSize) {
@@ -83,16 +94,45 @@ export async function checkFidelity(
   } finally {
     await session.release();
   }
-  const layers = [...perLayer].map(([name, r]) => ({ name, ...r }));
+  return [...perLayer].map(([name, r]) => ({ name, ...r }));
+}
+
+/** Sums shard counts (any order) into the report of `samples` check samples. */
+export function mergeFidelity(parts: readonly FidelityCounts[], samples: number): FidelityReport {
+  const first = parts[0] ?? [];
+  const layers = first.map((l, i) => ({
+    name: l.name,
+    mismatches: parts.reduce((n, p) => n + p[i]!.mismatches, 0),
+    compared: parts.reduce((n, p) => n + p[i]!.compared, 0),
+  }));
   const mismatches = layers.reduce((n, l) => n + l.mismatches, 0);
   const compared = layers.reduce((n, l) => n + l.compared, 0);
   return {
     bitExact: mismatches === 0 && compared > 0,
     mismatches,
     compared,
-    checkSet: `${samples} calibration samples (spread), ${run.layers.length} layers, ${compared} output values`,
+    checkSet: `${samples} calibration samples (spread), ${layers.length} layers, ${compared} output values`,
     layers,
   };
+}
+
+/**
+ * Compares every quantized layer of an emulation model with the reference kernels in one pass.
+ * Returns null for targets executed by onnxruntime's own QDQ kernels (cpu-wasm): there is no
+ * emulation to check, the kernels are the deployment. The pipeline runs the same check as its
+ * sharded `fidelity` phase.
+ */
+export async function checkFidelity(
+  run: { target: string; layers: readonly QuantizedLayer[]; emulation: ModelProto },
+  calibration: BatchSource & { size: number },
+  opts: { samples?: number; batchSize?: number } = {},
+): Promise<FidelityReport | null> {
+  if (!fidelityApplies(run)) return null;
+  const indices = fidelityIndices(calibration.size, opts.samples);
+  return mergeFidelity(
+    [await fidelityShard(run, calibration, indices, opts.batchSize)],
+    indices.length,
+  );
 }
 
 /** The evidence L3.fidelity reads, from a fidelity report. */

@@ -133,7 +133,13 @@ export async function scoreRun(result: PipelineResult, opts: ScoreRunOptions): P
   });
   const digest = await paramsDigest(result);
   const second = opts.second;
-  const fidelity = opts.calibration ? await checkFidelity(result, opts.calibration) : null;
+  // The pipeline's fidelity phase made the report; older results are checked here.
+  const fidelity =
+    result.fidelity !== undefined
+      ? result.fidelity
+      : opts.calibration
+        ? await checkFidelity(result, opts.calibration)
+        : null;
   const evidence = evidenceFromPipeline(result, target, {
     runId: opts.runId,
     evaluationSplitSize: opts.evaluationSplitSize,

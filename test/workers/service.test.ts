@@ -69,6 +69,7 @@ describe('a submission, end to end', () => {
         'histograms',
         'sensitivity',
         'bias',
+        'fidelity',
         'estimate',
         'validate',
       ]);
