@@ -26,7 +26,7 @@ export interface Reproducibility {
   metric: [string, string];
 }
 
-/** Progressive QAT evidence (the pipeline produces none yet). */
+/** Progressive QAT evidence (a QAT submission: the service, or `cann-quant train`). */
 export interface QatEvidence {
   stages: { tiers: ('low' | 'medium' | 'high')[]; simulatedArithmetic: boolean }[];
   /** The stage log (or its storage key). */
@@ -278,7 +278,11 @@ const CHECKS: Record<CheckId, (e: Evidence) => Partial5> = {
   'L4.stages': (e) => {
     const threshold = `>= ${THRESHOLDS.l4MinStages} QAT stages ordered by tier, target arithmetic simulated, stage log kept`;
     const q = e.qat;
-    if (!q) return notRun(threshold, 'QAT did not run: the pipeline has no QAT stage yet');
+    if (!q)
+      return notRun(
+        threshold,
+        'QAT did not run: no QAT model was submitted (recipe.qat, cann-quant train)',
+      );
     const ordered = q.stages.every((s, i) => {
       if (i === 0) return true;
       const prev = new Set(q.stages[i - 1]!.tiers);
