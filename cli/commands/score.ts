@@ -197,6 +197,7 @@ export async function writeRunArtifacts(
     })),
     skipped: r.skipped,
     calibrationSamples: r.calibration.samples.length,
+    ...(r.estimate ? { estimatedLossPoints: r.estimate.lossPoints } : {}),
   };
   const emu = r.emulation === r.qdq;
   const files = {

@@ -44,6 +44,8 @@ export interface ValidateResult {
   samples: number;
   metrics: { fp32: Record<string, number>; int8: Record<string, number> };
   float_layers: QuantizedModelInfo['skipped'];
+  /** The pipeline's loss estimate recorded in the model (null: the model carries none). */
+  estimated_loss_points: number | null;
   guard?: { max_loss_points: number; pass: boolean };
   heatmap?: string;
   layer_errors?: LayerErrorReport;
@@ -296,6 +298,7 @@ export function registerValidate(program: Command): void {
           samples: v.samples,
           metrics: { fp32: v.fp32, int8: v.int8 },
           float_layers: v.info.skipped,
+          estimated_loss_points: v.info.estimatedLossPoints ?? null,
         };
         // The measured row: this QDQ model (or the QDQ model `format` wrote beside it) timed
         // against FP32 on onnxruntime-web's kernels on this machine.
@@ -372,7 +375,11 @@ export function registerValidate(program: Command): void {
         printResult(o.json, result, () =>
           [
             `task ${result.task}  target ${result.target}  samples ${result.samples}`,
-            `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points`,
+            `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points${
+              result.estimated_loss_points === null
+                ? ''
+                : `  (estimated before evaluation: ${result.estimated_loss_points.toFixed(2)} points)`
+            }`,
             ...Object.keys(v.fp32)
               .filter((k) => k !== c.metric)
               .map((k) => `${k}  FP32 ${v.fp32[k]!.toFixed(4)}  INT8 ${v.int8[k]!.toFixed(4)}`),

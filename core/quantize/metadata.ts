@@ -19,6 +19,11 @@ export interface QuantizedModelInfo {
   calibrationSamples: number;
   /** Which execution it needs: lowered emulators run as written; QDQ runs through ORT's fusions. */
   graphOptimization: 'disabled' | 'all';
+  /**
+   * The loss the pipeline predicted from unlabelled calibration data before any labelled
+   * evaluation (points of the primary metric), when the model came from a pipeline run.
+   */
+  estimatedLossPoints?: number;
 }
 
 const KEY = 'cann_quant';

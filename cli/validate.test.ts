@@ -1,0 +1,71 @@
+/**
+ * `calibrate --out` then `validate --quantized`: the model file carries the pipeline's loss
+ * estimate (made before any labelled evaluation) and validate reports it beside the loss it
+ * measures on the full evaluation split.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cq-validate-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('cann-quant validate --quantized (CLI)', () => {
+  it('reports the recorded estimate beside the measured loss', async () => {
+    const out = join(dir, 'smoke');
+    const cal = JSON.parse(
+      (
+        await run(process.execPath, [
+          BIN,
+          'calibrate',
+          '--task',
+          'smoke-fmnist',
+          '--target',
+          'ascend310',
+          '--out',
+          out,
+          '--json',
+        ])
+      ).stdout,
+    );
+    expect(typeof cal.estimated_loss_points).toBe('number');
+    const { stdout } = await run(process.execPath, [
+      BIN,
+      'validate',
+      '--task',
+      'smoke-fmnist',
+      '--quantized',
+      join(out, 'model.emulation.onnx'),
+      '--no-measure',
+      '--json',
+    ]);
+    const v = JSON.parse(stdout);
+    expect(v.estimated_loss_points).toBe(cal.estimated_loss_points);
+    // smoke-fmnist, default recipe: FP32 0.885 on the 1,000 evaluation images (task manifest)
+    expect(v.fp32).toBe(0.885);
+    expect(v.samples).toBe(1000);
+    // the estimate is the L2.estimate evidence: within 0.3 points of the measured loss here
+    expect(Math.abs(v.estimated_loss_points - v.loss_points)).toBeLessThanOrEqual(0.3);
+    const human = await run(process.execPath, [
+      BIN,
+      'validate',
+      '--task',
+      'smoke-fmnist',
+      '--quantized',
+      join(out, 'model.emulation.onnx'),
+      '--no-measure',
+    ]);
+    expect(human.stdout).toMatch(
+      /loss \d+\.\d\d points {2}\(estimated before evaluation: \d+\.\d\d points\)/,
+    );
+  }, 300_000);
+});
