@@ -466,7 +466,10 @@ export async function finalize(env: Env, submissionId: string): Promise<void> {
       : {}),
   });
   const { report, reviewReason } = stored;
-  const c = result.evaluation!.comparison;
+  // The scored comparison (for a QAT submission: against the FP32 reference model, not the QAT
+  // model's own FP32 run).
+  const m = report.metric;
+  const c = { metric: m.name, fp32: m.fp32, int8: m.int8, lossPoints: m.lossPoints };
   const reportKey = await putJson(ctx.store, stored);
   const qdqKey = await ctx.store.put(encodeModel(result.qdq));
   await db.batch([

@@ -139,6 +139,27 @@ describe('QAT model uploads', () => {
 
     const check = (cid: string) => stored.report.checks.find((k) => k.id === cid)!;
     expect(check('L4.architecture')).toMatchObject({ pass: true, value: true });
+    // QAT trained the biases: that is its bias correction (the post-training one stays off)
+    expect(check('L3.bias')).toMatchObject({ pass: true, value: 'qat' });
+    // The leaderboard row carries the same comparison as the report (against the reference).
+    const rows = (await (
+      await api('/api/v1/leaderboard?task=smoke-fmnist&target=ascend310')
+    ).json()) as {
+      rows: {
+        submissionId: string;
+        fp32: number;
+        int8: number;
+        lossPoints: number;
+        underReview: boolean;
+      }[];
+    };
+    const row = rows.rows.find((r) => r.submissionId === id)!;
+    expect(row).toMatchObject({
+      fp32: q.fp32Reference,
+      int8: q.int8,
+      underReview: stored.reviewReason !== null,
+    });
+    expect(row.lossPoints).toBeCloseTo(q.lossPoints, 9);
     expect(check('L4.stages')).toMatchObject({ pass: true, value: 3 });
     const gain = check('L4.gain');
     expect(gain.value).toBeCloseTo(q.lossPoints, 6);
