@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planGroups, planRanges } from './plan.ts';
+import { captureGroups, planGroups, planRanges } from './plan.ts';
 
 describe('shard planning', () => {
   it('cuts on batch boundaries and covers everything once', () => {
@@ -27,5 +27,17 @@ describe('shard planning', () => {
       ['c', 'd', 'e'],
     ]);
     expect(planGroups(['a'], 7)).toEqual([['a']]);
+  });
+});
+
+describe('captureGroups', () => {
+  it('cuts tensors into consecutive near-equal groups of at most the group size', () => {
+    const xs = Array.from({ length: 30 }, (_, i) => i);
+    const g = captureGroups(xs, 8);
+    expect(g.map((x) => x.length)).toEqual([8, 8, 8, 6]);
+    expect(g.flat()).toEqual(xs);
+    expect(captureGroups(xs.slice(0, 8), 8)).toEqual([xs.slice(0, 8)]);
+    expect(captureGroups(xs.slice(0, 9), 8).map((x) => x.length)).toEqual([5, 4]);
+    expect(captureGroups([], 8)).toEqual([]);
   });
 });

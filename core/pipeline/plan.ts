@@ -41,3 +41,12 @@ export function planGroups<T>(items: readonly T[], shards: number): T[][] {
     items.slice(Math.floor((k * items.length) / n), Math.floor(((k + 1) * items.length) / n)),
   ).filter((g) => g.length > 0);
 }
+
+/** Splits `xs` into consecutive groups of near-equal size, at most `size` each. */
+export function captureGroups<T>(xs: readonly T[], size: number): T[][] {
+  const n = Math.max(1, Math.ceil(xs.length / size));
+  const per = Math.ceil(xs.length / n);
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += per) out.push(xs.slice(i, i + per));
+  return out;
+}

@@ -55,7 +55,7 @@ import {
   mergeFidelity,
 } from '../score/fidelity.ts';
 import type { TensorData } from '../tensor/index.ts';
-import { planGroups, planRanges, type Range } from './plan.ts';
+import { captureGroups, planGroups, planRanges, type Range } from './plan.ts';
 import { mergeReference, planReference, runReferenceShard } from './reference.ts';
 
 /** What a run needs; adapters (CLI, Worker) load these. */
@@ -113,6 +113,15 @@ export interface PipelineOptions {
 
 /** Capture batch size for calibration statistics and bias correction. */
 export const CAPTURE_BATCH = 25;
+
+/**
+ * Tensors one capture session returns at most. Every captured output of a batch is held at once
+ * (in ORT's WebAssembly memory and as JS copies), so the layers of a big model are captured in
+ * groups, one forward pass per group: fmnist-mobilenet's 60 tensors in one session took its
+ * `bias` shard to 143 MiB. Each tensor's statistics depend only on its own values over the same
+ * batches, so the grouping changes no result.
+ */
+export const CAPTURE_GROUP = 8;
 
 /** Everything a run produced. */
 export interface PipelineResult {
@@ -233,16 +242,22 @@ export async function runPipeline<L, P>(
     samples.slice(r.start, r.end),
   );
   const tensors = plan.tensors;
-  const observe = async (chunk: number[], visit: (out: Record<string, TensorData>) => void) => {
-    if (tensors.length === 0) return;
-    const session = await captureSession(prepared.model, tensors);
-    try {
-      for (let i = 0; i < chunk.length; i += CAPTURE_BATCH)
-        visit(
-          await session.run(await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH)), tensors),
-        );
-    } finally {
-      await session.release();
+  // Every batch of the chunk, in order, for each group of tensors (see CAPTURE_GROUP).
+  const observe = async (
+    chunk: number[],
+    visit: (out: Record<string, TensorData>, group: readonly string[]) => void,
+  ) => {
+    for (const group of tensors.length > 0 ? captureGroups(tensors, CAPTURE_GROUP) : []) {
+      const session = await captureSession(prepared.model, group);
+      try {
+        for (let i = 0; i < chunk.length; i += CAPTURE_BATCH)
+          visit(
+            await session.run(await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH)), group),
+            group,
+          );
+      } finally {
+        await session.release();
+      }
     }
   };
   const rangeParts = await timed('ranges', chunks.length, () =>
@@ -250,8 +265,8 @@ export async function runPipeline<L, P>(
       const ranges: Record<string, TensorRange> = Object.fromEntries(
         tensors.map((t) => [t, emptyRange()]),
       );
-      await observe(chunk, (out) => {
-        for (const t of tensors) ranges[t] = observeRange(ranges[t]!, out[t]!.data as Float32Array);
+      await observe(chunk, (out, group) => {
+        for (const t of group) ranges[t] = observeRange(ranges[t]!, out[t]!.data as Float32Array);
       });
       return ranges;
     }),
@@ -267,8 +282,8 @@ export async function runPipeline<L, P>(
       const hists: Record<string, Histogram> = Object.fromEntries(
         tensors.map((t) => [t, emptyHistogram(limits[t]!)]),
       );
-      await observe(chunk, (out) => {
-        for (const t of tensors) observeHistogram(hists[t]!, out[t]!.data as Float32Array);
+      await observe(chunk, (out, group) => {
+        for (const t of group) observeHistogram(hists[t]!, out[t]!.data as Float32Array);
       });
       return hists;
     }),
@@ -352,29 +367,33 @@ export async function runPipeline<L, P>(
       target.executor === 'ort-qdq'
         ? buildQdqModel(prepared, layers, target, fromStats.outputParams)
         : buildEmulationModel(prepared, layers, target);
-    const outputs = layers.map((l) => l.output);
     const parts = await timed('bias', chunks.length, () =>
       exec('bias', chunks, async (chunk) => {
-        const fp = await captureSession(prepared.model, outputs);
-        const q = await captureSession(int8Model, outputs);
+        // batches[batch][layer]: the same sums whichever group of layers computed them
         const batches: number[][][] = [];
-        try {
-          for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) {
-            const feeds = await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH));
-            const [a, b] = [await fp.run(feeds, outputs), await q.run(feeds, outputs)];
-            batches.push(
-              layers.map((l) =>
-                channelDiffSums(
+        for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) batches.push([]);
+        for (const group of captureGroups(
+          layers.map((l, li) => ({ l, li })),
+          CAPTURE_GROUP,
+        )) {
+          const outputs = group.map((g) => g.l.output);
+          const fp = await captureSession(prepared.model, outputs);
+          const q = await captureSession(int8Model, outputs);
+          try {
+            for (let i = 0, k = 0; i < chunk.length; i += CAPTURE_BATCH, k++) {
+              const feeds = await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH));
+              const [a, b] = [await fp.run(feeds, outputs), await q.run(feeds, outputs)];
+              for (const { l, li } of group)
+                batches[k]![li] = channelDiffSums(
                   b[l.output]!,
                   a[l.output]!,
                   outputChannelAxis(l, a[l.output]!.dims.length),
-                ),
-              ),
-            );
+                );
+            }
+          } finally {
+            await fp.release();
+            await q.release();
           }
-        } finally {
-          await fp.release();
-          await q.release();
         }
         return batches;
       }),
