@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import type { ShardExecutor } from '../core/pipeline/run.ts';
 
 /** A progress reporter: `update(done, total)` then `stop()`. */
 export interface Progress {
@@ -34,5 +35,18 @@ export function progressBar(label: string, enabled = process.stderr.isTTY === tr
     stop() {
       if (started) bar.stop();
     },
+  };
+}
+
+/** Runs a pipeline's shards one after another in this process, counting them on `bar`. */
+export function progressExecutor(bar: Progress): ShardExecutor {
+  let done = 0;
+  return async (_phase, inputs, run) => {
+    const out = [];
+    for (const [i, input] of inputs.entries()) {
+      out.push(await run(input, i));
+      bar.update(++done, done + inputs.length - i - 1);
+    }
+    return out;
   };
 }

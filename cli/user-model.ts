@@ -32,7 +32,7 @@ import { tensorTypeOf } from '../core/onnx/tensor.ts';
 import { type PipelineResult, runPipeline } from '../core/pipeline/run.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { createSession } from '../core/runtime/index.ts';
-import { type TensorData, type TensorType, tensor } from '../core/tensor/index.ts';
+import { concatFloat32, type TensorData, type TensorType, tensor } from '../core/tensor/index.ts';
 import { CliError } from './errors.ts';
 import { NpyError, readNpy } from './npy.ts';
 import { progressBar } from './progress.ts';
@@ -297,18 +297,13 @@ export function userTask(id: string, kind: OutputKind, firstOutput: string) {
         .filter((k) => outputs[k]!.type === 'float32')
         .sort();
       return Array.from({ length: n }, (_, i) => {
-        const rows = names.map((k) => {
-          const x = outputs[k]!.data as Float32Array;
-          const per = x.length / n;
-          return x.subarray(i * per, (i + 1) * per);
-        });
-        const out = new Float32Array(rows.reduce((a, r) => a + r.length, 0));
-        let o = 0;
-        for (const r of rows) {
-          out.set(r, o);
-          o += r.length;
-        }
-        return out;
+        return concatFloat32(
+          names.map((k) => {
+            const x = outputs[k]!.data as Float32Array;
+            const per = x.length / n;
+            return x.subarray(i * per, (i + 1) * per);
+          }),
+        );
       });
     },
     score(): Record<string, number> {

@@ -38,32 +38,25 @@ describe('cann-quant validate --quantized (CLI)', () => {
       ).stdout,
     );
     expect(typeof cal.estimated_loss_points).toBe('number');
-    const { stdout } = await run(process.execPath, [
-      BIN,
-      'validate',
-      '--task',
-      'smoke-fmnist',
-      '--quantized',
-      join(out, 'model.emulation.onnx'),
-      '--no-measure',
-      '--json',
-    ]);
-    const v = JSON.parse(stdout);
+    const validate = (...extra: string[]) =>
+      run(process.execPath, [
+        BIN,
+        'validate',
+        '--task',
+        'smoke-fmnist',
+        '--quantized',
+        join(out, 'model.emulation.onnx'),
+        '--no-measure',
+        ...extra,
+      ]);
+    const v = JSON.parse((await validate('--json')).stdout);
     expect(v.estimated_loss_points).toBe(cal.estimated_loss_points);
     // smoke-fmnist, default recipe: FP32 0.885 on the 1,000 evaluation images (task manifest)
     expect(v.fp32).toBe(0.885);
     expect(v.samples).toBe(1000);
     // the estimate is the L2.estimate evidence: within 0.3 points of the measured loss here
     expect(Math.abs(v.estimated_loss_points - v.loss_points)).toBeLessThanOrEqual(0.3);
-    const human = await run(process.execPath, [
-      BIN,
-      'validate',
-      '--task',
-      'smoke-fmnist',
-      '--quantized',
-      join(out, 'model.emulation.onnx'),
-      '--no-measure',
-    ]);
+    const human = await validate();
     expect(human.stdout).toMatch(
       /loss \d+\.\d\d points {2}\(estimated before evaluation: \d+\.\d\d points\)/,
     );

@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodeShardOutput, replayPipeline } from '../core/pipeline/replay.ts';
 import type { PipelineInputs, PipelineResult } from '../core/pipeline/run.ts';
-import { sharedShardKey } from '../core/pipeline/shared-cache.ts';
+import { lookupShared } from '../core/pipeline/shared-cache.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { getTask } from '../zoo/registry.ts';
 import { nodeDataSource } from './data-source.ts';
@@ -220,13 +220,13 @@ export async function runOnWorkers(
       total += step.shards;
       const outputs: Uint8Array[] = new Array(step.shards);
       // Shared phases (the FP32 reference pass): shards whose output is cached are not run.
-      const keys =
+      const { keys, found } =
         store && identity && step.meta.shared
-          ? await Promise.all(step.inputs.map((x) => sharedShardKey(identity, step.phase, x)))
-          : undefined;
+          ? await lookupShared(store, identity, step.phase, step.inputs)
+          : { keys: undefined, found: [] };
       const todo: number[] = [];
       for (let i = 0; i < step.shards; i++) {
-        const hit = keys ? await store!.get(keys[i]!) : undefined;
+        const hit = found[i];
         if (hit) outputs[i] = hit;
         else todo.push(i);
       }

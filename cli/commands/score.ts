@@ -6,7 +6,7 @@ import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
-import { type PipelineResult, runPipeline, type ShardExecutor } from '../../core/pipeline/run.ts';
+import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { type CacheCounts, cachingExecutor } from '../../core/pipeline/shared-cache.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
@@ -34,7 +34,7 @@ import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
 import { measureSpeedup } from '../measure.ts';
-import { progressBar } from '../progress.ts';
+import { progressBar, progressExecutor } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { fileStore, localIdentity, sharedCacheDir } from '../shared-store.ts';
 import { runUserModel, userTaskId } from '../user-model.ts';
@@ -141,15 +141,7 @@ export async function runRecipe(
     opts.validate === false ? Promise.resolve(undefined) : task.load(source, 'evaluation'),
   ]);
   const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
-  let done = 0;
-  const sequential: ShardExecutor = async (_phase, inputs, run) => {
-    const out = [];
-    for (const [i, input] of inputs.entries()) {
-      out.push(await run(input, i));
-      bar.update(++done, done + inputs.length - i - 1);
-    }
-    return out;
-  };
+  const sequential = progressExecutor(bar);
   const counts: CacheCounts = new Map();
   const executor = cacheDir
     ? cachingExecutor(

@@ -28,7 +28,7 @@ import { evaluateSplit, progressiveQat, type StageLog } from '../../core/train/q
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
-import { progressBar } from '../progress.ts';
+import { progressBar, progressExecutor } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { useNodeTraining } from '../train-backend.ts';
 import { evaluateOnWorkers } from '../train-eval.ts';
@@ -80,21 +80,13 @@ async function scoreModel(
       : Promise.resolve({ size: 0, batch: () => ({}), labels: undefined }),
   ]);
   const bar = progressBar(label, progress);
-  let done = 0;
   try {
     return await runPipeline(
       { recipe, task, model, calibration, evaluation },
       {
         shards: 1,
         validate,
-        executor: async (_phase, inputs, run) => {
-          const out = [];
-          for (const [i, input] of inputs.entries()) {
-            out.push(await run(input, i));
-            bar.update(++done, done + inputs.length - i - 1);
-          }
-          return out;
-        },
+        executor: progressExecutor(bar),
       },
     );
   } finally {

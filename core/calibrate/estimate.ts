@@ -42,7 +42,7 @@ import { type Detection, detectionMetrics } from '../metrics/detection.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { createSession, type ModelSession } from '../runtime/index.ts';
-import type { TensorData } from '../tensor/index.ts';
+import { concatFloat32, type TensorData } from '../tensor/index.ts';
 
 /** Calibration samples the estimate uses by default (at most; fewer when the split is smaller). */
 export const DEFAULT_ESTIMATE_SAMPLES = 2_000;
@@ -105,17 +105,7 @@ export async function runPair<P>(
   } finally {
     for (const s of sessions) await s.release();
   }
-  if (out.classes !== undefined) out.fp32Logits = concat(logits);
-  return out;
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
+  if (out.classes !== undefined) out.fp32Logits = concatFloat32(logits);
   return out;
 }
 
@@ -136,7 +126,7 @@ export function mergePairs<P>(parts: readonly PairedPredictions<P>[]): PairedPre
     fp32: sorted.flatMap((p) => p.fp32),
     int8: sorted.flatMap((p) => p.int8),
     ...(first.classes !== undefined
-      ? { classes: first.classes, fp32Logits: concat(sorted.map((p) => p.fp32Logits!)) }
+      ? { classes: first.classes, fp32Logits: concatFloat32(sorted.map((p) => p.fp32Logits!)) }
       : {}),
   };
 }

@@ -19,7 +19,7 @@ import {
 } from '../calibrate/sampler.ts';
 import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { createSession } from '../runtime/index.ts';
-import type { TensorData } from '../tensor/index.ts';
+import { concatFloat32, type TensorData } from '../tensor/index.ts';
 import { planRanges } from './plan.ts';
 
 /** One shard of the reference pass: a batch-aligned range of one split. */
@@ -127,18 +127,8 @@ export async function runReferenceShard<P>(
     end,
     ...(describer ? { descriptions: describer.result() } : {}),
     predictions,
-    ...(classes !== undefined ? { logits: concat(logits), classes } : {}),
+    ...(classes !== undefined ? { logits: concatFloat32(logits), classes } : {}),
   };
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Tiles the shards of one split in index order (any order in). */
@@ -171,7 +161,9 @@ export function mergeReference<P>(parts: readonly ReferenceOutput<P>[]): Referen
       : {}),
     calibration: {
       predictions: kept.flatMap((p) => p.predictions),
-      ...(classes !== undefined ? { logits: concat(kept.map((p) => p.logits!)), classes } : {}),
+      ...(classes !== undefined
+        ? { logits: concatFloat32(kept.map((p) => p.logits!)), classes }
+        : {}),
     },
     ...(evaluation.length > 0 ? { evaluation: evaluation.flatMap((p) => p.predictions) } : {}),
   };

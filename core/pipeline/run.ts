@@ -416,17 +416,13 @@ export async function runPipeline<L, P>(
   let fidelity: FidelityReport | null = null;
   if (fidelityApplies({ target: target.id, layers })) {
     const check = fidelityIndices(calib.size);
-    const parts = await timed(
-      'fidelity',
-      planRanges(check.length, shards, FIDELITY_BATCH).length,
-      () =>
-        exec(
-          'fidelity',
-          planRanges(check.length, shards, FIDELITY_BATCH).map((r) => check.slice(r.start, r.end)),
-          (indices) => fidelityShard({ layers, emulation }, calib, indices),
-        ),
+    const parts = planRanges(check.length, shards, FIDELITY_BATCH).map((r) =>
+      check.slice(r.start, r.end),
     );
-    fidelity = mergeFidelity(parts, check.length);
+    const counts = await timed('fidelity', parts.length, () =>
+      exec('fidelity', parts, (indices) => fidelityShard({ layers, emulation }, calib, indices)),
+    );
+    fidelity = mergeFidelity(counts, check.length);
   }
 
   // 8. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled

@@ -49,6 +49,17 @@ export async function sharedShardKey(
   return sha256Hex(new TextEncoder().encode(text));
 }
 
+/** The keys of a shared phase's shards and the stored outputs (undefined: not stored yet). */
+export async function lookupShared(
+  store: SharedStore,
+  identity: SharedIdentity,
+  phase: string,
+  inputs: readonly unknown[],
+): Promise<{ keys: string[]; found: (Uint8Array | undefined)[] }> {
+  const keys = await Promise.all(inputs.map((input) => sharedShardKey(identity, phase, input)));
+  return { keys, found: await Promise.all(keys.map((k) => store.get(k))) };
+}
+
 /** Shards served from the store, per phase (filled by {@link cachingExecutor}). */
 export type CacheCounts = Map<string, number>;
 
@@ -66,8 +77,7 @@ export function cachingExecutor(
     meta?: { shared?: boolean },
   ): Promise<O[]> => {
     if (!meta?.shared) return base(phase, inputs, run, meta);
-    const keys = await Promise.all(inputs.map((input) => sharedShardKey(identity, phase, input)));
-    const found = await Promise.all(keys.map((k) => store.get(k)));
+    const { keys, found } = await lookupShared(store, identity, phase, inputs);
     const missing = inputs.flatMap((input, i) => (found[i] ? [] : [{ input, i }]));
     counts.set(phase, inputs.length - missing.length);
     const ran = await base(

@@ -68,6 +68,17 @@ export function allocate<T extends TensorType>(type: T, length: number): TensorA
   }
 }
 
+/** Concatenates float32 arrays end to end. */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 /**
  * Concatenates tensors along dimension 0 (the batch). All parts must share the element type
  * and the trailing dimensions.

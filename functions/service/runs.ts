@@ -182,19 +182,14 @@ export async function advance(env: Env, runId: string): Promise<void> {
       .onConflictDoNothing()
       .run();
     // Shards of a shared phase already computed by another run are inserted done (attempts 0).
-    const hits: (string | undefined)[] = new Array(step.shards).fill(undefined);
-    if (step.meta.shared && ctx.run.role !== 'reproduction' && sharedCacheEnabled(env)) {
-      const keys = await sharedKeys(ctx, step.phase, step.inputs);
-      const found = await Promise.all(
-        keys.map(async (k) => {
-          const o = await env.BLOBS.get(k);
-          return o ? await o.text() : undefined;
-        }),
-      );
-      found.forEach((h, i) => {
-        hits[i] = h;
-      });
-    }
+    const hits: (string | undefined)[] =
+      step.meta.shared && ctx.run.role !== 'reproduction' && sharedCacheEnabled(env)
+        ? await Promise.all(
+            (await sharedKeys(ctx, step.phase, step.inputs)).map(async (k) =>
+              (await env.BLOBS.get(k))?.text(),
+            ),
+          )
+        : [];
     await db.batch([
       db
         .insert(schema.shards)

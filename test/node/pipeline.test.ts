@@ -5,14 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
-import { readTaskModel } from '../../cli/zoo-files.ts';
+import { loadRecipeInputs } from '../../cli/workers.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { runByReplay } from '../../core/pipeline/replay.ts';
 import { type PipelineResult, runPipeline, type ShardExecutor } from '../../core/pipeline/run.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
-import { getTask } from '../../zoo/registry.ts';
 
 const reverseExecutor: ShardExecutor = async (_phase, inputs, run) => {
   const out = new Array(inputs.length);
@@ -42,15 +40,10 @@ beforeAll(() => useNodeRuntime());
 
 describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
   it('gives identical results for 1, 2 and 7 shards in any order', async () => {
-    const task = getTask('smoke-fmnist');
-    const source = nodeDataSource();
-    const inputs = {
-      recipe: recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
-      task,
-      model: await readTaskModel(task.manifest),
-      calibration: await task.load(source, 'calibration'),
-      evaluation: await task.load(source, 'evaluation'),
-    };
+    const inputs = await loadRecipeInputs(
+      recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
+      true,
+    );
     const one = await runPipeline(inputs, { shards: 1 });
     const two = await runPipeline(inputs, { shards: 2 });
     const seven = await runPipeline(inputs, { shards: 7, executor: reverseExecutor });

@@ -8,10 +8,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { fileStore, localIdentity, sharedCacheDir } from '../../cli/shared-store.ts';
-import { readTaskModel } from '../../cli/zoo-files.ts';
+import { loadRecipeInputs } from '../../cli/workers.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import {
   type PipelineResult,
@@ -21,7 +20,6 @@ import {
 } from '../../core/pipeline/run.ts';
 import { type CacheCounts, cachingExecutor } from '../../core/pipeline/shared-cache.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
-import { getTask } from '../../zoo/registry.ts';
 
 const fingerprint = (r: PipelineResult) =>
   createHash('sha256')
@@ -46,15 +44,10 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
   it('serves the FP32 reference pass from the store with identical results', async () => {
-    const task = getTask('smoke-fmnist');
-    const source = nodeDataSource();
-    const inputs = {
-      recipe: recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
-      task,
-      model: await readTaskModel(task.manifest),
-      calibration: await task.load(source, 'calibration'),
-      evaluation: await task.load(source, 'evaluation'),
-    };
+    const inputs = await loadRecipeInputs(
+      recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
+      true,
+    );
     const identity = await localIdentity(inputs.model, inputs.calibration, inputs.evaluation);
     const store = fileStore(dir);
     const executed: string[] = [];

@@ -11,6 +11,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../core/data/split-store.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import type { StoredReport } from '../../db/queries.ts';
@@ -25,11 +26,6 @@ let token: string;
 
 const upload = (body: BodyInit, query = '?task=smoke-fmnist', type = 'application/octet-stream') =>
   api(`/api/v1/models${query}`, { method: 'POST', token, headers: { 'content-type': type }, body });
-
-async function sha256(b: Uint8Array) {
-  const d = await crypto.subtle.digest('SHA-256', b);
-  return [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join('');
-}
 
 beforeAll(async () => {
   const admin = (await makeToken('seeder-qat', 'admin')).token;
@@ -50,7 +46,7 @@ describe('QAT model uploads', () => {
     const ok = await upload(bytes);
     expect(ok.status).toBe(201);
     expect(await ok.json()).toMatchObject({
-      model: await sha256(bytes),
+      model: await sha256Hex(bytes),
       task: 'smoke-fmnist',
       bytes: bytes.length,
     });
@@ -88,7 +84,7 @@ describe('QAT model uploads', () => {
   });
 
   it('are scored against the FP32 reference with a PTQ run beside them', async () => {
-    const model = await sha256(bytes);
+    const model = await sha256Hex(bytes);
     const stages = stageLog.stages.map((s) => ({
       tiers: s.tiers as ('low' | 'medium' | 'high')[],
       simulatedArithmetic: s.simulatedArithmetic,
