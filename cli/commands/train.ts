@@ -59,6 +59,8 @@ interface TrainFlags {
   profile?: number;
   workers?: number;
   checkpoints: number;
+  distill?: string;
+  distillWeight: string;
 }
 
 const pts = (x: number) => Math.round(x * 1e4) / 100;
@@ -134,6 +136,15 @@ export function registerTrain(program: Command): void {
       parsePositiveInt,
     )
     .option('--checkpoints <n>', 'monitor checkpoints per epoch', parsePositiveInt, 2)
+    .option(
+      '--distill <temperature>',
+      "knowledge distillation from the FP32 model at this temperature (e.g. 2); the monitor keeps the checkpoint closest to FP32",
+    )
+    .option(
+      '--distill-weight <w>',
+      'weight of the distillation term; 1 - w goes to the label cross-entropy',
+      '1',
+    )
     .option('--json', 'print one JSON object')
     .option('--no-progress', 'no progress bars')
     .option('--log', 'one stderr line per step range and phase (for logs without a terminal)')
@@ -145,6 +156,14 @@ export function registerTrain(program: Command): void {
         );
       const lr = Number(flags.lr);
       if (!(lr > 0)) throw new CliError(`--lr '${flags.lr}' is not a positive number`, 2);
+      let distill: { temperature: number; weight: number } | undefined;
+      if (flags.distill !== undefined) {
+        distill = { temperature: Number(flags.distill), weight: Number(flags.distillWeight) };
+        if (!(distill.temperature > 0))
+          throw new CliError(`--distill '${flags.distill}' is not a positive temperature`, 2);
+        if (!(distill.weight >= 0 && distill.weight <= 1))
+          throw new CliError(`--distill-weight '${flags.distillWeight}' is not in [0, 1]`, 2);
+      }
       const recipe = await resolveRecipe({
         task: flags.task!,
         target: flags.target!,
@@ -256,6 +275,7 @@ export function registerTrain(program: Command): void {
           lr,
           seed: flags.seed,
           checkpointsPerEpoch: flags.checkpoints,
+          ...(distill ? { distill } : {}),
           onProgress: (s, done, total) => {
             if (s > 0 && done === 1) bars[s - 1]!.stop();
             bars[s]!.update(done, total);
@@ -283,7 +303,7 @@ export function registerTrain(program: Command): void {
         await writeFile(join(out, 'recipe.json'), `${JSON.stringify(recipe, null, 2)}\n`);
         await writeFile(
           join(out, 'stage-log.json'),
-          `${JSON.stringify({ task: recipe.task, target: recipe.target, data, flags: { epochs: flags.epochs, trainSamples: flags.trainSamples, heldOut: flags.heldOut, batch: flags.batch, lr, seed: flags.seed }, stages }, null, 2)}\n`,
+          `${JSON.stringify({ task: recipe.task, target: recipe.target, data, flags: { epochs: flags.epochs, trainSamples: flags.trainSamples, heldOut: flags.heldOut, batch: flags.batch, lr, seed: flags.seed, ...(distill ? { distill } : {}) }, stages }, null, 2)}\n`,
         );
       }
 
@@ -363,6 +383,7 @@ export function registerTrain(program: Command): void {
             }
           : null,
         heldOutFinal,
+        ...(distill ? { distill } : {}),
         sameGraph: graphCheck,
         stages: stages.map((s) => ({
           stage: s.stage,

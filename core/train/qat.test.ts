@@ -15,53 +15,65 @@ import type { Tier } from '../calibrate/sensitivity.ts';
 import { getTarget } from '../formats/targets.ts';
 import { decodeModel } from '../onnx/index.ts';
 import { quantizeModel } from '../quantize/quantize.ts';
-import { progressiveQat, STAGE_TIERS, type TrainingSplit } from './qat.ts';
+import { TrainableModel } from './model.ts';
+import {
+  evaluateSplit,
+  progressiveQat,
+  STAGE_TIERS,
+  splitLogits,
+  type TrainingSplit,
+} from './qat.ts';
 
 beforeAll(async () => {
   useNodeRuntime();
   await useNodeTraining('wasm');
 });
 
+async function smokeSetup() {
+  const task = getTask('smoke-fmnist');
+  const split = await task.load(nodeDataSource(), 'calibration');
+  const target = getTarget('ascend310-w4a8');
+  const model = decodeModel(await readTaskModel(task.manifest));
+  const q = await quantizeModel(model, split, {
+    target,
+    samples: { indices: Array.from({ length: 32 }, (_, i) => i) },
+    biasCorrection: false,
+  });
+  const tiers = new Map<string, Tier>(
+    q.layers.map((l, i) => [l.name, (['low', 'medium', 'high'] as const)[i % 3]!]),
+  );
+  const make = (from: number, n: number): TrainingSplit => {
+    const idx = Array.from({ length: n }, (_, i) => from + i);
+    return {
+      input: task.manifest.model.inputs[0]!.name,
+      sampleDims: [1, 28, 28],
+      data: new Float32Array(0),
+      labels: Uint8Array.from(idx, (i) => (split.labels as Uint8Array)[i]!),
+      size: n,
+      classes: 10,
+      description: `calibration ${from}..${from + n - 1}`,
+    };
+  };
+  const train = make(100, 128);
+  const held = make(300, 100);
+  train.data = (
+    await gatherBatch(
+      split,
+      Array.from({ length: 128 }, (_, i) => 100 + i),
+    )
+  )[train.input]!.data as Float32Array;
+  held.data = (
+    await gatherBatch(
+      split,
+      Array.from({ length: 100 }, (_, i) => 300 + i),
+    )
+  )[held.input]!.data as Float32Array;
+  return { target, q, tiers, train, held };
+}
+
 describe('progressiveQat on smoke-fmnist, ascend310-w4a8', () => {
   it('runs three stages low -> +medium -> all with a monitor and a stage log', async () => {
-    const task = getTask('smoke-fmnist');
-    const split = await task.load(nodeDataSource(), 'calibration');
-    const target = getTarget('ascend310-w4a8');
-    const model = decodeModel(await readTaskModel(task.manifest));
-    const q = await quantizeModel(model, split, {
-      target,
-      samples: { indices: Array.from({ length: 32 }, (_, i) => i) },
-      biasCorrection: false,
-    });
-    const tiers = new Map<string, Tier>(
-      q.layers.map((l, i) => [l.name, (['low', 'medium', 'high'] as const)[i % 3]!]),
-    );
-    const make = (from: number, n: number): TrainingSplit => {
-      const idx = Array.from({ length: n }, (_, i) => from + i);
-      return {
-        input: task.manifest.model.inputs[0]!.name,
-        sampleDims: [1, 28, 28],
-        data: new Float32Array(0),
-        labels: Uint8Array.from(idx, (i) => (split.labels as Uint8Array)[i]!),
-        size: n,
-        classes: 10,
-        description: `calibration ${from}..${from + n - 1}`,
-      };
-    };
-    const train = make(100, 128);
-    const held = make(300, 100);
-    train.data = (
-      await gatherBatch(
-        split,
-        Array.from({ length: 128 }, (_, i) => 100 + i),
-      )
-    )[train.input]!.data as Float32Array;
-    held.data = (
-      await gatherBatch(
-        split,
-        Array.from({ length: 100 }, (_, i) => 300 + i),
-      )
-    )[held.input]!.data as Float32Array;
+    const { target, q, tiers, train, held } = await smokeSetup();
     const progress: number[] = [];
     const r = progressiveQat(q.prepared, {
       target,
@@ -90,5 +102,49 @@ describe('progressiveQat on smoke-fmnist, ascend310-w4a8', () => {
     const w = r.model.weights();
     expect(w.size).toBe(q.layers.length);
     r.model.dispose();
+  });
+
+  it('distillation: the FP32 model is its fixed point, and the monitor keeps the checkpoint closest to it', async () => {
+    const { target, q, tiers, train, held } = await smokeSetup();
+    // Unquantized, the model matches its own logits: KL 0, agreement 1.
+    const fp32 = new TrainableModel(q.prepared, target);
+    const teacher = splitLogits(fp32, held, null);
+    const self = evaluateSplit(fp32, held, null, 250, teacher);
+    expect(self.teacher!.kl).toBeLessThan(1e-6);
+    expect(self.teacher!.agreement).toBe(1);
+    fp32.dispose();
+    const r = progressiveQat(q.prepared, {
+      target,
+      layers: q.layers,
+      tiers,
+      train,
+      heldOut: held,
+      epochs: 2,
+      batchSize: 32,
+      lr: 1e-3,
+      distill: { temperature: 2, weight: 1 },
+    });
+    for (const s of r.stages) {
+      expect(s.start.teacher!.kl).toBeGreaterThan(0);
+      for (const c of s.checkpoints) expect(c.teacher!.agreement).toBeGreaterThan(0.5);
+      // the kept checkpoint is the one with the lowest held-out KL (or the start)
+      const kls = [s.start.teacher!.kl, ...s.checkpoints.map((c) => c.teacher!.kl)];
+      expect(s.end.teacher!.kl).toBe(Math.min(...kls));
+    }
+    // W4A8 on every layer moves the model away from FP32; distillation brings it back closer.
+    const last = r.stages[2]!;
+    expect(last.end.teacher!.kl).toBeLessThan(last.start.teacher!.kl);
+    r.model.dispose();
+    expect(() =>
+      progressiveQat(q.prepared, {
+        target,
+        layers: q.layers,
+        tiers,
+        train,
+        heldOut: held,
+        epochs: 1,
+        distill: { temperature: 0, weight: 1 },
+      }),
+    ).toThrow(/temperature > 0/);
   });
 });

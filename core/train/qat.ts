@@ -5,6 +5,13 @@
  * stage's start (warm restart), a convergence monitor on a held-out slice of the training split
  * (best checkpoint kept; plateau stops the stage, divergence stops it and rolls back), and a
  * stage log (loss, held-out metric, time) kept as evidence.
+ *
+ * Optional knowledge distillation (`distill`): the training loss matches the FP32 model's own
+ * logits (temperature-softened KL, Hinton et al. 2015) instead of, or beside, the labels, and the
+ * monitor keeps the checkpoint closest to the FP32 model on the held-out slice. The FP32 model is
+ * the fixed point of that loss, so QAT spends its steps on what quantization changed rather than
+ * on refitting a small training subset: what an INT8 target, where PTQ loses almost nothing,
+ * needs.
  */
 import type { Tier } from '../calibrate/sensitivity.ts';
 import type { Target } from '../formats/targets.ts';
@@ -37,7 +44,17 @@ export interface Checkpoint {
   /** Top-1 on the held-out slice with this stage's simulation. */
   heldOut: number;
   heldOutLoss: number;
+  /** Distillation runs: the held-out fit to the FP32 model (the monitor's criterion). */
+  teacher?: TeacherFit;
   seconds: number;
+}
+
+/** Held-out agreement with the FP32 model (distillation runs only). */
+export interface TeacherFit {
+  /** Mean KL(FP32 softmax || simulated softmax) at temperature 1. */
+  kl: number;
+  /** Fraction of held-out samples whose top-1 equals the FP32 model's. */
+  agreement: number;
 }
 
 /** The record of one stage. */
@@ -52,11 +69,11 @@ export interface StageLog {
   stepsRun: number;
   lr: { max: number; min: number; schedule: 'cosine, restarted at the stage start' };
   /** Held-out top-1 and loss when the stage starts (its layers just quantized). */
-  start: { heldOut: number; heldOutLoss: number };
+  start: { heldOut: number; heldOutLoss: number; teacher?: TeacherFit };
   checkpoints: Checkpoint[];
   /** The checkpoint kept (index into checkpoints; -1 = the stage start). */
   kept: number;
-  end: { heldOut: number; heldOutLoss: number };
+  end: { heldOut: number; heldOutLoss: number; teacher?: TeacherFit };
   stopped: 'completed' | 'plateau' | 'divergence';
   rolledBack: boolean;
   seconds: number;
@@ -84,6 +101,12 @@ export interface QatOptions {
   /** Held-out top-1 drop (points) below the stage's best that counts as divergence (default 3). */
   divergencePoints?: number;
   seed?: number;
+  /**
+   * Knowledge distillation from the FP32 model (the prepared weights before training):
+   * loss = weight * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - weight) * CE.
+   * The monitor then keeps the checkpoint with the lowest held-out KL to the FP32 model.
+   */
+  distill?: { temperature: number; weight: number };
   onProgress?: (stage: number, done: number, total: number) => void;
 }
 
@@ -122,35 +145,100 @@ function labelTensor(split: TrainingSplit, idx: readonly number[]): tf.Tensor {
   );
 }
 
-/** Top-1 and mean cross-entropy of the model on a split, with a simulation config. */
+/** Logits of every sample of a split (row-major [size, classes]). */
+export function splitLogits(
+  model: TrainableModel,
+  split: TrainingSplit,
+  sim: SimConfig | null,
+  batch = 250,
+): Float32Array {
+  const out = model.outputNames[0]!;
+  const logits = new Float32Array(split.size * split.classes);
+  for (let s = 0; s < split.size; s += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - s) }, (_, k) => s + k);
+    const l = tf.tidy(
+      () =>
+        model
+          .forward({ [split.input]: batchTensor(split, idx) }, sim)
+          [out]!.dataSync() as Float32Array,
+    );
+    logits.set(l, s * split.classes);
+  }
+  return logits;
+}
+
+function rows(logits: Float32Array, classes: number, idx: readonly number[]): tf.Tensor2D {
+  const out = new Float32Array(idx.length * classes);
+  idx.forEach((s, k) => {
+    out.set(logits.subarray(s * classes, (s + 1) * classes), k * classes);
+  });
+  return tf.tensor2d(out, [idx.length, classes]);
+}
+
+/** Mean over the batch of KL(softmax(teacher / T) || softmax(student / T)), times T^2. */
+function distillationLoss(
+  teacher: tf.Tensor2D,
+  student: tf.Tensor,
+  temperature: number,
+): tf.Scalar {
+  const t = tf.logSoftmax(tf.div(teacher, temperature));
+  const s = tf.logSoftmax(tf.div(student, temperature));
+  const kl = tf.sum(tf.mul(tf.exp(t), tf.sub(t, s)), 1);
+  return tf.mul(tf.mean(kl), temperature * temperature) as tf.Scalar;
+}
+
+/**
+ * Top-1 and mean cross-entropy of the model on a split, with a simulation config; with the FP32
+ * model's logits of the split (`teacher`), also the fit to them.
+ */
 export function evaluateSplit(
   model: TrainableModel,
   split: TrainingSplit,
   sim: SimConfig | null,
   batch = 250,
-): { top1: number; loss: number } {
+  teacher?: Float32Array,
+): { top1: number; loss: number; teacher?: TeacherFit } {
   let correct = 0;
+  let agree = 0;
   let lossSum = 0;
+  let klSum = 0;
   const out = model.outputNames[0]!;
   for (let s = 0; s < split.size; s += batch) {
     const idx = Array.from({ length: Math.min(batch, split.size - s) }, (_, k) => s + k);
-    const [pred, loss] = tf.tidy(() => {
+    let pred: ArrayLike<number> = [];
+    let tPred: ArrayLike<number> | null = null;
+    let loss = 0;
+    let kl = 0;
+    tf.tidy(() => {
       const logits = model.forward({ [split.input]: batchTensor(split, idx) }, sim)[out]!;
-      const l = tf.losses.softmaxCrossEntropy(
-        labelTensor(split, idx),
-        logits,
-        undefined,
-        undefined,
-        tf.Reduction.SUM,
-      );
-      return [tf.argMax(logits, 1).dataSync(), l.dataSync()[0]!] as const;
+      pred = tf.argMax(logits, 1).dataSync();
+      loss = tf.losses
+        .softmaxCrossEntropy(
+          labelTensor(split, idx),
+          logits,
+          undefined,
+          undefined,
+          tf.Reduction.SUM,
+        )
+        .dataSync()[0]!;
+      if (teacher) {
+        const t = rows(teacher, split.classes, idx);
+        kl = distillationLoss(t, logits, 1).dataSync()[0]! * idx.length;
+        tPred = tf.argMax(t, 1).dataSync();
+      }
     });
     idx.forEach((i, k) => {
       if (pred[k] === split.labels[i]) correct++;
+      if (tPred !== null && pred[k] === (tPred as ArrayLike<number>)[k]) agree++;
     });
     lossSum += loss;
+    klSum += kl;
   }
-  return { top1: correct / split.size, loss: lossSum / split.size };
+  return {
+    top1: correct / split.size,
+    loss: lossSum / split.size,
+    ...(teacher ? { teacher: { kl: klSum / split.size, agreement: agree / split.size } } : {}),
+  };
 }
 
 /**
@@ -174,13 +262,33 @@ export function progressiveQat(
   const names = opts.layers.map((l) => l.name);
   const fp16 = opts.target.floatPath === 'fp16';
   const out = model.outputNames[0]!;
+  const distill = opts.distill;
+  if (distill && !(distill.temperature > 0 && distill.weight >= 0 && distill.weight <= 1))
+    throw new RangeError(
+      `distill needs temperature > 0 and 0 <= weight <= 1, got ${JSON.stringify(distill)}`,
+    );
+  // The FP32 model's logits, computed once before any weight moves.
+  const teacher = distill
+    ? {
+        train: splitLogits(model, opts.train, null),
+        heldOut: splitLogits(model, opts.heldOut, null),
+      }
+    : null;
+  /** Is checkpoint a better than b? Distillation: closer to FP32; otherwise held-out top-1. */
+  const better = (
+    a: { top1: number; loss: number; teacher?: TeacherFit },
+    b: { top1: number; loss: number; teacher?: TeacherFit },
+  ): boolean =>
+    a.teacher && b.teacher
+      ? a.teacher.kl < b.teacher.kl
+      : a.top1 > b.top1 || (a.top1 === b.top1 && a.loss < b.loss);
   const stages: StageLog[] = [];
   for (const [s, tiers] of STAGE_TIERS.entries()) {
     const t0 = performance.now();
     const quantized = names.filter((n) => tiers.includes(opts.tiers.get(n) ?? 'medium'));
     const sim: SimConfig = { quantized: new Set(quantized), act, fp16 };
-    const start = evaluateSplit(model, opts.heldOut, sim);
-    let best = { heldOut: start.top1, loss: start.loss, snap: model.snapshot(), index: -1 };
+    const start = evaluateSplit(model, opts.heldOut, sim, 250, teacher?.heldOut);
+    let best = { eval: start, snap: model.snapshot(), index: -1 };
     const optimizer = tf.train.adam(lrMax);
     const steps = opts.epochs * perEpoch;
     const checkpoints: Checkpoint[] = [];
@@ -198,12 +306,20 @@ export function progressiveQat(
         const loss = tf.tidy(() => {
           const x = batchTensor(opts.train, idx);
           const y = labelTensor(opts.train, idx);
+          const t = teacher ? rows(teacher.train, opts.train.classes, idx) : null;
           const l = optimizer.minimize(
-            () =>
-              tf.losses.softmaxCrossEntropy(
-                y,
-                model.forward({ [opts.train.input]: x }, sim)[out]!,
-              ) as tf.Scalar,
+            () => {
+              const logits = model.forward({ [opts.train.input]: x }, sim)[out]!;
+              const ce = () => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+              if (!distill || !t) return ce();
+              const kd = distillationLoss(t, logits, distill.temperature);
+              return distill.weight === 1
+                ? kd
+                : (tf.add(
+                    tf.mul(kd, distill.weight),
+                    tf.mul(ce(), 1 - distill.weight),
+                  ) as tf.Scalar);
+            },
             true,
             model.variables(),
           );
@@ -218,28 +334,24 @@ export function progressiveQat(
         lossAcc += loss;
         lossN++;
         if (step % checkpointEvery === 0 || step === steps) {
-          const h = evaluateSplit(model, opts.heldOut, sim);
+          const h = evaluateSplit(model, opts.heldOut, sim, 250, teacher?.heldOut);
           checkpoints.push({
             step,
             epoch: epoch + step / perEpoch - Math.floor(step / perEpoch),
             trainLoss: lossAcc / lossN,
             heldOut: h.top1,
             heldOutLoss: h.loss,
+            ...(h.teacher ? { teacher: h.teacher } : {}),
             seconds: (performance.now() - t0) / 1000,
           });
           lossAcc = 0;
           lossN = 0;
-          if (h.top1 > best.heldOut || (h.top1 === best.heldOut && h.loss < best.loss)) {
-            best = {
-              heldOut: h.top1,
-              loss: h.loss,
-              snap: model.snapshot(),
-              index: checkpoints.length - 1,
-            };
+          if (better(h, best.eval)) {
+            best = { eval: h, snap: model.snapshot(), index: checkpoints.length - 1 };
             sinceBest = 0;
           } else {
             sinceBest++;
-            if (best.heldOut - h.top1 > divergence) {
+            if (best.eval.top1 - h.top1 > divergence) {
               stopped = 'divergence';
               break outer;
             }
@@ -252,7 +364,6 @@ export function progressiveQat(
       }
     }
     optimizer.dispose();
-    const last = checkpoints.at(-1);
     const rolledBack = best.index !== checkpoints.length - 1;
     if (rolledBack) model.restore(best.snap);
     const seconds = (performance.now() - t0) / 1000;
@@ -265,12 +376,18 @@ export function progressiveQat(
       steps,
       stepsRun: step,
       lr: { max: lrMax, min: lrMin, schedule: 'cosine, restarted at the stage start' },
-      start: { heldOut: start.top1, heldOutLoss: start.loss },
+      start: {
+        heldOut: start.top1,
+        heldOutLoss: start.loss,
+        ...(start.teacher ? { teacher: start.teacher } : {}),
+      },
       checkpoints,
       kept: best.index,
-      end: rolledBack
-        ? { heldOut: best.heldOut, heldOutLoss: best.loss }
-        : { heldOut: last?.heldOut ?? start.top1, heldOutLoss: last?.heldOutLoss ?? start.loss },
+      end: {
+        heldOut: best.eval.top1,
+        heldOutLoss: best.eval.loss,
+        ...(best.eval.teacher ? { teacher: best.eval.teacher } : {}),
+      },
       stopped,
       rolledBack,
       seconds,
