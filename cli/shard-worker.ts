@@ -1,13 +1,17 @@
 /**
- * One shard worker of cli/workers.ts: loads the recipe's task once, keeps the cache of finished
- * phases it is sent, and for each assigned shard replays the pipeline up to that shard, runs it
- * and posts the encoded output with its measurements.
+ * One shard worker of cli/workers.ts: loads the recipe's task once, then either
+ * - live: runs the pipeline once, alongside the main thread; at each phase it executes the
+ *   shards it has been sent, posts their encoded outputs with its measurements, and waits for
+ *   the phase's outputs from the main thread before going on; or
+ * - replay: keeps the cache of finished phases it is sent, and for each assigned shard replays
+ *   the pipeline up to that shard, runs it and posts the encoded output.
  */
 
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeShardOutput, encodeShardOutput, replayPipeline } from '../core/pipeline/replay.ts';
+import { runPipeline, type ShardExecutor } from '../core/pipeline/run.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { setRunObserver } from '../core/runtime/index.ts';
 import { type FromWorker, loadRecipeInputs, type ToWorker } from './workers.ts';
@@ -29,10 +33,11 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const port = parentPort!;
-const { recipe, shards, validate } = workerData as {
+const { recipe, shards, validate, live } = workerData as {
   recipe: Recipe;
   shards: number;
   validate: boolean;
+  live: boolean;
 };
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
@@ -51,56 +56,115 @@ try {
   // model bytes; a Worker reads chunks from R2 instead, so shards are also reported above it.
   collectGarbage();
   const loaded = getHeapStatistics();
-  const cache = new Map<string, unknown[]>();
-  let queue = Promise.resolve();
-  port.on('message', (m: ToWorker) => {
-    queue = queue.then(async () => {
-      if (m.kind === 'phase') {
-        cache.set(
-          m.phase,
-          m.outputs.map((o) => decodeShardOutput(o)),
-        );
-        return;
-      }
-      try {
-        const t0 = performance.now();
-        heapPeak = 0;
-        externalPeak = 0;
-        sample();
-        const r = await replayPipeline(
-          inputs,
-          { shards, validate },
-          {
-            cache,
-            shard: { phase: m.phase, index: m.index },
-          },
-        );
-        if (r.kind !== 'shard') throw new Error(`replay ended with '${r.kind}', not the shard`);
-        sample();
-        const output = encodeShardOutput(r.output);
-        post(
-          {
-            kind: 'done',
-            phase: m.phase,
-            index: m.index,
-            output,
-            stats: {
-              seconds: (performance.now() - t0) / 1000,
-              wasmBytes: memories.reduce((s, mem) => s + mem.buffer.byteLength, 0),
-              heapPeakBytes: heapPeak,
-              externalPeakBytes: externalPeak,
-              heapAfterLoadBytes: loaded.used_heap_size,
-              externalAfterLoadBytes: loaded.external_memory,
-            },
-          },
-          [output.buffer as ArrayBuffer],
-        );
-      } catch (err) {
-        const e = err as Error;
-        post({ kind: 'error', message: e.message, ...(e.stack ? { stack: e.stack } : {}) });
-      }
-    });
+  const stats = (t0: number) => ({
+    seconds: (performance.now() - t0) / 1000,
+    wasmBytes: memories.reduce((s, mem) => s + mem.buffer.byteLength, 0),
+    heapPeakBytes: heapPeak,
+    externalPeakBytes: externalPeak,
+    heapAfterLoadBytes: loaded.used_heap_size,
+    externalAfterLoadBytes: loaded.external_memory,
   });
+  const startShard = () => {
+    heapPeak = 0;
+    externalPeak = 0;
+    sample();
+    return performance.now();
+  };
+  const postDone = (phase: string, index: number, output: unknown, t0: number) => {
+    sample();
+    const bytes = encodeShardOutput(output);
+    post({ kind: 'done', phase, index, output: bytes, stats: stats(t0) }, [
+      bytes.buffer as ArrayBuffer,
+    ]);
+  };
+  const postError = (err: unknown) => {
+    const e = err as Error;
+    post({ kind: 'error', message: e.message, ...(e.stack ? { stack: e.stack } : {}) });
+  };
+  if (live) runLive(startShard, postDone, postError);
+  else {
+    const cache = new Map<string, unknown[]>();
+    let queue = Promise.resolve();
+    port.on('message', (m: ToWorker) => {
+      queue = queue.then(async () => {
+        if (m.kind === 'phase') {
+          cache.set(
+            m.phase,
+            m.outputs.map((o) => decodeShardOutput(o)),
+          );
+          return;
+        }
+        try {
+          const t0 = startShard();
+          const r = await replayPipeline(
+            inputs,
+            { shards, validate },
+            { cache, shard: { phase: m.phase, index: m.index } },
+          );
+          if (r.kind !== 'shard') throw new Error(`replay ended with '${r.kind}', not the shard`);
+          postDone(m.phase, m.index, r.output, t0);
+        } catch (err) {
+          postError(err);
+        }
+      });
+    });
+  }
+
+  /** The live mode: one run of the pipeline whose executor serves the main thread. */
+  function runLive(
+    begin: () => number,
+    done: (phase: string, index: number, output: unknown, t0: number) => void,
+    fail: (err: unknown) => void,
+  ) {
+    const requests: { phase: string; index: number }[] = [];
+    const finished = new Map<string, Uint8Array[]>();
+    let failed: unknown;
+    let wake: (() => void) | undefined;
+    port.on('message', (m: ToWorker) => {
+      if (m.kind === 'phase') finished.set(m.phase, m.outputs);
+      else if (failed !== undefined) fail(failed);
+      else requests.push({ phase: m.phase, index: m.index });
+      const w = wake;
+      wake = undefined;
+      w?.();
+    });
+    const executor: ShardExecutor = async <I, O>(
+      phase: string,
+      shardInputs: readonly I[],
+      run: (input: I, index: number) => Promise<O>,
+    ) => {
+      for (;;) {
+        const r = requests[0];
+        if (r && r.phase === phase) {
+          requests.shift();
+          if (!(r.index >= 0 && r.index < shardInputs.length))
+            throw new RangeError(
+              `shard ${r.index} of phase '${phase}' does not exist (${shardInputs.length} shards)`,
+            );
+          const t0 = begin();
+          done(phase, r.index, await run(shardInputs[r.index]!, r.index), t0);
+          continue;
+        }
+        const outputs = finished.get(phase);
+        if (outputs) {
+          finished.delete(phase);
+          return outputs.map((o) => decodeShardOutput(o) as O);
+        }
+        // Messages arrive in order: a phase's outputs before any shard of a later phase.
+        if (r)
+          throw new Error(
+            `the worker's run reached phase '${phase}' but was sent a shard of '${r.phase}' (the runs diverged)`,
+          );
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    };
+    runPipeline(inputs, { shards, validate, executor }).catch((err: unknown) => {
+      failed = err;
+      fail(err);
+    });
+  }
   post({ kind: 'ready' });
 } catch (err) {
   const e = err as Error;

@@ -2,22 +2,35 @@
  * `--workers N`: runs a pipeline's shards on N worker_threads.
  *
  * The pipeline's executor hands out closures, which cannot cross threads. Instead every thread
- * replays the run (core/pipeline/replay.ts): the main thread replays it with the outputs of the
- * finished phases to find the next unfinished phase and its shard count, sends the shards to the
- * workers, and each worker replays the run with the same cache up to that phase, executes its
- * one assigned shard, and posts the output back through the shard codec. When every phase is
- * cached, the main thread's replay completes: the reduce runs there, in shard-index order, so
- * the result is the one a single process gives for the same shard count (and, by the
- * determinism contract, for any shard count).
+ * runs the same deterministic pipeline (core/pipeline/replay.ts explains why that is sound):
+ * - live (the default): the main thread and every worker each run the pipeline once. When the
+ *   main thread's run reaches a phase, its executor sends the phase's shards to the workers
+ *   (index only); a worker's run, on reaching that phase, executes the shards it was sent and
+ *   posts their outputs through the shard codec, then waits for all of the phase's outputs,
+ *   which the main thread sends to every worker as soon as the phase is done. So each thread
+ *   does the pure steps between phases (decoding, quantizer searches, building the INT8 graph)
+ *   once, all threads at the same time.
+ * - replay (`freshWorkerPerShard`, for per-shard memory measurements): the main thread replays
+ *   the run with the outputs of the finished phases to find the next unfinished phase, and each
+ *   shard runs in a fresh worker that replays the run up to it, as a Queue consumer does.
+ * Either way the reduce runs on the main thread over outputs in shard-index order, so the
+ * result is the one a single process gives for the same shard count (and, by the determinism
+ * contract, for any shard count).
  *
- * Each worker loads the task's model and splits once and keeps its own phase cache, updated with
- * each finished phase; messages carry shard indices and encoded shard outputs only.
+ * Each worker loads the task's model and splits once; messages carry shard indices and encoded
+ * shard outputs only.
  */
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodeShardOutput, replayPipeline } from '../core/pipeline/replay.ts';
-import type { PipelineInputs, PipelineResult } from '../core/pipeline/run.ts';
+import {
+  type PhaseMeta,
+  type PipelineInputs,
+  type PipelineResult,
+  runPipeline,
+  type ShardExecutor,
+} from '../core/pipeline/run.ts';
 import { lookupShared } from '../core/pipeline/shared-cache.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { getTask } from '../zoo/registry.ts';
@@ -113,7 +126,7 @@ export async function runOnWorkers(
   const shards = options.shards ?? nWorkers;
   const spawn = (): PoolWorker => {
     const worker = new Worker(WORKER_URL, {
-      workerData: { recipe, shards, validate },
+      workerData: { recipe, shards, validate, live: !options.freshWorkerPerShard },
     });
     const ready = new Promise<void>((resolve, reject) => {
       const onMsg = (m: FromWorker) => {
@@ -138,8 +151,7 @@ export async function runOnWorkers(
   };
   // Workers start (tsx, ORT, the task's data) while this thread loads the same inputs.
   for (let i = 0; i < nWorkers; i++) spawnIdle();
-  // Phase outputs: decoded for this thread's replays, encoded for the workers.
-  const cache = new Map<string, unknown[]>();
+  // Encoded outputs of the finished phases, in order, for the workers.
   const encoded: { phase: string; outputs: Uint8Array[] }[] = [];
 
   const getWorker = (): PoolWorker => {
@@ -150,7 +162,8 @@ export async function runOnWorkers(
     return fresh;
   };
 
-  const runShard = async (w: PoolWorker, phase: string, index: number) => {
+  /** Sends a worker the outputs of the finished phases it has not been sent yet. */
+  const sendPhases = async (w: PoolWorker) => {
     await w.ready;
     for (; w.phasesSent < encoded.length; w.phasesSent++) {
       const p = encoded[w.phasesSent]!;
@@ -160,6 +173,10 @@ export async function runOnWorkers(
         outputs: p.outputs,
       } satisfies ToWorker);
     }
+  };
+
+  const runShard = async (w: PoolWorker, phase: string, index: number) => {
+    await sendPhases(w);
     return new Promise<{ output: Uint8Array; stats: ShardStats }>((resolve, reject) => {
       const onMsg = (m: FromWorker) => {
         if (m.kind === 'done' && m.phase === phase && m.index === index) {
@@ -194,7 +211,6 @@ export async function runOnWorkers(
     });
   };
 
-  const phaseSeconds = new Map<string, number>();
   const cachedShards = new Map<string, number>();
   let done = 0;
   let total = 0;
@@ -204,44 +220,38 @@ export async function runOnWorkers(
     const identity = store
       ? await localIdentity(inputs.model, inputs.calibration, inputs.evaluation)
       : undefined;
-    for (;;) {
-      const step = await replayPipeline(inputs, pipelineOptions, { cache });
-      if (step.kind === 'complete') {
-        // The final replay served every phase from the cache: report the phases' wall times.
-        for (const p of step.result.phases) {
-          p.seconds = phaseSeconds.get(p.phase) ?? p.seconds;
-          const cached = cachedShards.get(p.phase);
-          if (cached !== undefined) p.cached = cached;
-        }
-        return step.result;
-      }
-      if (step.kind === 'shard') throw new Error('runOnWorkers: the main thread ran a shard');
-      const phaseStart = performance.now();
-      total += step.shards;
-      const outputs: Uint8Array[] = new Array(step.shards);
+    /** Runs one phase's shards on the pool; returns their encoded outputs in shard order. */
+    const runPhase = async (
+      phase: string,
+      shardInputs: readonly unknown[],
+      meta: PhaseMeta,
+    ): Promise<Uint8Array[]> => {
+      const n = shardInputs.length;
+      total += n;
+      const outputs: Uint8Array[] = new Array(n);
       // Shared phases (the FP32 reference pass): shards whose output is cached are not run.
       const { keys, found } =
-        store && identity && step.meta.shared
-          ? await lookupShared(store, identity, step.phase, step.inputs)
+        store && identity && meta.shared
+          ? await lookupShared(store, identity, phase, shardInputs)
           : { keys: undefined, found: [] };
       const todo: number[] = [];
-      for (let i = 0; i < step.shards; i++) {
+      for (let i = 0; i < n; i++) {
         const hit = found[i];
         if (hit) outputs[i] = hit;
         else todo.push(i);
       }
-      if (keys) cachedShards.set(step.phase, step.shards - todo.length);
-      done += step.shards - todo.length;
+      if (keys) cachedShards.set(phase, n - todo.length);
+      done += n - todo.length;
       let next = 0;
       const lane = async () => {
         for (;;) {
           if (next >= todo.length) return;
           const index = todo[next++]!;
           const w = getWorker();
-          const r = await runShard(w, step.phase, index);
+          const r = await runShard(w, phase, index);
           outputs[index] = r.output;
           if (keys) await store!.put(keys[index]!, r.output);
-          options.onShard?.(step.phase, index, r.stats);
+          options.onShard?.(phase, index, r.stats);
           options.onProgress?.(++done, total);
           if (options.freshWorkerPerShard) {
             pool.splice(pool.indexOf(w), 1);
@@ -251,11 +261,53 @@ export async function runOnWorkers(
         }
       };
       await Promise.all(Array.from({ length: Math.min(nWorkers, todo.length) }, lane));
+      encoded.push({ phase, outputs });
+      return outputs;
+    };
+    const withCachedCounts = (result: PipelineResult) => {
+      for (const p of result.phases) {
+        const cached = cachedShards.get(p.phase);
+        if (cached !== undefined) p.cached = cached;
+      }
+      return result;
+    };
+
+    if (!options.freshWorkerPerShard) {
+      // Live: this thread runs the pipeline once; every worker runs it alongside and executes
+      // the shards it is sent when its run reaches their phase.
+      const executor: ShardExecutor = async <I, O>(
+        phase: string,
+        shardInputs: readonly I[],
+        _run: (input: I, index: number) => Promise<O>,
+        meta: PhaseMeta = {},
+      ) => {
+        const outputs = await runPhase(phase, shardInputs, meta);
+        // Every worker gets the outputs now, so that its run goes on to the next phase while
+        // this thread does the same pure steps.
+        await Promise.all(pool.map((w) => sendPhases(w)));
+        return outputs.map((o) => decodeShardOutput(o) as O);
+      };
+      return withCachedCounts(await runPipeline(inputs, { ...pipelineOptions, executor }));
+    }
+
+    // Replay (a fresh worker per shard): this thread replays the run up to the next unfinished
+    // phase, and each shard is a replay in a new worker.
+    const phaseSeconds = new Map<string, number>();
+    const cache = new Map<string, unknown[]>();
+    for (;;) {
+      const step = await replayPipeline(inputs, pipelineOptions, { cache });
+      if (step.kind === 'complete') {
+        // The final replay served every phase from the cache: report the phases' wall times.
+        for (const p of step.result.phases) p.seconds = phaseSeconds.get(p.phase) ?? p.seconds;
+        return withCachedCounts(step.result);
+      }
+      if (step.kind === 'shard') throw new Error('runOnWorkers: the main thread ran a shard');
+      const phaseStart = performance.now();
+      const outputs = await runPhase(step.phase, step.inputs, step.meta);
       cache.set(
         step.phase,
         outputs.map((o) => decodeShardOutput(o)),
       );
-      encoded.push({ phase: step.phase, outputs });
       phaseSeconds.set(step.phase, Math.round(performance.now() - phaseStart) / 1000);
     }
   } finally {

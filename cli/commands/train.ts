@@ -138,7 +138,7 @@ export function registerTrain(program: Command): void {
     .option('--checkpoints <n>', 'monitor checkpoints per epoch', parsePositiveInt, 2)
     .option(
       '--distill <temperature>',
-      "knowledge distillation from the FP32 model at this temperature (e.g. 2); the monitor keeps the checkpoint closest to FP32",
+      'knowledge distillation from the FP32 model at this temperature (e.g. 2); the monitor keeps the checkpoint closest to FP32',
     )
     .option(
       '--distill-weight <w>',

@@ -1,7 +1,8 @@
 /**
- * cli/workers.ts: a run on 2 worker_threads (2 shards per phase, each shard a replay in a
- * worker, outputs through the shard codec) gives the same samples, scales, zero points, int32
- * biases, emulation model bytes and metrics as the single-process run with 1 shard.
+ * cli/workers.ts: a run on 2 worker_threads (2 shards per phase, outputs through the shard
+ * codec), live (each worker runs the pipeline alongside the main thread) and by replay (a fresh
+ * worker per shard), gives the same samples, scales, zero points, int32 biases, emulation model
+ * bytes and metrics as the single-process run with 1 shard.
  */
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -52,5 +53,21 @@ describe('worker_threads executor', () => {
     );
     expect(shards.length).toBe(2 * single.phases.length + 2);
     expect(fingerprint(parallel)).toBe(fingerprint(single));
+  }, 600_000);
+
+  it('a fresh worker replaying up to each shard gives the same result (smoke-fmnist, ascend310)', async () => {
+    const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
+    const single = await runPipeline(await loadRecipeInputs(recipe, true), { shards: 1 });
+    let shards = 0;
+    const replayed = await runOnWorkers(recipe, {
+      workers: 1,
+      shards: 2,
+      freshWorkerPerShard: true,
+      onShard: () => {
+        shards++;
+      },
+    });
+    expect(shards).toBe(2 * single.phases.length + 2);
+    expect(fingerprint(replayed)).toBe(fingerprint(single));
   }, 600_000);
 });
