@@ -20,7 +20,7 @@ import { quantizeModel } from '../../core/quantize/quantize.ts';
 import { qatScoringRecipe } from '../../core/recipe/qat.ts';
 import type { Recipe } from '../../core/recipe/schema.ts';
 import type { QatEvidence } from '../../core/score/checks.ts';
-import { fashionMnistQatSplits } from '../../core/train/data.ts';
+import { qatSplits } from '../../core/train/data.ts';
 import { sameGraph, writeTrainedWeights } from '../../core/train/export.ts';
 import { TrainableModel } from '../../core/train/model.ts';
 import { profileSteps } from '../../core/train/profile.ts';
@@ -102,7 +102,7 @@ export function registerTrain(program: Command): void {
     .description(
       'progressive quantization-aware training with the target arithmetic simulated, then scoring of the QAT model',
     )
-    .requiredOption('--task <id>', 'zoo task (Fashion-MNIST classifiers)')
+    .requiredOption('--task <id>', 'zoo task (the Fashion-MNIST classifiers and spam-transformer)')
     .requiredOption('--target <t>', 'hardware target, e.g. ascend310 or ascend310-w4a8')
     .option('--template <name>', 'recipe template (default: the task kind default)')
     .option('--progressive', 'stage the quantization by sensitivity tier (low, +medium, all)')
@@ -180,7 +180,7 @@ export function registerTrain(program: Command): void {
       const reference = task.manifest.reference.fp32[task.manifest.metric.primary]!;
       if (flags.profile) {
         await useNodeTraining('wasm');
-        const splits = await fashionMnistQatSplits(task.manifest, nodeDataSource(), {
+        const splits = await qatSplits(task.manifest, nodeDataSource(), {
           trainCount: flags.batch,
           heldOutCount: 1,
           seed: flags.seed,
@@ -252,7 +252,7 @@ export function registerTrain(program: Command): void {
       } else {
         // 2. progressive QAT
         await useNodeTraining('wasm');
-        const splits = await fashionMnistQatSplits(task.manifest, nodeDataSource(), {
+        const splits = await qatSplits(task.manifest, nodeDataSource(), {
           trainCount: flags.trainSamples,
           heldOutCount: flags.heldOut,
           seed: flags.seed,

@@ -1,11 +1,17 @@
 /**
  * Training data of QAT: the task's training split (never its calibration or evaluation split).
- * Fashion-MNIST tasks trained on train images 0..54999 and calibrate on 55000..59999 (see
- * zoo/image-classification.ts); QAT draws its training subset from 0..53999 and holds out
- * 54000..54999 for the convergence monitor.
+ * - Fashion-MNIST tasks trained on train images 0..54999 and calibrate on 55000..59999 (see
+ *   zoo/image-classification.ts); QAT draws its training subset from 0..53999 and holds out
+ *   54000..54999 for the convergence monitor.
+ * - spam-transformer trained on the older SpamAssassin folders except every 10th message (the
+ *   calibration split, zoo/spam-transformer/data.ts); QAT draws from the messages whose sorted
+ *   index % 10 is neither 0 (calibration) nor 5 (held out for the monitor).
  */
+
+import { EMAIL_TOKENIZER, tokenizeEmail } from '../../zoo/datasets/email-tokenizer.ts';
 import { normalisePixels, readFashionMnist } from '../../zoo/datasets/fashion-mnist.ts';
 import type { DataSource } from '../../zoo/datasets/source.ts';
+import { SPAM_SPLITS } from '../../zoo/spam-transformer/data.ts';
 import type { TaskManifest } from '../../zoo/task.ts';
 import type { TrainingSplit } from './qat.ts';
 
@@ -83,4 +89,85 @@ export async function fashionMnistQatSplits(
       `Fashion-MNIST train ${held[0]}..${held.at(-1)} (held out; not in the calibration split 55000..59999)`,
     ),
   };
+}
+
+/** Index % 10 of the older SpamAssassin messages held out for the QAT monitor. */
+export const SPAM_QAT_HELD_OUT_RESIDUE = 5;
+
+/** The older SpamAssassin messages QAT may train on, and those held out for its monitor. */
+export async function spamQatPools(source: DataSource): Promise<{
+  train: { file: string; label: number }[];
+  heldOut: { file: string; label: number }[];
+}> {
+  const train: { file: string; label: number }[] = [];
+  const heldOut: { file: string; label: number }[] = [];
+  for (const { folder, label } of SPAM_SPLITS.older) {
+    const files = (await source.list(`spam-assassin/${folder}`)).filter((f) => f.endsWith('.txt'));
+    files.sort();
+    files.forEach((file, i) => {
+      const r = i % SPAM_SPLITS.calibrationEvery;
+      if (r === 0) return; // calibration split
+      (r === SPAM_QAT_HELD_OUT_RESIDUE ? heldOut : train).push({ file, label });
+    });
+  }
+  return { train, heldOut };
+}
+
+/**
+ * QAT splits of the spam-transformer task: `trainCount` messages drawn (seeded) from its
+ * training messages, and the first `heldOutCount` of the held-out tenth; token ids [N, 128].
+ */
+export async function spamQatSplits(
+  manifest: TaskManifest,
+  source: DataSource,
+  opts: { trainCount: number; heldOutCount: number; seed: number },
+): Promise<{ train: TrainingSplit; heldOut: TrainingSplit }> {
+  if (manifest.kind !== 'text-classification')
+    throw new RangeError(`QAT training data: task ${manifest.id} is not a text classifier`);
+  const { train: trainPool, heldOut: heldPool } = await spamQatPools(source);
+  const L = EMAIL_TOKENIZER.maxLength;
+  const input = manifest.model.inputs[0]!.name;
+  const make = async (
+    emails: { file: string; label: number }[],
+    description: string,
+  ): Promise<TrainingSplit> => {
+    const ids = new Int32Array(emails.length * L);
+    const raws = await Promise.all(emails.map((e) => source.read(e.file)));
+    raws.forEach((raw, i) => {
+      tokenizeEmail(raw, ids, i * L);
+    });
+    return {
+      input,
+      sampleDims: [L],
+      data: ids,
+      labels: Uint8Array.from(emails, (e) => e.label),
+      size: emails.length,
+      classes: 2,
+      description,
+    };
+  };
+  const picked = subsetIndices(trainPool.length, opts.trainCount, opts.seed).map(
+    (i) => trainPool[i]!,
+  );
+  const held = heldPool.slice(0, opts.heldOutCount);
+  return {
+    train: await make(
+      picked,
+      `SpamAssassin older folders: ${picked.length} messages drawn (seed ${opts.seed}) from the ${trainPool.length} training messages (sorted index % 10 not 0 or ${SPAM_QAT_HELD_OUT_RESIDUE})`,
+    ),
+    heldOut: await make(
+      held,
+      `SpamAssassin older folders: ${held.length} held-out messages (sorted index % 10 = ${SPAM_QAT_HELD_OUT_RESIDUE}; not in the calibration split, index % 10 = 0)`,
+    ),
+  };
+}
+
+/** The QAT splits of a task, by its dataset: Fashion-MNIST classifiers and the text classifier. */
+export function qatSplits(
+  manifest: TaskManifest,
+  source: DataSource,
+  opts: { trainCount: number; heldOutCount: number; seed: number },
+): Promise<{ train: TrainingSplit; heldOut: TrainingSplit }> {
+  if (manifest.kind === 'text-classification') return spamQatSplits(manifest, source, opts);
+  return fashionMnistQatSplits(manifest, source, opts);
 }

@@ -189,7 +189,7 @@ export class TrainableModel {
     for (const name of this.inputNames) {
       const x = inputs[name];
       if (!x) throw new RangeError(`QAT forward: missing input '${name}'`);
-      env.set(name, fp16 ? fp16Round(x) : x);
+      env.set(name, fp16 && x.dtype === 'float32' ? fp16Round(x) : x);
     }
     const get = (name: string): Tensor => {
       const t = env.get(name) ?? this.consts.get(name);
@@ -456,8 +456,20 @@ export class TrainableModel {
       }
       case 'Shape':
         return [tf.tensor1d(x().shape, 'int32')];
-      case 'Cast':
-        return [tf.cast(x(), attrInt(node, 'to', 1) === 1 ? 'float32' : 'int32')];
+      case 'Cast': {
+        const to = attrInt(node, 'to', 1);
+        return [tf.cast(x(), to === 1 ? 'float32' : to === 9 ? 'bool' : 'int32')];
+      }
+      case 'Equal':
+        return [tf.equal(x(), y())];
+      case 'Less':
+        return [tf.less(x(), y())];
+      case 'Greater':
+        return [tf.greater(x(), y())];
+      case 'Not':
+        return [tf.logicalNot(x())];
+      case 'Where':
+        return [tf.where(tf.cast(x(), 'bool'), y(), get(node.input[2]!))];
       case 'ReduceMean': {
         const axes = attrInts(node, 'axes') ?? ints(1);
         return [tf.mean(x(), axes, attrInt(node, 'keepdims', 1) === 1)];

@@ -25,9 +25,10 @@ import { type SimConfig, TrainableModel } from './model.ts';
 export interface TrainingSplit {
   /** Graph input name. */
   input: string;
-  /** Per-sample dims (e.g. [1, 28, 28]). */
+  /** Per-sample dims (e.g. [1, 28, 28], or [128] token ids). */
   sampleDims: number[];
-  data: Float32Array;
+  /** Samples, row-major: float32 inputs (images) or int32 token ids. */
+  data: Float32Array | Int32Array;
   labels: Uint8Array;
   size: number;
   classes: number;
@@ -128,11 +129,12 @@ function shuffled(n: number, rand: () => number): number[] {
 
 function batchTensor(split: TrainingSplit, idx: readonly number[]): tf.Tensor {
   const per = split.sampleDims.reduce((p, d) => p * d, 1);
-  const out = new Float32Array(idx.length * per);
+  const ints = split.data instanceof Int32Array;
+  const out = ints ? new Int32Array(idx.length * per) : new Float32Array(idx.length * per);
   idx.forEach((s, k) => {
     out.set(split.data.subarray(s * per, (s + 1) * per), k * per);
   });
-  return tf.tensor(out, [idx.length, ...split.sampleDims]);
+  return tf.tensor(out, [idx.length, ...split.sampleDims], ints ? 'int32' : 'float32');
 }
 
 function labelTensor(split: TrainingSplit, idx: readonly number[]): tf.Tensor {
