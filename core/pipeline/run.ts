@@ -157,6 +157,7 @@ export interface PipelineResult {
 function schemeOptions(recipe: Recipe) {
   return {
     ...(recipe.format.weights === 'per-tensor' ? { weightGranularity: 'per-tensor' as const } : {}),
+    ...(recipe.format.weightClip ? { weightClip: recipe.format.weightClip } : {}),
     ...(recipe.format.activations !== 'target'
       ? { symmetricActivations: recipe.format.activations === 'symmetric' }
       : {}),

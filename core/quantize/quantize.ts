@@ -1,6 +1,7 @@
 import { collectStats, type SampleSet } from '../calibrate/capture.ts';
 import type { ClipRange, MethodName, TensorStats } from '../calibrate/methods.ts';
 import { clipRange } from '../calibrate/methods.ts';
+import type { WeightMethod } from '../calibrate/weights.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import type { Target, TensorScheme } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
@@ -34,6 +35,8 @@ export interface QuantizeOptions {
   keepFloat?: readonly string[];
   /** Weight granularity override (default: the target's scheme). */
   weightGranularity?: 'per-channel' | 'per-tensor';
+  /** Weight clip range: each channel's max (default) or the IFMR mse search. */
+  weightClip?: WeightMethod;
   /** Activation symmetry override (default: the target's scheme). */
   symmetricActivations?: boolean;
   /** Empirical bias correction over the calibration samples (default true). */
@@ -71,8 +74,9 @@ export function quantizeLayer(
   act: ActivationParams,
   scheme: TensorScheme,
   target: Target['id'],
+  weightClip: WeightMethod = 'max',
 ): QuantizedLayer {
-  const weight = quantizeWeight(c.weight, scheme);
+  const weight = quantizeWeight(c.weight, scheme, weightClip);
   const channels = c.weight.dims[c.weight.axis]!;
   const deqScale = new Float64Array(channels);
   const bias = new Int32Array(channels);
@@ -157,7 +161,7 @@ export function layersFromStats(
   target: Target,
   options: Pick<
     QuantizeOptions,
-    'method' | 'layerMethods' | 'symmetricActivations' | 'weightGranularity'
+    'method' | 'layerMethods' | 'symmetricActivations' | 'weightGranularity' | 'weightClip'
   >,
 ): {
   layers: QuantizedLayer[];
@@ -177,7 +181,13 @@ export function layersFromStats(
       scheme: schemes.act,
     });
     clips[c.name] = { ...clip, method: m.method, min: s.range.min, max: s.range.max };
-    return quantizeLayer(c, activationParams(clip, schemes.act), schemes.weight, target.id);
+    return quantizeLayer(
+      c,
+      activationParams(clip, schemes.act),
+      schemes.weight,
+      target.id,
+      options.weightClip,
+    );
   });
   const outputParams = new Map(
     plan.candidates.map((c) => {

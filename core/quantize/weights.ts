@@ -1,3 +1,4 @@
+import { channelValues, type WeightMethod, weightClip } from '../calibrate/weights.ts';
 import type { TensorScheme } from '../formats/targets.ts';
 import { integerRange, MIN_SCALE, roundHalfEven } from './params.ts';
 
@@ -33,19 +34,35 @@ function channelOf(dims: readonly number[], axis: number): (flat: number) => num
  * Quantizes a weight tensor. Symmetric schemes: scale = max|w| / qmax per channel (or per
  * tensor), zero point 0. Asymmetric (e.g. SNPE uint8): scale = (max - min) / (qmax - qmin)
  * over a range widened to include 0. Values are rounded half to even and saturated.
+ * `clip` 'mse' replaces each channel's [min, max] by the IFMR clip range that minimises the
+ * channel's squared quantization error on the scheme's grid (weights beyond it saturate);
+ * it matters most for int4 weights (W4A8 targets).
  */
-export function quantizeWeight(w: FloatWeight, scheme: TensorScheme): QuantizedWeight {
+export function quantizeWeight(
+  w: FloatWeight,
+  scheme: TensorScheme,
+  clip: WeightMethod = 'max',
+): QuantizedWeight {
   const { qmin, qmax } = integerRange(scheme);
   const perChannel = scheme.granularity === 'per-channel';
   const channels = perChannel ? w.dims[w.axis]! : 1;
   const chan = perChannel ? channelOf(w.dims, w.axis) : () => 0;
   const lo = new Float64Array(channels);
   const hi = new Float64Array(channels);
-  for (let i = 0; i < w.data.length; i++) {
-    const c = chan(i);
-    const v = w.data[i]!;
-    if (v < lo[c]!) lo[c] = v;
-    if (v > hi[c]!) hi[c] = v;
+  if (clip === 'mse') {
+    // IFMR clip search per channel on the scheme's grid (core/calibrate/weights.ts)
+    const ranges = weightClip(perChannel ? channelValues(w) : [w.data], 'mse', { scheme });
+    ranges.forEach((r, c) => {
+      lo[c] = Math.min(0, r.lo);
+      hi[c] = Math.max(0, r.hi);
+    });
+  } else {
+    for (let i = 0; i < w.data.length; i++) {
+      const c = chan(i);
+      const v = w.data[i]!;
+      if (v < lo[c]!) lo[c] = v;
+      if (v > hi[c]!) hi[c] = v;
+    }
   }
   const scales = new Float64Array(channels);
   const zeroPoints = new Int32Array(channels);

@@ -83,6 +83,11 @@ export const RecipeSchema = z
     format: z
       .object({
         weights: z.enum(['per-channel', 'per-tensor']).default('per-channel'),
+        /**
+         * Weight clip range per channel: 'max' (absent: the channel's extreme values) or 'mse'
+         * (AMCT IFMR-style search minimising the channel's squared error; helps int4 weights).
+         */
+        weightClip: z.enum(['max', 'mse']).optional(),
         activations: z.enum(['target', 'symmetric', 'asymmetric']).default('target'),
         biasCorrection: z.boolean().default(true),
       })
