@@ -71,3 +71,20 @@ describe('templates', () => {
     expect(r.sensitivity.enabled).toBe(false);
   });
 });
+
+describe('templates on int4-weight targets', () => {
+  it('turn the single-pass bias correction off on W4A8, keep it on int8; the naive baseline is unchanged', () => {
+    const w4 = recipeFromTemplate('industrial-vision', 'fmnist-resnet', 'ascend310-w4a8');
+    expect(w4.format.biasCorrection).toBe(false);
+    expect(w4.format.weightClip).toBeUndefined();
+    expect(
+      recipeFromTemplate('detection', 'fmnist-detect', 'ascend310p-w4a8').format.biasCorrection,
+    ).toBe(false);
+    expect(
+      recipeFromTemplate('industrial-vision', 'fmnist-resnet', 'ascend310').format.biasCorrection,
+    ).toBe(true);
+    expect(
+      recipeFromTemplate('naive-baseline', 'fmnist-resnet', 'ascend310-w4a8').format.biasCorrection,
+    ).toBe(false);
+  });
+});
