@@ -124,3 +124,33 @@ describe('fmnist-resnet mapped onto TensorFlow.js', () => {
     },
   );
 });
+
+describe('fmnist-detect mapped onto TensorFlow.js', () => {
+  it('FP32 forward (dilated convolutions, three output maps) equals onnxruntime-web on 100 canvases', async () => {
+    const { feeds, model } = await setup('fmnist-detect');
+    const ort = await createSession(encodeModel(model));
+    const ref = await ort.run(feeds);
+    await ort.release();
+    const target = getTarget('ascend310');
+    const tm = new TrainableModel(prepareModel(model, target), target);
+    const got = tf.tidy(() =>
+      Object.fromEntries(
+        Object.entries(tm.forward(tfInputs(feeds), null)).map(([k, t]) => [k, t.dataSync()]),
+      ),
+    );
+    tm.dispose();
+    expect(Object.keys(got).sort()).toEqual(['heatmap', 'offset', 'wh']);
+    for (const [name, t] of Object.entries(ref)) {
+      const r = t.data as Float32Array;
+      const g = got[name]!;
+      expect(g.length).toBe(r.length);
+      let diff = 0;
+      let scale = 0;
+      for (let i = 0; i < r.length; i++) {
+        diff = Math.max(diff, Math.abs(g[i]! - r[i]!));
+        scale = Math.max(scale, Math.abs(r[i]!));
+      }
+      expect(diff).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+});

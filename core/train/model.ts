@@ -237,8 +237,9 @@ export class TrainableModel {
     const c = l.candidate;
     if (c.kind === 'conv') {
       const conv = c.conv!;
-      if (conv.dilations.some((d) => d !== 1))
-        throw new RangeError(`QAT: conv '${c.name}' with dilation`);
+      const d = conv.dilations as [number, number];
+      if (l.depthwise && d.some((v) => v !== 1))
+        throw new RangeError(`QAT: depthwise conv '${c.name}' with dilation`);
       const [t, left, bottom, right] = conv.pads as [number, number, number, number];
       const xh = tf.pad(tf.transpose(x, [0, 2, 3, 1]), [
         [0, 0],
@@ -249,7 +250,7 @@ export class TrainableModel {
       const s = conv.strides as [number, number];
       const y = l.depthwise
         ? tf.depthwiseConv2d(xh, w as tf.Tensor4D, s, 'valid')
-        : conv2dValid(xh, w as tf.Tensor4D, s);
+        : conv2dValid(xh, w as tf.Tensor4D, s, d);
       return tf.transpose(tf.add(y, b), [0, 3, 1, 2]);
     }
     if (c.kind === 'gemm') return tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b);

@@ -45,30 +45,65 @@ describe('conv2dValid', () => {
       [3, 2, 2, 3],
       [2, 1],
     ],
-  ] as const)('x %j, w %j, strides %j: value and both gradients equal tf.conv2d', (xs, ws, s) => {
-    tf.tidy(() => {
-      const x = tf.randomNormal([...xs], 0, 1, 'float32', 1) as tf.Tensor4D;
-      const w = tf.randomNormal([...ws], 0, 1, 'float32', 2) as tf.Tensor4D;
-      const dy = (f: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor) =>
-        tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(
-            tf.mul(
-              f(a as tf.Tensor4D, b as tf.Tensor4D),
-              tf.sin(f(a as tf.Tensor4D, b as tf.Tensor4D)),
+    [
+      [2, 12, 12, 3],
+      [3, 3, 3, 4],
+      [1, 1],
+      [2, 2],
+    ],
+    [
+      [1, 13, 11, 2],
+      [3, 2, 2, 3],
+      [1, 1],
+      [3, 2],
+    ],
+  ] as const)(
+    'x %j, w %j, strides %j, dilations %j: value and both gradients equal tf.conv2d',
+    (xs, ws, s, dil?: readonly [number, number]) => {
+      const d: [number, number] = dil ? [dil[0], dil[1]] : [1, 1];
+      tf.tidy(() => {
+        const x = tf.randomNormal([...xs], 0, 1, 'float32', 1) as tf.Tensor4D;
+        const w = tf.randomNormal([...ws], 0, 1, 'float32', 2) as tf.Tensor4D;
+        const dy = (f: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor, filter: tf.Tensor4D) =>
+          tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                f(a as tf.Tensor4D, b as tf.Tensor4D),
+                tf.sin(f(a as tf.Tensor4D, b as tf.Tensor4D)),
+              ),
             ),
-          ),
-        )([x, w]);
-      const ref = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, [s[0], s[1]], 'valid');
-      const ours = (a: tf.Tensor4D, b: tf.Tensor4D) => conv2dValid(a, b, [s[0], s[1]]);
-      expect(maxRelDiff(ours(x, w), ref(x, w))).toBeLessThan(1e-6);
-      const [gx, gw] = dy(ours);
-      const [rx, rw] = dy(ref);
-      expect(gx!.shape).toEqual(rx!.shape);
-      expect(gw!.shape).toEqual(rw!.shape);
-      expect(maxRelDiff(gx!, rx!)).toBeLessThan(1e-5);
-      expect(maxRelDiff(gw!, rw!)).toBeLessThan(1e-5);
-    });
-  });
+          )([x, filter]);
+        // reference: tf.conv2d with the filter dilated by zero insertion (tf.conv2d's own
+        // gradients reject dilations); the filter gradient is the dilated filter's at the taps
+        const [kh, kw, ci, co] = ws;
+        const dilate = (b: tf.Tensor4D): tf.Tensor4D => {
+          const v = b.arraySync();
+          const out = tf.buffer([(kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1, ci, co]);
+          for (let i = 0; i < kh; i++)
+            for (let j = 0; j < kw; j++)
+              for (let p = 0; p < ci; p++)
+                for (let q = 0; q < co; q++) out.set(v[i]![j]![p]![q]!, i * d[0], j * d[1], p, q);
+          return out.toTensor() as tf.Tensor4D;
+        };
+        const ref = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, [s[0], s[1]], 'valid');
+        const ours = (a: tf.Tensor4D, b: tf.Tensor4D) => conv2dValid(a, b, [s[0], s[1]], d);
+        const wd = dilate(w);
+        expect(maxRelDiff(ours(x, w), ref(x, wd))).toBeLessThan(1e-6);
+        const [gx, gw] = dy(ours, w);
+        const [rx, rwd] = dy(ref, wd);
+        const rw = tf.stridedSlice(
+          rwd!,
+          [0, 0, 0, 0],
+          [kh * d[0], kw * d[1], ci, co],
+          [d[0], d[1], 1, 1],
+        );
+        expect(gx!.shape).toEqual(rx!.shape);
+        expect(gw!.shape).toEqual(rw.shape);
+        expect(maxRelDiff(gx!, rx!)).toBeLessThan(1e-5);
+        expect(maxRelDiff(gw!, rw)).toBeLessThan(1e-5);
+      });
+    },
+  );
 });
 
 describe('straight-through roundings', () => {

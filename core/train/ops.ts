@@ -29,19 +29,32 @@ function custom<T extends tf.Tensor>(arity: number, f: GradFn<T>) {
  * - dW = conv(x with N and C swapped, dy as the filter, dilation = stride), first kh x kw taps.
  * The test compares both with TensorFlow.js's own conv2d gradient on the cpu backend.
  */
-export function conv2dValid(x: T4, w: T4, strides: [number, number]): T4 {
+export function conv2dValid(
+  x: T4,
+  w: T4,
+  strides: [number, number],
+  dilations: [number, number] = [1, 1],
+): T4 {
   const [sh, sw] = strides;
+  const [dh, dw] = dilations;
+  if ((dh > 1 || dw > 1) && (sh > 1 || sw > 1))
+    throw new RangeError(
+      `conv2dValid: strides ${strides} with dilations ${dilations} (one of them must be 1)`,
+    );
   const f = custom<T4>(2, ([xIn, wIn], save) => {
     const xv = xIn as T4;
     const wv = wIn as T4;
     save([xv, wv]);
     return {
-      value: tf.conv2d(xv, wv, [sh, sw], 'valid'),
+      value: tf.conv2d(xv, wv, [sh, sw], 'valid', 'NHWC', [dh, dw]),
       gradFunc: (dyIn, saved) => {
         const [xs, ws] = saved as [T4, T4];
         const dy = dyIn as T4;
         const [n, hp, wp, c] = xs.shape;
-        const [kh, kw, , o] = ws.shape;
+        const [kh0, kw0, , o] = ws.shape;
+        // the dilated filter's extent (stride is 1 whenever a dilation is > 1)
+        const kh = (kh0 - 1) * dh + 1;
+        const kw = (kw0 - 1) * dw + 1;
         const [, ho, wo] = dy.shape;
         // dx
         let dyu = dy as tf.Tensor4D;
@@ -70,13 +83,18 @@ export function conv2dValid(x: T4, w: T4, strides: [number, number]): T4 {
           [0, 0],
         ]);
         const wf = tf.transpose(tf.reverse(ws, [0, 1]), [0, 1, 3, 2]) as T4;
-        const dx = tf.conv2d(dyp, wf, 1, 'valid');
+        const dx = tf.conv2d(dyp, wf, 1, 'valid', 'NHWC', [dh, dw]);
         // dW
         const xt = tf.transpose(xs, [3, 1, 2, 0]) as T4; // [C, Hp, Wp, N]
         const dyt = tf.transpose(dy, [1, 2, 0, 3]) as T4; // [Ho, Wo, N, O]
-        const g = tf.conv2d(xt, dyt, 1, 'valid', 'NHWC', [sh, sw]); // [C, >=kh, >=kw, O]
-        const dw = tf.transpose(tf.slice(g, [0, 0, 0, 0], [c, kh, kw, o]), [1, 2, 0, 3]);
-        return [dx, dw];
+        // dW[i, j] = sum x[oh * s + i * d] dy[oh]: dy as a filter dilated by the stride, taps
+        // every d-th position of x (tf.conv2d takes one of strides/dilations > 1, as here)
+        const g =
+          dh > 1 || dw > 1
+            ? tf.conv2d(xt, dyt, [dh, dw], 'valid') // [C, >=kh0, >=kw0, O]
+            : tf.conv2d(xt, dyt, 1, 'valid', 'NHWC', [sh, sw]);
+        const gw = tf.transpose(tf.slice(g, [0, 0, 0, 0], [c, kh0, kw0, o]), [1, 2, 0, 3]);
+        return [dx, gw];
       },
     };
   });
