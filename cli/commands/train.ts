@@ -171,6 +171,16 @@ export function registerTrain(program: Command): void {
       });
       const target = getTarget(recipe.target);
       const task = getTask(recipe.task);
+      if (
+        task.manifest.kind === 'detection' &&
+        flags.distill === undefined &&
+        !flags.model &&
+        !flags.profile
+      )
+        throw new CliError(
+          `train --task ${task.manifest.id}: detection samples have no labels to train on; pass --distill <T> (distillation from the FP32 model's output maps)`,
+          2,
+        );
       const out = flags.out ?? join('out', `qat-${recipe.task}-${recipe.target}`);
       await mkdir(out, { recursive: true });
       useNodeRuntime();
@@ -293,7 +303,9 @@ export function registerTrain(program: Command): void {
           act: new Map(ptq.layers.map((l) => [l.name, l.act])),
           fp16: target.floatPath === 'fp16',
         };
-        heldOutFinal = evaluateSplit(result.model, splits.heldOut, sim);
+        // a classifier's held-out top-1 (detection has no labels: its stage log holds the fit)
+        if (splits.heldOut.targets !== 'maps')
+          heldOutFinal = evaluateSplit(result.model, splits.heldOut, sim);
         // 3. weights back into the reference graph
         const qatModel = writeTrainedWeights(fp32Model, prepared, result.model.weights());
         result.model.dispose();
@@ -411,7 +423,7 @@ export function registerTrain(program: Command): void {
             : `PTQ  ${result.ptq.int8}  loss ${result.ptq.lossPoints} points`,
           ...stages.map(
             (s) =>
-              `stage ${s.stage} [${s.tiers.join('+')}] ${s.quantized.length} layers: held-out ${s.start.heldOut.toFixed(4)} -> ${s.end.heldOut.toFixed(4)} (${s.stopped}${s.rolledBack ? ', rolled back to best' : ''}) ${s.stepsRun} steps ${s.seconds.toFixed(1)} s`,
+              `stage ${s.stage} [${s.tiers.join('+')}] ${s.quantized.length} layers: held-out ${Number.isNaN(s.start.heldOut) ? `fit to FP32 ${s.start.teacher?.mse?.toExponential(3)} -> ${s.end.teacher?.mse?.toExponential(3)}` : `${s.start.heldOut.toFixed(4)} -> ${s.end.heldOut.toFixed(4)}`} (${s.stopped}${s.rolledBack ? ', rolled back to best' : ''}) ${s.stepsRun} steps ${s.seconds.toFixed(1)} s`,
           ),
           result.qat
             ? `QAT  ${result.qat.int8}  loss ${result.qat.lossPoints} points (QAT model FP32 ${result.qat.fp32 ?? 'not run'}); recovered ${result.qat.recoveredFraction === null ? 'n/a' : `${(result.qat.recoveredFraction * 100).toFixed(0)}%`} of the PTQ loss`

@@ -3,11 +3,16 @@
  * - Fashion-MNIST tasks trained on train images 0..54999 and calibrate on 55000..59999 (see
  *   zoo/image-classification.ts); QAT draws its training subset from 0..53999 and holds out
  *   54000..54999 for the convergence monitor.
+ * - fmnist-detect trained on canvases composed from train images 0..54999 (seed 1) and
+ *   calibrates on canvases of 55000..59999; QAT composes its own canvases (with its --seed)
+ *   from 0..53999 and held-out canvases (seed 12) from 54000..54999. It has no labels to train on:
+ *   QAT learns it by distillation from the FP32 model's three output maps.
  * - spam-transformer trained on the older SpamAssassin folders except every 10th message (the
  *   calibration split, zoo/spam-transformer/data.ts); QAT draws from the messages whose sorted
  *   index % 10 is neither 0 (calibration) nor 5 (held out for the monitor).
  */
 
+import { CANVAS_SIZE, composeCanvases } from '../../zoo/datasets/canvas.ts';
 import { EMAIL_TOKENIZER, tokenizeEmail } from '../../zoo/datasets/email-tokenizer.ts';
 import { normalisePixels, readFashionMnist } from '../../zoo/datasets/fashion-mnist.ts';
 import type { DataSource } from '../../zoo/datasets/source.ts';
@@ -162,12 +167,64 @@ export async function spamQatSplits(
   };
 }
 
-/** The QAT splits of a task, by its dataset: Fashion-MNIST classifiers and the text classifier. */
+/** Canvas specs of fmnist-detect's QAT splits (see the module comment). */
+export const DETECT_QAT_CANVASES = {
+  train: { part: 'train', start: 0, count: 54_000 },
+  heldOut: { part: 'train', start: 54_000, count: 1_000, seed: 12 },
+} as const;
+
+/**
+ * QAT splits of the detection task: `trainCount` canvases composed (seeded) from train images
+ * 0..53999 and `heldOutCount` from 54000..54999; no labels (`maps`).
+ */
+export async function detectQatSplits(
+  manifest: TaskManifest,
+  source: DataSource,
+  opts: { trainCount: number; heldOutCount: number; seed: number },
+): Promise<{ train: TrainingSplit; heldOut: TrainingSplit }> {
+  if (manifest.kind !== 'detection')
+    throw new RangeError(`QAT training data: task ${manifest.id} is not the detection task`);
+  const part = await readFashionMnist(source, 'train');
+  const input = manifest.model.inputs[0]!.name;
+  const make = (
+    spec: { part: 'train'; start: number; count: number; seed: number },
+    canvases: number,
+    description: string,
+  ): TrainingSplit => {
+    const set = composeCanvases(part, { ...spec, canvases });
+    return {
+      input,
+      sampleDims: [1, CANVAS_SIZE, CANVAS_SIZE],
+      data: normalisePixels(set.pixels),
+      labels: new Uint8Array(0),
+      size: set.count,
+      classes: 0,
+      targets: 'maps',
+      description,
+    };
+  };
+  const seed = opts.seed;
+  return {
+    train: make(
+      { ...DETECT_QAT_CANVASES.train, seed },
+      opts.trainCount,
+      `fmnist-detect canvases: ${opts.trainCount} composed (seed ${seed}) from Fashion-MNIST train 0..53999`,
+    ),
+    heldOut: make(
+      DETECT_QAT_CANVASES.heldOut,
+      opts.heldOutCount,
+      `fmnist-detect canvases: ${opts.heldOutCount} composed (seed ${DETECT_QAT_CANVASES.heldOut.seed}) from Fashion-MNIST train 54000..54999 (held out; not in the calibration canvases' 55000..59999)`,
+    ),
+  };
+}
+
+/** The QAT splits of a task, by its dataset: Fashion-MNIST classifiers, detection and text. */
 export function qatSplits(
   manifest: TaskManifest,
   source: DataSource,
   opts: { trainCount: number; heldOutCount: number; seed: number },
 ): Promise<{ train: TrainingSplit; heldOut: TrainingSplit }> {
   if (manifest.kind === 'text-classification') return spamQatSplits(manifest, source, opts);
+  if (manifest.kind === 'detection') return detectQatSplits(manifest, source, opts);
   return fashionMnistQatSplits(manifest, source, opts);
 }

@@ -15,6 +15,7 @@ import type { Tier } from '../calibrate/sensitivity.ts';
 import { getTarget } from '../formats/targets.ts';
 import { decodeModel } from '../onnx/index.ts';
 import { quantizeModel } from '../quantize/quantize.ts';
+import { detectQatSplits } from './data.ts';
 import { TrainableModel } from './model.ts';
 import {
   evaluateSplit,
@@ -128,12 +129,12 @@ describe('progressiveQat on smoke-fmnist, ascend310-w4a8', () => {
       expect(s.start.teacher!.kl).toBeGreaterThan(0);
       for (const c of s.checkpoints) expect(c.teacher!.agreement).toBeGreaterThan(0.5);
       // the kept checkpoint is the one with the lowest held-out KL (or the start)
-      const kls = [s.start.teacher!.kl, ...s.checkpoints.map((c) => c.teacher!.kl)];
+      const kls = [s.start.teacher!.kl!, ...s.checkpoints.map((c) => c.teacher!.kl!)];
       expect(s.end.teacher!.kl).toBe(Math.min(...kls));
     }
     // W4A8 on every layer moves the model away from FP32; distillation brings it back closer.
     const last = r.stages[2]!;
-    expect(last.end.teacher!.kl).toBeLessThan(last.start.teacher!.kl);
+    expect(last.end.teacher!.kl).toBeLessThan(last.start.teacher!.kl!);
     r.model.dispose();
     expect(() =>
       progressiveQat(q.prepared, {
@@ -147,4 +148,45 @@ describe('progressiveQat on smoke-fmnist, ascend310-w4a8', () => {
       }),
     ).toThrow(/temperature > 0/);
   });
+});
+
+describe('progressiveQat on output maps (fmnist-detect, ascend310)', () => {
+  it('trains by distillation alone, keeps the lowest-MSE checkpoint, and refuses to run without it', async () => {
+    const task = getTask('fmnist-detect');
+    const source = nodeDataSource();
+    const calibration = await task.load(source, 'calibration');
+    const target = getTarget('ascend310');
+    const model = decodeModel(await readTaskModel(task.manifest));
+    const q = await quantizeModel(model, calibration, {
+      target,
+      samples: { indices: Array.from({ length: 16 }, (_, i) => i) },
+      biasCorrection: false,
+    });
+    const tiers = new Map<string, Tier>(
+      q.layers.map((l, i) => [l.name, (['low', 'medium', 'high'] as const)[i % 3]!]),
+    );
+    const { train, heldOut } = await detectQatSplits(task.manifest, source, {
+      trainCount: 16,
+      heldOutCount: 8,
+      seed: 3,
+    });
+    expect(train.targets).toBe('maps');
+    expect(train.data.length).toBe(16 * 64 * 64);
+    const opts = { target, layers: q.layers, tiers, train, heldOut, epochs: 1, batchSize: 8 };
+    expect(() => progressiveQat(q.prepared, opts)).toThrow(/needs distillation/);
+    const r = progressiveQat(q.prepared, {
+      ...opts,
+      lr: 1e-4,
+      checkpointsPerEpoch: 2,
+      distill: { temperature: 1, weight: 1 },
+    });
+    for (const s of r.stages) {
+      expect(Number.isNaN(s.start.heldOut)).toBe(true);
+      expect(s.start.teacher!.mse).toBeGreaterThan(0);
+      const fits = [s.start.teacher!.mse!, ...s.checkpoints.map((c) => c.teacher!.mse!)];
+      expect(fits.every(Number.isFinite)).toBe(true);
+      expect(s.end.teacher!.mse).toBe(Math.min(...fits));
+    }
+    r.model.dispose();
+  }, 300_000);
 });

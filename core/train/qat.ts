@@ -31,7 +31,13 @@ export interface TrainingSplit {
   data: Float32Array | Int32Array;
   labels: Uint8Array;
   size: number;
+  /** Classes of a classifier's labels (0 for `maps`). */
   classes: number;
+  /**
+   * 'classes' (default): one class label per sample, the first output holds logits.
+   * 'maps': no labels (detection); QAT learns by distillation on every output map.
+   */
+  targets?: 'classes' | 'maps';
   /** Where the samples come from (for the log). */
   description: string;
 }
@@ -50,13 +56,18 @@ export interface Checkpoint {
   seconds: number;
 }
 
-/** Held-out agreement with the FP32 model (distillation runs only). */
+/** Held-out fit to the FP32 model (distillation runs only). */
 export interface TeacherFit {
-  /** Mean KL(FP32 softmax || simulated softmax) at temperature 1. */
-  kl: number;
-  /** Fraction of held-out samples whose top-1 equals the FP32 model's. */
-  agreement: number;
+  /** Classifiers: mean KL(FP32 softmax || simulated softmax) at temperature 1. */
+  kl?: number;
+  /** Maps: sum over outputs of mean((simulated - FP32)^2) / variance of the FP32 output. */
+  mse?: number;
+  /** Classifiers: fraction of held-out samples whose top-1 equals the FP32 model's. */
+  agreement?: number;
 }
+
+/** The fit a monitor minimises. */
+const fitOf = (t: TeacherFit): number => t.kl ?? t.mse ?? Number.POSITIVE_INFINITY;
 
 /** The record of one stage. */
 export interface StageLog {
@@ -243,6 +254,101 @@ export function evaluateSplit(
   };
 }
 
+/** Every output map of every sample of a split (by output name, row-major [size, ...]). */
+export interface SplitMaps {
+  values: Record<string, Float32Array>;
+  /** Values per sample, by output. */
+  per: Record<string, number>;
+  /** Variance of each output over the split (the scale of its distillation term). */
+  variance: Record<string, number>;
+}
+
+/** The outputs of a model over a split (the FP32 model's: the distillation target of maps). */
+export function splitMaps(
+  model: TrainableModel,
+  split: TrainingSplit,
+  sim: SimConfig | null,
+  batch = 100,
+): SplitMaps {
+  const chunks: Record<string, Float32Array[]> = {};
+  const per: Record<string, number> = {};
+  for (let s = 0; s < split.size; s += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - s) }, (_, k) => s + k);
+    tf.tidy(() => {
+      const outs = model.forward({ [split.input]: batchTensor(split, idx) }, sim);
+      for (const name of model.outputNames) {
+        const t = outs[name]!;
+        per[name] = t.size / idx.length;
+        (chunks[name] ??= []).push(t.dataSync() as Float32Array);
+      }
+    });
+  }
+  const values: Record<string, Float32Array> = {};
+  const variance: Record<string, number> = {};
+  for (const [name, parts] of Object.entries(chunks)) {
+    const v = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      v.set(p, o);
+      o += p.length;
+    }
+    let mean = 0;
+    for (const x of v) mean += x;
+    mean /= v.length;
+    let sq = 0;
+    for (const x of v) sq += (x - mean) ** 2;
+    values[name] = v;
+    variance[name] = Math.max(sq / v.length, 1e-12);
+  }
+  return { values, per, variance };
+}
+
+/** Sum over outputs of mean((student - teacher)^2) / variance(teacher), for the batch `idx`. */
+function mapsLoss(
+  teacher: SplitMaps,
+  variance: Record<string, number>,
+  student: Record<string, tf.Tensor>,
+  idx: readonly number[],
+): tf.Scalar {
+  let total: tf.Tensor = tf.scalar(0);
+  for (const [name, s] of Object.entries(student)) {
+    const per = teacher.per[name]!;
+    const t = new Float32Array(idx.length * per);
+    idx.forEach((i, k) => {
+      t.set(teacher.values[name]!.subarray(i * per, (i + 1) * per), k * per);
+    });
+    const diff = tf.sub(s, tf.tensor(t, s.shape));
+    total = tf.add(total, tf.div(tf.mean(tf.square(diff)), variance[name]!));
+  }
+  return total as tf.Scalar;
+}
+
+/** The held-out fit of a maps model to its FP32 outputs (top-1 does not apply: NaN). */
+export function evaluateMaps(
+  model: TrainableModel,
+  split: TrainingSplit,
+  sim: SimConfig | null,
+  teacher: SplitMaps,
+  variance: Record<string, number>,
+  batch = 100,
+): { top1: number; loss: number; teacher: TeacherFit } {
+  let sum = 0;
+  for (let s = 0; s < split.size; s += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - s) }, (_, k) => s + k);
+    sum +=
+      tf.tidy(() =>
+        mapsLoss(
+          teacher,
+          variance,
+          model.forward({ [split.input]: batchTensor(split, idx) }, sim),
+          idx.map((i) => i),
+        ).dataSync(),
+      )[0]! * idx.length;
+  }
+  const mse = sum / split.size;
+  return { top1: Number.NaN, loss: mse, teacher: { mse } };
+}
+
 /**
  * Runs the three-stage schedule on the prepared (BN-folded) model and returns the trained model
  * (weights via `model.weights()`) with the stage logs.
@@ -251,6 +357,17 @@ export function progressiveQat(
   prepared: PreparedModel,
   opts: QatOptions,
 ): { model: TrainableModel; stages: StageLog[] } {
+  // options first: a model registers its variables, so nothing may throw after it exists
+  const distill = opts.distill;
+  if (distill && !(distill.temperature > 0 && distill.weight >= 0 && distill.weight <= 1))
+    throw new RangeError(
+      `distill needs temperature > 0 and 0 <= weight <= 1, got ${JSON.stringify(distill)}`,
+    );
+  const maps = opts.train.targets === 'maps';
+  if (maps && !distill)
+    throw new RangeError(
+      `QAT on ${opts.train.description}: the samples have no labels (output maps), so QAT needs distillation`,
+    );
   const model = new TrainableModel(prepared, opts.target);
   const batchSize = opts.batchSize ?? 32;
   const lrMax = opts.lr ?? 1e-4;
@@ -264,32 +381,37 @@ export function progressiveQat(
   const names = opts.layers.map((l) => l.name);
   const fp16 = opts.target.floatPath === 'fp16';
   const out = model.outputNames[0]!;
-  const distill = opts.distill;
-  if (distill && !(distill.temperature > 0 && distill.weight >= 0 && distill.weight <= 1))
-    throw new RangeError(
-      `distill needs temperature > 0 and 0 <= weight <= 1, got ${JSON.stringify(distill)}`,
-    );
-  // The FP32 model's logits, computed once before any weight moves.
-  const teacher = distill
-    ? {
-        train: splitLogits(model, opts.train, null),
-        heldOut: splitLogits(model, opts.heldOut, null),
-      }
+  // The FP32 model's logits (classifiers) or output maps, computed once before any weight moves.
+  const teacher =
+    distill && !maps
+      ? {
+          train: splitLogits(model, opts.train, null),
+          heldOut: splitLogits(model, opts.heldOut, null),
+        }
+      : null;
+  const teacherMaps = maps
+    ? { train: splitMaps(model, opts.train, null), heldOut: splitMaps(model, opts.heldOut, null) }
     : null;
+  // one scale per output for train and held-out alike: the training split's variances
+  const mapVariance = teacherMaps?.train.variance ?? {};
+  const evaluate = (sim: SimConfig) =>
+    teacherMaps
+      ? evaluateMaps(model, opts.heldOut, sim, teacherMaps.heldOut, mapVariance)
+      : evaluateSplit(model, opts.heldOut, sim, 250, teacher?.heldOut);
   /** Is checkpoint a better than b? Distillation: closer to FP32; otherwise held-out top-1. */
   const better = (
     a: { top1: number; loss: number; teacher?: TeacherFit },
     b: { top1: number; loss: number; teacher?: TeacherFit },
   ): boolean =>
     a.teacher && b.teacher
-      ? a.teacher.kl < b.teacher.kl
+      ? fitOf(a.teacher) < fitOf(b.teacher)
       : a.top1 > b.top1 || (a.top1 === b.top1 && a.loss < b.loss);
   const stages: StageLog[] = [];
   for (const [s, tiers] of STAGE_TIERS.entries()) {
     const t0 = performance.now();
     const quantized = names.filter((n) => tiers.includes(opts.tiers.get(n) ?? 'medium'));
     const sim: SimConfig = { quantized: new Set(quantized), act, fp16 };
-    const start = evaluateSplit(model, opts.heldOut, sim, 250, teacher?.heldOut);
+    const start = evaluate(sim);
     let best = { eval: start, snap: model.snapshot(), index: -1 };
     const optimizer = tf.train.adam(lrMax);
     const steps = opts.epochs * perEpoch;
@@ -307,6 +429,20 @@ export function progressiveQat(
         (optimizer as unknown as { learningRate: number }).learningRate = lr;
         const loss = tf.tidy(() => {
           const x = batchTensor(opts.train, idx);
+          if (teacherMaps) {
+            const lm = optimizer.minimize(
+              () =>
+                mapsLoss(
+                  teacherMaps.train,
+                  mapVariance,
+                  model.forward({ [opts.train.input]: x }, sim),
+                  idx,
+                ),
+              true,
+              model.variables(),
+            );
+            return lm!.dataSync()[0]!;
+          }
           const y = labelTensor(opts.train, idx);
           const t = teacher ? rows(teacher.train, opts.train.classes, idx) : null;
           const l = optimizer.minimize(
@@ -336,7 +472,7 @@ export function progressiveQat(
         lossAcc += loss;
         lossN++;
         if (step % checkpointEvery === 0 || step === steps) {
-          const h = evaluateSplit(model, opts.heldOut, sim, 250, teacher?.heldOut);
+          const h = evaluate(sim);
           checkpoints.push({
             step,
             epoch: epoch + step / perEpoch - Math.floor(step / perEpoch),
@@ -353,7 +489,10 @@ export function progressiveQat(
             sinceBest = 0;
           } else {
             sinceBest++;
-            if (best.eval.top1 - h.top1 > divergence) {
+            const diverged = maps
+              ? fitOf(h.teacher!) > 4 * fitOf(best.eval.teacher!)
+              : best.eval.top1 - h.top1 > divergence;
+            if (diverged) {
               stopped = 'divergence';
               break outer;
             }
