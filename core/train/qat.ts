@@ -279,7 +279,9 @@ export function splitMaps(
       for (const name of model.outputNames) {
         const t = outs[name]!;
         per[name] = t.size / idx.length;
-        (chunks[name] ??= []).push(t.dataSync() as Float32Array);
+        const list = chunks[name] ?? [];
+        list.push(t.dataSync() as Float32Array);
+        chunks[name] = list;
       }
     });
   }
