@@ -61,6 +61,7 @@ interface TrainFlags {
   checkpoints: number;
   distill?: string;
   distillWeight: string;
+  trackRanges?: string;
 }
 
 const pts = (x: number) => Math.round(x * 1e4) / 100;
@@ -141,6 +142,10 @@ export function registerTrain(program: Command): void {
       'knowledge distillation from the FP32 model at this temperature (e.g. 2); the monitor keeps the checkpoint closest to FP32',
     )
     .option(
+      '--track-ranges <momentum>',
+      "track each simulated layer's activation range during training (EMA of the batch min/max from the calibrated range, e.g. 0.99); default: ranges stay calibrated",
+    )
+    .option(
       '--distill-weight <w>',
       'weight of the distillation term; 1 - w goes to the label cross-entropy',
       '1',
@@ -156,6 +161,10 @@ export function registerTrain(program: Command): void {
         );
       const lr = Number(flags.lr);
       if (!(lr > 0)) throw new CliError(`--lr '${flags.lr}' is not a positive number`, 2);
+      const trackRanges =
+        flags.trackRanges === undefined ? undefined : { momentum: Number(flags.trackRanges) };
+      if (trackRanges && !(trackRanges.momentum >= 0 && trackRanges.momentum <= 1))
+        throw new CliError(`--track-ranges '${flags.trackRanges}' is not a momentum in [0, 1]`, 2);
       let distill: { temperature: number; weight: number } | undefined;
       if (flags.distill !== undefined) {
         distill = { temperature: Number(flags.distill), weight: Number(flags.distillWeight) };
@@ -286,6 +295,7 @@ export function registerTrain(program: Command): void {
           seed: flags.seed,
           checkpointsPerEpoch: flags.checkpoints,
           ...(distill ? { distill } : {}),
+          ...(trackRanges ? { trackRanges } : {}),
           onProgress: (s, done, total) => {
             if (s > 0 && done === 1) bars[s - 1]!.stop();
             bars[s]!.update(done, total);
@@ -315,7 +325,7 @@ export function registerTrain(program: Command): void {
         await writeFile(join(out, 'recipe.json'), `${JSON.stringify(recipe, null, 2)}\n`);
         await writeFile(
           join(out, 'stage-log.json'),
-          `${JSON.stringify({ task: recipe.task, target: recipe.target, data, flags: { epochs: flags.epochs, trainSamples: flags.trainSamples, heldOut: flags.heldOut, batch: flags.batch, lr, seed: flags.seed, ...(distill ? { distill } : {}) }, stages }, null, 2)}\n`,
+          `${JSON.stringify({ task: recipe.task, target: recipe.target, data, flags: { epochs: flags.epochs, trainSamples: flags.trainSamples, heldOut: flags.heldOut, batch: flags.batch, lr, seed: flags.seed, ...(distill ? { distill } : {}), ...(trackRanges ? { trackRanges } : {}) }, stages }, null, 2)}\n`,
         );
       }
 

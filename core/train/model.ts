@@ -38,6 +38,11 @@ export interface SimConfig {
    * scales instead of quantizing the trainable weights.
    */
   fixed?: ReadonlyMap<string, QuantizedLayer>;
+  /**
+   * Range tracking (training): each quantized layer records the min and max of its float input
+   * in this forward pass here (by layer name).
+   */
+  observe?: Map<string, { lo: number; hi: number }>;
 }
 
 /** A weighted layer as trainable variables in TensorFlow.js layout. */
@@ -273,6 +278,11 @@ export class TrainableModel {
     const fixed = sim.fixed?.get(c.name);
     const p = fixed?.act ?? sim.act.get(c.name);
     if (!p) throw new RangeError(`QAT: no activation parameters for layer '${c.name}'`);
+    if (sim.observe)
+      sim.observe.set(c.name, {
+        lo: tf.min(x).dataSync()[0]!,
+        hi: tf.max(x).dataSync()[0]!,
+      });
     // 1. activation -> centred integers
     let xc: Tensor;
     if (this.target.quant === 'ascend-fp16') {

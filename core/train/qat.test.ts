@@ -150,6 +150,45 @@ describe('progressiveQat on smoke-fmnist, ascend310-w4a8', () => {
   });
 });
 
+describe('activation range tracking', () => {
+  it('momentum 1 changes nothing; momentum 0.5 moves the ranges toward the batches and logs them', async () => {
+    const { target, q, tiers, train, held } = await smokeSetup();
+    const base = {
+      target,
+      layers: q.layers,
+      tiers,
+      train,
+      heldOut: held,
+      epochs: 1,
+      batchSize: 32,
+      lr: 1e-3,
+    };
+    // one TrainableModel at a time: tfjs variables are registered by name
+    const plain = progressiveQat(q.prepared, base);
+    const plainLosses = plain.stages.map((s) => s.checkpoints.map((c) => c.trainLoss));
+    plain.model.dispose();
+    const still = progressiveQat(q.prepared, { ...base, trackRanges: { momentum: 1 } });
+    expect(still.stages.map((s) => s.checkpoints.map((c) => c.trainLoss))).toEqual(plainLosses);
+    for (const s of still.stages)
+      for (const r of Object.values(s.ranges!)) expect(r.end).toEqual(r.start);
+    still.model.dispose();
+    const moving = progressiveQat(q.prepared, { ...base, trackRanges: { momentum: 0.5 } });
+    const all = moving.stages.flatMap((s) => Object.values(s.ranges!));
+    expect(all.some((r) => r.end[0] !== r.start[0] || r.end[1] !== r.start[1])).toBe(true);
+    for (const r of all) {
+      expect(r.end[0]).toBeLessThanOrEqual(0);
+      expect(r.end[1]).toBeGreaterThan(0);
+    }
+    // every stage logs the layers it simulated
+    for (const s of moving.stages)
+      expect(Object.keys(s.ranges!).sort()).toEqual([...s.quantized].sort());
+    moving.model.dispose();
+    expect(() => progressiveQat(q.prepared, { ...base, trackRanges: { momentum: 2 } })).toThrow(
+      /momentum/,
+    );
+  }, 120_000);
+});
+
 describe('progressiveQat on output maps (fmnist-detect, ascend310)', () => {
   it('trains by distillation alone, keeps the lowest-MSE checkpoint, and refuses to run without it', async () => {
     const task = getTask('fmnist-detect');

@@ -16,6 +16,7 @@
 import type { Tier } from '../calibrate/sensitivity.ts';
 import type { Target } from '../formats/targets.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
+import { activationParams, integerRange } from '../quantize/params.ts';
 import type { PreparedModel } from '../quantize/prepare.ts';
 import { seededPrng as rng } from '../random.ts';
 import { tf } from './backend.ts';
@@ -88,6 +89,8 @@ export interface StageLog {
   end: { heldOut: number; heldOutLoss: number; teacher?: TeacherFit };
   stopped: 'completed' | 'plateau' | 'divergence';
   rolledBack: boolean;
+  /** With range tracking: each simulated layer's input range [lo, hi] at the stage start and end. */
+  ranges?: Record<string, { start: [number, number]; end: [number, number] }>;
   seconds: number;
   secondsPerStep: number;
 }
@@ -119,6 +122,13 @@ export interface QatOptions {
    * The monitor then keeps the checkpoint with the lowest held-out KL to the FP32 model.
    */
   distill?: { temperature: number; weight: number };
+  /**
+   * Track the activation ranges during training: after every step each simulated layer's
+   * input range moves to momentum * range + (1 - momentum) * the batch's [min, max], starting
+   * from the calibrated range, and its quantization parameters follow (the target's activation
+   * scheme). A rollback restores the ranges with the weights. Absent: ranges stay calibrated.
+   */
+  trackRanges?: { momentum: number };
   onProgress?: (stage: number, done: number, total: number) => void;
 }
 
@@ -365,6 +375,9 @@ export function progressiveQat(
     throw new RangeError(
       `distill needs temperature > 0 and 0 <= weight <= 1, got ${JSON.stringify(distill)}`,
     );
+  const track = opts.trackRanges;
+  if (track && !(track.momentum >= 0 && track.momentum <= 1))
+    throw new RangeError(`trackRanges needs 0 <= momentum <= 1, got ${track.momentum}`);
   const maps = opts.train.targets === 'maps';
   if (maps && !distill)
     throw new RangeError(
@@ -380,6 +393,15 @@ export function progressiveQat(
   const divergence = (opts.divergencePoints ?? 3) / 100;
   const rand = rng(opts.seed ?? 20261126);
   const act = new Map(opts.layers.map((l) => [l.name, l.act]));
+  // the float range each layer's activation parameters represent (tracking moves it)
+  const actScheme = opts.target.activations;
+  const { qmin, qmax } = integerRange(actScheme);
+  const ranges = new Map(
+    opts.layers.map((l) => [
+      l.name,
+      { lo: (qmin - l.act.zeroPoint) * l.act.scale, hi: (qmax - l.act.zeroPoint) * l.act.scale },
+    ]),
+  );
   const names = opts.layers.map((l) => l.name);
   const fp16 = opts.target.floatPath === 'fp16';
   const out = model.outputNames[0]!;
@@ -413,8 +435,12 @@ export function progressiveQat(
     const t0 = performance.now();
     const quantized = names.filter((n) => tiers.includes(opts.tiers.get(n) ?? 'medium'));
     const sim: SimConfig = { quantized: new Set(quantized), act, fp16 };
+    // training forward passes record each simulated layer's input range when tracking
+    const trainSim: SimConfig = track ? { ...sim, observe: new Map() } : sim;
+    const rangesNow = () => new Map(quantized.map((n) => [n, { ...ranges.get(n)! }] as const));
+    const startRanges = rangesNow();
     const start = evaluate(sim);
-    let best = { eval: start, snap: model.snapshot(), index: -1 };
+    let best = { eval: start, snap: model.snapshot(), ranges: startRanges, index: -1 };
     const optimizer = tf.train.adam(lrMax);
     const steps = opts.epochs * perEpoch;
     const checkpoints: Checkpoint[] = [];
@@ -437,7 +463,7 @@ export function progressiveQat(
                 mapsLoss(
                   teacherMaps.train,
                   mapVariance,
-                  model.forward({ [opts.train.input]: x }, sim),
+                  model.forward({ [opts.train.input]: x }, trainSim),
                   idx,
                 ),
               true,
@@ -449,7 +475,7 @@ export function progressiveQat(
           const t = teacher ? rows(teacher.train, opts.train.classes, idx) : null;
           const l = optimizer.minimize(
             () => {
-              const logits = model.forward({ [opts.train.input]: x }, sim)[out]!;
+              const logits = model.forward({ [opts.train.input]: x }, trainSim)[out]!;
               const ce = () => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
               if (!distill || !t) return ce();
               const kd = distillationLoss(t, logits, distill.temperature);
@@ -466,6 +492,18 @@ export function progressiveQat(
           return l!.dataSync()[0]!;
         });
         step++;
+        if (track && trainSim.observe) {
+          for (const [name, o] of trainSim.observe) {
+            const r = ranges.get(name)!;
+            const lo = track.momentum * r.lo + (1 - track.momentum) * o.lo;
+            const hi = track.momentum * r.hi + (1 - track.momentum) * o.hi;
+            if (lo === r.lo && hi === r.hi) continue; // unchanged: keep the calibrated parameters
+            r.lo = lo;
+            r.hi = hi;
+            act.set(name, activationParams(r, actScheme));
+          }
+          trainSim.observe.clear();
+        }
         opts.onProgress?.(s, step, steps);
         if (!Number.isFinite(loss)) {
           stopped = 'divergence';
@@ -487,7 +525,12 @@ export function progressiveQat(
           lossAcc = 0;
           lossN = 0;
           if (better(h, best.eval)) {
-            best = { eval: h, snap: model.snapshot(), index: checkpoints.length - 1 };
+            best = {
+              eval: h,
+              snap: model.snapshot(),
+              ranges: rangesNow(),
+              index: checkpoints.length - 1,
+            };
             sinceBest = 0;
           } else {
             sinceBest++;
@@ -508,7 +551,13 @@ export function progressiveQat(
     }
     optimizer.dispose();
     const rolledBack = best.index !== checkpoints.length - 1;
-    if (rolledBack) model.restore(best.snap);
+    if (rolledBack) {
+      model.restore(best.snap);
+      for (const [name, r] of best.ranges) {
+        ranges.set(name, { ...r });
+        act.set(name, activationParams(r, actScheme));
+      }
+    }
     const seconds = (performance.now() - t0) / 1000;
     stages.push({
       stage: s + 1,
@@ -533,6 +582,19 @@ export function progressiveQat(
       },
       stopped,
       rolledBack,
+      ...(track
+        ? {
+            ranges: Object.fromEntries(
+              quantized.map((n) => [
+                n,
+                {
+                  start: [startRanges.get(n)!.lo, startRanges.get(n)!.hi] as [number, number],
+                  end: [ranges.get(n)!.lo, ranges.get(n)!.hi] as [number, number],
+                },
+              ]),
+            ),
+          }
+        : {}),
       seconds,
       secondsPerStep: step > 0 ? seconds / step : 0,
     });
