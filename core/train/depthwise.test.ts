@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { tfjsWasmDir } from '../../cli/train-backend.ts';
 import { seededPrng } from '../random.ts';
 import { initTraining, tf } from './backend.ts';
+import { maxRelDiff } from './testing.ts';
 
 function gradients(
   x: Float32Array,
@@ -23,16 +24,6 @@ function gradients(
     )([tf.tensor(x, xShape), tf.tensor(w, wShape)]);
     return [dx!.dataSync() as Float32Array, dw!.dataSync() as Float32Array];
   });
-}
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i]! - b[i]!));
-    s = Math.max(s, Math.abs(b[i]!));
-  }
-  return m / s;
 }
 
 describe('depthwise convolution gradients on the wasm backend', () => {

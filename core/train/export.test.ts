@@ -9,6 +9,7 @@ import { getTarget } from '../formats/targets.ts';
 import { decodeModel } from '../onnx/index.ts';
 import { prepareModel } from '../quantize/prepare.ts';
 import { sameGraph, writeTrainedWeights } from './export.ts';
+import { maxRelDiff } from './testing.ts';
 
 describe('writeTrainedWeights on fmnist-resnet (7 Conv+BN folded, 1 Gemm)', () => {
   it('keeps the graph and round-trips perturbed weights through BN folding (rel. 1e-5)', async () => {
@@ -32,17 +33,8 @@ describe('writeTrainedWeights on fmnist-resnet (7 Conv+BN folded, 1 Gemm)', () =
     expect(again.layers.map((c) => c.name)).toEqual(prepared.layers.map((c) => c.name));
     for (const c of again.layers) {
       const t = trained.get(c.name)!;
-      const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-        let m = 0;
-        let s = 0;
-        for (let i = 0; i < a.length; i++) {
-          m = Math.max(m, Math.abs(a[i]! - b[i]!));
-          s = Math.max(s, Math.abs(b[i]!));
-        }
-        return m / s;
-      };
-      expect(rel(c.weight.data, t.weight)).toBeLessThan(1e-5);
-      expect(rel(c.bias, t.bias)).toBeLessThan(1e-5);
+      expect(maxRelDiff(c.weight.data, t.weight)).toBeLessThan(1e-5);
+      expect(maxRelDiff(c.bias, t.bias)).toBeLessThan(1e-5);
     }
   });
 

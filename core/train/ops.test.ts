@@ -6,22 +6,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { roundToFp16 } from '../emulator/fp16.ts';
 import { initTraining, tf } from './backend.ts';
 import { conv2dValid, fp16Round, noGrad, steRound } from './ops.ts';
+import { maxRelDiff as relDiff } from './testing.ts';
 
 beforeAll(async () => {
   await initTraining('cpu');
 });
 
-function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
-  const x = a.dataSync();
-  const y = b.dataSync();
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < x.length; i++) {
-    m = Math.max(m, Math.abs(x[i]! - y[i]!));
-    s = Math.max(s, Math.abs(y[i]!));
-  }
-  return m / s;
-}
+const maxRelDiff = (a: tf.Tensor, b: tf.Tensor): number => relDiff(a.dataSync(), b.dataSync());
 
 describe('conv2dValid', () => {
   it.each([

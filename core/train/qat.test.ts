@@ -30,18 +30,28 @@ beforeAll(async () => {
   await useNodeTraining('wasm');
 });
 
-async function smokeSetup() {
-  const task = getTask('smoke-fmnist');
+/** A task's model quantized on its first `samples` calibration samples, tiers in turn. */
+async function quantizedTask(taskId: string, targetId: string, samples: number) {
+  const task = getTask(taskId);
   const split = await task.load(nodeDataSource(), 'calibration');
-  const target = getTarget('ascend310-w4a8');
+  const target = getTarget(targetId);
   const model = decodeModel(await readTaskModel(task.manifest));
   const q = await quantizeModel(model, split, {
     target,
-    samples: { indices: Array.from({ length: 32 }, (_, i) => i) },
+    samples: { indices: Array.from({ length: samples }, (_, i) => i) },
     biasCorrection: false,
   });
   const tiers = new Map<string, Tier>(
     q.layers.map((l, i) => [l.name, (['low', 'medium', 'high'] as const)[i % 3]!]),
+  );
+  return { task, split, target, q, tiers };
+}
+
+async function smokeSetup() {
+  const { task, split, target, q, tiers } = await quantizedTask(
+    'smoke-fmnist',
+    'ascend310-w4a8',
+    32,
   );
   const make = (from: number, n: number): TrainingSplit => {
     const idx = Array.from({ length: n }, (_, i) => from + i);
@@ -191,20 +201,8 @@ describe('activation range tracking', () => {
 
 describe('progressiveQat on output maps (fmnist-detect, ascend310)', () => {
   it('trains by distillation alone, keeps the lowest-MSE checkpoint, and refuses to run without it', async () => {
-    const task = getTask('fmnist-detect');
-    const source = nodeDataSource();
-    const calibration = await task.load(source, 'calibration');
-    const target = getTarget('ascend310');
-    const model = decodeModel(await readTaskModel(task.manifest));
-    const q = await quantizeModel(model, calibration, {
-      target,
-      samples: { indices: Array.from({ length: 16 }, (_, i) => i) },
-      biasCorrection: false,
-    });
-    const tiers = new Map<string, Tier>(
-      q.layers.map((l, i) => [l.name, (['low', 'medium', 'high'] as const)[i % 3]!]),
-    );
-    const { train, heldOut } = await detectQatSplits(task.manifest, source, {
+    const { task, target, q, tiers } = await quantizedTask('fmnist-detect', 'ascend310', 16);
+    const { train, heldOut } = await detectQatSplits(task.manifest, nodeDataSource(), {
       trainCount: 16,
       heldOutCount: 8,
       seed: 3,
