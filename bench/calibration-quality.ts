@@ -20,7 +20,8 @@
  *     [--bootstrap 1000] [--variants default50,random500,naive] [--out bench/results/calibration-quality]
  *
  * Variants: default50, random50, random500 (per seed), naive, and ablations of default50 with one
- * ingredient changed: nobias (no bias correction), maxall (max calibration in every tier),
+ * ingredient changed: nobias (no bias correction), bias (bias correction on, for targets whose
+ * template has it off), maxall (max calibration in every tier),
  * pertensor (per-tensor weights).
  */
 import { execFileSync } from 'node:child_process';
@@ -201,6 +202,13 @@ for (const id of taskIds) {
       seeds[0]!,
       { ...abl, format: { ...abl.format, biasCorrection: false } },
     ]);
+  if (wanted.has('bias'))
+    variants.push([
+      `${template} (50, coverage) with bias correction`,
+      'bias',
+      seeds[0]!,
+      { ...abl, format: { ...abl.format, biasCorrection: true } },
+    ]);
   if (wanted.has('maxall'))
     variants.push([
       `${template} (50, coverage) with max in every tier`,
@@ -273,7 +281,7 @@ for (const id of taskIds) {
   if (d50 >= 0 && r500 >= 0) pairs.push([d50, r500]);
   if (d50 >= 0 && r50 >= 0) pairs.push([d50, r50]);
   if (r50 >= 0 && r500 >= 0) pairs.push([r50, r500]);
-  for (const k of ['nobias', 'maxall', 'pertensor']) {
+  for (const k of ['nobias', 'bias', 'maxall', 'pertensor']) {
     const v = firstOf(k);
     if (d50 >= 0 && v >= 0) pairs.push([d50, v]);
     if (nai >= 0 && v >= 0) pairs.push([v, nai]);

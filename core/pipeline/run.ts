@@ -30,6 +30,7 @@ import { getTarget, type Target } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
 import {
+  buildBiasCorrectionModel,
   channelDiffSums,
   correctLayerBias,
   outputChannelAxis,
@@ -362,38 +363,41 @@ export async function runPipeline<L, P>(
   const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
   let layers = fromStats.layers;
 
-  // 6. bias: per-batch per-channel sums of (int8 - fp32), merged in batch order.
+  // 6. bias: per-batch per-channel sums of (int8 - float reference on the same input), merged
+  // in batch order.
   if (recipe.format.biasCorrection && layers.length > 0) {
-    const int8Model =
-      target.executor === 'ort-qdq'
-        ? buildQdqModel(prepared, layers, target, fromStats.outputParams)
-        : buildEmulationModel(prepared, layers, target);
+    const { model: biasModel, pairs } = buildBiasCorrectionModel(
+      prepared,
+      layers,
+      target,
+      fromStats.outputParams,
+    );
     const parts = await timed('bias', chunks.length, () =>
       exec('bias', chunks, async (chunk) => {
         // batches[batch][layer]: the same sums whichever group of layers computed them
         const batches: number[][][] = [];
         for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) batches.push([]);
         for (const group of captureGroups(
-          layers.map((l, li) => ({ l, li })),
+          pairs.map((p, li) => ({ p, li })),
           CAPTURE_GROUP,
         )) {
-          const outputs = group.map((g) => g.l.output);
-          const fp = await captureSession(prepared.model, outputs);
-          const q = await captureSession(int8Model, outputs);
+          const outputs = group.flatMap(({ p }) => [p.int8, p.reference]);
+          const session = await captureSession(biasModel, outputs);
           try {
             for (let i = 0, k = 0; i < chunk.length; i += CAPTURE_BATCH, k++) {
               const feeds = await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH));
-              const [a, b] = [await fp.run(feeds, outputs), await q.run(feeds, outputs)];
-              for (const { l, li } of group)
+              const out = await session.run(feeds, outputs);
+              for (const { p, li } of group) {
+                const ref = out[p.reference]!;
                 batches[k]![li] = channelDiffSums(
-                  b[l.output]!,
-                  a[l.output]!,
-                  outputChannelAxis(l, a[l.output]!.dims.length),
+                  out[p.int8]!,
+                  ref,
+                  outputChannelAxis(p.layer, ref.dims.length),
                 );
+              }
             }
           } finally {
-            await fp.release();
-            await q.release();
+            await session.release();
           }
         }
         return batches;

@@ -8,6 +8,7 @@ import {
 import type { Target } from '../formats/targets.ts';
 import { makeNode } from '../onnx/builder.ts';
 import {
+  type GraphProto,
   type ModelProto,
   ModelProtoSchema,
   type NodeProto,
@@ -143,7 +144,7 @@ export function buildEmulationModel(
   if (fp16) {
     for (const input of graph.input) {
       if (!isFloat(input.name) || graph.initializer.some((t) => t.name === input.name)) continue;
-      const rounded = `${input.name}__fp16`;
+      const rounded = fp16InputName(input.name);
       lowerFp16Rounding(ctx, input.name, rounded, noNaN);
       alias.set(input.name, rounded);
     }
@@ -186,6 +187,17 @@ export function buildEmulationModel(
   pruneUnusedInitializers(model);
   ensureOpset(model, 13);
   return model;
+}
+
+const fp16InputName = (input: string) => `${input}__fp16`;
+
+/**
+ * The tensor an emulated layer reads for the original tensor `name`: on fp16 float paths a graph
+ * input is first rounded to fp16 (under a new name); every other tensor keeps its name.
+ */
+export function emulatedInputName(graph: GraphProto, name: string): string {
+  const rounded = fp16InputName(name);
+  return graph.node.some((n) => n.output.includes(rounded)) ? rounded : name;
 }
 
 /** Float32 initializers on an fp16 float path hold fp16 values (what the chip stores). */
