@@ -41,6 +41,7 @@ import {
 } from '../core/calibrate/sensitivity.ts';
 import { predictModel } from '../core/evaluate/evaluate.ts';
 import { encodeModel } from '../core/onnx/index.ts';
+import type { PipelineResult } from '../core/pipeline/run.ts';
 import { seededPrng as rng } from '../core/random.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
@@ -113,6 +114,8 @@ interface Row {
   /** The same sensitivity table under the earlier rules (same measurement, other tier rule). */
   tiers_rule_fixed: Record<string, number> | null;
   tiers_rule_binomial_all_samples: Record<string, number> | null;
+  /** What the run did with the recipe's biasCorrection ('auto': both estimates). */
+  bias: string;
   seconds: number;
 }
 
@@ -261,6 +264,7 @@ for (const id of taskIds) {
       high_by_agreement: (r.sensitivity ?? []).filter((t) => t.reason === 'agreement').length,
       tiers_rule_fixed: retier(r.sensitivity, recipe, 'fixed'),
       tiers_rule_binomial_all_samples: retier(r.sensitivity, recipe, 'all-samples'),
+      bias: biasText(r.biasCorrection),
       seconds: Math.round(performance.now() - t1) / 1000,
     };
     taskRows.push(row);
@@ -335,11 +339,11 @@ const md = [
   `- loss = FP32 - INT8 of the primary metric on the full evaluation split, in points; 95% CI: paired bootstrap over the evaluation samples (${B} resamples, percentile interval).`,
   '- tier rule: rank by SQNR + the agreement test (core/calibrate/sensitivity.ts: a layer goes high on agreement only when its flips are significantly above 0.5% at the sample count, one-sided exact binomial, 5%, counted on the samples where the reference is confident, softmax margin >= 0.1); "by agreement" counts the layers it sent high. The same measured table under the earlier rules: "fixed" (agreement < 99.5% -> high) and "binomial, all samples" (the test over every sample, near-ties included).',
   '',
-  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | estimated (points) | samples | tiers h/m/l | high by agreement | tiers, fixed rule | tiers, binomial all samples | seconds |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | estimated (points) | samples | tiers h/m/l | high by agreement | tiers, fixed rule | tiers, binomial all samples | bias correction | seconds |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map(
     (r) =>
-      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${hml(r.tiers)} | ${r.high_by_agreement} | ${hml(r.tiers_rule_fixed)} | ${hml(r.tiers_rule_binomial_all_samples)} | ${r.seconds} |`,
+      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${hml(r.tiers)} | ${r.high_by_agreement} | ${hml(r.tiers_rule_fixed)} | ${hml(r.tiers_rule_binomial_all_samples)} | ${r.bias} | ${r.seconds} |`,
   ),
   '',
   'Paired differences of the INT8 metric (a - b, points; positive: a is better), first seed:',
@@ -355,3 +359,11 @@ await writeFile(
 );
 await writeFile(`${values.out}.md`, md);
 console.log(md);
+
+/** 'on' / 'off' / 'auto: applied (0.015 vs 0.006 estimated)'. */
+function biasText(b: PipelineResult['biasCorrection']): string {
+  if (!b) return 'n/a';
+  const e = b.estimatedLossPoints;
+  if (!e) return b.applied ? 'on' : 'off';
+  return `auto: ${b.applied ? 'applied' : 'left off'} (${e.corrected.toFixed(3)} corrected vs ${e.uncorrected.toFixed(3)} uncorrected, estimated)`;
+}

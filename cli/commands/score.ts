@@ -391,6 +391,7 @@ export function registerScore(program: Command): void {
           loss_points: c.lossPoints,
           loss_fraction: c.lossFraction,
           estimated_loss_points: r.estimate?.lossPoints ?? null,
+          bias_correction: biasCorrectionJson(r),
           calibration_samples: r.calibration.samples.length,
           quantized_layers: r.layers.length,
           float_layers: r.skipped.length,
@@ -419,6 +420,7 @@ export function registerScore(program: Command): void {
             `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
             `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
             `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
+            biasCorrectionLine(r),
             scored.qqi.text,
             speedupLine(scored.perf.speedup, r.target, measured),
             `level L${scored.level}  (${scored.badge})`,
@@ -504,6 +506,7 @@ export function registerScore(program: Command): void {
           tiers: tierCounts(r),
           parameter_sets: parameterSets(r),
           estimated_loss_points: r.estimate?.lossPoints ?? null,
+          bias_correction: biasCorrectionJson(r),
           estimate: r.estimate
             ? {
                 kind: r.estimate.kind,
@@ -540,6 +543,7 @@ export function registerScore(program: Command): void {
                   `model ${user.info.model}  data ${user.info.data} (${user.info.samples} samples in ${user.info.files} files)  outputs read as ${user.info.outputKind}`,
                 ]
               : []),
+            biasCorrectionLine(r),
             `estimated INT8 loss ${r.estimate ? `${r.estimate.lossPoints.toFixed(2)} points (${describeEstimate(r.estimate)}, ${r.estimate.samples} unlabelled calibration samples)` : 'n/a'}`,
             ...(r.sensitivity ?? []).map(
               (t) =>
@@ -608,4 +612,28 @@ export function registerScore(program: Command): void {
         ),
       ),
     );
+}
+
+/** `score`/`calibrate --json`: the recipe's bias-correction mode and what the run did. */
+function biasCorrectionJson(r: PipelineResult) {
+  const b = r.biasCorrection;
+  if (!b) return null;
+  return {
+    mode: b.mode,
+    applied: b.applied,
+    ...(b.estimatedLossPoints
+      ? {
+          estimated_loss_points_corrected: b.estimatedLossPoints.corrected,
+          estimated_loss_points_uncorrected: b.estimatedLossPoints.uncorrected,
+        }
+      : {}),
+  };
+}
+
+function biasCorrectionLine(r: PipelineResult): string {
+  const b = r.biasCorrection;
+  if (!b) return 'bias correction n/a';
+  const e = b.estimatedLossPoints;
+  if (!e) return `bias correction ${b.applied ? 'applied' : 'off'}`;
+  return `bias correction auto: ${b.applied ? 'applied' : 'left off'} (estimated loss ${e.corrected.toFixed(3)} points corrected, ${e.uncorrected.toFixed(3)} uncorrected)`;
 }

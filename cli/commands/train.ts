@@ -340,7 +340,7 @@ export function registerTrain(program: Command): void {
             target,
             layerMethods: ptq.methods,
             samples: { indices: ptq.calibration.samples },
-            biasCorrection: qatScoringRecipe(recipe).format.biasCorrection,
+            biasCorrection: qatScoringRecipe(recipe).format.biasCorrection === true,
             ...(recipe.format.weights === 'per-tensor'
               ? { weightGranularity: 'per-tensor' as const }
               : {}),

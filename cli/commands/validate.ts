@@ -211,7 +211,7 @@ export function registerValidate(program: Command): void {
               used: nativeScheme(getTarget(recipe.target)),
               native: nativeScheme(getTarget(recipe.target)),
             },
-            biasCorrection: recipe.format.biasCorrection,
+            biasCorrection: recipe.format.biasCorrection !== false,
             feedback: { rounds: report.evidence },
           });
           const kbAfter = (await kb.entries()).length;

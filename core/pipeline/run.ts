@@ -124,6 +124,14 @@ export const CAPTURE_BATCH = 25;
  */
 export const CAPTURE_GROUP = 8;
 
+/** The recipe's bias-correction setting and what the run did with it. */
+export interface BiasCorrectionChoice {
+  mode: Recipe['format']['biasCorrection'];
+  applied: boolean;
+  /** `auto`: the estimated loss of both candidates (the lower one was kept; ties: uncorrected). */
+  estimatedLossPoints?: { corrected: number; uncorrected: number };
+}
+
 /** Everything a run produced. */
 export interface PipelineResult {
   task: string;
@@ -136,6 +144,8 @@ export interface PipelineResult {
   sensitivity?: LayerTier[];
   /** The INT8 loss predicted from unlabelled calibration data, before any labelled evaluation. */
   estimate?: LossEstimate;
+  /** Whether the bias correction was applied, and on what evidence (absent in older results). */
+  biasCorrection?: BiasCorrectionChoice;
   /**
    * L3.fidelity: the emulation model against the reference kernels (null: not applicable, e.g.
    * cpu-wasm runs ORT's own QDQ kernels; absent in results made before the phase existed).
@@ -175,7 +185,7 @@ function overridesFor(recipe: Recipe, name: string) {
 
 /**
  * Runs a recipe end to end: reference (FP32, shared) -> sample (pure) -> ranges -> histograms
- * -> sensitivity -> quantize (pure) -> bias -> fidelity -> estimate -> validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
+ * -> sensitivity -> quantize (pure) -> bias -> estimate -> fidelity -> validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
  * result is identical for any shard count and executor.
  */
 export async function runPipeline<L, P>(
@@ -365,7 +375,11 @@ export async function runPipeline<L, P>(
 
   // 6. bias: per-batch per-channel sums of (int8 - float reference on the same input), merged
   // in batch order.
-  if (recipe.format.biasCorrection && layers.length > 0) {
+  // `auto`: both candidates go through the estimate (step 7), the lower estimated loss wins.
+  const biasMode = recipe.format.biasCorrection;
+  const uncorrected = layers;
+  let corrected: QuantizedLayer[] | undefined;
+  if (biasMode !== false && layers.length > 0) {
     const { model: biasModel, pairs } = buildBiasCorrectionModel(
       prepared,
       layers,
@@ -404,7 +418,7 @@ export async function runPipeline<L, P>(
       }),
     );
     const all = parts.flat();
-    layers = layers.map(
+    corrected = layers.map(
       (l, li) =>
         correctLayerBias(
           l,
@@ -412,11 +426,67 @@ export async function runPipeline<L, P>(
         ).layer,
     );
   }
-  const qdq = buildQdqModel(prepared, layers, target, fromStats.outputParams);
-  const emulation =
-    target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
+  // 7. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
+  // calibration split; with `biasCorrection: 'auto'` for the uncorrected layers too.
+  const estRanges = planRanges(
+    Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES),
+    shards,
+    DEFAULT_BATCH_SIZE,
+  );
+  const ref = reference.calibration;
+  const primary = task.manifest.metric.primary;
+  const estimateOf = async (phase: string, model: ModelProto): Promise<LossEstimate> => {
+    const bytes = encodeModel(model);
+    const int8Calib = await timed(phase, estRanges.length, () =>
+      exec(phase, estRanges, (r) =>
+        predictModel(task, bytes, calib, { start: r.start, end: r.end }),
+      ),
+    );
+    const pairs = {
+      start: 0,
+      count: ref.predictions.length,
+      fp32: ref.predictions,
+      int8: int8Calib.flat(),
+      ...(ref.classes !== undefined ? { classes: ref.classes, fp32Logits: ref.logits! } : {}),
+    };
+    return estimateLoss(pairs, {
+      kind: estimatorFor(primary),
+      reference: task.manifest.reference.fp32[primary] ?? 1,
+    });
+  };
+  const modelsOf = (ls: QuantizedLayer[]) => {
+    const q = buildQdqModel(prepared, ls, target, fromStats.outputParams);
+    return {
+      qdq: q,
+      emulation: target.executor === 'ort-qdq' ? q : buildEmulationModel(prepared, ls, target),
+    };
+  };
+  let chosen = modelsOf(corrected ?? uncorrected);
+  let estimate = await estimateOf('estimate', chosen.emulation);
+  let biasCorrection: BiasCorrectionChoice = { mode: biasMode, applied: corrected !== undefined };
+  if (biasMode === 'auto' && corrected) {
+    const without = modelsOf(uncorrected);
+    const withoutEstimate = await estimateOf('estimate-uncorrected', without.emulation);
+    // Ties keep the model unchanged: the correction has to earn its place.
+    const applied = estimate.lossPoints < withoutEstimate.lossPoints;
+    biasCorrection = {
+      mode: 'auto',
+      applied,
+      estimatedLossPoints: {
+        corrected: estimate.lossPoints,
+        uncorrected: withoutEstimate.lossPoints,
+      },
+    };
+    if (!applied) {
+      chosen = without;
+      estimate = withoutEstimate;
+    }
+  }
+  layers = biasCorrection.applied ? corrected! : uncorrected;
+  const { qdq, emulation } = chosen;
+  const emulationBytes = encodeModel(emulation);
 
-  // 7. fidelity (L3): the emulation model against the scalar reference kernels, bit for bit,
+  // 8. fidelity (L3): the emulation model against the scalar reference kernels, bit for bit,
   // on the check set; shards = batch-aligned parts of it, counts summed.
   let fidelity: FidelityReport | null = null;
   if (fidelityApplies({ target: target.id, layers })) {
@@ -430,33 +500,6 @@ export async function runPipeline<L, P>(
     fidelity = mergeFidelity(counts, check.length);
   }
 
-  // 8. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
-  // calibration split.
-  const emulationBytes = encodeModel(emulation);
-  const estRanges = planRanges(
-    Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES),
-    shards,
-    DEFAULT_BATCH_SIZE,
-  );
-  const int8Calib = await timed('estimate', estRanges.length, () =>
-    exec('estimate', estRanges, (r) =>
-      predictModel(task, emulationBytes, calib, { start: r.start, end: r.end }),
-    ),
-  );
-  const ref = reference.calibration;
-  const pairs = {
-    start: 0,
-    count: ref.predictions.length,
-    fp32: ref.predictions,
-    int8: int8Calib.flat(),
-    ...(ref.classes !== undefined ? { classes: ref.classes, fp32Logits: ref.logits! } : {}),
-  };
-  const primary = task.manifest.metric.primary;
-  const estimate = estimateLoss(pairs, {
-    kind: estimatorFor(primary),
-    reference: task.manifest.reference.fp32[primary] ?? 1,
-  });
-
   const result: PipelineResult = {
     task: task.manifest.id,
     target: target.id,
@@ -466,6 +509,7 @@ export async function runPipeline<L, P>(
     methods,
     ...(tiers ? { sensitivity: tiers } : {}),
     estimate,
+    biasCorrection,
     fidelity,
     skipped: plan.skipped,
     emulation,

@@ -8,7 +8,9 @@
  * longer aim at. Measured on a W4A8 fmnist-resnet QAT model: top-1 0.8244 with bias correction,
  * 0.8958 without (docs/QAT.md).
  */
-export function qatScoringRecipe<R extends { format: { biasCorrection: boolean } }>(recipe: R): R {
+export function qatScoringRecipe<R extends { format: { biasCorrection: boolean | 'auto' } }>(
+  recipe: R,
+): R {
   return { ...recipe, format: { ...recipe.format, biasCorrection: false } };
 }
 

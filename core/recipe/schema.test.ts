@@ -72,19 +72,26 @@ describe('templates', () => {
   });
 });
 
-describe('templates on int4-weight targets', () => {
-  it('turn the single-pass bias correction off on W4A8, keep it on int8; the naive baseline is unchanged', () => {
-    const w4 = recipeFromTemplate('industrial-vision', 'fmnist-resnet', 'ascend310-w4a8');
-    expect(w4.format.biasCorrection).toBe(false);
-    expect(w4.format.weightClip).toBeUndefined();
+describe('bias correction in the templates', () => {
+  it("is 'auto' in every template but the naive baseline, on int8 and int4 targets alike", () => {
+    for (const t of TEMPLATES)
+      for (const target of ['ascend310', 'ascend310-w4a8'])
+        expect(recipeFromTemplate(t.name, 'fmnist-resnet', target).format.biasCorrection).toBe(
+          t.name === 'naive-baseline' ? false : 'auto',
+        );
     expect(
-      recipeFromTemplate('detection', 'fmnist-detect', 'ascend310p-w4a8').format.biasCorrection,
-    ).toBe(false);
-    expect(
-      recipeFromTemplate('industrial-vision', 'fmnist-resnet', 'ascend310').format.biasCorrection,
-    ).toBe(true);
-    expect(
-      recipeFromTemplate('naive-baseline', 'fmnist-resnet', 'ascend310-w4a8').format.biasCorrection,
-    ).toBe(false);
+      recipeFromTemplate('industrial-vision', 'fmnist-resnet', 'ascend310-w4a8').format.weightClip,
+    ).toBeUndefined();
+  });
+
+  it("accepts true, false and 'auto', and says what else would do", () => {
+    const base = { version: 1, name: 'x', task: 'fmnist-resnet', target: 'ascend310' };
+    expect(parseRecipe(base).format.biasCorrection).toBe(true);
+    expect(parseRecipe({ ...base, format: { biasCorrection: 'auto' } }).format.biasCorrection).toBe(
+      'auto',
+    );
+    expect(() => parseRecipe({ ...base, format: { biasCorrection: 'sometimes' } })).toThrow(
+      /format\.biasCorrection/,
+    );
   });
 });

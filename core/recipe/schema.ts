@@ -89,7 +89,12 @@ export const RecipeSchema = z
          */
         weightClip: z.enum(['max', 'mse']).optional(),
         activations: z.enum(['target', 'symmetric', 'asymmetric']).default('target'),
-        biasCorrection: z.boolean().default(true),
+        /**
+         * Empirical bias correction (core/quantize/bias-correction.ts): true, false, or 'auto'
+         * (computed, then kept only if it lowers the loss estimated on the unlabelled calibration
+         * split; the run reports both estimates).
+         */
+        biasCorrection: z.union([z.boolean(), z.literal('auto')]).default(true),
       })
       .strict()
       .default({ weights: 'per-channel', activations: 'target', biasCorrection: true }),

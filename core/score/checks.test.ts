@@ -141,6 +141,21 @@ describe('checks', () => {
     expect(byId(cs, 'L3.format').pass).toBe(false);
     expect(levelEarned(cs)).toBe(2);
     expect(levelEarned(runChecks(evidence(0.898, { biasCorrection: false })))).toBe(2);
+    // 'auto' left it off because the corrected model's estimated loss was higher: judged, passes.
+    const judged = byId(
+      runChecks(
+        evidence(0.898, {
+          biasCorrection: false,
+          biasCorrectionAuto: { applied: false, corrected: 0.0147, uncorrected: 0.0059 },
+        }),
+      ),
+      'L3.bias',
+    );
+    expect(judged.pass).toBe(true);
+    expect(judged.value).toBe('auto: left off');
+    expect(judged.why).toBe(
+      'bias correction computed and left off: estimated loss 0.015 points corrected, 0.006 uncorrected',
+    );
     expect(levelEarned(runChecks(evidence(0.898, { fidelity: undefined })))).toBe(2);
     // L3 checks all pass but L2 fails: L1 only.
     expect(

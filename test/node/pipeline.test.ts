@@ -63,3 +63,37 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
     expect(fingerprint(replayed)).toBe(fingerprint(one));
   }, 600_000);
 });
+
+describe("biasCorrection 'auto' (smoke-fmnist, ascend310)", () => {
+  it('keeps the candidate with the lower estimated loss: the same run as true or false', async () => {
+    const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
+    expect(recipe.format.biasCorrection).toBe('auto');
+    const withMode = async (mode: boolean | 'auto', shards = 1) =>
+      runPipeline(
+        await loadRecipeInputs(
+          { ...recipe, format: { ...recipe.format, biasCorrection: mode } },
+          true,
+        ),
+        { shards },
+      );
+    const auto = await withMode('auto');
+    const on = await withMode(true);
+    const off = await withMode(false);
+    expect(on.biasCorrection).toEqual({ mode: true, applied: true });
+    expect(off.biasCorrection).toEqual({ mode: false, applied: false });
+    const choice = auto.biasCorrection!;
+    expect(choice.mode).toBe('auto');
+    // Both candidates were estimated, each exactly as its own run estimates it.
+    expect(choice.estimatedLossPoints).toEqual({
+      corrected: on.estimate!.lossPoints,
+      uncorrected: off.estimate!.lossPoints,
+    });
+    expect(choice.applied).toBe(on.estimate!.lossPoints < off.estimate!.lossPoints);
+    const same = choice.applied ? on : off;
+    expect(fingerprint(auto)).toBe(fingerprint(same));
+    expect(auto.estimate).toEqual(same.estimate);
+    expect(auto.phases.map((p) => p.phase)).toContain('estimate-uncorrected');
+    // Shard-invariant like every other phase.
+    expect(fingerprint(await withMode('auto', 3))).toBe(fingerprint(auto));
+  }, 600_000);
+});
