@@ -69,8 +69,10 @@ describe('a submission, end to end', () => {
         'histograms',
         'sensitivity',
         'bias',
-        'fidelity',
+        // the recipe's biasCorrection is 'auto': both candidates are estimated
         'estimate',
+        'estimate-uncorrected',
+        'fidelity',
         'validate',
       ]);
     // The FP32 reference pass is shared: the cross-hardware runs (same model, same data) get
