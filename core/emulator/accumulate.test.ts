@@ -77,6 +77,105 @@ describe('conv2dInt8 (hand-computed)', () => {
   });
 });
 
+/**
+ * The textbook definition (one multiply-accumulate per output element and tap, wrapped to int32
+ * after each): the oracle for conv2dInt8's plane-at-a-time loop.
+ */
+function conv2dTextbook(
+  x: Int8Array,
+  [n, cin, h, w]: number[],
+  wt: Int8Array,
+  [cout, cpg, kh, kw]: number[],
+  bias: Int32Array | undefined,
+  a: { strides: number[]; pads: number[]; dilations: number[]; group: number; padValue: number },
+): Int32Array {
+  const [sh, sw] = a.strides as [number, number];
+  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
+  const [dh, dw] = a.dilations as [number, number];
+  const oh = Math.floor((h! + pt + pb - dh * (kh! - 1) - 1) / sh) + 1;
+  const ow = Math.floor((w! + pl + pr - dw * (kw! - 1) - 1) / sw) + 1;
+  const out = new Int32Array(n! * cout! * oh * ow);
+  for (let b = 0; b < n!; b++)
+    for (let co = 0; co < cout!; co++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) {
+          let acc = bias ? bias[co]! : 0;
+          const g = Math.floor(co / (cout! / a.group));
+          for (let ci = 0; ci < cpg!; ci++)
+            for (let ky = 0; ky < kh!; ky++)
+              for (let kx = 0; kx < kw!; kx++) {
+                const [iy, ix] = [oy * sh - pt + ky * dh, ox * sw - pl + kx * dw];
+                const inside = iy >= 0 && iy < h! && ix >= 0 && ix < w!;
+                const xv = inside
+                  ? x[((b * cin! + g * cpg! + ci) * h! + iy) * w! + ix]!
+                  : a.padValue;
+                acc = macInt32(acc, xv, wt[((co * cpg! + ci) * kh! + ky) * kw! + kx]!);
+              }
+          out[((b * cout! + co) * oh + oy) * ow + ox] = acc;
+        }
+  return out;
+}
+
+describe('conv2dInt8 against the textbook loop (seeded random shapes)', () => {
+  it('equals it bit for bit: strides, asymmetric pads, dilations, groups, padValue, wrapping biases', () => {
+    const rand = mulberry32(20261126);
+    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    let compared = 0;
+    for (let trial = 0; trial < 200; trial++) {
+      const group = [1, 1, 2, 3][int(0, 3)]!;
+      const cpg = int(1, 3);
+      const cout = group * int(1, 3);
+      const [h, w, kh, kw] = [int(1, 9), int(1, 9), int(1, 4), int(1, 4)];
+      const attrs = {
+        strides: [int(1, 3), int(1, 3)],
+        pads: [int(0, 3), int(0, 3), int(0, 3), int(0, 3)],
+        dilations: [int(1, 3), int(1, 3)],
+        group,
+        padValue: int(-128, 127),
+      };
+      const oh =
+        Math.floor(
+          (h + attrs.pads[0]! + attrs.pads[2]! - attrs.dilations[0]! * (kh - 1) - 1) /
+            attrs.strides[0]!,
+        ) + 1;
+      const ow =
+        Math.floor(
+          (w + attrs.pads[1]! + attrs.pads[3]! - attrs.dilations[1]! * (kw - 1) - 1) /
+            attrs.strides[1]!,
+        ) + 1;
+      if (oh <= 0 || ow <= 0) continue;
+      const xd = [2, group * cpg, h, w];
+      const wd = [cout, cpg, kh, kw];
+      const x = Int8Array.from({ length: 2 * group * cpg * h * w }, () => int(-128, 127));
+      // some zero taps (skipped by the fast loop) and some extreme ones
+      const wt = Int8Array.from({ length: cout * cpg * kh * kw }, () =>
+        rand() < 0.2 ? 0 : int(-128, 127),
+      );
+      // biases near the int32 limits, so that sums wrap
+      const bias = Int32Array.from({ length: cout }, () =>
+        rand() < 0.5
+          ? int(-1000, 1000)
+          : rand() < 0.5
+            ? 2147483647 - int(0, 5000)
+            : -2147483648 + int(0, 5000),
+      );
+      const want = conv2dTextbook(x, xd, wt, wd, bias, attrs);
+      const got = conv2dInt8(tensor('int8', xd, x), tensor('int8', wd, wt), bias, {
+        strides: attrs.strides as [number, number],
+        pads: attrs.pads as [number, number, number, number],
+        dilations: attrs.dilations as [number, number],
+        group,
+        padValue: attrs.padValue,
+      });
+      expect(got.dims).toEqual([2, cout, oh, ow]);
+      expect(Array.from(got.data)).toEqual(Array.from(want));
+      compared++;
+    }
+    // shapes with an empty output are skipped; most are not
+    expect(compared).toBeGreaterThan(120);
+  });
+});
+
 describe('gemmInt8 / matmulInt8 (hand-computed)', () => {
   const a = i8([2, 3], [1, 2, 3, 4, 5, 6]);
   const b = i8([3, 2], [1, -1, 0, 2, -1, 1]);

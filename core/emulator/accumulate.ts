@@ -98,28 +98,46 @@ export function conv2dInt8(
   const x = input.data;
   const wt = weight.data;
   const out = new Int32Array(n * cout * oh * ow);
+  // One output plane at a time, one weight tap at a time: plane += w * (shifted input rows).
+  // The sum is kept exact in float64 (|sum| <= K * 2^14 + 2^31 << 2^53) and wrapped to int32
+  // once at the end, which equals wrapping after every multiply-accumulate (int32 wrapping is
+  // addition modulo 2^32). For each tap the output columns split into three runs: left of the
+  // input (padValue), inside it, right of it; rows above or below the input read padValue.
+  const plane = new Float64Array(oh * ow);
   for (let b = 0; b < n; b++) {
     for (let co = 0; co < cout; co++) {
       const g = Math.floor(co / coutPerGroup);
-      for (let oy = 0; oy < oh; oy++) {
-        for (let ox = 0; ox < ow; ox++) {
-          let acc = bias ? bias[co]! : 0;
-          for (let ci = 0; ci < cinPerGroup; ci++) {
-            const c = g * cinPerGroup + ci;
-            for (let ky = 0; ky < kh; ky++) {
+      plane.fill(bias ? bias[co]! : 0);
+      for (let ci = 0; ci < cinPerGroup; ci++) {
+        const xc = (b * cin + g * cinPerGroup + ci) * h * w;
+        for (let ky = 0; ky < kh; ky++) {
+          for (let kx = 0; kx < kw; kx++) {
+            const wv = wt[((co * cinPerGroup + ci) * kh + ky) * kw + kx]!;
+            if (wv === 0) continue;
+            const padTerm = padValue * wv;
+            // ox with 0 <= ox * sw - pl + kx * dw < w: [oxLo, oxHi)
+            const shift = kx * dw - pl;
+            const oxLo = Math.min(ow, Math.max(0, Math.ceil(-shift / sw)));
+            const oxHi = Math.max(oxLo, Math.min(ow, Math.floor((w - 1 - shift) / sw) + 1));
+            for (let oy = 0; oy < oh; oy++) {
               const iy = oy * sh - pt + ky * dh;
-              for (let kx = 0; kx < kw; kx++) {
-                const ix = ox * sw - pl + kx * dw;
-                const inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-                const xv = inside ? x[((b * cin + c) * h + iy) * w + ix]! : padValue;
-                const wv = wt[((co * cinPerGroup + ci) * kh + ky) * kw + kx]!;
-                acc = macInt32(acc, xv, wv);
+              const row = oy * ow;
+              if (iy < 0 || iy >= h) {
+                if (padTerm !== 0) for (let ox = 0; ox < ow; ox++) plane[row + ox]! += padTerm;
+                continue;
               }
+              const xr = xc + iy * w + shift;
+              if (padTerm !== 0) {
+                for (let ox = 0; ox < oxLo; ox++) plane[row + ox]! += padTerm;
+                for (let ox = oxHi; ox < ow; ox++) plane[row + ox]! += padTerm;
+              }
+              for (let ox = oxLo; ox < oxHi; ox++) plane[row + ox]! += wv * x[xr + ox * sw]!;
             }
           }
-          out[((b * cout + co) * oh + oy) * ow + ox] = acc;
         }
       }
+      const o = (b * cout + co) * oh * ow;
+      for (let i = 0; i < plane.length; i++) out[o + i] = wrapInt32(plane[i]!);
     }
   }
   return tensor('int32', [n, cout, oh, ow], out);
