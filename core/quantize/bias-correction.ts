@@ -104,7 +104,6 @@ export function buildBiasCorrectionModel(
   layers: readonly QuantizedLayer[],
   target: Target,
   outputParams: ReadonlyMap<string, ActivationParams>,
-  options: { weightOnly?: boolean } = {},
 ): { model: ModelProto; pairs: BiasCorrectionPair[] } {
   const model =
     target.executor === 'ort-qdq'
@@ -116,48 +115,13 @@ export function buildBiasCorrectionModel(
   for (const layer of layers) {
     const c = candidates.get(layer.name);
     if (!c) throw new RangeError(`bias correction: '${layer.name}' is not a layer of the model`);
-    let input = target.executor === 'ort-qdq' ? c.input : emulatedInputName(graph, c.input);
-    if (options.weightOnly) {
-      const fq = fakeQuantize(input, layer.act, `${c.output}__float_ref_in`);
-      graph.node.push(...fq.nodes);
-      graph.initializer.push(...fq.initializers);
-      input = fq.output;
-    }
+    const input = target.executor === 'ort-qdq' ? c.input : emulatedInputName(graph, c.input);
     const ref = floatLayer(c, input, `${c.output}__float_ref`);
     graph.node.push(...ref.nodes);
     graph.initializer.push(...ref.initializers);
     pairs.push({ layer, int8: layer.output, reference: ref.output });
   }
   return { model, pairs };
-}
-
-/** (clip(round(x / s) + zp, qmin, qmax) - zp) * s in float ONNX operators. */
-function fakeQuantize(
-  x: string,
-  p: ActivationParams,
-  name: string,
-): { nodes: NodeProto[]; initializers: TensorProto[]; output: string } {
-  const scalar = (n: string, v: number) =>
-    tensorToProto(`${name}__${n}`, { type: 'float32', dims: [], data: new Float32Array([v]) });
-  const initializers = [
-    scalar('s', p.scale),
-    scalar('zp', p.zeroPoint),
-    scalar('lo', p.qmin),
-    scalar('hi', p.qmax),
-  ];
-  const k = (n: string) => `${name}__${n}`;
-  return {
-    nodes: [
-      makeNode('Div', [x, k('s')], [k('d')]),
-      makeNode('Round', [k('d')], [k('r')]),
-      makeNode('Add', [k('r'), k('zp')], [k('a')]),
-      makeNode('Clip', [k('a'), k('lo'), k('hi')], [k('c')]),
-      makeNode('Sub', [k('c'), k('zp')], [k('u')]),
-      makeNode('Mul', [k('u'), k('s')], [name]),
-    ],
-    initializers,
-    output: name,
-  };
 }
 
 /** The FP32 layer of a candidate as ONNX nodes over `input` (weights folded as prepared). */

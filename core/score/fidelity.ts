@@ -12,6 +12,7 @@ import { referenceLayer } from '../emulator/reference-layer.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import { getTarget } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
+import { emulatedInputName } from '../quantize/emulation.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
 import type { TensorData } from '../tensor/index.ts';
 import type { Evidence } from './checks.ts';
@@ -55,9 +56,10 @@ export async function fidelityShard(
   indices: readonly number[],
   batchSize = FIDELITY_BATCH,
 ): Promise<FidelityCounts> {
-  const produced = new Set(run.emulation.graph!.node.flatMap((n) => n.output));
-  const inputOf = (name: string) => (produced.has(`${name}__fp16`) ? `${name}__fp16` : name);
-  const tensors = [...new Set(run.layers.flatMap((l) => [inputOf(l.input), l.output]))];
+  const inputOf = new Map(
+    run.layers.map((l) => [l.input, emulatedInputName(run.emulation.graph!, l.input)]),
+  );
+  const tensors = [...new Set(run.layers.flatMap((l) => [inputOf.get(l.input)!, l.output]))];
   const perLayer = new Map(run.layers.map((l) => [l.name, { mismatches: 0, compared: 0 }]));
   if (indices.length === 0) return [...perLayer].map(([name, r]) => ({ name, ...r }));
   const session = await captureSession(run.emulation, tensors);
@@ -68,7 +70,7 @@ export async function fidelityShard(
         tensors,
       );
       for (const layer of run.layers) {
-        const input = out[inputOf(layer.input)] as TensorData<'float32'>;
+        const input = out[inputOf.get(layer.input)!] as TensorData<'float32'>;
         const lowered = out[layer.output] as TensorData<'float32'>;
         const reference = referenceLayer(layer, input);
         const a = new Uint32Array(
