@@ -9,6 +9,7 @@ import {
   scaledBigIntToFp16Bits,
   toFp16Bits,
 } from './fp16.ts';
+import { roundHalfEven } from './rounding.ts';
 
 describe('toFp16Bits (hand-derived bit patterns)', () => {
   it('1.0 = 0x3C00: sign 0, exponent 0+15=15 (0b01111), fraction 0', () => {
@@ -152,5 +153,82 @@ describe('independent cross-check against the BigInt rounding path', () => {
       const r = roundToFp16(x);
       expect(roundToFp16(r)).toBe(r);
     }
+  });
+});
+
+/**
+ * The textbook conversion toFp16Bits used before it read the exponent from the bits (log2 to
+ * find the binade, roundHalfEven on the scaled value): the oracle for the fast path.
+ */
+function toFp16BitsTextbook(x: number, overflow: 'inf' | 'saturate' = 'inf'): number {
+  if (Number.isNaN(x)) return overflow === 'saturate' ? 0 : 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  const overflowBits = overflow === 'saturate' ? sign | 0x7bff : sign | 0x7c00;
+  if (a === Number.POSITIVE_INFINITY) return overflowBits;
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e -= 1;
+  if (2 ** (e + 1) <= a) e += 1;
+  if (e > 15) return overflowBits;
+  let m = roundHalfEven(a * 2 ** (10 - e));
+  if (m === 2048) {
+    m = 1024;
+    e += 1;
+  }
+  if (e > 15) return overflowBits;
+  return sign | ((e + 15) << 10) | (m - 1024);
+}
+
+/** The binary64 neighbours of x (x itself when x is not finite). */
+function neighbours(x: number): number[] {
+  const f = new Float64Array([x]);
+  const b = new BigInt64Array(f.buffer);
+  const out: number[] = [];
+  for (const d of [-1n, 1n]) {
+    const g = new BigInt64Array([b[0]! + d]);
+    out.push(new Float64Array(g.buffer)[0]!);
+  }
+  return out;
+}
+
+describe('toFp16Bits (exponent from the bits) against the textbook conversion', () => {
+  const both = (x: number) => {
+    expect(toFp16Bits(x), `${x}`).toBe(toFp16BitsTextbook(x));
+    expect(toFp16Bits(x, 'saturate'), `${x} saturate`).toBe(toFp16BitsTextbook(x, 'saturate'));
+  };
+  it('every fp16 value, every midpoint between neighbours, and the doubles either side of each', () => {
+    for (let b = 0; b < 0x7c00; b++) {
+      for (const s of [1, -1]) {
+        const v = s * fp16BitsToNumber(b);
+        both(v);
+        // the midpoint to the next pattern (65520 above 0x7BFF: the overflow threshold)
+        const next = b === 0x7bff ? 65536 : fp16BitsToNumber(b + 1);
+        const mid = (s * (fp16BitsToNumber(b) + next)) / 2;
+        both(mid);
+        for (const n of neighbours(mid)) both(n);
+      }
+    }
+  });
+  it('400000 seeded doubles over the whole binary64 range, binary64 subnormals and specials', () => {
+    const rnd = mulberry32(20261126);
+    for (let i = 0; i < 400000; i++) {
+      // exponents -1074..1023, denser near the fp16 range
+      const exp = i % 2 ? Math.floor(rnd() * 2098) - 1074 : Math.floor(rnd() * 60) - 40;
+      const x = (rnd() < 0.5 ? -1 : 1) * (1 + rnd()) * 2 ** exp;
+      both(x);
+    }
+    for (const x of [
+      0,
+      -0,
+      5e-324,
+      -5e-324,
+      Number.MAX_VALUE,
+      -Number.MAX_VALUE,
+      Infinity,
+      -Infinity,
+      NaN,
+    ])
+      both(x);
   });
 });

@@ -18,8 +18,6 @@
  *   24 >= 2*11 + 2, but binary64 needs no such argument.)
  */
 
-import { roundHalfEven } from './rounding.ts';
-
 /**
  * What happens when a rounded result exceeds the fp16 range.
  * - 'inf': IEEE 754 (overflow to ±Inf, NaN stays NaN).
@@ -39,6 +37,17 @@ export const FP16_MIN_SUBNORMAL = 2 ** -24;
 /** Canonical quiet NaN bit pattern used for IEEE-mode NaN results. */
 export const FP16_NAN_BITS = 0x7e00;
 
+// Scratch view of one binary64 for reading its sign and exponent bits (little- or big-endian).
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+/** 2^52: x + 2^52 - 2^52 rounds 0 <= x < 2^52 to an integer, ties to even. */
+const ROUND_SHIFTER = 2 ** 52;
+/** 2^(10 - e) for e = -14..15 (index e + 14): scales a normal fp16-range value to [1024, 2048). */
+const POW2_10_MINUS_E = Float64Array.from({ length: 30 }, (_, i) => 2 ** (10 - (i - 14)));
+/** The value of every fp16 bit pattern (every fp16 value is a binary32 value, so exact). */
+const FP16_VALUES = Float32Array.from({ length: 0x10000 }, (_, bits) => decodeFp16(bits));
+
 /**
  * Converts a number (any binary64, hence any binary32) to fp16 bits, rounding to nearest,
  * ties to even, with subnormals. Overflow: values at or beyond 65520 (the midpoint between
@@ -49,26 +58,27 @@ export const FP16_NAN_BITS = 0x7e00;
  */
 export function toFp16Bits(x: number, overflow: Fp16Overflow = 'inf'): number {
   if (Number.isNaN(x)) return overflow === 'saturate' ? 0 : FP16_NAN_BITS;
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
-  const a = Math.abs(x);
-  const overflowBits = overflow === 'saturate' ? sign | 0x7bff : sign | 0x7c00;
-  if (a === Number.POSITIVE_INFINITY) return overflowBits;
-  if (a < FP16_MIN_NORMAL) {
-    // Subnormal range: the quantum is 2^-24. a * 2^24 is exact (scaling by a power of two).
-    const m = roundHalfEven(a * 2 ** 24); // 0..1024; 1024 is exactly the smallest normal 0x0400
-    return sign | m;
+  // The sign and the binary64 exponent come straight from the bits (no log2): -0 keeps its sign.
+  F64[0] = x;
+  const hi = U32[HI]!;
+  const sign = (hi >>> 16) & 0x8000;
+  const biased = (hi >>> 20) & 0x7ff;
+  const a = sign ? -x : x;
+  let e = biased - 1023; // 2^e <= a < 2^(e+1) for normal binary64; below -1022 for 0 and subnormals
+  if (e < -14) {
+    // fp16 subnormal range (a < 2^-14): the quantum is 2^-24. a * 2^24 < 1024 is exact (a power
+    // of two), and adding then subtracting 2^52 rounds it to an integer, ties to even (binary64
+    // addition rounds to nearest even, and the spacing of doubles in [2^52, 2^53) is 1).
+    // 1024 is exactly the smallest normal, 0x0400.
+    return sign | (a * 2 ** 24 + ROUND_SHIFTER - ROUND_SHIFTER);
   }
-  // Normal range: find e with 2^e <= a < 2^(e+1).
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e -= 1;
-  if (2 ** (e + 1) <= a) e += 1;
-  if (e > 15) return overflowBits;
-  let m = roundHalfEven(a * 2 ** (10 - e)); // exact scaling; m in [1024, 2048]
+  if (e > 15) return overflow === 'saturate' ? sign | 0x7bff : sign | 0x7c00; // also Inf
+  let m = a * POW2_10_MINUS_E[e + 14]! + ROUND_SHIFTER - ROUND_SHIFTER; // in [1024, 2048]
   if (m === 2048) {
     m = 1024;
     e += 1;
+    if (e > 15) return overflow === 'saturate' ? sign | 0x7bff : sign | 0x7c00;
   }
-  if (e > 15) return overflowBits;
   return sign | ((e + 15) << 10) | (m - 1024);
 }
 
@@ -77,6 +87,11 @@ export function toFp16Bits(x: number, overflow: Fp16Overflow = 'inf'): number {
  * Source: IEEE 754-2008 binary16 layout (1 sign, 5 exponent, 10 fraction bits, bias 15).
  */
 export function fp16BitsToNumber(bits: number): number {
+  return FP16_VALUES[bits & 0xffff]!;
+}
+
+/** Decodes fp16 bits arithmetically (builds the {@link FP16_VALUES} table). */
+function decodeFp16(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exp = (bits >> 10) & 0x1f;
   const frac = bits & 0x3ff;
