@@ -33,9 +33,10 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const port = parentPort!;
-const { recipe, shards, validate, live } = workerData as {
+const { recipe, shards, splitShards, validate, live } = workerData as {
   recipe: Recipe;
   shards: number;
+  splitShards: number;
   validate: boolean;
   live: boolean;
 };
@@ -98,7 +99,7 @@ try {
           const t0 = startShard();
           const r = await replayPipeline(
             inputs,
-            { shards, validate },
+            { shards, splitShards, validate },
             { cache, shard: { phase: m.phase, index: m.index } },
           );
           if (r.kind !== 'shard') throw new Error(`replay ended with '${r.kind}', not the shard`);
@@ -160,7 +161,7 @@ try {
         });
       }
     };
-    runPipeline(inputs, { shards, validate, executor }).catch((err: unknown) => {
+    runPipeline(inputs, { shards, splitShards, validate, executor }).catch((err: unknown) => {
       failed = err;
       fail(err);
     });

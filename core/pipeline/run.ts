@@ -106,6 +106,14 @@ export const sequentialExecutor: ShardExecutor = async (_phase, inputs, run) => 
 export interface PipelineOptions {
   /** Shards per phase (default 1). Results do not depend on it. */
   shards?: number;
+  /**
+   * Shards per split of the two long sample-range phases, `reference` and `validate` (default:
+   * `shards`). They split evenly into many small ranges at no extra cost per sample, so an
+   * executor with a pool of workers asks for more of them than it has workers: a worker that
+   * runs slow (a busy core) then takes fewer ranges instead of holding up the phase. Results do
+   * not depend on it.
+   */
+  splitShards?: number;
   executor?: ShardExecutor;
   /** Run the validation phase (default true); `cann-quant calibrate` stops before it. */
   validate?: boolean;
@@ -194,6 +202,7 @@ export async function runPipeline<L, P>(
 ): Promise<PipelineResult> {
   const { recipe, task } = inputs;
   const shards = options.shards ?? 1;
+  const splitShards = options.splitShards ?? shards;
   const exec = options.executor ?? sequentialExecutor;
   const target = getTarget(recipe.target);
   const phases: PipelineResult['phases'] = [];
@@ -218,7 +227,7 @@ export async function runPipeline<L, P>(
   const validate = options.validate !== false;
   const refShards = planReference(
     { calibration: calib.size, evaluation: validate ? evalSplit.size : 0 },
-    shards,
+    splitShards,
     { describe: sampler === 'coverage', validate },
   );
   const reference = mergeReference(
@@ -520,7 +529,7 @@ export async function runPipeline<L, P>(
 
   // 9. validate: INT8 predictions over evaluation ranges, concatenated in order, scored beside
   // the reference's FP32 predictions.
-  const evalRanges: Range[] = planRanges(evalSplit.size, shards, DEFAULT_BATCH_SIZE);
+  const evalRanges: Range[] = planRanges(evalSplit.size, splitShards, DEFAULT_BATCH_SIZE);
   const level = target.executor === 'ort-qdq' ? 'all' : 'disabled';
   const preds = await timed('validate', evalRanges.length, () =>
     exec('validate', evalRanges, (r) =>

@@ -1,7 +1,8 @@
 /**
- * Shard invariance of the whole pipeline: the same recipe run with 1, 2 and 7 shards (and the
- * shards of each phase executed in reverse order) gives identical samples, scales, zero points,
- * int32 biases, emulation model bytes and metrics.
+ * Shard invariance of the whole pipeline: the same recipe run with 1, 2 (with 5 reference and
+ * validation ranges per split) and 7 shards, the shards of each phase executed in reverse
+ * order, gives identical samples, scales, zero points, int32 biases, emulation model bytes and
+ * metrics.
  */
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -45,10 +46,14 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
       true,
     );
     const one = await runPipeline(inputs, { shards: 1 });
-    const two = await runPipeline(inputs, { shards: 2 });
+    // splitShards: more reference and validation ranges than shards of the other phases.
+    const two = await runPipeline(inputs, { shards: 2, splitShards: 5 });
     const seven = await runPipeline(inputs, { shards: 7, executor: reverseExecutor });
     expect(one.phases.find((p) => p.phase === 'validate')!.shards).toBe(1);
     expect(seven.phases.find((p) => p.phase === 'validate')!.shards).toBe(7);
+    expect(two.phases.find((p) => p.phase === 'validate')!.shards).toBe(5);
+    expect(two.phases.find((p) => p.phase === 'reference')!.shards).toBe(10);
+    expect(two.phases.find((p) => p.phase === 'sensitivity')!.shards).toBe(2);
     expect(one.calibration.samples).toHaveLength(50);
     expect(fingerprint(two)).toBe(fingerprint(one));
     expect(fingerprint(seven)).toBe(fingerprint(one));
