@@ -34,6 +34,7 @@ import { useNodeRuntime } from '../cli/runtime-node.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
 import {
   assignTiers,
+  binomialTail,
   type LayerSensitivity,
   type LayerTier,
   type TierThresholds,
@@ -107,6 +108,12 @@ interface Row {
   int8: number;
   loss_points: number;
   loss_ci95: [number, number];
+  /**
+   * Evaluation samples whose INT8 prediction differs from the FP32 prediction (classifiers; null
+   * for tasks whose predictions are not single classes). Finer than the loss: a flip that loses
+   * one correct answer and one that gains another cancel in the metric, not here.
+   */
+  fp32_disagreements: number | null;
   estimated_loss_points: number | null;
   calibration_samples: number;
   tiers: Record<string, number>;
@@ -152,6 +159,8 @@ interface Diff {
   /** INT8 metric of a minus that of b, in points (positive: a is better). */
   points: number;
   ci95: [number, number];
+  /** Disagreements with FP32 of a only and of b only, McNemar p (classifiers; else null). */
+  disagreements: { onlyA: number; onlyB: number; p: number } | null;
 }
 const rows: Row[] = [];
 const diffs: Diff[] = [];
@@ -243,6 +252,13 @@ for (const id of taskIds) {
       graphOptimizationLevel: level,
     });
     preds.push(int8Preds);
+    const classifier = typeof (fp32Preds as unknown[])[0] === 'number';
+    const flips = classifier
+      ? (int8Preds as unknown[]).reduce<number>(
+          (n, p, i) => n + (p !== (fp32Preds as unknown[])[i] ? 1 : 0),
+          0,
+        )
+      : null;
     const fp32 = task.score(fp32Preds as never, evaluation.labels as never)[primary]!;
     const int8 = task.score(int8Preds as never, evaluation.labels as never)[primary]!;
     const row: Row = {
@@ -256,6 +272,7 @@ for (const id of taskIds) {
       int8,
       loss_points: Math.round((fp32 - int8) * 100 * 1e9) / 1e9,
       loss_ci95: [Number.NaN, Number.NaN],
+      fp32_disagreements: flips,
       estimated_loss_points: r.estimate?.lossPoints ?? null,
       calibration_samples: r.calibration.samples.length,
       tiers: r.sensitivity
@@ -317,6 +334,10 @@ for (const id of taskIds) {
       b: C.recipe,
       points: r4((A.int8 - C.int8) * 100),
       ci95: interval(pairDiffs[k]!).map(r4) as [number, number],
+      disagreements:
+        A.fp32_disagreements === null
+          ? null
+          : mcnemarCounts(fp32Preds as unknown[], preds[a]!, preds[c]!),
     });
   });
   rows.push(...taskRows);
@@ -339,18 +360,23 @@ const md = [
   `- loss = FP32 - INT8 of the primary metric on the full evaluation split, in points; 95% CI: paired bootstrap over the evaluation samples (${B} resamples, percentile interval).`,
   '- tier rule: rank by SQNR + the agreement test (core/calibrate/sensitivity.ts: a layer goes high on agreement only when its flips are significantly above 0.5% at the sample count, one-sided exact binomial, 5%, counted on the samples where the reference is confident, softmax margin >= 0.1); "by agreement" counts the layers it sent high. The same measured table under the earlier rules: "fixed" (agreement < 99.5% -> high) and "binomial, all samples" (the test over every sample, near-ties included).',
   '',
-  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | estimated (points) | samples | tiers h/m/l | high by agreement | tiers, fixed rule | tiers, binomial all samples | bias correction | seconds |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '- disagreements = evaluation samples whose INT8 prediction differs from the FP32 prediction (classifiers only): finer than the loss, where a lost and a gained correct answer cancel.',
+  '',
+  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | disagreements with FP32 | estimated (points) | samples | tiers h/m/l | high by agreement | tiers, fixed rule | tiers, binomial all samples | bias correction | seconds |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map(
     (r) =>
-      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${hml(r.tiers)} | ${r.high_by_agreement} | ${hml(r.tiers_rule_fixed)} | ${hml(r.tiers_rule_binomial_all_samples)} | ${r.bias} | ${r.seconds} |`,
+      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${r.fp32_disagreements ?? 'n/a'} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${hml(r.tiers)} | ${r.high_by_agreement} | ${hml(r.tiers_rule_fixed)} | ${hml(r.tiers_rule_binomial_all_samples)} | ${r.bias} | ${r.seconds} |`,
   ),
   '',
-  'Paired differences of the INT8 metric (a - b, points; positive: a is better), first seed:',
+  'Paired differences of the INT8 metric (a - b, points; positive: a is better), first seed; and of the disagreements with FP32: samples only a gets wrong against FP32, samples only b does, and the exact two-sided McNemar p-value (binomial test of the two counts, p = 1/2):',
   '',
-  '| task | a | b | a - b (points) | 95% CI |',
-  '| --- | --- | --- | --- | --- |',
-  ...diffs.map((d) => `| ${d.task} | ${d.a} | ${d.b} | ${d.points.toFixed(2)} | ${ci(d.ci95)} |`),
+  '| task | a | b | a - b (points) | 95% CI | disagreements only a / only b | McNemar p |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+  ...diffs.map(
+    (d) =>
+      `| ${d.task} | ${d.a} | ${d.b} | ${d.points.toFixed(2)} | ${ci(d.ci95)} | ${d.disagreements ? `${d.disagreements.onlyA} / ${d.disagreements.onlyB}` : 'n/a'} | ${d.disagreements ? d.disagreements.p.toPrecision(2) : 'n/a'} |`,
+  ),
   '',
 ].join('\n');
 await writeFile(
@@ -359,6 +385,29 @@ await writeFile(
 );
 await writeFile(`${values.out}.md`, md);
 console.log(md);
+
+/**
+ * Paired comparison of two variants' agreement with the FP32 predictions: onlyA = samples where a disagrees with FP32 and b agrees, onlyB the reverse; p =
+ * exact two-sided McNemar test (under "a and b are equally close to FP32", each discordant
+ * sample is a fair coin).
+ */
+function mcnemarCounts(
+  fp32: readonly unknown[],
+  a: readonly unknown[],
+  b: readonly unknown[],
+): { onlyA: number; onlyB: number; p: number } {
+  let onlyA = 0;
+  let onlyB = 0;
+  for (let i = 0; i < fp32.length; i++) {
+    const da = a[i] !== fp32[i];
+    const db = b[i] !== fp32[i];
+    if (da && !db) onlyA++;
+    else if (db && !da) onlyB++;
+  }
+  const n = onlyA + onlyB;
+  const p = n === 0 ? 1 : Math.min(1, 2 * binomialTail(Math.max(onlyA, onlyB), n, 0.5));
+  return { onlyA, onlyB, p };
+}
 
 /** 'on' / 'off' / 'auto: applied (0.015 vs 0.006 estimated)'. */
 function biasText(b: PipelineResult['biasCorrection']): string {

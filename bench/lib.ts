@@ -54,3 +54,47 @@ export function table(head: string[], rows: (string | number)[][]): string {
 }
 
 export const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+/** The same pure-JS loop for every thread of {@link parallelCeiling} (float math on 512 KiB). */
+const CEILING_LOOP = `
+const { parentPort, workerData } = require('node:worker_threads');
+const a = new Float64Array(1 << 16).fill(1.0001);
+let s = 0;
+const t = performance.now();
+for (let r = 0; r < workerData; r++)
+  for (let i = 0; i < a.length; i++) { a[i] = a[i] * 1.0000001 + 1e-9; s += a[i]; }
+parentPort.postMessage({ ms: performance.now() - t, s });`;
+
+/**
+ * The parallel ceiling of this machine right now: the same CPU-bound loop run by 1 worker
+ * thread alone, then by `n` at once; ratio = n * t(1) / t(n), the throughput `n` threads give
+ * over 1 (n on an idle machine with n free cores). A shared machine gives less, and not the
+ * same from minute to minute, so the benchmark measures it beside each round of ratios.
+ */
+export async function parallelCeiling(
+  n: number,
+  reps = 4000,
+): Promise<{ oneMs: number; manyMs: number; ratio: number }> {
+  const { Worker } = await import('node:worker_threads');
+  const run = async (k: number) => {
+    const t = performance.now();
+    await Promise.all(
+      Array.from(
+        { length: k },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const w = new Worker(CEILING_LOOP, { eval: true, workerData: reps });
+            w.once('message', () => {
+              void w.terminate();
+              resolve();
+            });
+            w.once('error', reject);
+          }),
+      ),
+    );
+    return performance.now() - t;
+  };
+  const oneMs = await run(1);
+  const manyMs = await run(n);
+  return { oneMs, manyMs, ratio: (n * oneMs) / manyMs };
+}

@@ -6,18 +6,26 @@
  * of one run, not absolute numbers across runs.
  *
  *   npm run bench:setup                      # once: onnxruntime-node into bench/native (offline-safe)
- *   npm run bench -- [--sections eval,calib,score,memory] [--tasks a,b] [--reps 5] [--out bench/RESULTS.md]
+ *   npm run bench -- [--sections eval,calib,score,memory] [--tasks a,b] [--reps 5] [--rounds 3]
+ *     [--workers 2] [--out bench/RESULTS.md]
  *
  * Writes bench/RESULTS.md (--out) and the raw numbers to bench/results/perf.json (--json). Not
  * part of `npm test`.
  */
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeDataSource } from '../cli/data-source.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
-import { loadRecipeInputs, runOnWorkers, type ShardStats } from '../cli/workers.ts';
+import {
+  loadRecipeInputs,
+  runOnWorkers,
+  type ShardStats,
+  SPLIT_SHARDS_PER_WORKER,
+} from '../cli/workers.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
 import { spreadIndices } from '../core/calibrate/sampler.ts';
 import { getTarget } from '../core/formats/targets.ts';
@@ -29,7 +37,17 @@ import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/tem
 import { createSession, runtimeCounters } from '../core/runtime/index.ts';
 import type { TensorData } from '../core/tensor/index.ts';
 import { TASKS } from '../zoo/registry.ts';
-import { fmt, load1, loadOrtNode, MiB, machine, median, table, uptime } from './lib.ts';
+import {
+  fmt,
+  load1,
+  loadOrtNode,
+  MiB,
+  machine,
+  median,
+  parallelCeiling,
+  table,
+  uptime,
+} from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +56,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '5' },
     samples: { type: 'string', default: '1000' },
     workers: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     out: { type: 'string', default: 'bench/RESULTS.md' },
     json: { type: 'string', default: 'bench/results/perf.json' },
   },
@@ -47,6 +66,7 @@ const taskIds = values.tasks ? values.tasks.split(',') : Object.keys(TASKS);
 const reps = Number(values.reps);
 const evalSamples = Number(values.samples);
 const nWorkers = Number(values.workers);
+const rounds = Number(values.rounds);
 const target = getTarget('ascend310');
 useNodeRuntime();
 const started = new Date();
@@ -251,28 +271,43 @@ async function calibSection() {
 
 // ------------------------------------------------------------------------------------------
 // 3. end-to-end `cann-quant score`
-function cliTime(args: string[]): { wall: number; cpu: number; json: Record<string, unknown> } {
+interface CliRun {
+  wall: number;
+  cpu: number;
+  json: Record<string, unknown>;
+}
+
+/** Runs `node cli/bin.js <args>` with `env` added; wall and CPU (user + sys, all threads) seconds. */
+function cliTime(args: string[], env: Record<string, string> = {}): CliRun {
+  const out = join(tmpdir(), `cq-bench-out-${process.pid}.json`);
   const t0 = performance.now();
-  const before = process.resourceUsage();
-  void before;
   const r = spawnSync(
     'bash',
     [
       '-c',
-      `TIMEFORMAT='%U %S'; { time node cli/bin.js ${args.join(' ')} > /tmp/cq-bench-out.json ; } 2>&1 | tail -1`,
+      `TIMEFORMAT='%U %S'; { time node cli/bin.js ${args.join(' ')} > ${out} ; } 2>&1 | tail -1`,
     ],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', env: { ...process.env, ...env } },
   );
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`score ${args.join(' ')} failed: ${r.stderr}`);
   const [u, s] = r.stdout.trim().split(/\s+/).map(Number);
-  const json = JSON.parse(execFileSync('cat', ['/tmp/cq-bench-out.json']).toString());
+  const json = JSON.parse(readFileSync(out, 'utf8'));
+  rmSync(out, { force: true });
   return { wall, cpu: u! + s!, json };
 }
 
+/**
+ * Rounds of: the parallel ceiling of this machine, then 1 thread and N workers (the order
+ * alternating between rounds), each cold (an empty shared cache of its own: the FP32 reference
+ * pass computed) and warm (the same cache again: the reference pass read from it). The ceiling
+ * says what N threads can give at that moment on a shared machine, so the ratios of a round
+ * are read against it.
+ */
 async function scoreSection() {
   const rows: (string | number)[][] = [];
   const results: Record<string, unknown>[] = [];
+  const summary: (string | number)[][] = [];
   for (const id of taskIds) {
     const base = [
       'score',
@@ -284,50 +319,129 @@ async function scoreSection() {
       '--no-measure',
       '--json',
     ];
-    const one = cliTime(base);
-    const l1 = uptime();
-    log(
-      `score ${id} 1 shard: wall ${fmt(one.wall)} s, CPU ${fmt(one.cpu)} s, ${JSON.stringify(one.json.phases)}, ${l1}`,
-    );
-    const many = cliTime([...base, '--workers', String(nWorkers)]);
-    const l2 = uptime();
-    log(
-      `score ${id} ${nWorkers} workers: wall ${fmt(many.wall)} s, CPU ${fmt(many.cpu)} s, ${JSON.stringify(many.json.phases)}, ${l2}`,
-    );
-    const same =
-      JSON.stringify(one.json.int8) === JSON.stringify(many.json.int8) &&
-      one.json.parameter_sets === many.json.parameter_sets;
-    rows.push([
+    const perRound: Record<string, number>[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const ceiling = await parallelCeiling(nWorkers);
+      const modes = round % 2 === 1 ? ['1', String(nWorkers)] : [String(nWorkers), '1'];
+      const runs: Record<string, { cold: CliRun; warm: CliRun }> = {};
+      for (const mode of modes) {
+        const cache = mkdtempSync(join(tmpdir(), 'cq-bench-cache-'));
+        const args = mode === '1' ? base : [...base, '--workers', mode];
+        try {
+          const env = { CANN_QUANT_CACHE_DIR: cache };
+          const cold = cliTime(args, env);
+          const warm = cliTime(args, env);
+          runs[mode] = { cold, warm };
+          log(
+            `score ${id} round ${round} ${mode === '1' ? '1 thread' : `${mode} workers`}: cold ${fmt(cold.wall)} s ${JSON.stringify(cold.json.phases)}; warm ${fmt(warm.wall)} s ${JSON.stringify(warm.json.phases)}; ${uptime()}`,
+          );
+        } finally {
+          rmSync(cache, { recursive: true, force: true });
+        }
+      }
+      const one = runs['1']!;
+      const many = runs[String(nWorkers)]!;
+      const same = [one.cold, one.warm, many.cold, many.warm].every(
+        (r) =>
+          JSON.stringify(r.json.int8) === JSON.stringify(one.cold.json.int8) &&
+          r.json.parameter_sets === one.cold.json.parameter_sets,
+      );
+      const r = {
+        ceiling: ceiling.ratio,
+        oneCold: one.cold.wall,
+        manyCold: many.cold.wall,
+        oneWarm: one.warm.wall,
+        manyWarm: many.warm.wall,
+      };
+      perRound.push(r);
+      rows.push([
+        id,
+        `${round} (${modes.map((m) => (m === '1' ? '1' : `${m}w`)).join(', ')})`,
+        fmt(ceiling.ratio, 2),
+        fmt(r.oneCold, 1),
+        fmt(r.manyCold, 1),
+        fmt(r.oneCold / r.manyCold, 2),
+        fmt(r.oneWarm, 1),
+        fmt(r.manyWarm, 1),
+        fmt(r.oneWarm / r.manyWarm, 2),
+        same ? 'yes' : 'NO',
+        uptime().replace(/.*load average: /, ''),
+      ]);
+      results.push({ task: id, round, order: modes, ceiling, runs, same });
+    }
+    const med = (f: (r: Record<string, number>) => number) => median(perRound.map(f));
+    summary.push([
       id,
-      fmt(one.wall, 1),
-      fmt(one.cpu, 1),
-      fmt(many.wall, 1),
-      fmt(many.cpu, 1),
-      fmt(one.wall / many.wall, 2),
-      same ? 'yes' : 'NO',
-      `${l1.replace(/.*load average: /, '')} / ${l2.replace(/.*load average: /, '')}`,
+      rounds,
+      fmt(
+        med((r) => r.ceiling!),
+        2,
+      ),
+      fmt(
+        med((r) => r.oneCold!),
+        1,
+      ),
+      fmt(
+        med((r) => r.manyCold!),
+        1,
+      ),
+      fmt(
+        med((r) => r.oneCold! / r.manyCold!),
+        2,
+      ),
+      fmt(
+        med((r) => r.oneWarm!),
+        1,
+      ),
+      fmt(
+        med((r) => r.manyWarm!),
+        1,
+      ),
+      fmt(
+        med((r) => r.oneWarm! / r.manyWarm!),
+        2,
+      ),
     ]);
-    results.push({ task: id, one, many: { ...many }, same, load: [l1, l2] });
-    log(`score ${id}: 1 shard ${fmt(one.wall)} s, ${nWorkers} workers ${fmt(many.wall)} s`);
   }
   raw.score = results;
+  const w = `${nWorkers}w`;
   md.push(
-    '## End-to-end `cann-quant score` (wall and CPU seconds)',
+    '## End-to-end `cann-quant score` (wall seconds)',
     '',
-    `\`node cli/bin.js score --task <id> --target ${target.id} --no-reproduce --no-measure --json\` (1 shard, in process) and the same with \`--workers ${nWorkers}\` (${nWorkers} worker_threads, ${nWorkers} shards per phase), run one after the other. CPU = user + sys of the process (all threads). "same" = identical INT8 metric and (scale, zero-point) set count.`,
+    `\`node cli/bin.js score --task <id> --target ${target.id} --no-reproduce --no-measure --json\` in process (1 thread, 1 shard per phase) and with \`--workers ${nWorkers}\` (${nWorkers} worker_threads; ${nWorkers} shards per phase, ${nWorkers * SPLIT_SHARDS_PER_WORKER} reference and validation ranges per split). Per round: the parallel ceiling, then both modes in alternating order, each cold (its own empty shared cache: the FP32 reference pass runs) and then warm (the reference pass read from that cache). "ceiling" = throughput of ${nWorkers} worker_threads running the same pure-JS loop at once over 1 running it alone, measured just before the round: what ${nWorkers} threads could give at that moment. "same" = every run of the round gave the same INT8 metric and (scale, zero-point) set count.`,
     '',
     table(
       [
         'task',
-        '1 shard wall',
-        '1 shard CPU',
-        `${nWorkers} workers wall`,
-        `${nWorkers} workers CPU`,
-        'speed-up',
+        'round (order)',
+        'ceiling',
+        '1 cold',
+        `${w} cold`,
+        'cold ratio',
+        '1 warm',
+        `${w} warm`,
+        'warm ratio',
         'same',
-        'load 1/5/15 (after each)',
+        'load after',
       ],
       rows,
+    ),
+    '',
+    'Medians over the rounds (each ratio is the median of the per-round ratios):',
+    '',
+    table(
+      [
+        'task',
+        'rounds',
+        'ceiling',
+        '1 cold',
+        `${w} cold`,
+        'cold ratio',
+        '1 warm',
+        `${w} warm`,
+        'warm ratio',
+      ],
+      summary,
     ),
     '',
   );

@@ -282,7 +282,7 @@ export function registerScore(program: Command): void {
       .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
       .option(
         '--workers <n>',
-        'run the shards on n worker_threads (at least n shards per phase; results do not depend on it)',
+        'run the shards on n worker_threads (at least n shards per phase, 4n reference and validation ranges per split; results do not depend on it)',
         parsePositiveInt,
       )
       .option('--json', 'print one JSON object');
