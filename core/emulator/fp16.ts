@@ -45,8 +45,12 @@ const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 const ROUND_SHIFTER = 2 ** 52;
 /** 2^(10 - e) for e = -14..15 (index e + 14): scales a normal fp16-range value to [1024, 2048). */
 const POW2_10_MINUS_E = Float64Array.from({ length: 30 }, (_, i) => 2 ** (10 - (i - 14)));
-/** The value of every fp16 bit pattern (every fp16 value is a binary32 value, so exact). */
-const FP16_VALUES = Float32Array.from({ length: 0x10000 }, (_, bits) => decodeFp16(bits));
+/**
+ * The value of every fp16 bit pattern (every fp16 value is a binary32 value, so exact), built
+ * on first use (a few ms) so that importing the module stays free for isolates that never
+ * decode fp16.
+ */
+let FP16_VALUES: Float32Array | undefined;
 
 /**
  * Converts a number (any binary64, hence any binary32) to fp16 bits, rounding to nearest,
@@ -87,6 +91,7 @@ export function toFp16Bits(x: number, overflow: Fp16Overflow = 'inf'): number {
  * Source: IEEE 754-2008 binary16 layout (1 sign, 5 exponent, 10 fraction bits, bias 15).
  */
 export function fp16BitsToNumber(bits: number): number {
+  FP16_VALUES ??= Float32Array.from({ length: 0x10000 }, (_, b) => decodeFp16(b));
   return FP16_VALUES[bits & 0xffff]!;
 }
 
