@@ -46,6 +46,7 @@ import type { PipelineResult } from '../core/pipeline/run.ts';
 import { seededPrng as rng } from '../core/random.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
+import type { TensorData } from '../core/tensor/index.ts';
 import { TASKS } from '../zoo/registry.ts';
 
 const { values } = parseArgs({
@@ -114,6 +115,12 @@ interface Row {
    * one correct answer and one that gains another cancel in the metric, not here.
    */
   fp32_disagreements: number | null;
+  /**
+   * Output SQNR of INT8 against FP32 over the whole evaluation split, every float output of the
+   * model (dB): 10 log10(sum FP32^2 / sum (FP32 - INT8)^2). Continuous, so it separates two
+   * recipes whose predictions flip too rarely to compare.
+   */
+  output_sqnr_db: number;
   estimated_loss_points: number | null;
   calibration_samples: number;
   tiers: Record<string, number>;
@@ -159,9 +166,78 @@ interface Diff {
   /** INT8 metric of a minus that of b, in points (positive: a is better). */
   points: number;
   ci95: [number, number];
+  /** Output SQNR of a minus that of b (dB; positive: a is closer to FP32), paired bootstrap. */
+  sqnr_db: number;
+  sqnr_ci95: [number, number];
   /** Disagreements with FP32 of a only and of b only, McNemar p (classifiers; else null). */
   disagreements: { onlyA: number; onlyB: number; p: number } | null;
 }
+/** Keeps every float32 output of each evaluated sample (outputs in name order, concatenated). */
+class OutputRecorder {
+  rows: Float32Array[] = [];
+  wrap<P>(task: { predict(out: Record<string, TensorData>, n: number): P[] }) {
+    return {
+      predict: (out: Record<string, TensorData>, n: number): P[] => {
+        const names = Object.keys(out)
+          .filter((k) => out[k]!.type === 'float32')
+          .sort();
+        for (let i = 0; i < n; i++) {
+          const parts = names.map((k) => {
+            const d = out[k]!.data as Float32Array;
+            const per = d.length / n;
+            return d.subarray(i * per, (i + 1) * per);
+          });
+          const row = new Float32Array(parts.reduce((m, p) => m + p.length, 0));
+          let o = 0;
+          for (const p of parts) {
+            row.set(p, o);
+            o += p.length;
+          }
+          this.rows.push(row);
+        }
+        return task.predict(out, n);
+      },
+    };
+  }
+}
+
+/** Per sample: signal = sum ref^2, noise = sum (ref - q)^2. */
+function sampleEnergies(
+  ref: readonly Float32Array[],
+  q: readonly Float32Array[],
+): { signal: Float64Array; noise: Float64Array } {
+  if (ref.length !== q.length) throw new Error(`bench: ${ref.length} FP32 rows, ${q.length} INT8`);
+  const signal = new Float64Array(ref.length);
+  const noise = new Float64Array(ref.length);
+  for (let i = 0; i < ref.length; i++) {
+    const a = ref[i]!;
+    const b = q[i]!;
+    if (a.length !== b.length) throw new Error(`bench: output sizes differ at sample ${i}`);
+    for (let j = 0; j < a.length; j++) {
+      signal[i]! += a[j]! * a[j]!;
+      noise[i]! += (a[j]! - b[j]!) ** 2;
+    }
+  }
+  return { signal, noise };
+}
+
+/** 10 log10(sum signal / sum noise) over all samples, or over the resample `idx`. */
+function sqnrDb(signal: Float64Array, noise: Float64Array, idx?: readonly number[]): number {
+  let s = 0;
+  let e = 0;
+  if (idx)
+    for (const i of idx) {
+      s += signal[i]!;
+      e += noise[i]!;
+    }
+  else
+    for (let i = 0; i < signal.length; i++) {
+      s += signal[i]!;
+      e += noise[i]!;
+    }
+  return 10 * Math.log10(s / e);
+}
+
 const rows: Row[] = [];
 const diffs: Diff[] = [];
 useNodeRuntime();
@@ -175,7 +251,8 @@ for (const id of taskIds) {
   const evaluation = await task.load(source, 'evaluation');
   const fp32Model = await readTaskModel(task.manifest);
   const t0 = performance.now();
-  const fp32Preds = await predictModel(task, fp32Model, evaluation);
+  const fp32Out = new OutputRecorder();
+  const fp32Preds = await predictModel(fp32Out.wrap(task), fp32Model, evaluation);
   console.error(`${id}: FP32 evaluated in ${Math.round(performance.now() - t0) / 1000} s`);
 
   const variants: [string, string, number, Recipe][] = [];
@@ -242,16 +319,24 @@ for (const id of taskIds) {
     variants.push(['naive-baseline', 'naive', 0, recipeFromTemplate('naive-baseline', id, target)]);
 
   const preds: unknown[][] = [];
+  /** Per variant, per evaluation sample: sum of (FP32 - INT8)^2 over every float output. */
+  const noises: Float64Array[] = [];
+  /** Per evaluation sample: sum of FP32^2 over every float output. */
+  let signal: Float64Array = new Float64Array(0);
   const taskRows: Row[] = [];
   for (const [name, key, seed, recipe] of variants) {
     const t1 = performance.now();
     const r = await runRecipe(recipe, { validate: false, progress: false });
     const emulation = encodeModel(r.emulation);
     const level = r.emulation === r.qdq ? 'all' : 'disabled';
-    const int8Preds = await predictModel(task, emulation, evaluation, {
+    const int8Out = new OutputRecorder();
+    const int8Preds = await predictModel(int8Out.wrap(task), emulation, evaluation, {
       graphOptimizationLevel: level,
     });
     preds.push(int8Preds);
+    const energy = sampleEnergies(fp32Out.rows, int8Out.rows);
+    noises.push(energy.noise);
+    signal = energy.signal;
     const classifier = typeof (fp32Preds as unknown[])[0] === 'number';
     const flips = classifier
       ? (int8Preds as unknown[]).reduce<number>(
@@ -273,6 +358,7 @@ for (const id of taskIds) {
       loss_points: Math.round((fp32 - int8) * 100 * 1e9) / 1e9,
       loss_ci95: [Number.NaN, Number.NaN],
       fp32_disagreements: flips,
+      output_sqnr_db: r4(sqnrDb(signal, energy.noise)),
       estimated_loss_points: r.estimate?.lossPoints ?? null,
       calibration_samples: r.calibration.samples.length,
       tiers: r.sensitivity
@@ -308,6 +394,7 @@ for (const id of taskIds) {
     if (nai >= 0 && v >= 0) pairs.push([v, nai]);
   }
   const pairDiffs: number[][] = pairs.map(() => []);
+  const sqnrDiffs: number[][] = pairs.map(() => []);
   const tb = performance.now();
   for (let b = 0; b < B; b++) {
     const idx = Array.from({ length: n }, () => Math.floor(rand() * n));
@@ -318,6 +405,8 @@ for (const id of taskIds) {
     const q = preds.map(m);
     for (const [k, v] of q.entries()) losses[k]!.push((f - v) * 100);
     for (const [k, [a, c]] of pairs.entries()) pairDiffs[k]!.push((q[a]! - q[c]!) * 100);
+    for (const [k, [a, c]] of pairs.entries())
+      sqnrDiffs[k]!.push(sqnrDb(signal, noises[a]!, idx) - sqnrDb(signal, noises[c]!, idx));
   }
   console.error(
     `${id}: ${B} bootstrap resamples in ${Math.round(performance.now() - tb) / 1000} s`,
@@ -334,6 +423,8 @@ for (const id of taskIds) {
       b: C.recipe,
       points: r4((A.int8 - C.int8) * 100),
       ci95: interval(pairDiffs[k]!).map(r4) as [number, number],
+      sqnr_db: r4(A.output_sqnr_db - C.output_sqnr_db),
+      sqnr_ci95: interval(sqnrDiffs[k]!).map(r4) as [number, number],
       disagreements:
         A.fp32_disagreements === null
           ? null
@@ -360,22 +451,23 @@ const md = [
   `- loss = FP32 - INT8 of the primary metric on the full evaluation split, in points; 95% CI: paired bootstrap over the evaluation samples (${B} resamples, percentile interval).`,
   '- tier rule: rank by SQNR + the agreement test (core/calibrate/sensitivity.ts: a layer goes high on agreement only when its flips are significantly above 0.5% at the sample count, one-sided exact binomial, 5%, counted on the samples where the reference is confident, softmax margin >= 0.1); "by agreement" counts the layers it sent high. The same measured table under the earlier rules: "fixed" (agreement < 99.5% -> high) and "binomial, all samples" (the test over every sample, near-ties included).',
   '',
+  '- output SQNR = 10 log10(sum FP32^2 / sum (FP32 - INT8)^2) over every float output of the model on the whole evaluation split; its paired differences get the same bootstrap resamples as the metric.',
   '- disagreements = evaluation samples whose INT8 prediction differs from the FP32 prediction (classifiers only): finer than the loss, where a lost and a gained correct answer cancel.',
   '',
-  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | disagreements with FP32 | estimated (points) | samples | tiers h/m/l | high by agreement | tiers, fixed rule | tiers, binomial all samples | bias correction | seconds |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| task | recipe | seed | metric | FP32 | INT8 | loss (points) | 95% CI | disagreements with FP32 | output SQNR (dB) | estimated (points) | samples | tiers h/m/l | high by agreement | tiers, fixed rule | tiers, binomial all samples | bias correction | seconds |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map(
     (r) =>
-      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${r.fp32_disagreements ?? 'n/a'} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${hml(r.tiers)} | ${r.high_by_agreement} | ${hml(r.tiers_rule_fixed)} | ${hml(r.tiers_rule_binomial_all_samples)} | ${r.bias} | ${r.seconds} |`,
+      `| ${r.task} | ${r.recipe} | ${r.seed} | ${r.metric} | ${r.fp32.toFixed(4)} | ${r.int8.toFixed(4)} | ${f(r.loss_points)} | ${ci(r.loss_ci95)} | ${r.fp32_disagreements ?? 'n/a'} | ${f(r.output_sqnr_db)} | ${f(r.estimated_loss_points)} | ${r.calibration_samples} | ${hml(r.tiers)} | ${r.high_by_agreement} | ${hml(r.tiers_rule_fixed)} | ${hml(r.tiers_rule_binomial_all_samples)} | ${r.bias} | ${r.seconds} |`,
   ),
   '',
   'Paired differences of the INT8 metric (a - b, points; positive: a is better), first seed; and of the disagreements with FP32: samples only a gets wrong against FP32, samples only b does, and the exact two-sided McNemar p-value (binomial test of the two counts, p = 1/2):',
   '',
-  '| task | a | b | a - b (points) | 95% CI | disagreements only a / only b | McNemar p |',
-  '| --- | --- | --- | --- | --- | --- | --- |',
+  '| task | a | b | a - b (points) | 95% CI | SQNR a - b (dB) | 95% CI | disagreements only a / only b | McNemar p |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...diffs.map(
     (d) =>
-      `| ${d.task} | ${d.a} | ${d.b} | ${d.points.toFixed(2)} | ${ci(d.ci95)} | ${d.disagreements ? `${d.disagreements.onlyA} / ${d.disagreements.onlyB}` : 'n/a'} | ${d.disagreements ? d.disagreements.p.toPrecision(2) : 'n/a'} |`,
+      `| ${d.task} | ${d.a} | ${d.b} | ${d.points.toFixed(2)} | ${ci(d.ci95)} | ${d.sqnr_db.toFixed(2)} | ${ci(d.sqnr_ci95)} | ${d.disagreements ? `${d.disagreements.onlyA} / ${d.disagreements.onlyB}` : 'n/a'} | ${d.disagreements ? d.disagreements.p.toPrecision(2) : 'n/a'} |`,
   ),
   '',
 ].join('\n');
