@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
-import { loadRecipeInputs, runOnWorkers } from '../../cli/workers.ts';
+import { loadRecipeInputs, runOnWorkers, SPLIT_SHARDS_PER_WORKER } from '../../cli/workers.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
@@ -47,11 +47,15 @@ describe('worker_threads executor', () => {
         expect(stats.wasmBytes).toBeGreaterThan(0);
       },
     });
-    // every phase in 2 shards; the FP32 reference pass in 2 per split (calibration, evaluation)
-    expect(parallel.phases.map((p) => [p.phase, p.shards])).toEqual(
-      single.phases.map((p) => [p.phase, p.phase === 'reference' ? 4 : 2]),
-    );
-    expect(shards.length).toBe(2 * single.phases.length + 2);
+    // every phase in 2 shards, but the FP32 reference pass and validation in 4 ranges per
+    // worker and split (splitShards; the reference pass has two splits)
+    const split = 2 * SPLIT_SHARDS_PER_WORKER;
+    const expected = single.phases.map((p): [string, number] => [
+      p.phase,
+      p.phase === 'reference' ? 2 * split : p.phase === 'validate' ? split : 2,
+    ]);
+    expect(parallel.phases.map((p) => [p.phase, p.shards])).toEqual(expected);
+    expect(shards.length).toBe(expected.reduce((n, [, k]) => n + k, 0));
     expect(fingerprint(parallel)).toBe(fingerprint(single));
   }, 600_000);
 
