@@ -297,6 +297,30 @@ function cliTime(args: string[], env: Record<string, string> = {}): CliRun {
   return { wall, cpu: u! + s!, json };
 }
 
+/** One round of the score section: the ceiling and the four wall times with their ratios. */
+interface RoundTiming {
+  ceiling: number;
+  oneCold: number;
+  manyCold: number;
+  coldRatio: number;
+  oneWarm: number;
+  manyWarm: number;
+  warmRatio: number;
+}
+
+/** The table cells from `ceiling` to `warm ratio`. */
+function timingCells(t: RoundTiming): string[] {
+  return [
+    fmt(t.ceiling, 2),
+    fmt(t.oneCold, 1),
+    fmt(t.manyCold, 1),
+    fmt(t.coldRatio, 2),
+    fmt(t.oneWarm, 1),
+    fmt(t.manyWarm, 1),
+    fmt(t.warmRatio, 2),
+  ];
+}
+
 /**
  * Rounds of: the parallel ceiling of this machine, then 1 thread and N workers (the order
  * alternating between rounds), each cold (an empty shared cache of its own: the FP32 reference
@@ -319,7 +343,7 @@ async function scoreSection() {
       '--no-measure',
       '--json',
     ];
-    const perRound: Record<string, number>[] = [];
+    const perRound: RoundTiming[] = [];
     for (let round = 1; round <= rounds; round++) {
       const ceiling = await parallelCeiling(nWorkers);
       const modes = round % 2 === 1 ? ['1', String(nWorkers)] : [String(nWorkers), '1'];
@@ -346,103 +370,56 @@ async function scoreSection() {
           JSON.stringify(r.json.int8) === JSON.stringify(one.cold.json.int8) &&
           r.json.parameter_sets === one.cold.json.parameter_sets,
       );
-      const r = {
+      const t: RoundTiming = {
         ceiling: ceiling.ratio,
         oneCold: one.cold.wall,
         manyCold: many.cold.wall,
+        coldRatio: one.cold.wall / many.cold.wall,
         oneWarm: one.warm.wall,
         manyWarm: many.warm.wall,
+        warmRatio: one.warm.wall / many.warm.wall,
       };
-      perRound.push(r);
+      perRound.push(t);
       rows.push([
         id,
         `${round} (${modes.map((m) => (m === '1' ? '1' : `${m}w`)).join(', ')})`,
-        fmt(ceiling.ratio, 2),
-        fmt(r.oneCold, 1),
-        fmt(r.manyCold, 1),
-        fmt(r.oneCold / r.manyCold, 2),
-        fmt(r.oneWarm, 1),
-        fmt(r.manyWarm, 1),
-        fmt(r.oneWarm / r.manyWarm, 2),
+        ...timingCells(t),
         same ? 'yes' : 'NO',
         uptime().replace(/.*load average: /, ''),
       ]);
       results.push({ task: id, round, order: modes, ceiling, runs, same });
     }
-    const med = (f: (r: Record<string, number>) => number) => median(perRound.map(f));
-    summary.push([
-      id,
-      rounds,
-      fmt(
-        med((r) => r.ceiling!),
-        2,
-      ),
-      fmt(
-        med((r) => r.oneCold!),
-        1,
-      ),
-      fmt(
-        med((r) => r.manyCold!),
-        1,
-      ),
-      fmt(
-        med((r) => r.oneCold! / r.manyCold!),
-        2,
-      ),
-      fmt(
-        med((r) => r.oneWarm!),
-        1,
-      ),
-      fmt(
-        med((r) => r.manyWarm!),
-        1,
-      ),
-      fmt(
-        med((r) => r.oneWarm! / r.manyWarm!),
-        2,
-      ),
-    ]);
+    // each field (ratios included) the median of its per-round values
+    const med = Object.fromEntries(
+      Object.keys(perRound[0]!).map((k) => [
+        k,
+        median(perRound.map((t) => t[k as keyof RoundTiming])),
+      ]),
+    ) as unknown as RoundTiming;
+    summary.push([id, rounds, ...timingCells(med)]);
   }
   raw.score = results;
   const w = `${nWorkers}w`;
+  // the columns of timingCells
+  const timingHead = [
+    'ceiling',
+    '1 cold',
+    `${w} cold`,
+    'cold ratio',
+    '1 warm',
+    `${w} warm`,
+    'warm ratio',
+  ];
   md.push(
     '## End-to-end `cann-quant score` (wall seconds)',
     '',
     `\`node cli/bin.js score --task <id> --target ${target.id} --no-reproduce --no-measure --json\` in process (1 thread, 1 shard per phase) and with \`--workers ${nWorkers}\` (${nWorkers} worker_threads; ${nWorkers} shards per phase, ${nWorkers * SPLIT_SHARDS_PER_WORKER} reference and validation ranges per split). Per round: the parallel ceiling, then both modes in alternating order, each cold (its own empty shared cache: the FP32 reference pass runs) and then warm (the reference pass read from that cache). "ceiling" = throughput of ${nWorkers} worker_threads running the same pure-JS loop at once over 1 running it alone, measured just before the round: what ${nWorkers} threads could give at that moment. "same" = every run of the round gave the same INT8 metric and (scale, zero-point) set count.`,
     '',
-    table(
-      [
-        'task',
-        'round (order)',
-        'ceiling',
-        '1 cold',
-        `${w} cold`,
-        'cold ratio',
-        '1 warm',
-        `${w} warm`,
-        'warm ratio',
-        'same',
-        'load after',
-      ],
-      rows,
-    ),
+    table(['task', 'round (order)', ...timingHead, 'same', 'load after'], rows),
     '',
     'Medians over the rounds (each ratio is the median of the per-round ratios):',
     '',
-    table(
-      [
-        'task',
-        'rounds',
-        'ceiling',
-        '1 cold',
-        `${w} cold`,
-        'cold ratio',
-        '1 warm',
-        `${w} warm`,
-        'warm ratio',
-      ],
-      summary,
-    ),
+    table(['task', 'rounds', ...timingHead], summary),
     '',
   );
 }
