@@ -37,6 +37,7 @@ import {
   binomialTail,
   type LayerSensitivity,
   type LayerTier,
+  sqnrDb,
   type TierThresholds,
   tierCounts,
 } from '../core/calibrate/sensitivity.ts';
@@ -221,21 +222,15 @@ function sampleEnergies(
   return { signal, noise };
 }
 
-/** 10 log10(sum signal / sum noise) over all samples, or over the resample `idx`. */
-function sqnrDb(signal: Float64Array, noise: Float64Array, idx?: readonly number[]): number {
+/** Output SQNR (core's `sqnrDb`) of the summed per-sample energies: all samples, or the resample `idx`. */
+function samplesSqnrDb(signal: Float64Array, noise: Float64Array, idx?: readonly number[]): number {
   let s = 0;
   let e = 0;
-  if (idx)
-    for (const i of idx) {
-      s += signal[i]!;
-      e += noise[i]!;
-    }
-  else
-    for (let i = 0; i < signal.length; i++) {
-      s += signal[i]!;
-      e += noise[i]!;
-    }
-  return 10 * Math.log10(s / e);
+  for (const i of idx ?? signal.keys()) {
+    s += signal[i]!;
+    e += noise[i]!;
+  }
+  return sqnrDb(s, e);
 }
 
 const rows: Row[] = [];
@@ -358,7 +353,7 @@ for (const id of taskIds) {
       loss_points: Math.round((fp32 - int8) * 100 * 1e9) / 1e9,
       loss_ci95: [Number.NaN, Number.NaN],
       fp32_disagreements: flips,
-      output_sqnr_db: r4(sqnrDb(signal, energy.noise)),
+      output_sqnr_db: r4(samplesSqnrDb(signal, energy.noise)),
       estimated_loss_points: r.estimate?.lossPoints ?? null,
       calibration_samples: r.calibration.samples.length,
       tiers: r.sensitivity
@@ -406,7 +401,9 @@ for (const id of taskIds) {
     for (const [k, v] of q.entries()) losses[k]!.push((f - v) * 100);
     for (const [k, [a, c]] of pairs.entries()) pairDiffs[k]!.push((q[a]! - q[c]!) * 100);
     for (const [k, [a, c]] of pairs.entries())
-      sqnrDiffs[k]!.push(sqnrDb(signal, noises[a]!, idx) - sqnrDb(signal, noises[c]!, idx));
+      sqnrDiffs[k]!.push(
+        samplesSqnrDb(signal, noises[a]!, idx) - samplesSqnrDb(signal, noises[c]!, idx),
+      );
   }
   console.error(
     `${id}: ${B} bootstrap resamples in ${Math.round(performance.now() - tb) / 1000} s`,
