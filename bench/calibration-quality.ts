@@ -22,7 +22,7 @@
  * Variants: default50, random50, random500 (per seed), naive, and ablations of default50 with one
  * ingredient changed: nobias (no bias correction), bias (bias correction on, for targets whose
  * template has it off), maxall (max calibration in every tier),
- * pertensor (per-tensor weights).
+ * nosearch (no per-layer method search: each tier's method as is), pertensor (per-tensor weights).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -303,6 +303,16 @@ for (const id of taskIds) {
         strategies: { high: { method: 'max' }, medium: { method: 'max' }, low: { method: 'max' } },
       },
     ]);
+  if (wanted.has('nosearch'))
+    variants.push([
+      `${template} (50, coverage) without the per-layer method search`,
+      'nosearch',
+      seeds[0]!,
+      {
+        ...abl,
+        sensitivity: { ...abl.sensitivity, search: { ...abl.sensitivity.search, candidates: [] } },
+      },
+    ]);
   if (wanted.has('pertensor'))
     variants.push([
       `${template} (50, coverage) with per-tensor weights`,
@@ -383,7 +393,7 @@ for (const id of taskIds) {
   if (d50 >= 0 && r500 >= 0) pairs.push([d50, r500]);
   if (d50 >= 0 && r50 >= 0) pairs.push([d50, r50]);
   if (r50 >= 0 && r500 >= 0) pairs.push([r50, r500]);
-  for (const k of ['nobias', 'bias', 'maxall', 'pertensor']) {
+  for (const k of ['nobias', 'bias', 'maxall', 'nosearch', 'pertensor']) {
     const v = firstOf(k);
     if (d50 >= 0 && v >= 0) pairs.push([d50, v]);
     if (nai >= 0 && v >= 0) pairs.push([v, nai]);

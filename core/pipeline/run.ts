@@ -19,10 +19,20 @@ import {
 import type { TensorStats } from '../calibrate/methods.ts';
 import { randomSamples, selectSamples, spreadIndices } from '../calibrate/sampler.ts';
 import {
+  chooseTrial,
+  gainDb,
+  methodKey,
+  relativeNoise,
+  type SearchTrial,
+  sameActivation,
+  searchMethods,
+} from '../calibrate/search.ts';
+import {
   assignTiers,
   type LayerTier,
   measureSensitivity,
   mergeSensitivity,
+  type Tier,
 } from '../calibrate/sensitivity.ts';
 import { compareMetric, type MetricComparison, predictModel } from '../evaluate/evaluate.ts';
 import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
@@ -147,7 +157,11 @@ export interface PipelineResult {
   recipe: Recipe;
   calibration: { samples: number[]; sampler: string; report?: unknown };
   layers: QuantizedLayer[];
-  methods: Record<string, LayerMethod & { tier?: string }>;
+  /**
+   * Calibration method per layer, its tier, and (searched layers) every method it tried with the
+   * output SQNR of the model with only that layer quantized (core/calibrate/search.ts).
+   */
+  methods: Record<string, LayerMethod & { tier?: string; search?: SearchTrial[] }>;
   /** Per-layer sensitivity and tier, most sensitive first (absent when the recipe disables it). */
   sensitivity?: LayerTier[];
   /** The INT8 loss predicted from unlabelled calibration data, before any labelled evaluation. */
@@ -320,6 +334,8 @@ export async function runPipeline<L, P>(
   // measured at the model output against the target's all-float path; shards = layer groups.
   const scheme = schemeOptions(recipe);
   let tiers: LayerTier[] | undefined;
+  // The one-layer models the sensitivity pass measured (the high tier's method), and their SQNR.
+  const measured = new Map<string, OneLayerMeasurement>();
   if (recipe.sensitivity.enabled && plan.candidates.length > 0) {
     const base = layersFromStats(plan, stats, target, {
       ...scheme,
@@ -351,7 +367,9 @@ export async function runPipeline<L, P>(
         ),
       ),
     );
-    tiers = assignTiers(mergeSensitivity(...tables).layers, {
+    const table = mergeSensitivity(...tables);
+    for (const l of base) measured.set(l.name, { layer: l, ...table.layers[l.name]! });
+    tiers = assignTiers(table.layers, {
       critical: recipe.sensitivity.critical,
       rankBy: recipe.sensitivity.metric,
       thresholds: {
@@ -363,10 +381,13 @@ export async function runPipeline<L, P>(
   }
   const tierOf = new Map((tiers ?? []).map((t) => [t.name, t.tier]));
 
-  // 5. quantize (pure): method per layer = recipe override > tier strategy (medium without tiers).
+  // 5. method per layer = recipe override > tier strategy (medium without tiers), then the
+  // search among the tier's method and the candidates for the layers without an override.
   const methods: PipelineResult['methods'] = {};
+  const overridden = new Set<string>();
   for (const c of plan.candidates) {
     const o = overridesFor(recipe, c.name);
+    if (o.method !== undefined) overridden.add(c.name);
     const tier = o.tier ?? tierOf.get(c.name) ?? 'medium';
     const base = recipe.strategies[tier];
     methods[c.name] = {
@@ -379,6 +400,39 @@ export async function runPipeline<L, P>(
       tier,
     };
   }
+  if (tiers) {
+    const { tiers: searchTiers, candidates, minGainDb } = recipe.sensitivity.search;
+    const searchable = plan.candidates.flatMap((c) => {
+      const { tier, ...own } = methods[c.name]!;
+      return overridden.has(c.name) || !searchTiers.includes(tier as Tier)
+        ? []
+        : [{ name: c.name, methods: searchMethods(own, candidates) }];
+    });
+    const chosen = await searchLayerMethods(searchable, measured, minGainDb, {
+      measure: async (layers) =>
+        (
+          await measureSensitivity(
+            prepared,
+            layers,
+            target,
+            calib,
+            { indices: samples, batchSize: CAPTURE_BATCH },
+            { floatPath: false },
+          )
+        ).layers,
+      layersWith: (m) => layersFromStats(plan, stats, target, { ...scheme, method: m }).layers,
+      run: (jobs, measureJob) =>
+        timed('search', Math.min(shards, jobs.length), () =>
+          exec('search', planGroups(jobs, shards), measureJob),
+        ),
+    });
+    for (const [name, { search, index }] of chosen) {
+      const { sqnrDb: _, gainDb: __, ...best } = search[index]!;
+      methods[name] = { ...best, tier: methods[name]!.tier, search };
+    }
+  }
+
+  // quantize (pure)
   const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
   let layers = fromStats.layers;
 
@@ -549,6 +603,110 @@ export async function runPipeline<L, P>(
     samples: evalSplit.size,
   };
   return result;
+}
+
+/** A one-layer model's measured deviation at the model output. */
+interface OneLayerMeasurement {
+  layer: QuantizedLayer;
+  sqnrDb: number;
+  /** SQNR per compared output (dB). */
+  outputs: Record<string, number>;
+}
+
+/** A (layer, method) pair of the search whose one-layer model has to run. */
+interface SearchJob {
+  name: string;
+  trial: number;
+  layer: QuantizedLayer;
+}
+
+/**
+ * The per-layer method search (core/calibrate/search.ts): for each searchable layer, the one-layer
+ * model of each method in its list (the tier's method first), measured against the all-float
+ * emulation over the calibration samples; a method whose activation parameters equal an already
+ * measured model's (an earlier trial's, or the sensitivity pass's in `measured`) reuses that
+ * measurement. The remaining models run as jobs, sharded by `run`; a job's result depends only on
+ * its layer and method, so the choice is the same for any shard count.
+ */
+async function searchLayerMethods(
+  searchable: readonly { name: string; methods: LayerMethod[] }[],
+  measured: ReadonlyMap<string, OneLayerMeasurement>,
+  minGainDb: number,
+  ops: {
+    /** Measures one-layer models (distinct layer names) -> per layer name. */
+    measure: (
+      layers: QuantizedLayer[],
+    ) => Promise<Record<string, Omit<OneLayerMeasurement, 'layer'>>>;
+    /** Every layer calibrated with one method (pure). */
+    layersWith: (m: LayerMethod) => QuantizedLayer[];
+    run: (
+      jobs: SearchJob[],
+      measureJob: (group: SearchJob[]) => Promise<Omit<OneLayerMeasurement, 'layer'>[]>,
+    ) => Promise<Omit<OneLayerMeasurement, 'layer'>[][]>;
+  },
+): Promise<Map<string, { search: SearchTrial[]; index: number }>> {
+  const sets = new Map<string, Map<string, QuantizedLayer>>();
+  const layerWith = (m: LayerMethod, name: string) => {
+    const key = methodKey(m);
+    let set = sets.get(key);
+    if (!set) {
+      set = new Map(ops.layersWith(m).map((l) => [l.name, l]));
+      sets.set(key, set);
+    }
+    return set.get(name)!;
+  };
+  type Trial = LayerMethod & { layer: QuantizedLayer; result?: OneLayerMeasurement };
+  const trials = new Map<string, Trial[]>();
+  const jobs: SearchJob[] = [];
+  for (const { name, methods } of searchable) {
+    const list: Trial[] = methods.map((m) => ({ ...m, layer: layerWith(m, name) }));
+    const firstSame = (t: Trial) => list.findIndex((u) => sameActivation(u.layer.act, t.layer.act));
+    if (list.every((t) => firstSame(t) === 0)) continue; // every method gives the same model
+    const base = measured.get(name);
+    for (const [i, t] of list.entries()) {
+      if (firstSame(t) < i) continue;
+      if (base && sameActivation(base.layer.act, t.layer.act)) t.result = base;
+      else jobs.push({ name, trial: i, layer: t.layer });
+    }
+    trials.set(name, list);
+  }
+  if (jobs.length > 0) {
+    const results = await ops.run(jobs, async (group) => {
+      // One measurement per trial position: a layer appears at most once in each.
+      const out = new Array<Omit<OneLayerMeasurement, 'layer'>>(group.length);
+      for (const trial of new Set(group.map((j) => j.trial))) {
+        const at = group.flatMap((j, k) => (j.trial === trial ? [k] : []));
+        const table = await ops.measure(at.map((k) => group[k]!.layer));
+        for (const k of at) {
+          const r = table[group[k]!.name]!;
+          out[k] = { sqnrDb: r.sqnrDb, outputs: r.outputs };
+        }
+      }
+      return out;
+    });
+    for (const [k, r] of results.flat().entries()) {
+      const j = jobs[k]!;
+      const t = trials.get(j.name)![j.trial]!;
+      t.result = { layer: t.layer, ...r };
+    }
+  }
+  const out = new Map<string, { search: SearchTrial[]; index: number }>();
+  for (const [name, list] of trials) {
+    const results = list.map(
+      (t) => t.result ?? list.find((u) => sameActivation(u.layer.act, t.layer.act))!.result!,
+    );
+    const noise = results.map((r) => relativeNoise(r.outputs));
+    const index = chooseTrial(noise, minGainDb);
+    const search = list.map(
+      ({ layer: _, result: __, ...m }, i): SearchTrial => ({
+        ...m,
+        sqnrDb: results[i]!.sqnrDb,
+        ...(i > 0 ? { gainDb: gainDb(noise[0]!, noise[i]!) } : {}),
+      }),
+    );
+    out.set(name, { search, index });
+  }
+  return out;
 }
 
 /** FP32 outputs of the first calibration sample (to see what kind of predictions a task makes). */

@@ -102,3 +102,83 @@ describe("biasCorrection 'auto' (smoke-fmnist, ascend310)", () => {
     expect(fingerprint(await withMode('auto', 3))).toBe(fingerprint(auto));
   }, 600_000);
 });
+
+describe('per-layer method search (smoke-fmnist, ascend310)', () => {
+  it("keeps the tier's method unless a candidate is 0.5 dB quieter, and is shard-invariant", async () => {
+    const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
+    expect(recipe.sensitivity.search.minGainDb).toBe(0.5);
+    const run = async (r: typeof recipe, shards = 1) =>
+      runPipeline(await loadRecipeInputs(r, true), { shards, validate: false });
+    const check = (r: PipelineResult) => {
+      const sensitivity = new Map(r.sensitivity!.map((t) => [t.name, t]));
+      for (const [name, m] of Object.entries(r.methods)) {
+        if (!m.search) continue;
+        const tierMethod = r.recipe.strategies[m.tier as 'high' | 'medium' | 'low'];
+        expect(m.search[0]).toMatchObject(tierMethod);
+        // The winner: the quietest trial at least 0.5 dB quieter than the tier's method, else
+        // the tier's method.
+        const qualified = m.search.filter((t) => (t.gainDb ?? 0) >= 0.5);
+        const quietest = qualified.length
+          ? qualified.reduce((a, b) => (b.gainDb! > a.gainDb! ? b : a))
+          : m.search[0]!;
+        expect({ method: m.method, percentile: m.percentile }).toEqual({
+          method: quietest.method,
+          percentile: quietest.percentile,
+        });
+        // The trial with the high tier's method is the sensitivity pass's one-layer model.
+        const high = r.recipe.strategies.high;
+        for (const t of m.search)
+          if (t.method === high.method && t.percentile === high.percentile)
+            expect(t.sqnrDb).toBe(sensitivity.get(name)!.sqnrDb);
+      }
+    };
+
+    // The industrial-vision template: max is quieter by 0.18 and 0.38 dB only, so each layer
+    // keeps its tier's method and the run equals one without the search.
+    const searched = await run(recipe);
+    check(searched);
+    expect(searched.phases.map((p) => p.phase)).toContain('search');
+    expect(searched.methods['/features/features.4/Conv']).toEqual({
+      method: 'percentile',
+      percentile: 99.99,
+      tier: 'high',
+      search: [
+        { method: 'percentile', percentile: 99.99, sqnrDb: expect.closeTo(43.7046, 3) },
+        { method: 'max', sqnrDb: expect.closeTo(43.8822, 3), gainDb: expect.closeTo(0.1776, 3) },
+      ],
+    });
+    const off = await run({
+      ...recipe,
+      sensitivity: {
+        ...recipe.sensitivity,
+        search: { ...recipe.sensitivity.search, candidates: [] },
+      },
+    });
+    expect(off.phases.map((p) => p.phase)).not.toContain('search');
+    expect(fingerprint(searched)).toBe(fingerprint(off));
+
+    // Percentile 99.9 in the high and medium tiers clips this model hard: 36.38 and 44.88 dB
+    // against max's 43.88 and 48.63. The search replaces it in both layers.
+    const clipped = {
+      ...recipe,
+      strategies: {
+        ...recipe.strategies,
+        high: { method: 'percentile' as const, percentile: 99.9 },
+        medium: { method: 'percentile' as const, percentile: 99.9 },
+      },
+    };
+    const fixed = await run(clipped);
+    check(fixed);
+    expect(fixed.methods['/features/features.4/Conv']!.method).toBe('max');
+    expect(fixed.methods['/classifier/Gemm']!.method).toBe('max');
+    expect(fixed.methods['/features/features.4/Conv']!.search![1]!.gainDb).toBeCloseTo(7.5, 1);
+    // Shard-invariant like every other phase.
+    expect(fingerprint(await run(clipped, 3))).toBe(fingerprint(fixed));
+
+    // A layer with a method override is not searched.
+    const pinned = await run({ ...clipped, layers: { '/classifier/Gemm': { method: 'kl' } } });
+    expect(pinned.methods['/classifier/Gemm']).toMatchObject({ method: 'kl', tier: 'medium' });
+    expect(pinned.methods['/classifier/Gemm']!.search).toBeUndefined();
+    expect(pinned.methods['/features/features.4/Conv']!.method).toBe('max');
+  }, 600_000);
+});
