@@ -234,8 +234,19 @@ function Hardware({ stored }: { stored: StoredReport }) {
   );
 }
 
-function methodText(l: RunReport['layers'][number]): string {
+function methodText(l: { method: string; percentile: number | null }): string {
   return l.percentile !== null ? `${l.method} ${l.percentile}` : l.method;
+}
+
+/** The method search's trials: `mse 50.8, max 47.6 (-3.1), percentile 99.99 48.9 (-1.9)`. */
+function searchText(l: RunReport['layers'][number]): string {
+  if (!l.search) return '—';
+  return l.search
+    .map(
+      (t) =>
+        `${methodText(t)} ${t.sqnrDb.toFixed(1)}${t.gainDb === null ? '' : ` (${t.gainDb >= 0 ? '+' : ''}${t.gainDb.toFixed(1)})`}`,
+    )
+    .join(', ');
 }
 
 function Heatmap({ stored }: { stored: StoredReport }) {
@@ -286,7 +297,8 @@ function Tiers({ report }: { report: RunReport }) {
         Layers per tier: high {report.tiers.high ?? 0}, medium {report.tiers.medium ?? 0}, low{' '}
         {report.tiers.low ?? 0}. Calibration: {report.calibration.samples} samples (
         {report.calibration.sampler} sampler), {report.calibration.parameterSets} (scale,
-        zero-point) sets.
+        zero-point) sets. A layer keeps its tier's method unless the method search measured another
+        one quieter at the model output by the recipe's margin, with the layer alone quantized.
       </p>
       <div class="scroll">
         <table>
@@ -297,6 +309,7 @@ function Tiers({ report }: { report: RunReport }) {
               <th scope="col">Kind</th>
               <th scope="col">Tier</th>
               <th scope="col">Calibration method</th>
+              <th scope="col">Methods tried: one-layer SQNR dB (gain over the tier's)</th>
               <th scope="col" class="num">
                 SQNR (dB)
               </th>
@@ -318,6 +331,7 @@ function Tiers({ report }: { report: RunReport }) {
                 <td>{l.kind}</td>
                 <td>{l.tier ?? '—'}</td>
                 <td>{methodText(l)}</td>
+                <td>{searchText(l)}</td>
                 <td class="num">{l.sqnrDb === null ? '—' : l.sqnrDb.toFixed(1)}</td>
                 <td class="num">{fmtValue(l.activation.scale)}</td>
                 <td class="num">{l.activation.zeroPoint}</td>

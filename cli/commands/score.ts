@@ -547,7 +547,7 @@ export function registerScore(program: Command): void {
             `estimated INT8 loss ${r.estimate ? `${r.estimate.lossPoints.toFixed(2)} points (${describeEstimate(r.estimate)}, ${r.estimate.samples} unlabelled calibration samples)` : 'n/a'}`,
             ...(r.sensitivity ?? []).map(
               (t) =>
-                `  ${t.tier.padEnd(6)} ${t.name}  SQNR ${t.sqnrDb.toFixed(1)} dB${t.agreementTest ? `  flips ${t.agreementTest.flips}/${t.agreementTest.samples}${t.agreementTest.basis === 'confident' ? ' confident' : ''} (p ${t.agreementTest.pValue.toPrecision(2)})` : ''}${t.reason !== 'rank' ? ` [${t.reason}]` : ''}  -> ${r.methods[t.name]?.method}${r.methods[t.name]?.percentile ? ` ${r.methods[t.name]?.percentile}` : ''}`,
+                `  ${t.tier.padEnd(6)} ${t.name}  SQNR ${t.sqnrDb.toFixed(1)} dB${t.agreementTest ? `  flips ${t.agreementTest.flips}/${t.agreementTest.samples}${t.agreementTest.basis === 'confident' ? ' confident' : ''} (p ${t.agreementTest.pValue.toPrecision(2)})` : ''}${t.reason !== 'rank' ? ` [${t.reason}]` : ''}  -> ${methodLabel(r.methods[t.name])}${searchLabel(r.methods[t.name])}`,
             ),
             ...r.skipped.map((s) => `  float: ${s.name} (${s.opType}): ${s.reason}`),
             `wrote ${files.emulation}, ${files.qdq}, ${files.config}`,
@@ -636,4 +636,22 @@ function biasCorrectionLine(r: PipelineResult): string {
   const e = b.estimatedLossPoints;
   if (!e) return `bias correction ${b.applied ? 'applied' : 'off'}`;
   return `bias correction auto: ${b.applied ? 'applied' : 'left off'} (estimated loss ${e.corrected.toFixed(3)} points corrected, ${e.uncorrected.toFixed(3)} uncorrected)`;
+}
+
+/** `percentile 99.99`, `mse`, ... */
+function methodLabel(m: { method: string; percentile?: number } | undefined): string {
+  if (!m) return 'n/a';
+  return m.method === 'percentile' && m.percentile !== undefined
+    ? `percentile ${m.percentile}`
+    : m.method;
+}
+
+/** The method search's trials of a layer: `  (tried: mse 50.8 dB, max 47.6 dB -3.1, ...)`. */
+function searchLabel(m: PipelineResult['methods'][string] | undefined): string {
+  if (!m?.search) return '';
+  const trials = m.search.map(
+    (t) =>
+      `${methodLabel(t)} ${t.sqnrDb.toFixed(1)} dB${t.gainDb !== undefined ? ` ${t.gainDb >= 0 ? '+' : ''}${t.gainDb.toFixed(1)}` : ''}`,
+  );
+  return `  (tried ${trials.join(', ')})`;
 }

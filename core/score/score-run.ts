@@ -193,6 +193,12 @@ export interface RunReportLayer {
   };
   /** Sensitivity measured for the layer (absent when the recipe disables it). */
   sqnrDb: number | null;
+  /**
+   * The method search's trials (the tier's method first): each method's one-layer output SQNR
+   * and how much quieter than the tier's method it was (dB). Absent when the layer was not
+   * searched, and in reports made before the search.
+   */
+  search?: { method: string; percentile: number | null; sqnrDb: number; gainDb: number | null }[];
 }
 
 /** One row of the per-layer roofline in a {@link RunReport}. */
@@ -335,6 +341,16 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
           zeroPoints: [...new Set(l.weight.zeroPoints)].sort((a, b) => a - b),
         },
         sqnrDb: sqnr.get(l.name) ?? null,
+        ...(m?.search
+          ? {
+              search: m.search.map((t) => ({
+                method: t.method,
+                percentile: t.percentile ?? null,
+                sqnrDb: t.sqnrDb,
+                gainDb: t.gainDb ?? null,
+              })),
+            }
+          : {}),
       };
     }),
     floatLayers: result.skipped.map((s) => ({ name: s.name, opType: s.opType, reason: s.reason })),

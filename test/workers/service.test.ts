@@ -68,6 +68,8 @@ describe('a submission, end to end', () => {
         'ranges',
         'histograms',
         'sensitivity',
+        // max trials of the per-layer method search (percentile 99.99 is the sensitivity pass's)
+        'search',
         'bias',
         // the recipe's biasCorrection is 'auto': both candidates are estimated
         'estimate',
