@@ -22,15 +22,12 @@ import type { Recipe } from '../../core/recipe/schema.ts';
 import type { QatEvidence } from '../../core/score/checks.ts';
 import { qatSplits } from '../../core/train/data.ts';
 import { sameGraph, writeTrainedWeights } from '../../core/train/export.ts';
-import { TrainableModel } from '../../core/train/model.ts';
-import { profileSteps } from '../../core/train/profile.ts';
-import { evaluateSplit, progressiveQat, type StageLog } from '../../core/train/qat.ts';
+import type { StageLog } from '../../core/train/qat.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
 import { progressBar, progressExecutor } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
-import { useNodeTraining } from '../train-backend.ts';
 import { evaluateOnWorkers } from '../train-eval.ts';
 import { runOnWorkers } from '../workers.ts';
 import { readTaskModel } from '../zoo-files.ts';
@@ -193,6 +190,19 @@ export function registerTrain(program: Command): void {
       const out = flags.out ?? join('out', `qat-${recipe.task}-${recipe.target}`);
       await mkdir(out, { recursive: true });
       useNodeRuntime();
+      // The training stack (TensorFlow.js and its WebAssembly backend) loads here, not at CLI
+      // start: importing it took ~1 s of every command's start-up, `score` included.
+      const [
+        { useNodeTraining },
+        { TrainableModel },
+        { profileSteps },
+        { evaluateSplit, progressiveQat },
+      ] = await Promise.all([
+        import('../train-backend.ts'),
+        import('../../core/train/model.ts'),
+        import('../../core/train/profile.ts'),
+        import('../../core/train/qat.ts'),
+      ]);
       const progress = flags.progress === false ? false : undefined;
       const fp32Bytes = await readTaskModel(task.manifest);
       const fp32Model = decodeModel(fp32Bytes);
