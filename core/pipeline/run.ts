@@ -207,7 +207,7 @@ function overridesFor(recipe: Recipe, name: string) {
 
 /**
  * Runs a recipe end to end: reference (FP32, shared) -> sample (pure) -> ranges -> histograms
- * -> sensitivity -> quantize (pure) -> bias -> estimate -> fidelity -> validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
+ * -> sensitivity -> search -> quantize (pure) -> bias -> estimate -> fidelity -> validate. Each sample-wise phase is cut into batch-aligned shards and merged exactly, so the
  * result is identical for any shard count and executor.
  */
 export async function runPipeline<L, P>(

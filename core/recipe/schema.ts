@@ -34,10 +34,7 @@ export const defaultSearch = () => ({
   candidates: [
     { method: 'max' as const },
     { method: 'percentile' as const, percentile: 99.99 },
-  ] as {
-    method: 'max' | 'percentile' | 'kl' | 'kl-smooth' | 'mse';
-    percentile?: number;
-  }[],
+  ] as z.output<typeof MethodSchema>[],
   minGainDb: 0.5,
 });
 
@@ -52,7 +49,11 @@ const SearchSchema = z
       .max(4)
       .default(() => defaultSearch().candidates),
     /** A candidate replaces the tier's method when at least this much quieter (dB). */
-    minGainDb: z.number().min(0).max(20).default(0.5),
+    minGainDb: z
+      .number()
+      .min(0)
+      .max(20)
+      .default(() => defaultSearch().minGainDb),
   })
   .strict();
 
@@ -98,8 +99,9 @@ export const RecipeSchema = z
         /**
          * Per-layer method search (core/calibrate/search.ts): each layer of these tiers is
          * measured alone with its tier's method and with each candidate, like the sensitivity
-         * pass, and keeps the one with the least output noise (ties: the tier's method). Layers
-         * with a method override are not searched. `tiers: []` or `candidates: []` turns it off.
+         * pass; a candidate at least `minGainDb` quieter at the output replaces the tier's method
+         * (the quietest such). Layers with a method override are not searched. `tiers: []` or
+         * `candidates: []` turns it off.
          */
         search: SearchSchema.default(defaultSearch),
       })
