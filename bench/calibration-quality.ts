@@ -22,7 +22,9 @@
  * Variants: default50, random50, random500 (per seed), naive, and ablations of default50 with one
  * ingredient changed: nobias (no bias correction), bias (bias correction on, for targets whose
  * template has it off), maxall (max calibration in every tier),
- * nosearch (no per-layer method search: each tier's method as is), pertensor (per-tensor weights).
+ * nosearch (no per-layer method search: each tier's method as is), pertensor (per-tensor weights),
+ * floatpath (every layer kept in float: what the target's fp16 float path alone costs, the floor
+ * under every quantized variant).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -319,6 +321,20 @@ for (const id of taskIds) {
       'pertensor',
       seeds[0]!,
       { ...abl, format: { ...abl.format, weights: 'per-tensor' } },
+    ]);
+  if (wanted.has('wclipmse'))
+    variants.push([
+      `${template} (50, coverage) with mse weight clipping`,
+      'wclipmse',
+      seeds[0]!,
+      { ...abl, format: { ...abl.format, weightClip: 'mse' } },
+    ]);
+  if (wanted.has('floatpath'))
+    variants.push([
+      `${template} with every layer kept in float (the target's fp16 float path alone)`,
+      'floatpath',
+      seeds[0]!,
+      { ...abl, layers: { '*': { keepFloat: true } } },
     ]);
   if (wanted.has('naive'))
     variants.push(['naive-baseline', 'naive', 0, recipeFromTemplate('naive-baseline', id, target)]);
