@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { Tensor as OrtTensor } from 'onnxruntime-web';
+import { type OrtTensorConstructor, toOrtTensor } from '../core/runtime/convert.ts';
+import type { TensorData } from '../core/tensor/index.ts';
 
 /** CPU, cores, memory, load, versions: recorded with every result. */
 export function machine() {
@@ -97,4 +100,17 @@ export async function parallelCeiling(
   const oneMs = await run(1);
   const manyMs = await run(n);
   return { oneMs, manyMs, ratio: (n * oneMs) / manyMs };
+}
+
+/**
+ * A batch of the project's tensors as feeds for a session of any ORT module (onnxruntime-web or
+ * onnxruntime-node), through core's {@link toOrtTensor}.
+ */
+export function ortFeeds(
+  Tensor: unknown,
+  batch: Readonly<Record<string, TensorData>>,
+): Record<string, OrtTensor> {
+  return Object.fromEntries(
+    Object.entries(batch).map(([k, t]) => [k, toOrtTensor(Tensor as OrtTensorConstructor, t)]),
+  );
 }

@@ -10,7 +10,7 @@
  * as the pipeline runs it. The emulation graph is the perf benchmark's (50 spread calibration
  * samples, default options). Kernel times exclude the copies in and out of WASM.
  */
-import fs, { readFileSync } from 'node:fs';
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web';
 import { nodeDataSource } from '../cli/data-source.ts';
@@ -21,9 +21,10 @@ import { getTarget } from '../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../core/onnx/index.ts';
 import { buildEmulationModel } from '../core/quantize/emulation.ts';
 import { quantizeModel } from '../core/quantize/quantize.ts';
+import { getRuntimeInfo } from '../core/runtime/index.ts';
 import type { TensorData } from '../core/tensor/index.ts';
 import { TASKS } from '../zoo/registry.ts';
-import { machine, table } from './lib.ts';
+import { machine, ortFeeds, table } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,14 +38,11 @@ if (!task) throw new RangeError(`unknown task '${values.task}' (${Object.keys(TA
 const nBatches = Number(values.batches);
 const top = Number(values.top);
 
-// The quantizer runs through core/runtime; the profiled sessions use the same onnxruntime-web
-// module directly, because the profiler is a session option core/runtime does not offer.
+// ORT is loaded and set up (local .wasm bytes, 1 thread) by core/runtime's Node loader; the
+// profiled sessions use that same onnxruntime-web module directly, because the profiler is a
+// session option core/runtime does not offer.
 useNodeRuntime();
-ort.env.wasm.wasmBinary = readFileSync(
-  new URL(import.meta.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm')),
-);
-ort.env.wasm.numThreads = 1;
-ort.env.wasm.proxy = false;
+await getRuntimeInfo();
 
 const source = nodeDataSource();
 const evaluation = await task.load(source, 'evaluation');
@@ -93,14 +91,7 @@ async function profile(model: Uint8Array) {
     executionMode: 'sequential',
     enableProfiling: true,
   });
-  const feeds = batches.map((b) =>
-    Object.fromEntries(
-      Object.entries(b).map(([k, t]) => [
-        k,
-        new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims),
-      ]),
-    ),
-  );
+  const feeds = batches.map((b) => ortFeeds(ort.Tensor, b));
   await s.run(feeds[0]!); // warm-up (also profiled; the same for both models)
   const t0 = performance.now();
   for (const f of feeds) await s.run(f);

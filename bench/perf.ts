@@ -44,6 +44,7 @@ import {
   MiB,
   machine,
   median,
+  ortFeeds,
   parallelCeiling,
   table,
   uptime,
@@ -143,14 +144,7 @@ async function evalSection() {
           executionMode: 'sequential',
           graphOptimizationLevel: level,
         });
-        const feeds = batches.map((b) =>
-          Object.fromEntries(
-            Object.entries(b).map(([k, t]) => [
-              k,
-              new ortNode.Tensor(t.type as 'float32', t.data as Float32Array, t.dims),
-            ]),
-          ),
-        );
+        const feeds = batches.map((b) => ortFeeds(ortNode.Tensor, b));
         variants.push({
           name: `node-fp32 (opt ${level})`,
           run: async () => {
