@@ -79,7 +79,11 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 // 1. evaluation throughput
 /** Emulation-graph variants timed side by side (EmulationOptions switch the lowering). */
 const EMU_VARIANTS: { name: string; options: EmulationOptions }[] = [
-  { name: 'int8-emu, previous graph (fast: false)', options: { fast: false } },
+  {
+    name: 'int8-emu, previous graph (fast: false, clamps kept)',
+    options: { fast: false, absorbClamps: false },
+  },
+  { name: 'int8-emu, clamps kept', options: { absorbClamps: false } },
   { name: 'int8-emu', options: {} },
 ];
 

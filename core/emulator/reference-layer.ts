@@ -27,7 +27,7 @@ import {
   type DequantV100Reading,
   packDeqScaleV200,
 } from './ascend-dequant.ts';
-import { ascendQuant } from './ascend-quant.ts';
+import { ascendQuant, ascendQuantValue } from './ascend-quant.ts';
 import { fp16BitsToNumber } from './fp16.ts';
 import {
   convIntegerRef,
@@ -165,6 +165,20 @@ function channelOf(dims: readonly number[], axis: number, channels: number): (i:
   let inner = 1;
   for (let a = axis + 1; a < dims.length; a++) inner *= dims[a]!;
   return (i) => Math.floor(i / inner) % channels;
+}
+
+/**
+ * The integer the layer's input quantizer gives for one float value `x`: the first step of
+ * {@link referenceLayer} (AscendQuant with saturation on Ascend targets, QuantizeLinear on the
+ * others). ±Infinity saturate like the largest finite inputs. The function is non-decreasing in
+ * `x` (every step, fp16 cast, product with a positive scale, offset, rounding, saturation, is).
+ */
+export function quantizedInputValue(layer: QuantizedLayer, x: number): number {
+  const target = requireLoweredTarget(layer);
+  if (target === 'ascend310' || target === 'ascend310p')
+    return ascendQuantValue(x, ascendQuantParamsOf(layer));
+  const type = target === 'snapdragon' ? 'uint8' : 'int8';
+  return quantizeLinearValue(x, Math.fround(layer.act.scale), layer.act.zeroPoint, type);
 }
 
 /**

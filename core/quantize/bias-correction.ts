@@ -108,14 +108,15 @@ export function buildBiasCorrectionModel(
   const model =
     target.executor === 'ort-qdq'
       ? buildQdqModel(prepared, layers, target, outputParams)
-      : buildEmulationModel(prepared, layers, target);
+      : // the float reference layers below read each layer's clamped input itself
+        buildEmulationModel(prepared, layers, target, { absorbClamps: false });
   const graph = model.graph!;
   const candidates = new Map(prepared.layers.map((c) => [c.name, c]));
   const pairs: BiasCorrectionPair[] = [];
   for (const layer of layers) {
     const c = candidates.get(layer.name);
     if (!c) throw new RangeError(`bias correction: '${layer.name}' is not a layer of the model`);
-    const input = target.executor === 'ort-qdq' ? c.input : emulatedInputName(graph, c.input);
+    const input = target.executor === 'ort-qdq' ? c.input : emulatedInputName(model, c.input);
     const ref = floatLayer(c, input, `${c.output}__float_ref`);
     graph.node.push(...ref.nodes);
     graph.initializer.push(...ref.initializers);

@@ -57,7 +57,7 @@ export async function fidelityShard(
   batchSize = FIDELITY_BATCH,
 ): Promise<FidelityCounts> {
   const inputOf = new Map(
-    run.layers.map((l) => [l.input, emulatedInputName(run.emulation.graph!, l.input)]),
+    run.layers.map((l) => [l.input, emulatedInputName(run.emulation, l.input)]),
   );
   const tensors = [...new Set(run.layers.flatMap((l) => [inputOf.get(l.input)!, l.output]))];
   const perLayer = new Map(run.layers.map((l) => [l.name, { mismatches: 0, compared: 0 }]));

@@ -4,8 +4,9 @@
  * reference of Ascend arithmetic (core/emulator) bit for bit, on ascend310 and ascend310p.
  *
  * The layer input is captured from the emulation model itself (so it is the fp16-rounded
- * activation the chip would see), fed to `referenceLayer`, and compared with the emulation
- * model's own output tensor of that layer.
+ * activation the chip would see; where the emulation left out a ReLU/ReLU6 that the layer's
+ * quantizer makes redundant, the tensor before it, `emulatedInputName`), fed to
+ * `referenceLayer`, and compared with the emulation model's own output tensor of that layer.
  */
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import { referenceLayer } from '../../core/emulator/reference-layer.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
+import { emulatedInputName } from '../../core/quantize/emulation.ts';
 import { quantizeModel } from '../../core/quantize/quantize.ts';
 import type { TensorData } from '../../core/tensor/index.ts';
 import { TASKS } from '../../zoo/registry.ts';
@@ -42,8 +44,7 @@ describe.each(tasks.map((t) => [t.manifest.id, t] as const))('%s', (_id, task) =
         biasCorrection: false,
       });
       expect(q.layers.length).toBeGreaterThan(0);
-      const graphInputs = new Set(q.emulation.graph!.input.map((i) => i.name));
-      const inputOf = (name: string) => (graphInputs.has(name) ? `${name}__fp16` : name);
+      const inputOf = (name: string) => emulatedInputName(q.emulation, name);
       const tensors = [...new Set(q.layers.flatMap((l) => [inputOf(l.input), l.output]))];
       const session = await captureSession(q.emulation, tensors);
       try {
