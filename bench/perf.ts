@@ -162,7 +162,9 @@ async function evalSection() {
     const times: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
     const loads: number[] = [];
     for (let r = 0; r < reps; r++) {
-      for (const v of variants) {
+      // Alternate the order (forward, then backward) so that drift within a repetition hits every
+      // variant alike (in a fixed order, two identical spam-transformer graphs came out 21 % apart).
+      for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
         const t0 = performance.now();
         await v.run();
         times[v.name]!.push((performance.now() - t0) / 1000);
@@ -191,7 +193,7 @@ async function evalSection() {
   md.push(
     '## Evaluation throughput (samples/s, median)',
     '',
-    `First ${evalSamples} evaluation samples (or the whole split if smaller) in batches of 50, ${reps} repetitions, variants interleaved in each repetition; one thread everywhere. INT8 = ascend310 emulation graph (50 spread calibration samples, default options), ORT-web graph optimisation disabled as the pipeline runs it; "web-fp32 (opt all)" is the FP32 model with ORT's full graph optimisation (Conv+BN folding, fusions), for comparison only. The emulation variants' outputs were checked bit-identical on the first batch. Last column: node / web FP32 throughput (native with full graph optimisation / with none).`,
+    `First ${evalSamples} evaluation samples (or the whole split if smaller) in batches of 50, ${reps} repetitions, variants interleaved in each repetition (forward order in even repetitions, backward in odd ones); one thread everywhere. INT8 = ascend310 emulation graph (50 spread calibration samples, default options), ORT-web graph optimisation disabled as the pipeline runs it; "web-fp32 (opt all)" is the FP32 model with ORT's full graph optimisation (Conv+BN folding, fusions), for comparison only. The emulation variants' outputs were checked bit-identical on the first batch. Last column: node / web FP32 throughput (native with full graph optimisation / with none).`,
     '',
     table(['task', 'runtime', 'samples/s', 'x web-fp32', 'node/web (opt all / none)'], rows),
     '',
