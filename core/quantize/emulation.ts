@@ -92,7 +92,8 @@ export interface EmulationOptions {
   fast?: boolean;
   /**
    * Leave out each Relu or constant Clip whose output only feeds quantized layers whose input
-   * quantizer saturates wherever the clamp would clamp (see {@link absorbedClamp}); those
+   * quantizer saturates wherever the clamp would clamp (see {@link clampAbsorbedBy}), after
+   * moving clamps past ops that commute with them (MaxPool, Flatten, ...); those
    * layers read the clamp's input instead. Default true; the outputs are bit-identical either
    * way. The clamped tensor then no longer exists in the graph ({@link emulatedInputName} gives
    * what each layer reads), so a model that needs its float values (the bias-correction capture
