@@ -20,6 +20,7 @@ import { useNodeRuntime } from '../cli/runtime-node.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
 import { captureSession, gatherBatch } from '../core/calibrate/capture.ts';
 import { spreadIndices } from '../core/calibrate/sampler.ts';
+import { sqnrDb } from '../core/calibrate/sensitivity.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { decodeModel } from '../core/onnx/index.ts';
 import { prepareModel } from '../core/quantize/prepare.ts';
@@ -64,18 +65,19 @@ function matmul(X: Matrix, W: Matrix): Matrix {
   });
 }
 
-function sqnrDb(ref: Matrix, y: Matrix): number {
-  let s = 0;
-  let e = 0;
+/** Output SQNR of `y` against `ref` (core's formula over the summed signal and noise). */
+function layerSqnrDb(ref: Matrix, y: Matrix): number {
+  let signal = 0;
+  let noise = 0;
   for (let i = 0; i < ref.length; i++) {
     const r = ref[i]!;
     const q = y[i]!;
     for (let j = 0; j < r.length; j++) {
-      s += r[j]! * r[j]!;
-      e += (r[j]! - q[j]!) ** 2;
+      signal += r[j]! * r[j]!;
+      noise += (r[j]! - q[j]!) ** 2;
     }
   }
-  return 10 * Math.log10(s / e);
+  return sqnrDb(signal, noise);
 }
 
 /** int8 asymmetric per tensor over the data's [min, max] (0 included), round half away. */
@@ -143,9 +145,9 @@ for (const c of layers) {
   const cells: (string | number)[] = [
     c.name,
     X.length,
-    fmt(sqnrDb(Y, matmul(X, Wq))),
-    fmt(sqnrDb(Y, matmul(Xq, W))),
-    fmt(sqnrDb(Y, matmul(Xq, Wq))),
+    fmt(layerSqnrDb(Y, matmul(X, Wq))),
+    fmt(layerSqnrDb(Y, matmul(Xq, W))),
+    fmt(layerSqnrDb(Y, matmul(Xq, Wq))),
   ];
   const xMax = W.map((_, k) => Math.max(...X.map((r) => Math.abs(r[k]!))));
   const wMax = W.map((r) => Math.max(...r.map(Math.abs)));
@@ -153,7 +155,7 @@ for (const c of layers) {
     const s = xMax.map((x, k) => Math.max(1e-5, x ** a / Math.max(1e-12, wMax[k]!) ** (1 - a)));
     const Xs = X.map((r) => r.map((v, k) => v / s[k]!));
     const Ws = W.map((r, k) => r.map((v) => v * s[k]!));
-    cells.push(fmt(sqnrDb(Y, matmul(quantizeActivations(Xs), quantizeWeights(Ws)))));
+    cells.push(fmt(layerSqnrDb(Y, matmul(quantizeActivations(Xs), quantizeWeights(Ws)))));
   }
   const sorted = [...xMax].sort((p, q) => p - q);
   cells.push(
