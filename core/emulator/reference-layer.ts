@@ -168,17 +168,21 @@ function channelOf(dims: readonly number[], axis: number, channels: number): (i:
 }
 
 /**
- * The integer the layer's input quantizer gives for one float value `x`: the first step of
+ * The layer's input quantizer as a scalar function, float value -> integer: the first step of
  * {@link referenceLayer} (AscendQuant with saturation on Ascend targets, QuantizeLinear on the
- * others). ±Infinity saturate like the largest finite inputs. The function is non-decreasing in
- * `x` (every step, fp16 cast, product with a positive scale, offset, rounding, saturation, is).
+ * others). ±Infinity saturate like the largest finite inputs. The function is non-decreasing
+ * (every step, fp16 cast, product with a positive scale, offset, rounding, saturation, is).
  */
-export function quantizedInputValue(layer: QuantizedLayer, x: number): number {
+export function inputQuantizer(layer: QuantizedLayer): (x: number) => number {
   const target = requireLoweredTarget(layer);
-  if (target === 'ascend310' || target === 'ascend310p')
-    return ascendQuantValue(x, ascendQuantParamsOf(layer));
+  if (target === 'ascend310' || target === 'ascend310p') {
+    const p = ascendQuantParamsOf(layer);
+    return (x) => ascendQuantValue(x, p);
+  }
   const type = target === 'snapdragon' ? 'uint8' : 'int8';
-  return quantizeLinearValue(x, Math.fround(layer.act.scale), layer.act.zeroPoint, type);
+  const s = Math.fround(layer.act.scale);
+  const zp = layer.act.zeroPoint;
+  return (x) => quantizeLinearValue(x, s, zp, type);
 }
 
 /**
@@ -219,13 +223,10 @@ export function referenceLayer(
           );
     return tensor('float32', acc.dims, Float32Array.from(bits.data, fp16BitsToNumber));
   }
-  const type = target === 'snapdragon' ? 'uint8' : 'int8';
-  const s = Math.fround(layer.act.scale);
-  const zp = layer.act.zeroPoint;
   const q: IntegerOperand = {
     dims: input.dims,
-    data: Int32Array.from(input.data, (x) => quantizeLinearValue(x, s, zp, type)),
-    zeroPoint: zp,
+    data: Int32Array.from(input.data, inputQuantizer(layer)),
+    zeroPoint: layer.act.zeroPoint,
   };
   const acc = fp32Accumulate(layer, q);
   const scales = deqScalesFp32(layer);

@@ -49,6 +49,29 @@ async function sameOutputBits(
   }
 }
 
+/**
+ * A zoo task quantized for `targetId` (50 spread calibration samples, no bias correction), its
+ * emulation with clamps absorbed and with every clamp kept, and its evaluation split.
+ */
+async function emulationPair(taskId: string, targetId: TargetId) {
+  const task = getTask(taskId);
+  const source = nodeDataSource();
+  const calibration = await task.load(source, 'calibration');
+  const evaluation = await task.load(source, 'evaluation');
+  const target = getTarget(targetId);
+  const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calibration, {
+    target,
+    samples: { indices: spreadIndices(calibration.size, 50) },
+    biasCorrection: false,
+  });
+  return {
+    q,
+    evaluation,
+    absorbed: buildEmulationModel(q.prepared, q.layers, target),
+    kept: buildEmulationModel(q.prepared, q.layers, target, { absorbClamps: false }),
+  };
+}
+
 const count = (m: ModelProto, op: string) => m.graph!.node.filter((n) => n.opType === op).length;
 
 describe('clampAbsorbedBy', () => {
@@ -95,19 +118,7 @@ describe('clamps absorbed into the next quantizer on fmnist-mobilenet', () => {
     ['ascend310', 9],
     ['ascend310p', 27],
   ] as const)('%s: Clips left %i of 27, the outputs are the same bits', async (targetId, left) => {
-    const task = getTask('fmnist-mobilenet');
-    const source = nodeDataSource();
-    const calibration = await task.load(source, 'calibration');
-    const evaluation = await task.load(source, 'evaluation');
-    const target = getTarget(targetId);
-    const model = decodeModel(await readTaskModel(task.manifest));
-    const q = await quantizeModel(model, calibration, {
-      target,
-      samples: { indices: spreadIndices(calibration.size, 50) },
-      biasCorrection: false,
-    });
-    const absorbed = buildEmulationModel(q.prepared, q.layers, target);
-    const kept = buildEmulationModel(q.prepared, q.layers, target, { absorbClamps: false });
+    const { q, evaluation, absorbed, kept } = await emulationPair('fmnist-mobilenet', targetId);
     const clips = (m: ModelProto) => count(m, 'Clip');
     // 27 Clips: 20 ReLU6 that feed only a quantized layer, the ReLU6 that also feeds a
     // residual Add, the one before global pooling, and fp16 saturation Clips of float ops
@@ -135,18 +146,7 @@ describe('clamps moved past MaxPool and Flatten on smoke-fmnist (Conv Relu MaxPo
     ['ascend310', 0],
     ['ascend310p', 2],
   ] as const)('%s: %i Relu left, each after its MaxPool; the same bits', async (targetId, left) => {
-    const task = getTask('smoke-fmnist');
-    const source = nodeDataSource();
-    const calibration = await task.load(source, 'calibration');
-    const evaluation = await task.load(source, 'evaluation');
-    const target = getTarget(targetId);
-    const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calibration, {
-      target,
-      samples: { indices: spreadIndices(calibration.size, 50) },
-      biasCorrection: false,
-    });
-    const moved = buildEmulationModel(q.prepared, q.layers, target);
-    const kept = buildEmulationModel(q.prepared, q.layers, target, { absorbClamps: false });
+    const { q, evaluation, absorbed: moved, kept } = await emulationPair('smoke-fmnist', targetId);
     expect(count(kept, 'Relu')).toBe(2);
     expect(count(moved, 'Relu')).toBe(left);
     const producer = new Map(moved.graph!.node.flatMap((n) => n.output.map((o) => [o, n])));

@@ -5,7 +5,7 @@ import {
   lowerFp16Rounding,
   lowerLayer,
 } from '../emulator/lowering/index.ts';
-import { quantizedInputValue } from '../emulator/reference-layer.ts';
+import { inputQuantizer } from '../emulator/reference-layer.ts';
 import type { Target } from '../formats/targets.ts';
 import { makeNode } from '../onnx/builder.ts';
 import { type ConstantLookup, constantLookup } from '../onnx/constants.ts';
@@ -28,13 +28,11 @@ import { type PreparedModel, pruneUnusedInitializers } from './prepare.ts';
 const RAW = '__fp32';
 
 /**
- * Ops whose float outputs are fp16 values whenever their float inputs (and float constants) are:
- * they select, move or compare values without arithmetic. No rounding is inserted after them.
- * (Clip bounds and Max/Min operands are fp16 too: constants are rounded, tensors are rounded
- * where produced.) Resize counts only in `nearest` mode.
+ * Ops that commute with an elementwise non-decreasing clamp applied to their input 0: they
+ * select or move its values (MaxPool's max of clamped values is the clamped max; padding never
+ * enters the max). All of them keep fp16 values fp16, so they open VALUE_PRESERVING.
  */
-const VALUE_PRESERVING = new Set([
-  'Relu',
+const CLAMP_COMMUTES = new Set([
   'MaxPool',
   'GlobalMaxPool',
   'Reshape',
@@ -42,12 +40,25 @@ const VALUE_PRESERVING = new Set([
   'Squeeze',
   'Unsqueeze',
   'Transpose',
-  'Concat',
+  'Identity',
   'Slice',
+  'DepthToSpace',
+  'SpaceToDepth',
+]);
+
+/**
+ * Ops whose float outputs are fp16 values whenever their float inputs (and float constants) are:
+ * they select, move or compare values without arithmetic. No rounding is inserted after them.
+ * (Clip bounds and Max/Min operands are fp16 too: constants are rounded, tensors are rounded
+ * where produced.) Resize counts only in `nearest` mode.
+ */
+const VALUE_PRESERVING = new Set([
+  ...CLAMP_COMMUTES,
+  'Relu',
+  'Concat',
   'Gather',
   'GatherElements',
   'GatherND',
-  'Identity',
   'Split',
   'Expand',
   'Tile',
@@ -59,8 +70,6 @@ const VALUE_PRESERVING = new Set([
   'ReduceMax',
   'ReduceMin',
   'Dropout',
-  'DepthToSpace',
-  'SpaceToDepth',
   'Where',
   'Pad',
   'Sign',
@@ -132,34 +141,15 @@ function clampBounds(
 
 /**
  * Whether clamping a layer's input to [lo, hi] changes nothing its quantizer outputs. The
- * quantizer q is non-decreasing ({@link quantizedInputValue}), so q(clamp(x)) = q(x) for every x
+ * quantizer q is non-decreasing ({@link inputQuantizer}), so q(clamp(x)) = q(x) for every x
  * exactly when q(lo) = q(-Infinity) and q(hi) = q(+Infinity): below lo and above hi it already
  * saturates. Typical case: ReLU6 before an asymmetric int8 quantizer calibrated on [0, <= 6]
  * (q(0) = -128, q(6) = 127).
  */
 export function clampAbsorbedBy(layer: QuantizedLayer, lo: number, hi: number): boolean {
-  const q = (x: number) => quantizedInputValue(layer, x);
+  const q = inputQuantizer(layer);
   return q(lo) === q(-Infinity) && q(hi) === q(Infinity);
 }
-
-/**
- * Ops that commute with an elementwise non-decreasing clamp applied to their input 0: they
- * select or move its values (MaxPool's max of clamped values is the clamped max; padding never
- * enters the max). All of them keep fp16 values fp16 (see VALUE_PRESERVING).
- */
-const CLAMP_COMMUTES = new Set([
-  'MaxPool',
-  'GlobalMaxPool',
-  'Reshape',
-  'Flatten',
-  'Squeeze',
-  'Unsqueeze',
-  'Transpose',
-  'Identity',
-  'Slice',
-  'DepthToSpace',
-  'SpaceToDepth',
-]);
 
 /**
  * Moves each clamp (Relu, constant Clip) whose output feeds a single {@link CLAMP_COMMUTES} op
