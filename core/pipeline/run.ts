@@ -341,7 +341,12 @@ export async function runPipeline<L, P>(
       ...scheme,
       method: recipe.strategies.high,
     }).layers;
-    const probe = task.predict(await firstOutputs(fp32Model, calib), 1);
+    // The kind of prediction (class or structured), from the reference pass's FP32 predictions
+    // of the first calibration samples; a model run only when the pass kept none.
+    const probe =
+      reference.calibration.predictions.length > 0
+        ? reference.calibration.predictions
+        : task.predict(await firstOutputs(fp32Model, calib), 1);
     const classPredictions = typeof probe[0] === 'number';
     const groups = planGroups(
       base.map((l) => l.name),
