@@ -1,12 +1,14 @@
 /**
- * Shared helpers of the performance benchmark (bench/perf.ts): machine description, medians,
- * the native reference runtime (onnxruntime-node from bench/native, installed on demand).
+ * Shared helpers of the performance benchmarks (bench/perf.ts, bench/tiering.ts): machine
+ * description, medians, the native reference runtime (onnxruntime-node from bench/native,
+ * installed on demand), timed CLI runs.
  */
 
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, totalmem } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tensor as OrtTensor } from 'onnxruntime-web';
 import { type OrtTensorConstructor, toOrtTensor } from '../core/runtime/convert.ts';
@@ -113,4 +115,31 @@ export function ortFeeds(
   return Object.fromEntries(
     Object.entries(batch).map(([k, t]) => [k, toOrtTensor(Tensor as OrtTensorConstructor, t)]),
   );
+}
+
+/** Wall and CPU seconds of one `node cli/bin.js` run, and its `--json` output. */
+export interface CliRun {
+  wall: number;
+  cpu: number;
+  json: Record<string, unknown>;
+}
+
+/** Runs `node cli/bin.js <args>` with `env` added; wall and CPU (user + sys, all threads) seconds. */
+export function cliTime(args: string[], env: Record<string, string> = {}): CliRun {
+  const out = join(tmpdir(), `cq-bench-out-${process.pid}.json`);
+  const t0 = performance.now();
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `TIMEFORMAT='%U %S'; { time node cli/bin.js ${args.join(' ')} > ${out} ; } 2>&1 | tail -1`,
+    ],
+    { encoding: 'utf8', env: { ...process.env, ...env } },
+  );
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`score ${args.join(' ')} failed: ${r.stderr}`);
+  const [u, s] = r.stdout.trim().split(/\s+/).map(Number);
+  const json = JSON.parse(readFileSync(out, 'utf8'));
+  rmSync(out, { force: true });
+  return { wall, cpu: u! + s!, json };
 }

@@ -14,7 +14,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,6 +38,8 @@ import { createSession, runtimeCounters } from '../core/runtime/index.ts';
 import type { TensorData } from '../core/tensor/index.ts';
 import { TASKS } from '../zoo/registry.ts';
 import {
+  type CliRun,
+  cliTime,
   fmt,
   load1,
   loadOrtNode,
@@ -274,32 +276,6 @@ async function calibSection() {
 
 // ------------------------------------------------------------------------------------------
 // 3. end-to-end `cann-quant score`
-interface CliRun {
-  wall: number;
-  cpu: number;
-  json: Record<string, unknown>;
-}
-
-/** Runs `node cli/bin.js <args>` with `env` added; wall and CPU (user + sys, all threads) seconds. */
-function cliTime(args: string[], env: Record<string, string> = {}): CliRun {
-  const out = join(tmpdir(), `cq-bench-out-${process.pid}.json`);
-  const t0 = performance.now();
-  const r = spawnSync(
-    'bash',
-    [
-      '-c',
-      `TIMEFORMAT='%U %S'; { time node cli/bin.js ${args.join(' ')} > ${out} ; } 2>&1 | tail -1`,
-    ],
-    { encoding: 'utf8', env: { ...process.env, ...env } },
-  );
-  const wall = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`score ${args.join(' ')} failed: ${r.stderr}`);
-  const [u, s] = r.stdout.trim().split(/\s+/).map(Number);
-  const json = JSON.parse(readFileSync(out, 'utf8'));
-  rmSync(out, { force: true });
-  return { wall, cpu: u! + s!, json };
-}
-
 /** One round of the score section: the ceiling and the four wall times with their ratios. */
 interface RoundTiming {
   ceiling: number;

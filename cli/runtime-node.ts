@@ -8,6 +8,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import { configureRuntime, type OrtModule, type RuntimeLoader } from '../core/runtime/index.ts';
 
 const require = createRequire(import.meta.url);
@@ -17,9 +18,37 @@ export function ortWasmPath(): string {
   return require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm');
 }
 
+/**
+ * V8's budget for tiering a WebAssembly function up from its baseline compiler (Liftoff) to its
+ * optimizing one (TurboFan), in V8's rough "bytes executed" (V8's default: 1,800,000). V8
+ * compiles tier-ups on background threads. With the default, ORT's first minutes in a thread
+ * tier up thousands of lukewarm functions; on a 2-core machine running two shard workers that
+ * compilation takes CPU from the workers themselves (gdb during the sensitivity phase of a
+ * `score --workers 2`: two background threads in TurboFan's wasm pipeline while the workers run
+ * at about half speed). 100x the default still tiers the kernels that carry the time (their
+ * steady throughput is unchanged) and skips most of the rest: bench/RESULTS.md, "V8 tier-up".
+ * Tiers compute the same IEEE results, so outputs are bit-identical. `CANN_QUANT_WASM_TIERING_BUDGET`
+ * overrides it (a positive integer, or `v8` for V8's own default).
+ */
+export const WASM_TIERING_BUDGET = 180_000_000;
+
+/** Applies {@link WASM_TIERING_BUDGET} (or the override); before any WebAssembly is compiled. */
+export function tuneWasmTiering(env: NodeJS.ProcessEnv = process.env): number | 'v8' {
+  const raw = env.CANN_QUANT_WASM_TIERING_BUDGET;
+  if (raw === 'v8') return 'v8';
+  const budget = raw === undefined || raw === '' ? WASM_TIERING_BUDGET : Number(raw);
+  if (!Number.isSafeInteger(budget) || budget <= 0)
+    throw new RangeError(
+      `CANN_QUANT_WASM_TIERING_BUDGET must be a positive integer or 'v8', got '${raw}'`,
+    );
+  setFlagsFromString(`--wasm-tiering-budget=${budget}`);
+  return budget;
+}
+
 export const nodeRuntimeLoader: RuntimeLoader = {
   name: 'node',
   async load(): Promise<OrtModule> {
+    tuneWasmTiering();
     const [ort, wasm] = await Promise.all([import('onnxruntime-web'), readFile(ortWasmPath())]);
     ort.env.wasm.wasmBinary = wasm;
     ort.env.wasm.numThreads = 1;

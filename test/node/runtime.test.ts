@@ -5,7 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ortWasmPath, useNodeRuntime } from '../../cli/runtime-node.ts';
+import {
+  ortWasmPath,
+  tuneWasmTiering,
+  useNodeRuntime,
+  WASM_TIERING_BUDGET,
+} from '../../cli/runtime-node.ts';
 import { createSession, getRuntimeInfo, type ModelSession } from '../../core/runtime/index.ts';
 import { tensor } from '../../core/tensor/index.ts';
 import {
@@ -190,5 +195,24 @@ describe('core/runtime in Node', () => {
     await s.release();
     await s.release();
     await expect(runConvnet(s, files)).rejects.toThrow(/released/);
+  });
+});
+
+describe('tuneWasmTiering (V8 tier-up budget of the Node adapter)', () => {
+  it('applies the project budget, honours the override, refuses bad values', () => {
+    try {
+      expect(tuneWasmTiering({})).toBe(WASM_TIERING_BUDGET);
+      expect(WASM_TIERING_BUDGET).toBe(100 * 1_800_000);
+      expect(tuneWasmTiering({ CANN_QUANT_WASM_TIERING_BUDGET: '5000000' })).toBe(5_000_000);
+      expect(tuneWasmTiering({ CANN_QUANT_WASM_TIERING_BUDGET: 'v8' })).toBe('v8');
+      for (const bad of ['0', '-3', '1.5', 'lots'])
+        expect(() => tuneWasmTiering({ CANN_QUANT_WASM_TIERING_BUDGET: bad })).toThrow(
+          new RangeError(
+            `CANN_QUANT_WASM_TIERING_BUDGET must be a positive integer or 'v8', got '${bad}'`,
+          ),
+        );
+    } finally {
+      tuneWasmTiering({});
+    }
   });
 });
