@@ -1,9 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import type { DataSource } from '../zoo/datasets/source.ts';
 
 const require = createRequire(import.meta.url);
+const gunzipAsync = promisify(gunzip);
 
 /** Where each logical dataset prefix lives on a Node machine. */
 export function datasetRoots(): Record<string, string> {
@@ -26,18 +29,28 @@ export function nodeDataSource(roots: Record<string, string> = datasetRoots()): 
       throw new Error(`unknown dataset '${prefix}' (known: ${Object.keys(roots).join(', ')})`);
     return slash < 0 ? root : join(root, name.slice(slash + 1));
   };
+  const readRaw = async (name: string): Promise<Uint8Array> => {
+    try {
+      return new Uint8Array(await readFile(resolve(name)));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        throw new Error(
+          `dataset file '${name}' not found at ${resolve(name)}; install it (see README: .ci/run installs dataset-fashion-mnist)`,
+        );
+      }
+      throw err;
+    }
+  };
   return {
-    async read(name) {
+    read: readRaw,
+    // zlib inflates in the libuv thread pool, in about half DecompressionStream's time.
+    async readGunzipped(name) {
+      const bytes = await readRaw(name);
       try {
-        return new Uint8Array(await readFile(resolve(name)));
+        return new Uint8Array(await gunzipAsync(bytes));
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') {
-          throw new Error(
-            `dataset file '${name}' not found at ${resolve(name)}; install it (see README: .ci/run installs dataset-fashion-mnist)`,
-          );
-        }
-        throw err;
+        throw new Error(`dataset file '${name}' is not valid gzip: ${(err as Error).message}`);
       }
     },
     async list(prefix) {

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeDataSource } from '../../cli/data-source.ts';
 import { readFashionMnist } from './fashion-mnist.ts';
@@ -27,5 +30,31 @@ describe('IDX reader', () => {
     const digest = createHash('sha256').update(part.images).digest('hex');
     // Same bytes as numpy reads them in zoo/common/fmnist.py (sha256 of the 10000x28x28 array).
     expect(digest).toBe('c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a');
+  });
+  it('reads the same bytes through DecompressionStream when the source has no inflater of its own', async () => {
+    const node = nodeDataSource();
+    // What workerd and browsers do: only read() and list(), the reader gunzips.
+    const portable = { read: node.read, list: node.list };
+    const [a, b] = await Promise.all([
+      readFashionMnist(node, 'test'),
+      readFashionMnist(portable, 'test'),
+    ]);
+    expect(b.count).toBe(a.count);
+    expect(Buffer.compare(b.images, a.images)).toBe(0);
+    expect(Buffer.compare(b.labels, a.labels)).toBe(0);
+  });
+  it("names the file when the Node source's inflater gets bytes that are not gzip", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cq-idx-'));
+    try {
+      writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), 'not gzip');
+      const source = nodeDataSource({ 'fashion-mnist': dir });
+      await expect(
+        source.readGunzipped!('fashion-mnist/t10k-labels-idx1-ubyte.gz'),
+      ).rejects.toThrow(
+        /^dataset file 'fashion-mnist\/t10k-labels-idx1-ubyte.gz' is not valid gzip: /,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
