@@ -26,9 +26,10 @@ export function ortWasmPath(): string {
  * compilation takes CPU from the workers themselves (gdb during the sensitivity phase of a
  * `score --workers 2`: two background threads in TurboFan's wasm pipeline while the workers run
  * at about half speed). 100x the default still tiers the kernels that carry the time (their
- * steady throughput is unchanged) and skips most of the rest: bench/RESULTS.md, "V8 tier-up".
- * Tiers compute the same IEEE results, so outputs are bit-identical. `CANN_QUANT_WASM_TIERING_BUDGET`
- * overrides it (a positive integer, or `v8` for V8's own default).
+ * steady throughput is unchanged) and skips most of the rest (bench/RESULTS.md, the update of
+ * 2026-11-27 06:20 UTC; bench/tiering.ts measures it). Both tiers compute the same IEEE results,
+ * so outputs are unchanged (test/node/runtime.test.ts pins them by digest).
+ * `CANN_QUANT_WASM_TIERING_BUDGET` overrides it (a positive integer, or `v8` for V8's default).
  */
 export const WASM_TIERING_BUDGET = 180_000_000;
 

@@ -1,4 +1,4 @@
-import { gunzip, parseIdx } from './idx.ts';
+import { parseIdx } from './idx.ts';
 import { type DataSource, readGunzipped } from './source.ts';
 
 /** Fashion-MNIST (Zalando, MIT licence) as shipped by Debian's `dataset-fashion-mnist`. */
@@ -41,8 +41,8 @@ export async function readFashionMnist(
 ): Promise<FashionMnistPart> {
   const files = FASHION_MNIST_FILES[part];
   const [images, labels] = await Promise.all([
-    readGunzipped(source, files.images, gunzip).then(parseIdx),
-    readGunzipped(source, files.labels, gunzip).then(parseIdx),
+    readGunzipped(source, files.images).then(parseIdx),
+    readGunzipped(source, files.labels).then(parseIdx),
   ]);
   const count = images.dims[0] ?? 0;
   if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28) {

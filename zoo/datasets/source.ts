@@ -3,6 +3,9 @@
  * `DataSource`, never from `node:fs`, so they run unchanged in Node, workerd and browsers.
  * The Node adapter (cli/) maps logical names onto the Debian and npm install locations.
  */
+
+import { gunzip } from './idx.ts';
+
 export interface DataSource {
   /** Reads one raw file by logical name, e.g. `fashion-mnist/t10k-images-idx3-ubyte.gz`. */
   read(name: string): Promise<Uint8Array>;
@@ -17,10 +20,6 @@ export interface DataSource {
 }
 
 /** A gzipped file's decompressed bytes, by the source's own inflater when it has one. */
-export async function readGunzipped(
-  source: DataSource,
-  name: string,
-  gunzip: (bytes: Uint8Array) => Promise<Uint8Array>,
-): Promise<Uint8Array> {
+export async function readGunzipped(source: DataSource, name: string): Promise<Uint8Array> {
   return source.readGunzipped ? source.readGunzipped(name) : gunzip(await source.read(name));
 }
