@@ -117,6 +117,24 @@ export function ortFeeds(
   );
 }
 
+/**
+ * The `score` command line the benchmarks time: `--json`, no reproduction run, no measured
+ * speed-up; in process for mode '1', else with `--workers <mode>`.
+ */
+export function scoreArgs(task: string, target: string, mode: string): string[] {
+  const base = [
+    'score',
+    '--task',
+    task,
+    '--target',
+    target,
+    '--no-reproduce',
+    '--no-measure',
+    '--json',
+  ];
+  return mode === '1' ? base : [...base, '--workers', mode];
+}
+
 /** Wall and CPU seconds of one `node cli/bin.js` run, and its `--json` output. */
 export interface CliRun {
   wall: number;

@@ -48,6 +48,7 @@ import {
   median,
   ortFeeds,
   parallelCeiling,
+  scoreArgs,
   table,
   uptime,
 } from './lib.ts';
@@ -312,16 +313,6 @@ async function scoreSection() {
   const results: Record<string, unknown>[] = [];
   const summary: (string | number)[][] = [];
   for (const id of taskIds) {
-    const base = [
-      'score',
-      '--task',
-      id,
-      '--target',
-      target.id,
-      '--no-reproduce',
-      '--no-measure',
-      '--json',
-    ];
     const perRound: RoundTiming[] = [];
     for (let round = 1; round <= rounds; round++) {
       const ceiling = await parallelCeiling(nWorkers);
@@ -329,7 +320,7 @@ async function scoreSection() {
       const runs: Record<string, { cold: CliRun; warm: CliRun }> = {};
       for (const mode of modes) {
         const cache = mkdtempSync(join(tmpdir(), 'cq-bench-cache-'));
-        const args = mode === '1' ? base : [...base, '--workers', mode];
+        const args = scoreArgs(id, target.id, mode);
         try {
           const env = { CANN_QUANT_CACHE_DIR: cache };
           const cold = cliTime(args, env);

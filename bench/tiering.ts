@@ -24,6 +24,7 @@ import {
   machine,
   median,
   parallelCeiling,
+  scoreArgs,
   table,
   uptime,
 } from './lib.ts';
@@ -64,18 +65,8 @@ const SHOWN_PHASES = ['ranges', 'histograms', 'sensitivity', 'search', 'estimate
 
 const started = new Date().toISOString();
 const before = uptime();
-const base = [
-  'score',
-  '--task',
-  task,
-  '--target',
-  'ascend310',
-  '--no-reproduce',
-  '--no-measure',
-  '--json',
-];
 const modes = ['1', String(nWorkers)];
-const argsOf = (mode: string) => (mode === '1' ? base : [...base, '--workers', mode]);
+const argsOf = (mode: string) => scoreArgs(task, 'ascend310', mode);
 const cache = mkdtempSync(join(tmpdir(), 'cq-tiering-cache-'));
 const runs: { rep: number; budget: string; mode: string; run: CliRun }[] = [];
 const ceilings: number[] = [];
