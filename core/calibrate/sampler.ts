@@ -27,6 +27,20 @@ export { seededPrng } from '../random.ts';
 
 import { seededPrng } from '../random.ts';
 
+/**
+ * How many leading calibration samples the coverage sampler chooses among by default (at least
+ * the sample count; the whole split when it is smaller). The loss estimate runs the FP32 model
+ * over the same first `DEFAULT_ESTIMATE_SAMPLES` (estimate.ts) samples, so describing them costs no
+ * extra FP32 execution, where describing all 5,000 of a Fashion-MNIST split would add 3,000 (a
+ * fifth of a cold `score`'s FP32 work). 2,000 candidates is 40 per sample at the default 50.
+ */
+export const DEFAULT_SAMPLER_POOL = 2_000;
+
+/** The sampler's pool: the first `pool` samples of a split of `size` (recipe value or default). */
+export function samplerPool(size: number, samples: number, pool?: number): number {
+  return Math.min(size, pool ?? Math.max(DEFAULT_SAMPLER_POOL, samples));
+}
+
 /** Per-sample descriptions of a range of the calibration split [start, start + count). */
 export interface SampleDescriptions {
   start: number;

@@ -1,5 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { mergeReference, planReference, type ReferenceOutput } from './reference.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nodeDataSource } from '../../cli/data-source.ts';
+import { useNodeRuntime } from '../../cli/runtime-node.ts';
+import { readTaskModel } from '../../cli/zoo-files.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { describeSamples } from '../calibrate/sampler.ts';
+import { decodeModel } from '../onnx/index.ts';
+import {
+  mergeReference,
+  planReference,
+  type ReferenceOutput,
+  runReferenceShard,
+} from './reference.ts';
 
 const out = (
   split: 'calibration' | 'evaluation',
@@ -44,6 +55,37 @@ describe('reference pass plan and merge', () => {
     ]);
   });
 
+  it("describes only the sampler's pool, a prefix of the calibration split", () => {
+    const plan = (pool: number) =>
+      planReference({ calibration: 5000, evaluation: 0 }, 2, {
+        describe: true,
+        validate: false,
+        pool,
+      }).map((p) => [p.start, p.end, p.describe, p.describeEnd]);
+    // the default pool is the estimate's 2,000 samples: no FP32 run beyond them
+    expect(plan(2000)).toEqual([
+      [0, 1000, true, 2000],
+      [1000, 2000, true, 2000],
+    ]);
+    // a pool smaller than the estimate's range: the later shard describes nothing
+    expect(plan(120)).toEqual([
+      [0, 1000, true, 120],
+      [1000, 2000, false, 120],
+    ]);
+    // a larger pool extends the pass beyond the estimate's samples
+    expect(plan(3000)).toEqual([
+      [0, 1500, true, 3000],
+      [1500, 3000, true, 3000],
+    ]);
+    expect(() =>
+      planReference({ calibration: 10, evaluation: 0 }, 1, {
+        describe: true,
+        validate: false,
+        pool: -1,
+      }),
+    ).toThrow(/bad sampler pool -1/);
+  });
+
   it('merges shards in any order, including calibration shards past the kept range', () => {
     // calibration 0..3000 in 3 shards, predictions kept below 1500: the last shard keeps none
     const parts = [
@@ -64,5 +106,35 @@ describe('reference pass plan and merge', () => {
     expect(() =>
       mergeReference([out('evaluation', 0, 400, 800), out('evaluation', 450, 800, 800)]),
     ).toThrow(/gap or overlap at evaluation sample 400/);
+  });
+});
+
+describe('reference shards on smoke-fmnist', () => {
+  beforeAll(() => useNodeRuntime());
+
+  it('describe the pool exactly as describeSamples does, across a batch cut by the pool', async () => {
+    const task = getTask('smoke-fmnist');
+    const split = await task.load(nodeDataSource(), 'calibration');
+    const bytes = await readTaskModel(task.manifest);
+    const shards = planReference({ calibration: split.size, evaluation: 0 }, 2, {
+      describe: true,
+      validate: false,
+      pool: 120,
+    });
+    // 500 samples in two shards; the pool ends inside the third batch of the first
+    expect(shards.map((p) => [p.start, p.end, p.describe])).toEqual([
+      [0, 250, true],
+      [250, 500, false],
+    ]);
+    const parts = await Promise.all(
+      shards.map((r) => runReferenceShard(bytes, split, (out, k) => task.predict(out, k), r)),
+    );
+    const merged = mergeReference(parts.reverse());
+    const direct = await describeSamples(decodeModel(bytes), split, { end: 120 });
+    expect(merged.descriptions!.count).toBe(120);
+    expect(merged.descriptions!.embeddings).toEqual(direct.embeddings);
+    expect(merged.descriptions!.strata).toEqual(direct.strata);
+    expect(merged.descriptions!.margins).toEqual(direct.margins);
+    expect(merged.calibration.predictions).toHaveLength(500);
   });
 });

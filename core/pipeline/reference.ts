@@ -27,8 +27,10 @@ export interface ReferenceShard {
   split: 'calibration' | 'evaluation';
   start: number;
   end: number;
-  /** Describe every sample of the range for the coverage sampler. */
+  /** Describe the range's samples below `describeEnd` for the coverage sampler. */
   describe: boolean;
+  /** End of the sampler's pool (calibration samples [0, describeEnd) are described). */
+  describeEnd: number;
   /** Keep the FP32 predictions (and logits) of the samples below this index. */
   keep: number;
 }
@@ -48,7 +50,7 @@ export interface ReferenceOutput<P = unknown> {
 
 /** The merged reference pass. */
 export interface Reference<P = unknown> {
-  /** Coverage-sampler descriptions of the whole calibration split (when asked for). */
+  /** Coverage-sampler descriptions of the sampler's pool, calibration samples [0, pool). */
   descriptions?: SampleDescriptions;
   /** FP32 predictions of calibration samples [0, estimateSamples). */
   calibration: { predictions: P[]; logits?: Float32Array; classes?: number };
@@ -56,19 +58,27 @@ export interface Reference<P = unknown> {
   evaluation?: P[];
 }
 
-/** Plans the reference shards (at most `shards` ranges per split). */
+/**
+ * Plans the reference shards (at most `shards` ranges per split). The calibration ranges cover
+ * the estimate's first samples and, when describing, the sampler's `pool` (default: the whole
+ * split).
+ */
 export function planReference(
   sizes: { calibration: number; evaluation: number },
   shards: number,
-  options: { describe: boolean; validate: boolean },
+  options: { describe: boolean; validate: boolean; pool?: number },
 ): ReferenceShard[] {
   const keep = Math.min(sizes.calibration, DEFAULT_ESTIMATE_SAMPLES);
-  const span = options.describe ? sizes.calibration : keep;
+  const pool = Math.min(sizes.calibration, options.pool ?? sizes.calibration);
+  if (!(Number.isInteger(pool) && pool >= 0))
+    throw new RangeError(`reference: bad sampler pool ${options.pool}`);
+  const span = options.describe ? Math.max(keep, pool) : keep;
   const out: ReferenceShard[] = planRanges(span, shards, DEFAULT_BATCH_SIZE).map((r) => ({
     split: 'calibration',
     start: r.start,
     end: r.end,
-    describe: options.describe,
+    describe: options.describe && r.start < pool,
+    describeEnd: options.describe ? pool : 0,
     keep,
   }));
   if (options.validate && sizes.evaluation > 0)
@@ -78,6 +88,7 @@ export function planReference(
         start: r.start,
         end: r.end,
         describe: false,
+        describeEnd: 0,
         keep: sizes.evaluation,
       });
   return out;
@@ -95,7 +106,8 @@ export async function runReferenceShard<P>(
     throw new RangeError(`reference: bad range [${start}, ${end})`);
   if (end > source.size)
     throw new RangeError(`reference: end ${end} beyond the ${shard.split} split of ${source.size}`);
-  const describer = shard.describe ? new SampleDescriber(start, end - start) : undefined;
+  const described = shard.describe ? Math.max(0, Math.min(end, shard.describeEnd) - start) : 0;
+  const describer = described > 0 ? new SampleDescriber(start, described) : undefined;
   const predictions: P[] = [];
   const logits: Float32Array[] = [];
   let classes: number | undefined;
@@ -105,7 +117,8 @@ export async function runReferenceShard<P>(
     for (let s = start; s < end; s += DEFAULT_BATCH_SIZE) {
       const e = Math.min(end, s + DEFAULT_BATCH_SIZE);
       const out = await session.run(await source.batch(s, e));
-      describer?.add(out, first, s, e - s);
+      const d = Math.min(e, start + described) - s;
+      if (describer && d > 0) describer.add(d < e - s ? headRows(out, d) : out, first, s, d);
       const kept = Math.max(0, Math.min(e, shard.keep) - s);
       if (kept === 0) continue;
       const p = predict(out, e - s);
@@ -131,6 +144,20 @@ export async function runReferenceShard<P>(
   };
 }
 
+/** The first `n` samples (rows) of every output of a batch (views, no copy). */
+function headRows(outputs: Record<string, TensorData>, n: number): Record<string, TensorData> {
+  return Object.fromEntries(
+    Object.entries(outputs).map(([name, t]) => {
+      const rows = t.dims[0] ?? 0;
+      const per = rows > 0 ? t.data.length / rows : 0;
+      return [
+        name,
+        { ...t, dims: [n, ...t.dims.slice(1)], data: t.data.subarray(0, n * per) } as TensorData,
+      ];
+    }),
+  );
+}
+
 /** Tiles the shards of one split in index order (any order in). */
 function tile<P>(parts: readonly ReferenceOutput<P>[]): ReferenceOutput<P>[] {
   const sorted = [...parts].sort((a, b) => a.start - b.start);
@@ -148,8 +175,9 @@ export function mergeReference<P>(parts: readonly ReferenceOutput<P>[]): Referen
   const calib = tile(parts.filter((p) => p.split === 'calibration'));
   const evaluation = tile(parts.filter((p) => p.split === 'evaluation'));
   const described = calib.filter((p) => p.descriptions);
-  if (described.length > 0 && described.length !== calib.length)
-    throw new RangeError('reference: some calibration shards lack descriptions');
+  // The described shards are the first ones (the sampler's pool is a prefix of the split).
+  if (calib.slice(0, described.length).some((p) => !p.descriptions))
+    throw new RangeError('reference: the described calibration shards are not a prefix');
   // Shards past the kept range (the estimate's first 2,000 samples) hold descriptions only.
   const kept = calib.filter((p) => p.predictions.length > 0);
   const classes = kept[0]?.classes;

@@ -17,7 +17,7 @@ import {
   type TensorRange,
 } from '../calibrate/histogram.ts';
 import type { TensorStats } from '../calibrate/methods.ts';
-import { randomSamples, selectSamples, spreadIndices } from '../calibrate/sampler.ts';
+import { randomSamples, samplerPool, selectSamples, spreadIndices } from '../calibrate/sampler.ts';
 import {
   chooseTrial,
   gainDb,
@@ -242,7 +242,11 @@ export async function runPipeline<L, P>(
   const refShards = planReference(
     { calibration: calib.size, evaluation: validate ? evalSplit.size : 0 },
     splitShards,
-    { describe: sampler === 'coverage', validate },
+    {
+      describe: sampler === 'coverage',
+      validate,
+      pool: samplerPool(calib.size, n, recipe.calibration.pool),
+    },
   );
   const reference = mergeReference(
     await timed('reference', refShards.length, () =>

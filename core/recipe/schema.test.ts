@@ -30,6 +30,15 @@ describe('recipe schema', () => {
     expect(issue).toMatchObject({ path: 'calibration.samples', expected: 'number', got: '"50"' });
     expect(issue!.message).toBe('expected number, got "50"');
   });
+  it('takes a sampler pool no smaller than the sample count', () => {
+    expect(parseRecipe({ ...minimal, calibration: { pool: 500 } }).calibration.pool).toBe(500);
+    const [issue] = issuesOf({ ...minimal, calibration: { samples: 100, pool: 60 } });
+    expect(issue).toMatchObject({
+      path: 'calibration.pool',
+      expected: 'at least calibration.samples (100)',
+      got: 'number 60',
+    });
+  });
   it('lists the allowed targets for an unknown one', () => {
     const [issue] = issuesOf({ ...minimal, target: 'tpu' });
     expect(issue!.path).toBe('target');

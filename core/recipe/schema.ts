@@ -85,8 +85,22 @@ export const RecipeSchema = z
           .min(0)
           .max(2 ** 31 - 1)
           .default(0),
+        /**
+         * The coverage sampler chooses among the first `pool` calibration samples (default
+         * max(DEFAULT_SAMPLER_POOL = 2,000, samples), core/calibrate/sampler.ts): the samples the
+         * loss estimate runs the FP32 model over anyway.
+         */
+        pool: z.number().int().min(1).max(1_000_000).optional(),
       })
       .strict()
+      .superRefine((c, ctx) => {
+        if (c.pool !== undefined && c.pool < c.samples)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pool'],
+            message: `at least calibration.samples (${c.samples})`,
+          });
+      })
       .default({ samples: 50, sampler: 'coverage', seed: 0 }),
     sensitivity: z
       .object({
