@@ -19,7 +19,8 @@
  *   npx tsx bench/calibration-quality.ts [--target ascend310] [--tasks a,b] [--seeds 0]
  *     [--bootstrap 1000] [--variants default50,random500,naive] [--out bench/results/calibration-quality]
  *
- * Variants: default50, random50, random500 (per seed), naive, and ablations of default50 with one
+ * Variants: default50, random50, random500 (per seed), naive, poolN (the coverage sampler's pool,
+ * e.g. pool5000), and ablations of default50 with one
  * ingredient changed: nobias (no bias correction), bias (bias correction on, for targets whose
  * template has it off), maxall (max calibration in every tier),
  * nosearch (no per-layer method search: each tier's method as is), pertensor (per-tensor weights),
@@ -336,6 +337,19 @@ for (const id of taskIds) {
       seeds[0]!,
       { ...abl, layers: { '*': { keepFloat: true } } },
     ]);
+  // poolN: the coverage sampler choosing among the first N calibration samples (the default
+  // is max(2000, samples); pool5000 on the Fashion-MNIST tasks = the whole split, the earlier
+  // default).
+  for (const v of wanted) {
+    const m = /^pool(\d+)$/.exec(v);
+    if (m)
+      variants.push([
+        `${template} (50, coverage) choosing among the first ${m[1]} calibration samples`,
+        v,
+        seeds[0]!,
+        { ...abl, calibration: { ...abl.calibration, pool: Number(m[1]) } },
+      ]);
+  }
   if (wanted.has('naive'))
     variants.push(['naive-baseline', 'naive', 0, recipeFromTemplate('naive-baseline', id, target)]);
 

@@ -347,7 +347,8 @@ export function registerScore(program: Command): void {
         const c = r.evaluation!.comparison;
         const task = getTask(r.task);
         const model = await readTaskModel(task.manifest);
-        const calibration = await task.load(nodeDataSource(), 'calibration');
+        // Only the measured row runs the model again; the pipeline made the fidelity report.
+        const calibration = () => task.load(nodeDataSource(), 'calibration');
         const cross = o.crossHardware
           ? await runCrossHardware(recipe, {
               shards: o.shards,
@@ -360,7 +361,7 @@ export function registerScore(program: Command): void {
           o.measure === false
             ? undefined
             : (cross?.measured ??
-              (await measureCpuWasm(recipe, r, model, calibration, {
+              (await measureCpuWasm(recipe, r, model, await calibration(), {
                 repeats: o.repeats,
                 progress: !o.json,
               }).catch((err: unknown) => {
@@ -373,7 +374,6 @@ export function registerScore(program: Command): void {
         const scored = await scoreRun(r, {
           model,
           evaluationSplitSize: task.manifest.splits.evaluation.size,
-          calibration,
           ...(measured ? { measured } : {}),
           ...(cross ? { evidence: { crossHardware: crossHardwareEvidence(cross.report) } } : {}),
           runId: localRunId(r),

@@ -62,7 +62,7 @@ describe('reference pass plan and merge', () => {
         validate: false,
         pool,
       }).map((p) => [p.start, p.end, p.describe, p.describeEnd]);
-    // the default pool is the estimate's 2,000 samples: no FP32 run beyond them
+    // a pool of the estimate's 2,000 samples: no FP32 run beyond them
     expect(plan(2000)).toEqual([
       [0, 1000, true, 2000],
       [1000, 2000, true, 2000],

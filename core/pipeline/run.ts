@@ -239,13 +239,16 @@ export async function runPipeline<L, P>(
   const evalSplit = inputs.evaluation;
   const { samples: n, sampler, seed } = recipe.calibration;
   const validate = options.validate !== false;
+  const pool = samplerPool(calib.size, recipe.calibration.pool);
+  if (sampler === 'coverage' && pool < Math.min(n, calib.size))
+    throw new RangeError(`calibration.pool (${pool}) is smaller than calibration.samples (${n})`);
   const refShards = planReference(
     { calibration: calib.size, evaluation: validate ? evalSplit.size : 0 },
     splitShards,
     {
       describe: sampler === 'coverage',
       validate,
-      pool: samplerPool(calib.size, n, recipe.calibration.pool),
+      pool,
     },
   );
   const reference = mergeReference(

@@ -86,9 +86,9 @@ export const RecipeSchema = z
           .max(2 ** 31 - 1)
           .default(0),
         /**
-         * The coverage sampler chooses among the first `pool` calibration samples (default
-         * max(DEFAULT_SAMPLER_POOL = 2,000, samples), core/calibrate/sampler.ts): the samples the
-         * loss estimate runs the FP32 model over anyway.
+         * The coverage sampler chooses among the first `pool` calibration samples (default: the
+         * whole split). Each costs one FP32 execution; fewer cover the data less well
+         * (core/calibrate/sampler.ts `samplerPool`).
          */
         pool: z.number().int().min(1).max(1_000_000).optional(),
       })

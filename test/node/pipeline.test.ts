@@ -69,6 +69,33 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
   }, 600_000);
 });
 
+describe('the coverage sampler pool (smoke-fmnist, ascend310)', () => {
+  it('chooses among the first `pool` samples, the same for any shard count', async () => {
+    const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
+    const pooled = { ...recipe, calibration: { ...recipe.calibration, pool: 120 } };
+    const inputs = await loadRecipeInputs(pooled, false);
+    const one = await runPipeline(inputs, { shards: 1, validate: false });
+    const three = await runPipeline(inputs, { shards: 3, splitShards: 3, validate: false });
+    expect(one.calibration.samples).toHaveLength(50);
+    expect(Math.max(...one.calibration.samples)).toBeLessThan(120);
+    expect(three.calibration.samples).toEqual(one.calibration.samples);
+    expect(fingerprint(three)).toBe(fingerprint(one));
+    // the whole split (500) gives another choice, with samples past 120
+    const whole = await runPipeline(await loadRecipeInputs(recipe, false), { validate: false });
+    expect(Math.max(...whole.calibration.samples)).toBeGreaterThanOrEqual(120);
+    // a pool smaller than the sample count (e.g. after --calib-data) is refused
+    await expect(
+      runPipeline(
+        {
+          ...inputs,
+          recipe: { ...pooled, calibration: { ...pooled.calibration, samples: 200 } },
+        },
+        { validate: false },
+      ),
+    ).rejects.toThrow('calibration.pool (120) is smaller than calibration.samples (200)');
+  }, 300_000);
+});
+
 describe("biasCorrection 'auto' (smoke-fmnist, ascend310)", () => {
   it('keeps the candidate with the lower estimated loss: the same run as true or false', async () => {
     const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
