@@ -110,68 +110,7 @@ export interface SensitivityOptions<P = unknown> {
   agreement?: (reference: P[], predictions: P[]) => number;
   /** Also measure the float path (reference vs FP32) when the target's float path is fp16. */
   floatPath?: boolean;
-  /**
-   * The all-float reference over the same samples, computed once by {@link floatReference} and
-   * shared by several measurements (the pipeline's sensitivity and search shards) instead of
-   * run again by each. Its outputs and classifier flag win over `outputs` and `classifier`.
-   */
-  reference?: FloatReference<P>;
   onProgress?: (done: number, total: number) => void;
-}
-
-/**
- * The all-float emulation's outputs (the fp16 float path on Ascend) over a sample set, batch by
- * batch: what every one-layer measurement is compared with. Serializable (a shard output).
- */
-export interface FloatReference<P = unknown> {
-  /** Output tensors compared. */
-  outputs: string[];
-  /** The first output is classifier logits. */
-  classifier: boolean;
-  /** Per batch, per output: the values. */
-  batches: Float32Array[][];
-  /** Per-sample predictions (when a `predict` was given). */
-  predictions: P[];
-}
-
-/**
- * Runs the all-float emulation of `prepared` on `target` over `samples` (in batches of
- * `samples.batchSize`). Shardable by batch-aligned sample ranges; {@link mergeFloatReferences}
- * concatenates the parts.
- */
-export async function floatReference<P = unknown>(
-  prepared: PreparedModel,
-  target: Target,
-  source: BatchSource,
-  samples: SampleSet,
-  options: Pick<SensitivityOptions<P>, 'outputs' | 'classifier' | 'predict'> = {},
-): Promise<FloatReference<P>> {
-  const batches: Float32Array[][] = [];
-  const predictions: P[] = [];
-  let outputs = options.outputs ? [...options.outputs] : [];
-  let classifier = options.classifier ?? false;
-  await runModel(buildEmulationModel(prepared, [], target), source, samples, (out, _b, size) => {
-    if (outputs.length === 0) outputs = Object.keys(out).filter((k) => out[k]?.type === 'float32');
-    if (options.classifier === undefined) classifier = out[outputs[0]!]?.dims.length === 2;
-    batches.push(outputs.map((o) => floats(out, o).slice()));
-    if (options.predict) for (const p of options.predict(out, size)) predictions.push(p);
-  });
-  return { outputs, classifier, batches, predictions };
-}
-
-/** Concatenates float references of consecutive sample ranges, given in range order. */
-export function mergeFloatReferences<P>(parts: readonly FloatReference<P>[]): FloatReference<P> {
-  const [first] = parts;
-  if (!first) throw new RangeError('mergeFloatReferences: nothing to merge');
-  for (const p of parts)
-    if (p.outputs.join('\n') !== first.outputs.join('\n') || p.classifier !== first.classifier)
-      throw new RangeError('mergeFloatReferences: parts of different models');
-  return {
-    outputs: first.outputs,
-    classifier: first.classifier,
-    batches: parts.flatMap((p) => p.batches),
-    predictions: parts.flatMap((p) => p.predictions),
-  };
 }
 
 const same = (a: unknown, b: unknown): boolean =>
@@ -340,18 +279,18 @@ export async function measureSensitivity<P = unknown>(
   let done = 0;
   const tick = () => options.onProgress?.(++done, total);
 
-  // Reference: the all-float emulation (fp16 float path on Ascend), outputs kept per batch;
-  // computed here unless the caller shares one.
-  const reference =
-    options.reference ?? (await floatReference(prepared, target, source, samples, options));
-  const batchSize = samples.batchSize ?? 25;
-  if (reference.batches.length !== Math.ceil(samples.indices.length / batchSize))
-    throw new RangeError(
-      `measureSensitivity: the reference has ${reference.batches.length} batches for ${samples.indices.length} samples`,
-    );
-  if (options.predict && reference.predictions.length !== samples.indices.length)
-    throw new RangeError('measureSensitivity: the reference has no predictions to agree with');
-  const { outputs, classifier, batches: refOut, predictions: refPreds } = reference;
+  // Reference: the all-float emulation (fp16 float path on Ascend), outputs kept per batch.
+  const refOut: Float32Array[][] = [];
+  const refPreds: P[] = [];
+  let outputs = options.outputs ? [...options.outputs] : [];
+  let classifier = options.classifier ?? false;
+  const reference = buildEmulationModel(prepared, [], target);
+  await runModel(reference, source, samples, (out, _b, size) => {
+    if (outputs.length === 0) outputs = Object.keys(out).filter((k) => out[k]?.type === 'float32');
+    if (options.classifier === undefined) classifier = out[outputs[0]!]?.dims.length === 2;
+    refOut.push(outputs.map((o) => floats(out, o).slice()));
+    if (options.predict) for (const p of options.predict(out, size)) refPreds.push(p);
+  });
   tick();
 
   const deviation = async (model: ModelProto): Promise<OutputDeviation> => {

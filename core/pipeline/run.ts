@@ -29,11 +29,8 @@ import {
 } from '../calibrate/search.ts';
 import {
   assignTiers,
-  type FloatReference,
-  floatReference,
   type LayerTier,
   measureSensitivity,
-  mergeFloatReferences,
   mergeSensitivity,
   type Tier,
 } from '../calibrate/sensitivity.ts';
@@ -346,7 +343,6 @@ export async function runPipeline<L, P>(
   let tiers: LayerTier[] | undefined;
   // The one-layer models the sensitivity pass measured (the high tier's method), and their SQNR.
   const measured = new Map<string, OneLayerMeasurement>();
-  let floatRef: FloatReference | undefined;
   if (recipe.sensitivity.enabled && plan.candidates.length > 0) {
     const base = layersFromStats(plan, stats, target, {
       ...scheme,
@@ -359,23 +355,6 @@ export async function runPipeline<L, P>(
         ? reference.calibration.predictions
         : task.predict(await firstOutputs(fp32Model, calib), 1);
     const classPredictions = typeof probe[0] === 'number';
-    // Prediction agreement only for class predictions: for structured predictions
-    // (detections) exact equality would flag every layer; SQNR ranks those.
-    const predict = classPredictions
-      ? { predict: (out: Record<string, TensorData>, k: number) => task.predict(out, k) }
-      : {};
-    // The all-float reference every one-layer model is compared with, once for the
-    // sensitivity and the search shards; shards = batch-aligned ranges of the samples.
-    const refParts = planRanges(samples.length, shards, CAPTURE_BATCH).map((r) =>
-      samples.slice(r.start, r.end),
-    );
-    floatRef = mergeFloatReferences(
-      await timed('float-reference', refParts.length, () =>
-        exec('float-reference', refParts, (indices) =>
-          floatReference(prepared, target, calib, { indices, batchSize: CAPTURE_BATCH }, predict),
-        ),
-      ),
-    );
     const groups = planGroups(
       base.map((l) => l.name),
       shards,
@@ -388,7 +367,15 @@ export async function runPipeline<L, P>(
           target,
           calib,
           { indices: samples, batchSize: CAPTURE_BATCH },
-          { layers: layerNames, ...predict, floatPath: false, reference: floatRef! },
+          {
+            layers: layerNames,
+            // Prediction agreement only for class predictions: for structured predictions
+            // (detections) exact equality would flag every layer; SQNR ranks those.
+            ...(classPredictions
+              ? { predict: (out: Record<string, TensorData>, k: number) => task.predict(out, k) }
+              : {}),
+            floatPath: false,
+          },
         ),
       ),
     );
@@ -442,7 +429,7 @@ export async function runPipeline<L, P>(
             target,
             calib,
             { indices: samples, batchSize: CAPTURE_BATCH },
-            { floatPath: false, ...(floatRef ? { reference: floatRef } : {}) },
+            { floatPath: false },
           )
         ).layers,
       layersWith: (m) => layersFromStats(plan, stats, target, { ...scheme, method: m }).layers,

@@ -67,8 +67,6 @@ describe('a submission, end to end', () => {
         'reference',
         'ranges',
         'histograms',
-        // the all-float reference, shared by the sensitivity and the search shards
-        'float-reference',
         'sensitivity',
         // max trials of the per-layer method search (percentile 99.99 is the sensitivity pass's)
         'search',
