@@ -16,6 +16,7 @@ import {
   mergeDescriptions,
   SampleDescriber,
   type SampleDescriptions,
+  samplerPool,
 } from '../calibrate/sampler.ts';
 import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { createSession } from '../runtime/index.ts';
@@ -69,7 +70,7 @@ export function planReference(
   options: { describe: boolean; validate: boolean; pool?: number },
 ): ReferenceShard[] {
   const keep = Math.min(sizes.calibration, DEFAULT_ESTIMATE_SAMPLES);
-  const pool = Math.min(sizes.calibration, options.pool ?? sizes.calibration);
+  const pool = samplerPool(sizes.calibration, options.pool);
   if (!(Number.isInteger(pool) && pool >= 0))
     throw new RangeError(`reference: bad sampler pool ${options.pool}`);
   const span = options.describe ? Math.max(keep, pool) : keep;
