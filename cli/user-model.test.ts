@@ -207,24 +207,27 @@ describe('calibrating a user model (ascend310, industrial-vision template)', () 
   });
 });
 
+/** `cann-quant calibrate --json` of the classes model on the data directory, into `out`. */
+const calibrateClasses = (out: string, extra: string[]) =>
+  run(process.execPath, [
+    BIN,
+    'calibrate',
+    '--model',
+    join(dir, 'classes.onnx'),
+    '--data',
+    join(dir, 'data'),
+    '--target',
+    'ascend310',
+    ...extra,
+    '--json',
+    '--out',
+    out,
+  ]);
+
 describe('cann-quant calibrate --model --data (CLI)', () => {
   it('writes the config and prints the report; bad inputs exit 2 with one line', async () => {
     const out = join(dir, 'out');
-    const { stdout } = await run(process.execPath, [
-      BIN,
-      'calibrate',
-      '--model',
-      join(dir, 'classes.onnx'),
-      '--data',
-      join(dir, 'data'),
-      '--target',
-      'ascend310',
-      '--calib-data',
-      '30',
-      '--json',
-      '--out',
-      out,
-    ]);
+    const { stdout } = await calibrateClasses(out, ['--calib-data', '30']);
     const r = JSON.parse(stdout);
     expect(r).toMatchObject({
       task: 'user:classes',
@@ -255,5 +258,33 @@ describe('cann-quant calibrate --model --data (CLI)', () => {
     expect(fail?.code).toBe(2);
     expect(fail?.stderr.trim().split('\n')).toHaveLength(1);
     expect(fail?.stderr).toMatch(/^cann-quant: .*a.npy: shape \(3, 1, 9, 9\) does not fit/);
+  });
+
+  it('warns, on stderr and in the JSON, about a critical name that matches no layer and too many samples', async () => {
+    const out = join(dir, 'out-warn');
+    const { stdout, stderr } = await calibrateClasses(out, [
+      '--calib-data',
+      '100',
+      '--critical',
+      'conv1,conv3',
+    ]);
+    const r = JSON.parse(stdout);
+    expect(r.calibration_samples).toBe(60);
+    expect(r.warnings).toHaveLength(2);
+    expect(r.warnings[0]).toBe(
+      'calibration.samples (100) is more than the calibration split holds: all 60 samples are used',
+    );
+    expect(r.warnings[1]).toMatch(
+      /^sensitivity\.critical 'conv3' matches no quantizable layer \(layers: conv1, conv2, /,
+    );
+    expect(stderr.trim().split('\n')).toEqual(
+      r.warnings.map((w: string) => `cann-quant: warning: ${w}`),
+    );
+    // conv1 did match: it went up a tier for being named
+    expect(r.sensitivity.find((t: { layer: string }) => t.layer === 'conv1').reason).toBe(
+      'critical',
+    );
+    const config = JSON.parse(await readFile(join(out, 'quantization.json'), 'utf8'));
+    expect(config.warnings).toEqual(r.warnings);
   });
 });

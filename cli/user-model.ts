@@ -363,15 +363,14 @@ export async function runUserModel(
       await session.release();
     }
   }
-  const samples = Math.min(recipe.calibration.samples, data.size);
-  const r = { ...recipe, calibration: { ...recipe.calibration, samples } };
-  const bar = progressBar(`calibrate ${r.task}/${r.target}`, opts.progress);
+  // More samples than the data holds: the pipeline uses them all and says so (result.warnings).
+  const bar = progressBar(`calibrate ${recipe.task}/${recipe.target}`, opts.progress);
   let done = 0;
   try {
     const result = await runPipeline(
       {
-        recipe: r,
-        task: userTask(r.task, kind, first),
+        recipe,
+        task: userTask(recipe.task, kind, first),
         model: user.bytes,
         calibration: data,
         evaluation: { size: 0, batch: () => ({}), labels: undefined },

@@ -216,6 +216,27 @@ describe('submission page', () => {
     }
   });
 
+  it("lists the recipe's warnings when the report has any", async () => {
+    // The fixture's runs had no warnings to give; the test stores one report
+    // with a warning under its own key, as finalize would have, and restores it afterwards.
+    const id = naive310.submission.id;
+    expect(await html(`/submissions/${id}`)).not.toContain('Recipe warnings');
+    const { key, body } = await reportBlob(naive310);
+    const warning =
+      "sensitivity.critical '/classifier/Gem' matches no quantizable layer (layers: /features/features.0/Conv)";
+    await env.BLOBS.put(
+      key,
+      JSON.stringify({ ...naive310, report: { ...naive310.report, warnings: [warning] } }),
+    );
+    try {
+      const page = await html(`/submissions/${id}`);
+      expect(page).toContain('<h3>Recipe warnings</h3>');
+      expect(page).toContain(`<ul class="warnings"><li>${esc(warning)}</li></ul>`);
+    } finally {
+      await env.BLOBS.put(key, body);
+    }
+  });
+
   it('shows live progress of a running submission, polling the API', async () => {
     const page = await html(`/submissions/${RUNNING_ID}`);
     expect(page).toContain(`data-poll="/api/v1/submissions/${RUNNING_ID}"`);

@@ -358,6 +358,17 @@ function Tiers({ report }: { report: RunReport }) {
       ) : (
         <p class="muted">No layer was kept in float.</p>
       )}
+      {report.warnings?.length ? (
+        <>
+          <h3>Recipe warnings</h3>
+          <p class="muted">Settings of the recipe that did not apply to this model and data.</p>
+          <ul class="warnings">
+            {report.warnings.map((w) => (
+              <li>{w}</li>
+            ))}
+          </ul>
+        </>
+      ) : null}
     </section>
   );
 }

@@ -172,6 +172,14 @@ export async function runRecipe(
   }
 }
 
+/**
+ * The run's recipe warnings (core/recipe/warnings.ts), one stderr line each, so that stdout
+ * stays the result (one JSON object with --json, which carries them too).
+ */
+export function printWarnings(warnings: readonly string[]): void {
+  for (const w of warnings) process.stderr.write(`cann-quant: warning: ${w}\n`);
+}
+
 /** Writes the run's models and quantization config into `dir`. */
 export async function writeRunArtifacts(
   dir: string,
@@ -223,6 +231,7 @@ export async function writeRunArtifacts(
       bias: [...l.bias],
     })),
     floatLayers: r.skipped,
+    ...(r.warnings.length > 0 ? { warnings: r.warnings } : {}),
   };
   await writeFile(files.config, `${JSON.stringify(config, null, 1)}\n`);
   return files;
@@ -413,8 +422,10 @@ export function registerScore(program: Command): void {
             why: k.why,
           })),
           phases: r.phases,
+          warnings: r.warnings,
           ...(cross ? { cross_hardware: cross.report } : {}),
         };
+        printWarnings(r.warnings);
         printResult(o.json, out, () =>
           [
             `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
@@ -533,7 +544,9 @@ export function registerScore(program: Command): void {
             method: r.methods[t.name],
           })),
           files,
+          warnings: r.warnings,
         };
+        printWarnings(r.warnings);
         printResult(o.json, out, () =>
           [
             `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,

@@ -13,7 +13,7 @@ import { TASKS } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { packTask, uploadTask } from '../seed.ts';
-import { printResult } from './shared.ts';
+import { parsePositiveInt, parseServerUrl, printResult } from './shared.ts';
 
 /** A request to the server; a problem+json answer becomes one readable CliError line. */
 export async function serverCall<T>(
@@ -159,10 +159,15 @@ export function registerService(program: Command): void {
     .command('submit')
     .description('submit a recipe to a cann-quant server; --wait follows it until scored')
     .argument('<recipe>', 'recipe JSON file')
-    .option('--server <url>', 'server', process.env.CANN_QUANT_SERVER ?? 'http://127.0.0.1:8787')
+    .option(
+      '--server <url>',
+      'server',
+      parseServerUrl,
+      process.env.CANN_QUANT_SERVER ?? 'http://127.0.0.1:8787',
+    )
     .option('--token <t>', 'bearer token (default: $CANN_QUANT_TOKEN)')
     .option('--wait', 'wait until scored, showing progress')
-    .option('--timeout <s>', 'give up waiting after this many seconds', '3600')
+    .option('--timeout <s>', 'give up waiting after this many seconds', parsePositiveInt, 3600)
     .option('--json', 'print one JSON object')
     .option(
       '--qat <dir>',
@@ -175,7 +180,7 @@ export function registerService(program: Command): void {
           server: string;
           token?: string;
           wait?: boolean;
-          timeout: string;
+          timeout: number;
           json?: boolean;
           qat?: string;
         },
@@ -206,7 +211,7 @@ export function registerService(program: Command): void {
           );
         if (o.wait) {
           const bar = progressBar(`scoring ${view.id}`, !o.json && process.stderr.isTTY === true);
-          const deadline = Date.now() + Number(o.timeout) * 1000;
+          const deadline = Date.now() + o.timeout * 1000;
           try {
             while (view.status === 'queued' || view.status === 'running') {
               if (Date.now() > deadline)
@@ -268,7 +273,11 @@ export function registerService(program: Command): void {
     .description('create a token in the local database (or on --server with an admin --token)')
     .requiredOption('--submitter <name>', 'who the token submits as')
     .option('--admin', 'an admin token (task loading, token management)')
-    .option('--server <url>', 'create it through a server instead of the local database')
+    .option(
+      '--server <url>',
+      'create it through a server instead of the local database',
+      parseServerUrl,
+    )
     .option('--token <t>', 'admin token for --server')
     .option('--persist-to <dir>', "wrangler's local state directory (default: .wrangler/state)")
     .option('--json', 'print one JSON object')
@@ -307,7 +316,7 @@ export function registerService(program: Command): void {
     .command('revoke')
     .description('revoke a token by id (local database, or --server)')
     .argument('<id>', 'token id (the part after cq_)')
-    .option('--server <url>', 'revoke through a server')
+    .option('--server <url>', 'revoke through a server', parseServerUrl)
     .option('--token <t>', 'admin (or the same submitter’s) token for --server')
     .option('--persist-to <dir>', "wrangler's local state directory")
     .action(async (id: string, o: { server?: string; token?: string; persistTo?: string }) => {
@@ -325,7 +334,7 @@ export function registerService(program: Command): void {
   admin
     .command('seed')
     .description('load zoo tasks (model, packed splits, labels) into a server')
-    .option('--server <url>', 'server', 'http://127.0.0.1:8787')
+    .option('--server <url>', 'server', parseServerUrl, 'http://127.0.0.1:8787')
     .option('--token <t>', 'admin token (default: $CANN_QUANT_TOKEN)')
     .option('--tasks <ids>', `comma-separated (default: all: ${Object.keys(TASKS).join(', ')})`)
     .action(async (o: { server: string; token?: string; tasks?: string }) => {

@@ -8,6 +8,19 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+/** Commander argument parser for `--server`: an absolute http(s) URL. */
+export function parseServerUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`'${value}' is not a URL (for example http://127.0.0.1:8787)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError(`'${value}' is not an http or https URL`);
+  return value;
+}
+
 /** Prints a command's result: one JSON object with --json, else the human text. */
 export function printResult(json: boolean | undefined, result: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(result)}\n` : `${human()}\n`);

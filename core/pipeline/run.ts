@@ -56,6 +56,7 @@ import {
   planLayers,
 } from '../quantize/quantize.ts';
 import type { Recipe } from '../recipe/schema.ts';
+import { recipeWarnings } from '../recipe/warnings.ts';
 import { createSession } from '../runtime/index.ts';
 import {
   FIDELITY_BATCH,
@@ -184,6 +185,11 @@ export interface PipelineResult {
   };
   /** Wall time per phase; `cached`: shards of a shared phase served from a cache. */
   phases: { phase: string; shards: number; seconds: number; cached?: number }[];
+  /**
+   * What the recipe asks for that does not apply to this model and data, one line each
+   * (core/recipe/warnings.ts): for example a critical glob or layer override matching no layer.
+   */
+  warnings: string[];
 }
 
 /** Recipe format options as quantizer options. */
@@ -237,6 +243,10 @@ export async function runPipeline<L, P>(
   // estimate's FP32 half) and the evaluation split (validation's FP32 half), recipe-independent.
   const calib = inputs.calibration;
   const evalSplit = inputs.evaluation;
+  const warnings = recipeWarnings(recipe, {
+    layers: prepared.layers.map((l) => l.name),
+    calibrationSize: calib.size,
+  });
   const { samples: n, sampler, seed } = recipe.calibration;
   const validate = options.validate !== false;
   const pool = samplerPool(calib.size, recipe.calibration.pool);
@@ -590,6 +600,7 @@ export async function runPipeline<L, P>(
     emulation,
     qdq,
     phases,
+    warnings,
   };
   if (options.validate === false) return result;
 

@@ -276,6 +276,11 @@ export interface RunReport {
   trusted: boolean;
   paramsDigest: string;
   phases: { phase: string; shards: number; seconds: number }[];
+  /**
+   * What the recipe asks for that does not apply to this model and data
+   * (core/recipe/warnings.ts); absent in reports made before warnings existed.
+   */
+  warnings?: string[];
 }
 
 const cost = (c: {
@@ -419,6 +424,7 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
     trusted: scored.trusted,
     paramsDigest: scored.paramsDigest,
     phases: result.phases.map((p) => ({ ...p })),
+    warnings: [...result.warnings],
   };
 }
 
