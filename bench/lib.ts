@@ -119,7 +119,7 @@ export function ortFeeds(
 
 /**
  * The `score` command line the benchmarks time: `--json`, no reproduction run, no measured
- * speed-up; in process for mode '1', else with `--workers <mode>`.
+ * speed-up, `--workers <mode>` (mode '1': in process).
  */
 export function scoreArgs(task: string, target: string, mode: string): string[] {
   const base = [
@@ -132,7 +132,7 @@ export function scoreArgs(task: string, target: string, mode: string): string[] 
     '--no-measure',
     '--json',
   ];
-  return mode === '1' ? base : [...base, '--workers', mode];
+  return [...base, '--workers', mode];
 }
 
 /** Wall and CPU seconds of one `node cli/bin.js` run, and its `--json` output. */

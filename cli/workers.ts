@@ -331,7 +331,13 @@ export async function runOnWorkers(
   }
 }
 
-/** A sensible default worker count for this machine. */
+/**
+ * Most workers `score` starts by default: each holds its own onnxruntime-web instance, model and
+ * splits (tens of MB), and beyond a few workers the serial parts of a run dominate.
+ */
+export const MAX_DEFAULT_WORKERS = 8;
+
+/** The default worker count on this machine: one per core, 1 to {@link MAX_DEFAULT_WORKERS}. */
 export function defaultWorkers(): number {
-  return Math.max(1, availableParallelism());
+  return Math.min(MAX_DEFAULT_WORKERS, Math.max(1, availableParallelism()));
 }
