@@ -1,12 +1,17 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { parsePositiveInt, parseServerUrl } from './shared.ts';
+import { parseNonNegative, parsePositiveInt, parseServerUrl } from './shared.ts';
 
 describe('argument parsers', () => {
   it('parsePositiveInt takes 1, 2, 3600 and refuses 0, -5, 1.5, abc', () => {
     expect([1, 2, 3600].map((n) => parsePositiveInt(String(n)))).toEqual([1, 2, 3600]);
     for (const bad of ['0', '-5', '1.5', 'abc', ''])
       expect(() => parsePositiveInt(bad), bad).toThrow(InvalidArgumentError);
+  });
+  it('parseNonNegative takes 0, 2, 0.5 and refuses -1, abc, Infinity and an empty value', () => {
+    expect(['0', '2', '0.5'].map(parseNonNegative)).toEqual([0, 2, 0.5]);
+    for (const bad of ['-1', 'abc', 'Infinity', ' '])
+      expect(() => parseNonNegative(bad), bad).toThrow(InvalidArgumentError);
   });
   it('parseServerUrl takes http and https URLs and says what is wrong with others', () => {
     expect(parseServerUrl('http://127.0.0.1:8787')).toBe('http://127.0.0.1:8787');

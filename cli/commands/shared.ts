@@ -8,6 +8,14 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+/** Commander argument parser for a finite number >= 0 (points, seconds). */
+export function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError(`'${value}' is not a number >= 0`);
+  return n;
+}
+
 /** Commander argument parser for `--server`: an absolute http(s) URL. */
 export function parseServerUrl(value: string): string {
   let url: URL;

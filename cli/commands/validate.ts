@@ -30,7 +30,7 @@ import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { resolveRecipe, runRecipe, speedupLine } from './score.ts';
-import { parsePositiveInt, printResult } from './shared.ts';
+import { parseNonNegative, parsePositiveInt, printResult } from './shared.ts';
 
 /** Result of `cann-quant validate` (its --json output). */
 export interface ValidateResult {
@@ -115,7 +115,16 @@ export function registerValidate(program: Command): void {
       '--feedback',
       'the feedback loop on a recipe: find the costliest layers, propose a change, re-quantize, re-validate, keep it only if it recovers; record every try in the knowledge base',
     )
-    .option('--rounds <n>', 'feedback rounds at most', parsePositiveInt, 2)
+    .option(
+      '--rounds <n>',
+      "feedback rounds at most (default: the recipe's feedback.rounds when it sets any, else 2)",
+      parsePositiveInt,
+    )
+    .option(
+      '--threshold <points>',
+      "revisit only layers whose own quantization costs more than this many points (default: the recipe's feedback.thresholdPoints, 2 unless set)",
+      parseNonNegative,
+    )
     .option(
       '--layers-per-round <n>',
       'costliest layers changed together per try',
@@ -163,7 +172,8 @@ export function registerValidate(program: Command): void {
         measure?: boolean;
         repeats: number;
         feedback?: boolean;
-        rounds: number;
+        rounds?: number;
+        threshold?: number;
         layersPerRound: number;
         tries: number;
         kb: string;
@@ -196,7 +206,12 @@ export function registerValidate(program: Command): void {
               runId: `local:${recipe.task}:${recipe.target}:${new Date().toISOString()}`,
               ...(o.json ? {} : { log: (m: string) => process.stderr.write(`${m}\n`) }),
             },
-            { rounds: o.rounds, layersPerRound: o.layersPerRound, triesPerRound: o.tries },
+            {
+              rounds: o.rounds ?? (recipe.feedback.rounds > 0 ? recipe.feedback.rounds : 2),
+              minLayerCostPoints: o.threshold ?? recipe.feedback.thresholdPoints,
+              layersPerRound: o.layersPerRound,
+              triesPerRound: o.tries,
+            },
           );
           if (o.writeRecipe)
             await writeFile(o.writeRecipe, `${JSON.stringify(report.recipeAfter, null, 2)}\n`);

@@ -4,7 +4,7 @@ import type { PipelineResult } from '../pipeline/run.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { parseRecipe } from '../recipe/schema.ts';
 import { type LayerSignature, MemoryKnowledgeBase, SIMILAR, similarity } from './knowledge-base.ts';
-import { defaultSuggestions, feedbackLoop, type LayerDeviation } from './loop.ts';
+import { defaultSuggestions, feedbackLoop, type LayerDeviation, layerCostPoints } from './loop.ts';
 
 const recipe = parseRecipe({
   version: 1,
@@ -104,6 +104,34 @@ describe('feedback loop', () => {
       ['b', true],
     ]);
     expect(h.runs()).toBe(3);
+  });
+
+  it('revisits only layers that cost more than the threshold on their own', async () => {
+    const h = host(new MemoryKnowledgeBase());
+    // Each layer's own cost as the sensitivity pass measures it (agreement with the float
+    // path): on KL, 'a' 4 points, 'b' and 'c' 1.5; after a fix, nothing.
+    const locate = async (r: PipelineResult): Promise<LayerDeviation[]> =>
+      (await h.host.locate(r)).map((d) => ({
+        ...d,
+        agreement: r.methods[d.name]?.method !== 'kl' ? 1 : d.name === 'a' ? 0.96 : 0.985,
+      }));
+    expect(layerCostPoints({ name: 'a', sqnrDb: 10, agreement: 0.96 })).toBe(4);
+    expect(layerCostPoints({ name: 'x', sqnrDb: 10, agreement: null })).toBeNull();
+    const report = await feedbackLoop(
+      recipe,
+      { ...h.host, locate },
+      { rounds: 3, layersPerRound: 1, minLayerCostPoints: 2 },
+    );
+    expect(report.rounds.map((r) => r.tries[0]!.changes.map((c) => c.layer))).toEqual([['a']]);
+    expect(report.lossAfter).toBe(4);
+    expect(report.stopped).toBe('no layer left costs more than 2 points on its own');
+    // Without the bar the same loop goes on to 'b' and 'c', which cost 1.5 points each.
+    const all = await feedbackLoop(
+      recipe,
+      { ...host(new MemoryKnowledgeBase()).host, locate },
+      { rounds: 3, layersPerRound: 1 },
+    );
+    expect(all.rounds).toHaveLength(3);
   });
 
   it('discards a change that does not recover and tries the next one', async () => {

@@ -123,6 +123,14 @@ export async function locateCostliestLayers<P>(
     );
 }
 
+/**
+ * A layer's own cost in points: 100 x (1 - agreement), the share of samples whose prediction
+ * changes when only this layer is quantized (null when the outputs are not classes).
+ */
+export function layerCostPoints(d: LayerDeviation): number | null {
+  return d.agreement === null ? null : Math.round(100 * (1 - d.agreement) * 1e6) / 1e6;
+}
+
 /** One try of a round: the changes applied together and the measured result. */
 export interface FeedbackTry {
   changes: { layer: string; suggestion: Suggestion; fromKnowledgeBase: boolean }[];
@@ -189,6 +197,12 @@ export interface FeedbackOptions {
   triesPerRound?: number;
   /** A change is kept when it recovers more than this many points (default 0). */
   minRecoveryPoints?: number;
+  /**
+   * Revisit only layers whose own quantization costs more than this many points (recipe
+   * `feedback.thresholdPoints`): {@link layerCostPoints}. A layer whose cost is not known (no
+   * agreement: outputs that are not classes) stays eligible, ranked by SQNR. Default: no bar.
+   */
+  minLayerCostPoints?: number;
   /** An already validated run of `recipe` (saves the first run; no known fixes are applied). */
   first?: PipelineResult;
   /**
@@ -275,9 +289,17 @@ export async function feedbackLoop(
       break;
     }
     const deviations = await host.locate(current);
-    const worst = deviations.filter((d) => !changed.has(d.name)).slice(0, perRound);
-    if (worst.length === 0) {
+    const unchanged = deviations.filter((d) => !changed.has(d.name));
+    if (unchanged.length === 0) {
       stopped = 'every layer was already changed';
+      break;
+    }
+    const bar = opts.minLayerCostPoints;
+    const worst = unchanged
+      .filter((d) => bar === undefined || (layerCostPoints(d) ?? Number.POSITIVE_INFINITY) > bar)
+      .slice(0, perRound);
+    if (worst.length === 0) {
+      stopped = `no layer left costs more than ${bar} points on its own`;
       break;
     }
     log(

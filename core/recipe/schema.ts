@@ -160,10 +160,20 @@ export const RecipeSchema = z
       .strict()
       .default({ weights: 'per-channel', activations: 'target', biasCorrection: true }),
     layers: z.record(z.string().min(1).max(200), LayerOverrideSchema).default({}),
+    /**
+     * The feedback loop's settings (core/feedback/loop.ts), read by `cann-quant validate
+     * --feedback` (its --rounds and --threshold override them); calibrate, score and the service
+     * do not run the loop and warn when `rounds` asks for it (core/recipe/warnings.ts).
+     */
     feedback: z
       .object({
+        /** Rounds at most; 0: none asked for (`validate --feedback` then runs 2). */
         rounds: z.number().int().min(0).max(5).default(0),
-        /** A layer whose own quantization costs more than this many points is revisited. */
+        /**
+         * A layer whose own quantization costs more than this many points is revisited: its
+         * prediction flips with only it quantized, in points (layers of non-class outputs, whose
+         * cost is not counted in points, stay eligible).
+         */
         thresholdPoints: z.number().min(0).default(2),
       })
       .strict()

@@ -47,6 +47,13 @@ describe('recipeWarnings', () => {
     ]);
   });
 
+  it('says that feedback rounds are run by validate --feedback only', () => {
+    const recipe = parseRecipe({ ...minimal, feedback: { rounds: 2 } });
+    expect(recipeWarnings(recipe, context)).toEqual([
+      'feedback.rounds (2) is not run here: the feedback loop runs in `cann-quant validate --feedback --recipe <file>`, not in calibrate, score or the service',
+    ]);
+  });
+
   it('quotes at most five layer names, and says when a model has none', () => {
     const many = Array.from({ length: 8 }, (_, i) => `/l${i}/MatMul`);
     const recipe = parseRecipe({ ...minimal, sensitivity: { critical: ['/attn/*'] } });

@@ -3,7 +3,8 @@
  * starts. The schema (schema.ts) rejects a recipe that is malformed on its own; these are
  * well-formed settings that meet a particular model: a critical-layer glob or a per-layer
  * override that names no quantizable layer (a typo would otherwise be ignored in silence), more
- * calibration samples than the split holds, critical layers with the sensitivity pass off.
+ * calibration samples than the split holds, critical layers with the sensitivity pass off,
+ * feedback rounds asked of a run that does not do them.
  *
  * They are warnings, not errors: a recipe stays valid across models (a template's globs, the
  * feedback loop's overrides), and the run is still well defined. Every surface shows them: the
@@ -31,7 +32,7 @@ function someNames(names: readonly string[]): string {
 
 /**
  * The recipe's warnings for this model and data, in a fixed order (calibration, sensitivity,
- * layers), each one line. Empty when the recipe applies as written.
+ * layers, feedback), each one line. Empty when the recipe applies as written.
  *
  * @example
  * recipeWarnings(recipe, { layers: ['/fc/Gemm'], calibrationSize: 500 });
@@ -58,5 +59,9 @@ export function recipeWarnings(recipe: Recipe, context: RecipeContext): string[]
   for (const pattern of Object.keys(recipe.layers))
     if (unmatched(pattern))
       warnings.push(`layers['${pattern}'] matches no quantizable layer (${known})`);
+  if (recipe.feedback.rounds > 0)
+    warnings.push(
+      `feedback.rounds (${recipe.feedback.rounds}) is not run here: the feedback loop runs in \`cann-quant validate --feedback --recipe <file>\`, not in calibrate, score or the service`,
+    );
   return warnings;
 }
