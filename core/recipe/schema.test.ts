@@ -53,6 +53,31 @@ describe('recipe schema', () => {
     const issues = issuesOf({ ...minimal, version: 2, layers: { 'conv*': { method: 'best' } } });
     expect(issues.map((i) => i.path).sort()).toEqual(['layers.conv*.method', 'version']);
   });
+  it('refuses a percentile beside another method, which would be ignored', () => {
+    const issues = issuesOf({
+      ...minimal,
+      strategies: {
+        high: { method: 'kl', percentile: 99.9 },
+        medium: { method: 'mse' },
+        low: { method: 'max' },
+      },
+      layers: { '/fc/*': { method: 'max', percentile: 99 } },
+    });
+    expect(issues).toEqual([
+      {
+        path: 'strategies.high.percentile',
+        expected: "no percentile with method 'kl' (it applies to method 'percentile' only)",
+        got: 'number 99.9',
+        message:
+          "expected no percentile with method 'kl' (it applies to method 'percentile' only), got number 99.9",
+      },
+      expect.objectContaining({ path: 'layers./fc/*.percentile', got: 'number 99' }),
+    ]);
+    // a percentile alone in a layer override applies to a percentile tier: accepted
+    expect(parseRecipe({ ...minimal, layers: { x: { percentile: 99.9 } } }).layers.x).toEqual({
+      percentile: 99.9,
+    });
+  });
   it('turns a JSON syntax error into a RecipeError', () => {
     expect(() => parseRecipeJson('{"version": 1,')).toThrow(RecipeError);
   });

@@ -9,13 +9,32 @@ import { TARGETS } from '../formats/targets.ts';
 
 const targetIds = Object.keys(TARGETS) as [string, ...string[]];
 
+const MethodIdSchema = z.enum(['max', 'percentile', 'kl', 'kl-smooth', 'mse']);
+
+/**
+ * A percentile given beside another method would be ignored: refused instead, where both are
+ * written (a strategy, a search candidate, a layer override with a method).
+ */
+const percentileOnlyWithPercentile = (
+  m: { method?: string; percentile?: number | undefined },
+  ctx: z.RefinementCtx,
+) => {
+  if (m.percentile !== undefined && m.method !== undefined && m.method !== 'percentile')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['percentile'],
+      message: `no percentile with method '${m.method}' (it applies to method 'percentile' only)`,
+    });
+};
+
 /** A calibration method and its parameter. */
 export const MethodSchema = z
   .object({
-    method: z.enum(['max', 'percentile', 'kl', 'kl-smooth', 'mse']),
+    method: MethodIdSchema,
     percentile: z.number().gt(50).lte(100).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(percentileOnlyWithPercentile);
 
 const TierSchema = z.enum(['high', 'medium', 'low']);
 
@@ -60,12 +79,13 @@ const SearchSchema = z
 /** Per-layer override (by layer name or glob with * and ?). */
 export const LayerOverrideSchema = z
   .object({
-    method: MethodSchema.shape.method.optional(),
+    method: MethodIdSchema.optional(),
     percentile: z.number().gt(50).lte(100).optional(),
     tier: TierSchema.optional(),
     keepFloat: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(percentileOnlyWithPercentile);
 
 /** Recipe version 1. */
 export const RecipeSchema = z
