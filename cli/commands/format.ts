@@ -17,7 +17,7 @@ import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { parsePositiveInt, printResult } from './shared.ts';
+import { parseNumber, parsePositiveInt, printResult } from './shared.ts';
 
 /** Options of {@link formatModel}. */
 export interface FormatOptions {
@@ -119,7 +119,7 @@ export function registerFormat(program: Command): void {
     .option('--bias-correct', 'empirical bias correction over the calibration samples')
     .option('--calib-data <n>', 'calibration samples', parsePositiveInt, 50)
     .option('--method <m>', `activation calibration: ${METHOD_NAMES.join(' | ')}`, 'percentile')
-    .option('--percentile <p>', 'percentile kept by --method percentile', Number.parseFloat)
+    .option('--percentile <p>', 'percentile kept by --method percentile', parseNumber)
     .option('--per-tensor-weights', 'one weight scale per tensor instead of per channel')
     .option('--symmetric-activations', 'force symmetric activations')
     .requiredOption('--out <dir>', 'output directory')

@@ -1,12 +1,17 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { parseNonNegative, parsePositiveInt, parseServerUrl } from './shared.ts';
+import { parseNonNegative, parseNumber, parsePositiveInt, parseServerUrl } from './shared.ts';
 
 describe('argument parsers', () => {
   it('parsePositiveInt takes 1, 2, 3600 and refuses 0, -5, 1.5, abc', () => {
     expect([1, 2, 3600].map((n) => parsePositiveInt(String(n)))).toEqual([1, 2, 3600]);
     for (const bad of ['0', '-5', '1.5', 'abc', ''])
       expect(() => parsePositiveInt(bad), bad).toThrow(InvalidArgumentError);
+  });
+  it('parseNumber takes -1.5, 0, 99.99 and refuses abc, NaN, Infinity and an empty value', () => {
+    expect(['-1.5', '0', '99.99'].map(parseNumber)).toEqual([-1.5, 0, 99.99]);
+    for (const bad of ['abc', 'NaN', 'Infinity', ''])
+      expect(() => parseNumber(bad), bad).toThrow('is not a number');
   });
   it('parseNonNegative takes 0, 2, 0.5 and refuses -1, abc, Infinity and an empty value', () => {
     expect(['0', '2', '0.5'].map(parseNonNegative)).toEqual([0, 2, 0.5]);

@@ -8,6 +8,14 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+/** Commander argument parser for a finite number (`Number.parseFloat` would let 'abc' be NaN). */
+export function parseNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new InvalidArgumentError(`'${value}' is not a number`);
+  return n;
+}
+
 /** Commander argument parser for a finite number >= 0 (points, seconds). */
 export function parseNonNegative(value: string): number {
   const n = Number(value);

@@ -143,7 +143,7 @@ export function registerValidate(program: Command): void {
     .option(
       '--accuracy-guard <points>',
       'fail (exit 3) when the loss exceeds this many points',
-      Number.parseFloat,
+      parseNonNegative,
     )
     .option(
       '--heatmap [file]',
@@ -152,7 +152,7 @@ export function registerValidate(program: Command): void {
     .option(
       '--heatmap-samples <n>',
       'evaluation samples used for per-layer errors',
-      (v) => Number.parseInt(v, 10),
+      parsePositiveInt,
       50,
     )
     .option('--json', 'print one JSON object')
