@@ -490,6 +490,10 @@ export function registerScore(program: Command): void {
         if (o.data && !o.model) throw new CliError('--data needs --model <file.onnx>', 2);
         if (!['auto', 'classes', 'values'].includes(o.outputs))
           throw new CliError(`--outputs: '${o.outputs}' is not auto, classes or values`, 2);
+        if (o.model && o.workers !== undefined && o.workers > 1)
+          printWarnings([
+            `--workers ${o.workers} is for zoo tasks: a --model run uses this thread (cli/user-model.ts)`,
+          ]);
         let recipe = await resolveRecipe(o);
         if (o.sensitivityAware)
           recipe = { ...recipe, sensitivity: { ...recipe.sensitivity, enabled: true } };
