@@ -9,6 +9,7 @@ import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { type CacheCounts, cachingExecutor } from '../../core/pipeline/shared-cache.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
+import { prepareModel } from '../../core/quantize/prepare.ts';
 import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import {
@@ -16,6 +17,7 @@ import {
   recipeFromTemplate,
   TEMPLATES,
 } from '../../core/recipe/templates.ts';
+import { recipeWarnings } from '../../core/recipe/warnings.ts';
 import {
   crossHardwareEvidence,
   crossHardwareTable,
@@ -29,7 +31,7 @@ import {
   scoreRun,
   tierCounts,
 } from '../../core/score/score-run.ts';
-import { getTask } from '../../zoo/registry.ts';
+import { getTask, TASKS } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
@@ -178,6 +180,23 @@ export async function runRecipe(
  */
 export function printWarnings(warnings: readonly string[]): void {
   for (const w of warnings) process.stderr.write(`cann-quant: warning: ${w}\n`);
+}
+
+/**
+ * The recipe's warnings (core/recipe/warnings.ts) from this machine's copy of its zoo task's
+ * model, before anything runs (`submit` says them before the upload); none for a task this
+ * machine does not have, which the server's run report covers.
+ */
+export async function localRecipeWarnings(recipe: Recipe): Promise<string[]> {
+  const task = Object.hasOwn(TASKS, recipe.task) ? TASKS[recipe.task] : undefined;
+  if (!task) return [];
+  const bytes = await readTaskModel(task.manifest).catch(() => undefined);
+  if (!bytes) return []; // advice only: a missing local copy must not stop a submission
+  const prepared = prepareModel(decodeModel(bytes), getTarget(recipe.target));
+  return recipeWarnings(recipe, {
+    layers: prepared.layers.map((l) => l.name),
+    calibrationSize: task.manifest.splits.calibration.size,
+  });
 }
 
 /** Writes the run's models and quantization config into `dir`. */

@@ -13,6 +13,7 @@ import { TASKS } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { packTask, uploadTask } from '../seed.ts';
+import { localRecipeWarnings, printWarnings } from './score.ts';
 import { parsePositiveInt, parseServerUrl, printResult } from './shared.ts';
 
 /** A request to the server; a problem+json answer becomes one readable CliError line. */
@@ -196,6 +197,9 @@ export function registerService(program: Command): void {
           throw err;
         }
         const t = token(o);
+        // Said before the upload; the run report on the server says it again.
+        const warnings = await localRecipeWarnings(recipe);
+        printWarnings(warnings);
         if (o.qat) text = await withQatModel(o.server, t, recipe, o.qat, o.json);
         const sent = await serverCall<SubmissionView>(o.server, '/api/v1/submissions', {
           method: 'POST',
@@ -252,6 +256,7 @@ export function registerService(program: Command): void {
           report: `${base}/api/v1/submissions/${view.id}/report`,
           page: `${base}/submissions/${view.id}`,
           badge: `${base}/badge/${view.id}.svg`,
+          warnings,
         };
         printResult(o.json, out, () =>
           r
