@@ -1,6 +1,10 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseRecipe } from '../../core/recipe/schema.ts';
-import { localRecipeWarnings } from './score.ts';
+import { CliError } from '../errors.ts';
+import { localRecipeWarnings, resolveRecipe } from './score.ts';
 
 /** A version-1 recipe for `task` on ascend310 with the given extra fields. */
 const recipeFor = (task: string, extra: Record<string, unknown>) =>
@@ -20,5 +24,32 @@ describe('localRecipeWarnings (what submit says before the upload)', () => {
   it('says nothing about a task this machine does not have', async () => {
     const recipe = recipeFor('imagenet-resnet50', { sensitivity: { critical: ['/nope'] } });
     expect(await localRecipeWarnings(recipe)).toEqual([]);
+  });
+});
+
+describe('resolveRecipe', () => {
+  it('refuses a recipe naming an uploaded QAT model, which score would replace by the task model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cann-quant-qat-'));
+    try {
+      const file = join(dir, 'qat.json');
+      await writeFile(
+        file,
+        JSON.stringify({
+          version: 1,
+          name: 'q',
+          task: 'smoke-fmnist',
+          target: 'ascend310',
+          qat: { model: 'ab'.repeat(32) },
+        }),
+      );
+      const err = await resolveRecipe({ recipe: file }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CliError);
+      expect((err as CliError).exitCode).toBe(2);
+      expect((err as CliError).message).toMatch(
+        /^recipe\.qat names a QAT model uploaded to a server \(abababababab\.\.\.\): score it there/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

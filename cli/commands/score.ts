@@ -88,6 +88,13 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
     if (err instanceof RangeError) throw new CliError(err.message, 2);
     throw err;
   }
+  if (recipe.qat)
+    // The sha256 names a model uploaded to a server; here the task's own model would be scored
+    // in its place without a word.
+    throw new CliError(
+      `recipe.qat names a QAT model uploaded to a server (${recipe.qat.model.slice(0, 12)}...): score it there (cann-quant submit --qat <dir>), or here with cann-quant train --task ${recipe.task} --target ${recipe.target} --progressive --hardware-sim --model <file>`,
+      2,
+    );
   if (flags.calibData !== undefined)
     recipe = { ...recipe, calibration: { ...recipe.calibration, samples: flags.calibData } };
   if (flags.critical) {
