@@ -93,7 +93,8 @@ export interface WorkerRunOptions {
   /** Shards per phase (default: the number of workers). */
   shards?: number;
   /**
-   * Shards per split of the reference and validation passes (PipelineOptions.splitShards).
+   * Shards of the validation pass (PipelineOptions.splitShards; the reference pass has fixed
+   * ranges, core/pipeline/reference.ts REFERENCE_RANGE).
    * Default: {@link SPLIT_SHARDS_PER_WORKER} per worker on the live path, so that the two long
    * phases balance over the workers; `shards` with a fresh worker per shard.
    */

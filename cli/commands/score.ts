@@ -317,7 +317,7 @@ export function registerScore(program: Command): void {
       .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
       .option(
         '--workers <n>',
-        `run the shards on n worker_threads (at least n shards per phase, 4n reference and validation ranges per split; 1: in this thread; results do not depend on it)${workersDefault}`,
+        `run the shards on n worker_threads (at least n shards per phase, 4n validation ranges; 1: in this thread; results do not depend on it)${workersDefault}`,
         parsePositiveInt,
       )
       .option('--json', 'print one JSON object');

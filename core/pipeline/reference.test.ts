@@ -31,37 +31,45 @@ const out = (
 };
 
 describe('reference pass plan and merge', () => {
-  it('plans batch-aligned ranges per split and keeps the estimate samples', () => {
-    const plan = planReference({ calibration: 5000, evaluation: 1000 }, 2, {
-      describe: true,
-      validate: true,
-    });
+  it('plans ranges of 1,000 samples per split, whatever the shard count, and keeps the estimate samples', () => {
+    const plan = planReference(
+      { calibration: 5000, evaluation: 2500 },
+      { describe: true, validate: true },
+    );
     expect(plan.map((p) => [p.split, p.start, p.end, p.keep])).toEqual([
-      ['calibration', 0, 2500, 2000],
-      ['calibration', 2500, 5000, 2000],
-      ['evaluation', 0, 500, 1000],
-      ['evaluation', 500, 1000, 1000],
+      ['calibration', 0, 1000, 2000],
+      ['calibration', 1000, 2000, 2000],
+      ['calibration', 2000, 3000, 2000],
+      ['calibration', 3000, 4000, 2000],
+      ['calibration', 4000, 5000, 2000],
+      ['evaluation', 0, 1000, 2500],
+      ['evaluation', 1000, 2000, 2500],
+      ['evaluation', 2000, 2500, 2500],
     ]);
     // without the coverage sampler only the estimate samples are run
     expect(
-      planReference({ calibration: 5000, evaluation: 0 }, 3, {
-        describe: false,
-        validate: false,
-      }).map((p) => [p.start, p.end]),
+      planReference({ calibration: 5000, evaluation: 0 }, { describe: false, validate: false }).map(
+        (p) => [p.start, p.end],
+      ),
     ).toEqual([
-      [0, 650],
-      [650, 1300],
-      [1300, 2000],
+      [0, 1000],
+      [1000, 2000],
     ]);
+    // the range size is a multiple of the batch
+    expect(() =>
+      planReference(
+        { calibration: 500, evaluation: 0 },
+        { describe: true, validate: false, rangeSize: 120 },
+      ),
+    ).toThrow(/range size 120 is not a positive multiple of 50/);
   });
 
   it("describes only the sampler's pool, a prefix of the calibration split", () => {
     const plan = (pool: number) =>
-      planReference({ calibration: 5000, evaluation: 0 }, 2, {
-        describe: true,
-        validate: false,
-        pool,
-      }).map((p) => [p.start, p.end, p.describe, p.describeEnd]);
+      planReference(
+        { calibration: 5000, evaluation: 0 },
+        { describe: true, validate: false, pool },
+      ).map((p) => [p.start, p.end, p.describe, p.describeEnd]);
     // a pool of the estimate's 2,000 samples: no FP32 run beyond them
     expect(plan(2000)).toEqual([
       [0, 1000, true, 2000],
@@ -72,17 +80,17 @@ describe('reference pass plan and merge', () => {
       [0, 1000, true, 120],
       [1000, 2000, false, 120],
     ]);
-    // a larger pool extends the pass beyond the estimate's samples
-    expect(plan(3000)).toEqual([
-      [0, 1500, true, 3000],
-      [1500, 3000, true, 3000],
+    // a larger pool extends the pass beyond the estimate's samples, with the same first ranges
+    expect(plan(2500)).toEqual([
+      [0, 1000, true, 2500],
+      [1000, 2000, true, 2500],
+      [2000, 2500, true, 2500],
     ]);
     expect(() =>
-      planReference({ calibration: 10, evaluation: 0 }, 1, {
-        describe: true,
-        validate: false,
-        pool: -1,
-      }),
+      planReference(
+        { calibration: 10, evaluation: 0 },
+        { describe: true, validate: false, pool: -1 },
+      ),
     ).toThrow(/bad sampler pool -1/);
   });
 
@@ -116,11 +124,10 @@ describe('reference shards on smoke-fmnist', () => {
     const task = getTask('smoke-fmnist');
     const split = await task.load(nodeDataSource(), 'calibration');
     const bytes = await readTaskModel(task.manifest);
-    const shards = planReference({ calibration: split.size, evaluation: 0 }, 2, {
-      describe: true,
-      validate: false,
-      pool: 120,
-    });
+    const shards = planReference(
+      { calibration: split.size, evaluation: 0 },
+      { describe: true, validate: false, pool: 120, rangeSize: 250 },
+    );
     // 500 samples in two shards; the pool ends inside the third batch of the first
     expect(shards.map((p) => [p.start, p.end, p.describe])).toEqual([
       [0, 250, true],

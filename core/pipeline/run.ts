@@ -254,12 +254,7 @@ export async function runPipeline<L, P>(
     throw new RangeError(`calibration.pool (${pool}) is smaller than calibration.samples (${n})`);
   const refShards = planReference(
     { calibration: calib.size, evaluation: validate ? evalSplit.size : 0 },
-    splitShards,
-    {
-      describe: sampler === 'coverage',
-      validate,
-      pool,
-    },
+    { describe: sampler === 'coverage', validate, pool },
   );
   const reference = mergeReference(
     await timed('reference', refShards.length, () =>

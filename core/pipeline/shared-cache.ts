@@ -14,8 +14,11 @@ import { getRuntimeInfo } from '../runtime/index.ts';
 import { decodeShardOutput, encodeShardOutput } from './replay.ts';
 import type { ShardExecutor } from './run.ts';
 
-/** Bumped whenever the meaning or encoding of a shared shard output changes. */
-export const SHARED_FORMAT = 1;
+/**
+ * Bumped whenever the meaning or encoding of a shared shard output, or of its key, changes
+ * (2: a shard that reads one split is keyed by that split's digest alone).
+ */
+export const SHARED_FORMAT = 2;
 
 /** Where cached shard outputs live (a folder in the CLI; R2 could serve the service). */
 export interface SharedStore {
@@ -39,13 +42,22 @@ export async function runtimeIdentity(): Promise<string> {
   return `onnxruntime-web ${(await getRuntimeInfo()).ortVersion}`;
 }
 
-/** The cache key of one shard of a shared phase. */
+/**
+ * The cache key of one shard of a shared phase. A shard that names the split it reads (the
+ * reference pass's `split`) depends on that split alone: its key leaves the other split out, so
+ * `calibrate` (no evaluation split) and `score` share the calibration ranges.
+ */
 export async function sharedShardKey(
   identity: SharedIdentity,
   phase: string,
   input: unknown,
 ): Promise<string> {
-  const text = JSON.stringify({ format: SHARED_FORMAT, identity, phase, input });
+  const split = (input as { split?: unknown } | null)?.split;
+  const depends =
+    split === 'calibration' || split === 'evaluation'
+      ? { model: identity.model, runtime: identity.runtime, [split]: identity[split] }
+      : identity;
+  const text = JSON.stringify({ format: SHARED_FORMAT, identity: depends, phase, input });
   return sha256Hex(new TextEncoder().encode(text));
 }
 

@@ -46,13 +46,15 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
       true,
     );
     const one = await runPipeline(inputs, { shards: 1 });
-    // splitShards: more reference and validation ranges than shards of the other phases.
+    // splitShards: more validation ranges than shards of the other phases.
     const two = await runPipeline(inputs, { shards: 2, splitShards: 5 });
     const seven = await runPipeline(inputs, { shards: 7, executor: reverseExecutor });
     expect(one.phases.find((p) => p.phase === 'validate')!.shards).toBe(1);
     expect(seven.phases.find((p) => p.phase === 'validate')!.shards).toBe(7);
     expect(two.phases.find((p) => p.phase === 'validate')!.shards).toBe(5);
-    expect(two.phases.find((p) => p.phase === 'reference')!.shards).toBe(10);
+    // The reference pass has the same ranges in every run (1,000 samples: one per split here).
+    for (const r of [one, two, seven])
+      expect(r.phases.find((p) => p.phase === 'reference')!.shards).toBe(2);
     expect(two.phases.find((p) => p.phase === 'sensitivity')!.shards).toBe(2);
     expect(one.calibration.samples).toHaveLength(50);
     expect(fingerprint(two)).toBe(fingerprint(one));

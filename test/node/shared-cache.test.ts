@@ -63,12 +63,12 @@ describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
       executor: cachingExecutor(recording, store, identity, firstCounts),
     });
     expect(firstCounts.get('reference')).toBe(0);
-    expect(executed).toContain('reference:4');
-    // 4 shards of the reference pass stored, one file each
+    expect(executed).toContain('reference:2');
+    // 2 ranges of the reference pass stored (1,000 samples at most: one per split), one file each
     const files = (
       await Promise.all((await readdir(dir)).map((d) => readdir(join(dir, d))))
     ).flat();
-    expect(files.filter((f) => f.endsWith('.bin'))).toHaveLength(4);
+    expect(files.filter((f) => f.endsWith('.bin'))).toHaveLength(2);
 
     executed.length = 0;
     const counts: CacheCounts = new Map();
@@ -76,14 +76,40 @@ describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
       shards: 2,
       executor: cachingExecutor(recording, store, identity, counts),
     });
-    expect(counts.get('reference')).toBe(4);
+    expect(counts.get('reference')).toBe(2);
     // the reference phase reached the executor with nothing left to run
     expect(executed).toContain('reference:0');
     expect(counts.has('validate')).toBe(false);
     expect(fingerprint(cold)).toBe(fingerprint(plain));
     expect(fingerprint(warm)).toBe(fingerprint(plain));
 
-    // another model (one weight changed) or another shard count misses
+    // another shard count hits: the reference ranges do not depend on it
+    const fiveCounts: CacheCounts = new Map();
+    const five = await runPipeline(inputs, {
+      shards: 5,
+      executor: cachingExecutor(sequentialExecutor, store, identity, fiveCounts),
+    });
+    expect(fiveCounts.get('reference')).toBe(2);
+    expect(fingerprint(five)).toBe(fingerprint(plain));
+
+    // a run without the evaluation split (as `calibrate` runs) hits the calibration range: a
+    // shard's key holds the digest of the split it reads, not of the other one
+    const calibrateInputs = await loadRecipeInputs(inputs.recipe, false);
+    const calibrateIdentity = await localIdentity(
+      calibrateInputs.model,
+      calibrateInputs.calibration,
+      calibrateInputs.evaluation,
+    );
+    expect(calibrateIdentity.evaluation).not.toBe(identity.evaluation);
+    const calibrateCounts: CacheCounts = new Map();
+    await runPipeline(calibrateInputs, {
+      shards: 2,
+      validate: false,
+      executor: cachingExecutor(sequentialExecutor, store, calibrateIdentity, calibrateCounts),
+    });
+    expect(calibrateCounts.get('reference')).toBe(1);
+
+    // another model (one weight changed) misses
     const other = {
       ...identity,
       model: identity.model.replace(/^./, (c) => (c === '0' ? '1' : '0')),
