@@ -30,6 +30,7 @@ import { readTaskModel } from '../cli/zoo-files.ts';
 import { spreadIndices } from '../core/calibrate/sampler.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../core/onnx/index.ts';
+import { REFERENCE_RANGE } from '../core/pipeline/reference.ts';
 import { runPipeline } from '../core/pipeline/run.ts';
 import { buildEmulationModel, type EmulationOptions } from '../core/quantize/emulation.ts';
 import { quantizeModel } from '../core/quantize/quantize.ts';
@@ -383,7 +384,7 @@ async function scoreSection() {
   md.push(
     '## End-to-end `cann-quant score` (wall seconds)',
     '',
-    `\`node cli/bin.js score --task <id> --target ${target.id} --no-reproduce --no-measure --json\` with \`--workers 1\` (in process: 1 thread, 1 shard per phase) and with \`--workers ${nWorkers}\` (${nWorkers} worker_threads; ${nWorkers} shards per phase, ${nWorkers * SPLIT_SHARDS_PER_WORKER} validation ranges; the FP32 reference pass in ranges of 1,000 samples). Per round: the parallel ceiling, then both modes in alternating order, each cold (its own empty shared cache: the FP32 reference pass runs) and then warm (the reference pass read from that cache). "ceiling" = throughput of ${nWorkers} worker_threads running the same pure-JS loop at once over 1 running it alone, measured just before the round: what ${nWorkers} threads could give at that moment. "same" = every run of the round gave the same INT8 metric and (scale, zero-point) set count.`,
+    `\`node cli/bin.js score --task <id> --target ${target.id} --no-reproduce --no-measure --json\` with \`--workers 1\` (in process: 1 thread, 1 shard per phase) and with \`--workers ${nWorkers}\` (${nWorkers} worker_threads; ${nWorkers} shards per phase, ${nWorkers * SPLIT_SHARDS_PER_WORKER} validation ranges; the FP32 reference pass in ranges of ${REFERENCE_RANGE} samples). Per round: the parallel ceiling, then both modes in alternating order, each cold (its own empty shared cache: the FP32 reference pass runs) and then warm (the reference pass read from that cache). "ceiling" = throughput of ${nWorkers} worker_threads running the same pure-JS loop at once over 1 running it alone, measured just before the round: what ${nWorkers} threads could give at that moment. "same" = every run of the round gave the same INT8 metric and (scale, zero-point) set count.`,
     '',
     table(['task', 'round (order)', ...timingHead, 'same', 'load after'], rows),
     '',

@@ -31,10 +31,20 @@ const out = (
 };
 
 describe('reference pass plan and merge', () => {
-  it('plans ranges of 1,000 samples per split, whatever the shard count, and keeps the estimate samples', () => {
+  it('plans ranges of a fixed size per split, whatever the shard count, and keeps the estimate samples', () => {
+    // the default size, REFERENCE_RANGE
+    expect(
+      planReference({ calibration: 1200, evaluation: 0 }, { describe: true, validate: false }).map(
+        (p) => [p.start, p.end],
+      ),
+    ).toEqual([
+      [0, 500],
+      [500, 1000],
+      [1000, 1200],
+    ]);
     const plan = planReference(
       { calibration: 5000, evaluation: 2500 },
-      { describe: true, validate: true },
+      { describe: true, validate: true, rangeSize: 1000 },
     );
     expect(plan.map((p) => [p.split, p.start, p.end, p.keep])).toEqual([
       ['calibration', 0, 1000, 2000],
@@ -48,9 +58,10 @@ describe('reference pass plan and merge', () => {
     ]);
     // without the coverage sampler only the estimate samples are run
     expect(
-      planReference({ calibration: 5000, evaluation: 0 }, { describe: false, validate: false }).map(
-        (p) => [p.start, p.end],
-      ),
+      planReference(
+        { calibration: 5000, evaluation: 0 },
+        { describe: false, validate: false, rangeSize: 1000 },
+      ).map((p) => [p.start, p.end]),
     ).toEqual([
       [0, 1000],
       [1000, 2000],
@@ -68,7 +79,7 @@ describe('reference pass plan and merge', () => {
     const plan = (pool: number) =>
       planReference(
         { calibration: 5000, evaluation: 0 },
-        { describe: true, validate: false, pool },
+        { describe: true, validate: false, pool, rangeSize: 1000 },
       ).map((p) => [p.start, p.end, p.describe, p.describeEnd]);
     // a pool of the estimate's 2,000 samples: no FP32 run beyond them
     expect(plan(2000)).toEqual([

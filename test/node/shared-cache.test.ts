@@ -63,12 +63,13 @@ describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
       executor: cachingExecutor(recording, store, identity, firstCounts),
     });
     expect(firstCounts.get('reference')).toBe(0);
-    expect(executed).toContain('reference:2');
-    // 2 ranges of the reference pass stored (1,000 samples at most: one per split), one file each
+    expect(executed).toContain('reference:3');
+    // 3 ranges of the reference pass stored (500 samples: 1 calibration + 2 evaluation), one
+    // file each
     const files = (
       await Promise.all((await readdir(dir)).map((d) => readdir(join(dir, d))))
     ).flat();
-    expect(files.filter((f) => f.endsWith('.bin'))).toHaveLength(2);
+    expect(files.filter((f) => f.endsWith('.bin'))).toHaveLength(3);
 
     executed.length = 0;
     const counts: CacheCounts = new Map();
@@ -76,7 +77,7 @@ describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
       shards: 2,
       executor: cachingExecutor(recording, store, identity, counts),
     });
-    expect(counts.get('reference')).toBe(2);
+    expect(counts.get('reference')).toBe(3);
     // the reference phase reached the executor with nothing left to run
     expect(executed).toContain('reference:0');
     expect(counts.has('validate')).toBe(false);
@@ -89,7 +90,7 @@ describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
       shards: 5,
       executor: cachingExecutor(sequentialExecutor, store, identity, fiveCounts),
     });
-    expect(fiveCounts.get('reference')).toBe(2);
+    expect(fiveCounts.get('reference')).toBe(3);
     expect(fingerprint(five)).toBe(fingerprint(plain));
 
     // a run without the evaluation split (as `calibrate` runs) hits the calibration range: a

@@ -48,11 +48,11 @@ describe('worker_threads executor', () => {
       },
     });
     // every phase in 2 shards, but validation in 4 ranges per worker (splitShards) and the FP32
-    // reference pass in its fixed ranges of 1,000 samples (one per split of smoke-fmnist)
+    // reference pass in its fixed ranges of 500 samples (1 + 2 for smoke-fmnist)
     const split = 2 * SPLIT_SHARDS_PER_WORKER;
     const expected = single.phases.map((p): [string, number] => [
       p.phase,
-      p.phase === 'reference' ? 2 : p.phase === 'validate' ? split : 2,
+      p.phase === 'reference' ? 3 : p.phase === 'validate' ? split : 2,
     ]);
     expect(parallel.phases.map((p) => [p.phase, p.shards])).toEqual(expected);
     expect(shards.length).toBe(expected.reduce((n, [, k]) => n + k, 0));
@@ -71,8 +71,8 @@ describe('worker_threads executor', () => {
         shards++;
       },
     });
-    // every phase in 2 shards (the reference pass: its one range per split of smoke-fmnist)
-    expect(shards).toBe(2 * single.phases.length);
+    // every phase in 2 shards but the reference pass (its 3 ranges of 500 samples)
+    expect(shards).toBe(2 * single.phases.length + 1);
     expect(fingerprint(replayed)).toBe(fingerprint(single));
   }, 600_000);
 });

@@ -88,11 +88,11 @@ describe('a submission, end to end', () => {
       .bind(id)
       .all<{ role: string; attempts: number; status: string }>();
     const refOf = (role: string) => refShards.results.filter((r) => r.role === role);
-    // 4 targets x (1 calibration + 1 evaluation range: REFERENCE_RANGE is 1,000 samples)
-    expect(refOf('cross')).toHaveLength(4 * 2);
+    // 4 targets x (1 calibration + 2 evaluation ranges: REFERENCE_RANGE is 500 samples)
+    expect(refOf('cross')).toHaveLength(4 * 3);
     for (const r of refOf('cross'))
       expect(r).toEqual({ role: 'cross', attempts: 0, status: 'done' });
-    expect(refOf('reproduction')).toHaveLength(2);
+    expect(refOf('reproduction')).toHaveLength(3);
     for (const r of refOf('reproduction')) expect(r.attempts).toBeGreaterThanOrEqual(1);
     for (const r of view.runs) {
       expect(r.phases.length).toBeGreaterThanOrEqual(5);
