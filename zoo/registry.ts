@@ -18,9 +18,14 @@ export const TASKS: Record<string, BenchmarkTask> = {
   'fmnist-detect': fmnistDetectTask as unknown as BenchmarkTask,
 };
 
+/** The task with this id, or undefined when there is none. */
+export function findTask(id: string): BenchmarkTask | undefined {
+  return Object.hasOwn(TASKS, id) ? TASKS[id] : undefined;
+}
+
 /** The task with this id; throws an error listing the known ids otherwise. */
 export function getTask(id: string): BenchmarkTask {
-  const task = Object.hasOwn(TASKS, id) ? TASKS[id] : undefined;
+  const task = findTask(id);
   if (!task) {
     throw new Error(`unknown task '${id}' (known: ${Object.keys(TASKS).sort().join(', ')})`);
   }

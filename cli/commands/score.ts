@@ -31,7 +31,7 @@ import {
   scoreRun,
   tierCounts,
 } from '../../core/score/score-run.ts';
-import { getTask, TASKS } from '../../zoo/registry.ts';
+import { findTask, getTask } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
@@ -126,14 +126,15 @@ export async function runRecipe(
   },
 ): Promise<PipelineResult> {
   const cacheDir = opts.cache === false ? undefined : sharedCacheDir();
-  if (opts.workers !== undefined && opts.workers > 1) {
+  const workers = opts.workers ?? 1;
+  if (workers > 1) {
     // worker_threads (cli/workers.ts): at least one shard per worker
     const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
     try {
       return await runOnWorkers(recipe, {
-        workers: opts.workers,
+        workers,
         ...(cacheDir ? { cacheDir } : {}),
-        shards: Math.max(opts.shards ?? 1, opts.workers),
+        shards: Math.max(opts.shards ?? 1, workers),
         validate: opts.validate ?? true,
         onProgress: (done, total) => bar.update(done, total),
       });
@@ -195,7 +196,7 @@ export function printWarnings(warnings: readonly string[]): void {
  * machine does not have, which the server's run report covers.
  */
 export async function localRecipeWarnings(recipe: Recipe): Promise<string[]> {
-  const task = Object.hasOwn(TASKS, recipe.task) ? TASKS[recipe.task] : undefined;
+  const task = findTask(recipe.task);
   if (!task) return [];
   const bytes = await readTaskModel(task.manifest).catch(() => undefined);
   if (!bytes) return []; // advice only: a missing local copy must not stop a submission
@@ -361,15 +362,14 @@ export function registerScore(program: Command): void {
         const recipe = await resolveRecipe(o);
         // A whole score is long enough to repay the workers' start-up (about 2.5 s): by default
         // it runs on one worker per core (bench/RESULTS.md: 1.75x on 2 cores, fmnist-resnet).
-        const nWorkers = o.workers ?? defaultWorkers();
-        const workers = { workers: nWorkers };
+        const workers = o.workers ?? defaultWorkers();
         // with --workers n, at least n shards (the second execution takes one more)
-        const shards = Math.max(o.shards, nWorkers);
+        const shards = Math.max(o.shards, workers);
         const r = await runRecipe(recipe, {
           shards,
           progress: !o.json,
           cache: o.cache !== false,
-          ...workers,
+          workers,
         });
         // L1.reproducible: a second, independent execution (with another shard count) must give
         // identical scale/zero-point sets and the identical metric.
@@ -381,7 +381,7 @@ export function registerScore(program: Command): void {
                 progress: !o.json,
                 // an independent execution: nothing served from the shared cache
                 cache: false,
-                ...workers,
+                workers,
               });
         const c = r.evaluation!.comparison;
         const task = getTask(r.task);

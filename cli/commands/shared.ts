@@ -8,19 +8,23 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
-/** Commander argument parser for a finite number (`Number.parseFloat` would let 'abc' be NaN). */
+/** The finite number `value` spells, or undefined (`Number.parseFloat` would read 'abc' as NaN). */
+function finiteNumber(value: string): number | undefined {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Commander argument parser for a finite number. */
 export function parseNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n))
-    throw new InvalidArgumentError(`'${value}' is not a number`);
+  const n = finiteNumber(value);
+  if (n === undefined) throw new InvalidArgumentError(`'${value}' is not a number`);
   return n;
 }
 
 /** Commander argument parser for a finite number >= 0 (points, seconds). */
 export function parseNonNegative(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
-    throw new InvalidArgumentError(`'${value}' is not a number >= 0`);
+  const n = finiteNumber(value);
+  if (n === undefined || n < 0) throw new InvalidArgumentError(`'${value}' is not a number >= 0`);
   return n;
 }
 

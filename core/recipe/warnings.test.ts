@@ -30,28 +30,24 @@ describe('recipeWarnings', () => {
     ]);
   });
 
-  it('says when more calibration samples are asked for than the split holds', () => {
-    const recipe = parseRecipe({ ...minimal, calibration: { samples: 800 } });
-    expect(recipeWarnings(recipe, context)).toEqual([
+  it.each([
+    [
+      'more calibration samples than the split holds',
+      { calibration: { samples: 800 } },
       'calibration.samples (800) is more than the calibration split holds: all 500 samples are used',
-    ]);
-  });
-
-  it('says that critical layers do nothing with the sensitivity pass off', () => {
-    const recipe = parseRecipe({
-      ...minimal,
-      sensitivity: { enabled: false, critical: ['*Gemm'] },
-    });
-    expect(recipeWarnings(recipe, context)).toEqual([
+    ],
+    [
+      'critical layers with the sensitivity pass off',
+      { sensitivity: { enabled: false, critical: ['*Gemm'] } },
       'sensitivity.critical has no effect: sensitivity.enabled is false, so no layer has a tier to raise',
-    ]);
-  });
-
-  it('says that feedback rounds are run by validate --feedback only', () => {
-    const recipe = parseRecipe({ ...minimal, feedback: { rounds: 2 } });
-    expect(recipeWarnings(recipe, context)).toEqual([
+    ],
+    [
+      'feedback rounds, which only validate --feedback runs',
+      { feedback: { rounds: 2 } },
       'feedback.rounds (2) is not run here: the feedback loop runs in `cann-quant validate --feedback --recipe <file>`, not in calibrate, score or the service',
-    ]);
+    ],
+  ])('says so for %s', (_what, extra, warning) => {
+    expect(recipeWarnings(parseRecipe({ ...minimal, ...extra }), context)).toEqual([warning]);
   });
 
   it('quotes at most five layer names, and says when a model has none', () => {
