@@ -19,13 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeDataSource } from '../cli/data-source.ts';
+import { loadPipelineInputs } from '../cli/inputs.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
-import {
-  loadRecipeInputs,
-  runOnWorkers,
-  type ShardStats,
-  SPLIT_SHARDS_PER_WORKER,
-} from '../cli/workers.ts';
+import { runOnWorkers, type ShardStats, SPLIT_SHARDS_PER_WORKER } from '../cli/workers.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
 import { spreadIndices } from '../core/calibrate/sampler.ts';
 import { getTarget } from '../core/formats/targets.ts';
@@ -220,7 +216,7 @@ async function calibSection() {
       calibration: { ...base.calibration, samples: 50 },
       sensitivity: { ...base.sensitivity, enabled: true },
     };
-    const inputs = await loadRecipeInputs(recipe, false);
+    const inputs = await loadPipelineInputs(recipe, false);
     const perPhase: Record<string, { runs: number; samples: number; sessions: number }> = {};
     const c0 = runtimeCounters();
     const t0 = performance.now();

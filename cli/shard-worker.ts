@@ -1,5 +1,5 @@
 /**
- * One shard worker of cli/workers.ts: loads the recipe's task once, then either
+ * One shard worker of cli/workers.ts: loads the run's model and data once (cli/inputs.ts), then either
  * - live: runs the pipeline once, alongside the main thread; at each phase it executes the
  *   shards it has been sent, posts their encoded outputs with its measurements, and waits for
  *   the phase's outputs from the main thread before going on; or
@@ -14,7 +14,8 @@ import { decodeShardOutput, encodeShardOutput, replayPipeline } from '../core/pi
 import { runPipeline, type ShardExecutor } from '../core/pipeline/run.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { setRunObserver } from '../core/runtime/index.ts';
-import { type FromWorker, loadRecipeInputs, type ToWorker } from './workers.ts';
+import { type InputSource, loadPipelineInputs } from './inputs.ts';
+import type { FromWorker, ToWorker } from './workers.ts';
 
 // ORT's WebAssembly memory (the threaded build imports a WebAssembly.Memory created in JS):
 // record every Memory created in this thread to report its size.
@@ -33,8 +34,9 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const port = parentPort!;
-const { recipe, shards, splitShards, validate, live } = workerData as {
+const { recipe, source, shards, splitShards, validate, live } = workerData as {
   recipe: Recipe;
+  source: InputSource;
   shards: number;
   splitShards: number;
   validate: boolean;
@@ -52,7 +54,7 @@ const sample = () => {
 setRunObserver(sample);
 
 try {
-  const inputs = await loadRecipeInputs(recipe, validate);
+  const inputs = await loadPipelineInputs(recipe, validate, source);
   // What the Node adapter holds before any shard: the task's data (whole dataset files) and
   // model bytes; a Worker reads chunks from R2 instead, so shards are also reported above it.
   collectGarbage();

@@ -18,8 +18,9 @@ import { tensorToProto } from '../core/onnx/tensor.ts';
 import { seededPrng as rand } from '../core/random.ts';
 import { recipeFromTemplate } from '../core/recipe/templates.ts';
 import { CliError } from './errors.ts';
+import { runUserModel } from './local-run.ts';
 import { writeNpy } from './npy.ts';
-import { loadDataDir, readUserModel, runUserModel, userTaskId } from './user-model.ts';
+import { loadDataDir, readUserModel, userTaskId } from './user-model.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -204,6 +205,49 @@ describe('calibrating a user model (ascend310, industrial-vision template)', () 
     // INT8 on a 2-conv ReLU net: SQNR well above 20 dB, i.e. under 10% relative RMS error.
     expect(e.sqnrDb!).toBeGreaterThan(20);
     expect(e.lossPoints).toBeCloseTo(100 * 10 ** (-e.sqnrDb! / 20), 6);
+  });
+
+  it('two worker_threads give the bytes one thread gives', async () => {
+    const recipe = recipeFromTemplate('industrial-vision', 'user:classes', 'ascend310');
+    const opts = { model: join(dir, 'classes.onnx'), data: join(dir, 'data'), progress: false };
+    const one = await runUserModel(recipe, { ...opts, workers: 1 });
+    const two = await runUserModel(recipe, { ...opts, workers: 2 });
+    expect(two.info).toEqual(one.info);
+    expect(two.result.calibration).toEqual(one.result.calibration);
+    expect(two.result.layers).toEqual(one.result.layers);
+    expect(two.result.methods).toEqual(one.result.methods);
+    expect(two.result.estimate).toEqual(one.result.estimate);
+    expect(encodeModel(two.result.emulation)).toEqual(encodeModel(one.result.emulation));
+    // the worker run did run its phases on the workers: 2 shards where there are 2 to cut
+    expect(two.result.phases.find((p) => p.phase === 'sensitivity')?.shards).toBe(2);
+  });
+
+  it('the shared cache serves the FP32 reference pass for the same model, data and output reading only', async () => {
+    const cache = await mkdtemp(join(tmpdir(), 'cann-quant-user-cache-'));
+    const saved = { off: process.env.CANN_QUANT_CACHE, dir: process.env.CANN_QUANT_CACHE_DIR };
+    delete process.env.CANN_QUANT_CACHE;
+    process.env.CANN_QUANT_CACHE_DIR = cache;
+    try {
+      const recipe = recipeFromTemplate('industrial-vision', 'user:classes', 'ascend310');
+      const opts = { model: join(dir, 'classes.onnx'), data: join(dir, 'data'), progress: false };
+      const cachedOf = (r: { result: { phases: { phase: string; cached?: number }[] } }) =>
+        r.result.phases.find((p) => p.phase === 'reference')?.cached;
+      const first = await runUserModel(recipe, opts);
+      const again = await runUserModel(recipe, opts);
+      const asValues = await runUserModel(recipe, { ...opts, outputs: 'values' });
+      expect(cachedOf(first)).toBe(0);
+      expect(cachedOf(again)).toBe(1);
+      expect(again.result.layers).toEqual(first.result.layers);
+      expect(again.result.estimate).toEqual(first.result.estimate);
+      // read as values, the FP32 predictions are other values: not served from the cache
+      expect(cachedOf(asValues)).toBe(0);
+      expect(asValues.result.estimate?.kind).toBe('relative-error');
+    } finally {
+      if (saved.off !== undefined) process.env.CANN_QUANT_CACHE = saved.off;
+      if (saved.dir === undefined) delete process.env.CANN_QUANT_CACHE_DIR;
+      else process.env.CANN_QUANT_CACHE_DIR = saved.dir;
+      await rm(cache, { recursive: true, force: true });
+    }
   });
 });
 

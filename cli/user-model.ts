@@ -1,7 +1,7 @@
 /**
- * `cann-quant calibrate --model <file.onnx> --data <dir> --target <t>`: calibration of a user's
- * own ONNX model on the user's own unlabelled samples, through the same pipeline as the zoo
- * tasks (sampler, sensitivity tiers, calibration, bias correction, loss estimate).
+ * `cann-quant calibrate --model <file.onnx> --data <dir> --target <t>`: reading a user's own ONNX
+ * model and unlabelled samples for the same pipeline as the zoo tasks (sampler, sensitivity tiers,
+ * calibration, bias correction, loss estimate). The run itself: cli/local-run.ts `runUserModel`.
  *
  * Data directory format (no labels; calibration never needs them):
  *
@@ -23,20 +23,14 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { LossEstimate } from '../core/calibrate/estimate.ts';
 import { OnnxFormatError } from '../core/onnx/errors.ts';
 import type { ModelProto } from '../core/onnx/gen/onnx_pb.ts';
 import { decodeModel } from '../core/onnx/index.ts';
 import { type Dim, tensorTypeInfo } from '../core/onnx/shapes.ts';
 import { tensorTypeOf } from '../core/onnx/tensor.ts';
-import { type PipelineResult, runPipeline } from '../core/pipeline/run.ts';
-import type { Recipe } from '../core/recipe/schema.ts';
-import { createSession } from '../core/runtime/index.ts';
 import { concatFloat32, type TensorData, type TensorType, tensor } from '../core/tensor/index.ts';
 import { CliError } from './errors.ts';
 import { NpyError, readNpy } from './npy.ts';
-import { progressBar } from './progress.ts';
-import { useNodeRuntime } from './runtime-node.ts';
 
 /** Exit code of bad user inputs (model, data directory, flags). */
 export const INPUT_ERROR = 2;
@@ -310,96 +304,4 @@ export function userTask(id: string, kind: OutputKind, firstOutput: string) {
       throw new Error('user models have no labels: calibrate only, no evaluation');
     },
   };
-}
-
-/** What {@link runUserModel} reports beside the pipeline result. */
-export interface UserRunInfo {
-  model: string;
-  data: string;
-  files: number;
-  samples: number;
-  outputKind: OutputKind;
-  estimate: LossEstimate | undefined;
-}
-
-/** Calibrates a user model on a data directory (validation off: there are no labels). */
-export async function runUserModel(
-  recipe: Recipe,
-  opts: {
-    model: string;
-    data: string;
-    outputs?: 'auto' | OutputKind;
-    shards?: number;
-    progress?: boolean;
-  },
-): Promise<{ result: PipelineResult; info: UserRunInfo }> {
-  const user = await readUserModel(opts.model);
-  const data = await loadDataDir(opts.data, user.inputs);
-  useNodeRuntime();
-  let kind: OutputKind;
-  let first: string;
-  {
-    const session = await createSession(user.bytes).catch((err: Error) => {
-      throw new CliError(
-        `onnxruntime cannot load '${opts.model}': ${err.message.split('\n')[0]}`,
-        INPUT_ERROR,
-      );
-    });
-    try {
-      first = session.outputNames[0]!;
-      const out = await session.run(data.batch(0, 1)).catch((err: Error) => {
-        throw new CliError(
-          `the model does not run on the first sample of '${opts.data}': ${err.message.split('\n')[0]}`,
-          INPUT_ERROR,
-        );
-      });
-      kind = opts.outputs && opts.outputs !== 'auto' ? opts.outputs : detectOutputKind(out, first);
-      if (kind === 'classes' && detectOutputKind(out, first) !== 'classes')
-        throw new CliError(
-          `--outputs classes needs a float32 [N, C] first output; '${first}' is ${out[first]?.type} [${out[first]?.dims.join(', ')}]`,
-          INPUT_ERROR,
-        );
-    } finally {
-      await session.release();
-    }
-  }
-  // More samples than the data holds: the pipeline uses them all and says so (result.warnings).
-  const bar = progressBar(`calibrate ${recipe.task}/${recipe.target}`, opts.progress);
-  let done = 0;
-  try {
-    const result = await runPipeline(
-      {
-        recipe,
-        task: userTask(recipe.task, kind, first),
-        model: user.bytes,
-        calibration: data,
-        evaluation: { size: 0, batch: () => ({}), labels: undefined },
-      },
-      {
-        shards: opts.shards ?? 1,
-        validate: false,
-        executor: async (_phase, inputs, run) => {
-          const out = [];
-          for (const [i, input] of inputs.entries()) {
-            out.push(await run(input, i));
-            bar.update(++done, done + inputs.length - i - 1);
-          }
-          return out;
-        },
-      },
-    );
-    return {
-      result,
-      info: {
-        model: opts.model,
-        data: opts.data,
-        files: data.files,
-        samples: data.size,
-        outputKind: kind,
-        estimate: result.estimate,
-      },
-    };
-  } finally {
-    bar.stop();
-  }
 }

@@ -17,8 +17,8 @@
  * result is the one a single process gives for the same shard count (and, by the determinism
  * contract, for any shard count).
  *
- * Each worker loads the task's model and splits once; messages carry shard indices and encoded
- * shard outputs only.
+ * Each worker loads the model and data once (the recipe's zoo task, or a user model and its data
+ * directory: cli/inputs.ts); messages carry shard indices and encoded shard outputs only.
  */
 
 import { availableParallelism } from 'node:os';
@@ -26,40 +26,14 @@ import { Worker } from 'node:worker_threads';
 import { decodeShardOutput, replayPipeline } from '../core/pipeline/replay.ts';
 import {
   type PhaseMeta,
-  type PipelineInputs,
   type PipelineResult,
   runPipeline,
   type ShardExecutor,
 } from '../core/pipeline/run.ts';
 import { lookupShared } from '../core/pipeline/shared-cache.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
-import { getTask } from '../zoo/registry.ts';
-import { nodeDataSource } from './data-source.ts';
-import { useNodeRuntime } from './runtime-node.ts';
-import { fileStore, localIdentity } from './shared-store.ts';
-import { readTaskModel } from './zoo-files.ts';
-
-/** Loads what `runPipeline` needs for a recipe's zoo task (the same in every thread). */
-export async function loadRecipeInputs(
-  recipe: Recipe,
-  validate: boolean,
-): Promise<PipelineInputs<unknown, unknown>> {
-  const task = getTask(recipe.task);
-  useNodeRuntime();
-  const source = nodeDataSource();
-  const [model, calibration, evaluation] = await Promise.all([
-    readTaskModel(task.manifest),
-    task.load(source, 'calibration'),
-    validate ? task.load(source, 'evaluation') : Promise.resolve(undefined),
-  ]);
-  return {
-    recipe,
-    task,
-    model,
-    calibration,
-    evaluation: evaluation ?? { size: 0, batch: () => ({}), labels: undefined },
-  };
-}
+import { type InputSource, inputsIdentity, loadPipelineInputs, TASK_SOURCE } from './inputs.ts';
+import { fileStore } from './shared-store.ts';
 
 /** Messages main -> worker. */
 export type ToWorker =
@@ -107,6 +81,8 @@ export interface WorkerRunOptions {
   onShard?: (phase: string, index: number, stats: ShardStats) => void;
   /** Shared-phase cache folder (cli/shared-store.ts): the FP32 reference pass is read from it. */
   cacheDir?: string;
+  /** The model and data (default: the recipe's zoo task); every worker loads the same. */
+  source?: InputSource;
 }
 
 /**
@@ -137,13 +113,21 @@ export async function runOnWorkers(
   if (!Number.isInteger(nWorkers) || nWorkers < 1)
     throw new RangeError(`--workers must be a positive integer, got ${nWorkers}`);
   const validate = options.validate ?? true;
+  const source = options.source ?? TASK_SOURCE;
   const shards = options.shards ?? nWorkers;
   const splitShards =
     options.splitShards ??
     (options.freshWorkerPerShard ? shards : Math.max(shards, SPLIT_SHARDS_PER_WORKER * nWorkers));
   const spawn = (): PoolWorker => {
     const worker = new Worker(WORKER_URL, {
-      workerData: { recipe, shards, splitShards, validate, live: !options.freshWorkerPerShard },
+      workerData: {
+        recipe,
+        source,
+        shards,
+        splitShards,
+        validate,
+        live: !options.freshWorkerPerShard,
+      },
     });
     const ready = new Promise<void>((resolve, reject) => {
       const onMsg = (m: FromWorker) => {
@@ -232,11 +216,9 @@ export async function runOnWorkers(
   let done = 0;
   let total = 0;
   try {
-    const inputs = await loadRecipeInputs(recipe, validate);
+    const inputs = await loadPipelineInputs(recipe, validate, source);
     const store = options.cacheDir ? fileStore(options.cacheDir) : undefined;
-    const identity = store
-      ? await localIdentity(inputs.model, inputs.calibration, inputs.evaluation)
-      : undefined;
+    const identity = store ? await inputsIdentity(inputs, source) : undefined;
     /** Runs one phase's shards on the pool; returns their encoded outputs in shard order. */
     const runPhase = async (
       phase: string,

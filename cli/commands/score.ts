@@ -6,8 +6,7 @@ import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
-import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
-import { type CacheCounts, cachingExecutor } from '../../core/pipeline/shared-cache.ts';
+import type { PipelineResult } from '../../core/pipeline/run.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
 import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
@@ -35,12 +34,11 @@ import { findTask, getTask } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { type LocalRunOptions, runLocal, runUserModel } from '../local-run.ts';
 import { measureSpeedup } from '../measure.ts';
-import { progressBar, progressExecutor } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
-import { fileStore, localIdentity, sharedCacheDir } from '../shared-store.ts';
-import { runUserModel, userTaskId } from '../user-model.ts';
-import { defaultWorkers, MAX_DEFAULT_WORKERS, runOnWorkers } from '../workers.ts';
+import { userTaskId } from '../user-model.ts';
+import { defaultWorkers, MAX_DEFAULT_WORKERS } from '../workers.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { parsePositiveInt, printResult } from './shared.ts';
 
@@ -113,73 +111,16 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
   return recipe;
 }
 
-/** Runs the pipeline for a recipe on its zoo task in this process. */
-export async function runRecipe(
+/**
+ * Runs the pipeline for a recipe on its zoo task on this machine (cli/local-run.ts): in this
+ * thread unless `workers` > 1, the FP32 reference pass from the shared cache unless `cache` is
+ * false.
+ */
+export function runRecipe(
   recipe: Recipe,
-  opts: {
-    shards?: number;
-    validate?: boolean;
-    progress?: boolean;
-    workers?: number;
-    /** Serve the FP32 reference pass from the shared cache (cli/shared-store.ts); default on. */
-    cache?: boolean;
-  },
+  opts: Omit<LocalRunOptions, 'source' | 'inputs'>,
 ): Promise<PipelineResult> {
-  const cacheDir = opts.cache === false ? undefined : sharedCacheDir();
-  const workers = opts.workers ?? 1;
-  if (workers > 1) {
-    // worker_threads (cli/workers.ts): at least one shard per worker
-    const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
-    try {
-      return await runOnWorkers(recipe, {
-        workers,
-        ...(cacheDir ? { cacheDir } : {}),
-        shards: Math.max(opts.shards ?? 1, workers),
-        validate: opts.validate ?? true,
-        onProgress: (done, total) => bar.update(done, total),
-      });
-    } finally {
-      bar.stop();
-    }
-  }
-  const task = getTask(recipe.task);
-  useNodeRuntime();
-  const source = nodeDataSource();
-  const [model, calibration, evaluation] = await Promise.all([
-    readTaskModel(task.manifest),
-    task.load(source, 'calibration'),
-    opts.validate === false ? Promise.resolve(undefined) : task.load(source, 'evaluation'),
-  ]);
-  const bar = progressBar(`score ${recipe.task}/${recipe.target}`, opts.progress);
-  const sequential = progressExecutor(bar);
-  const counts: CacheCounts = new Map();
-  const executor = cacheDir
-    ? cachingExecutor(
-        sequential,
-        fileStore(cacheDir),
-        await localIdentity(model, calibration, evaluation ?? { size: 0, batch: () => ({}) }),
-        counts,
-      )
-    : sequential;
-  try {
-    const result = await runPipeline(
-      {
-        recipe,
-        task,
-        model,
-        calibration,
-        evaluation: evaluation ?? { size: 0, batch: () => ({}), labels: undefined },
-      },
-      { shards: opts.shards ?? 1, validate: opts.validate ?? true, executor },
-    );
-    for (const p of result.phases) {
-      const cached = counts.get(p.phase);
-      if (cached !== undefined) p.cached = cached;
-    }
-    return result;
-  } finally {
-    bar.stop();
-  }
+  return runLocal(recipe, opts);
 }
 
 /**
@@ -477,7 +418,12 @@ export function registerScore(program: Command): void {
     program
       .command('calibrate')
       .description('calibrate a recipe and write the quantization config and models'),
+    ` (default: one per core, at most ${MAX_DEFAULT_WORKERS}: ${defaultWorkers()} here)`,
   )
+    .option(
+      '--no-cache',
+      'compute the FP32 reference pass even when the shared cache has it (CANN_QUANT_CACHE=off does the same)',
+    )
     .option('--calib-data <n>', 'calibration samples', parsePositiveInt)
     .option(
       '--critical <globs>',
@@ -508,6 +454,7 @@ export function registerScore(program: Command): void {
           sensitivityAware?: boolean;
           data?: string;
           outputs: string;
+          cache?: boolean;
         },
       ) => {
         if (o.model && o.task) throw new CliError('give --task or --model, not both', 2);
@@ -516,11 +463,10 @@ export function registerScore(program: Command): void {
         if (o.data && !o.model) throw new CliError('--data needs --model <file.onnx>', 2);
         if (!['auto', 'classes', 'values'].includes(o.outputs))
           throw new CliError(`--outputs: '${o.outputs}' is not auto, classes or values`, 2);
-        if (o.model && o.workers !== undefined && o.workers > 1)
-          printWarnings([
-            `--workers ${o.workers} is for zoo tasks: a --model run uses this thread (cli/user-model.ts)`,
-          ]);
         let recipe = await resolveRecipe(o);
+        // As `score`: one worker per core by default (fmnist-resnet: 28.7 s on 2 workers against
+        // 46 s in one thread; a task as small as smoke-fmnist is quicker with --workers 1).
+        const workers = o.workers ?? defaultWorkers();
         if (o.sensitivityAware)
           recipe = { ...recipe, sensitivity: { ...recipe.sensitivity, enabled: true } };
         const user =
@@ -530,6 +476,8 @@ export function registerScore(program: Command): void {
                 data: o.data,
                 outputs: o.outputs as 'auto' | 'classes' | 'values',
                 shards: o.shards,
+                workers,
+                cache: o.cache !== false,
                 progress: !o.json,
               })
             : undefined;
@@ -539,7 +487,9 @@ export function registerScore(program: Command): void {
             shards: o.shards,
             validate: false,
             progress: !o.json,
-            ...(o.workers !== undefined ? { workers: o.workers } : {}),
+            workers,
+            cache: o.cache !== false,
+            label: `calibrate ${recipe.task}/${recipe.target}`,
           }));
         const files = await writeRunArtifacts(o.out, r);
         const out = {

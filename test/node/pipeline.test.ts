@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadPipelineInputs } from '../../cli/inputs.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
-import { loadRecipeInputs } from '../../cli/workers.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { runByReplay } from '../../core/pipeline/replay.ts';
 import { type PipelineResult, runPipeline, type ShardExecutor } from '../../core/pipeline/run.ts';
@@ -41,7 +41,7 @@ beforeAll(() => useNodeRuntime());
 
 describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
   it('gives identical results for 1, 2 and 7 shards in any order', async () => {
-    const inputs = await loadRecipeInputs(
+    const inputs = await loadPipelineInputs(
       recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
       true,
     );
@@ -75,7 +75,7 @@ describe('the coverage sampler pool (smoke-fmnist, ascend310)', () => {
   it('chooses among the first `pool` samples, the same for any shard count', async () => {
     const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
     const pooled = { ...recipe, calibration: { ...recipe.calibration, pool: 120 } };
-    const inputs = await loadRecipeInputs(pooled, false);
+    const inputs = await loadPipelineInputs(pooled, false);
     const one = await runPipeline(inputs, { shards: 1, validate: false });
     const three = await runPipeline(inputs, { shards: 3, splitShards: 3, validate: false });
     expect(one.calibration.samples).toHaveLength(50);
@@ -83,7 +83,7 @@ describe('the coverage sampler pool (smoke-fmnist, ascend310)', () => {
     expect(three.calibration.samples).toEqual(one.calibration.samples);
     expect(fingerprint(three)).toBe(fingerprint(one));
     // the whole split (500) gives another choice, with samples past 120
-    const whole = await runPipeline(await loadRecipeInputs(recipe, false), { validate: false });
+    const whole = await runPipeline(await loadPipelineInputs(recipe, false), { validate: false });
     expect(Math.max(...whole.calibration.samples)).toBeGreaterThanOrEqual(120);
     // a pool smaller than the sample count (e.g. after --calib-data) is refused
     await expect(
@@ -104,7 +104,7 @@ describe("biasCorrection 'auto' (smoke-fmnist, ascend310)", () => {
     expect(recipe.format.biasCorrection).toBe('auto');
     const withMode = async (mode: boolean | 'auto', shards = 1) =>
       runPipeline(
-        await loadRecipeInputs(
+        await loadPipelineInputs(
           { ...recipe, format: { ...recipe.format, biasCorrection: mode } },
           true,
         ),
@@ -137,7 +137,7 @@ describe('per-layer method search (smoke-fmnist, ascend310)', () => {
     const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
     expect(recipe.sensitivity.search.minGainDb).toBe(0.5);
     const run = async (r: typeof recipe, shards = 1) =>
-      runPipeline(await loadRecipeInputs(r, true), { shards, validate: false });
+      runPipeline(await loadPipelineInputs(r, true), { shards, validate: false });
     const check = (r: PipelineResult) => {
       const sensitivity = new Map(r.sensitivity!.map((t) => [t.name, t]));
       for (const [name, m] of Object.entries(r.methods)) {

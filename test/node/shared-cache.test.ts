@@ -8,9 +8,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPipelineInputs } from '../../cli/inputs.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { fileStore, localIdentity, sharedCacheDir } from '../../cli/shared-store.ts';
-import { loadRecipeInputs } from '../../cli/workers.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import {
   type PipelineResult,
@@ -44,7 +44,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
   it('serves the FP32 reference pass from the store with identical results', async () => {
-    const inputs = await loadRecipeInputs(
+    const inputs = await loadPipelineInputs(
       recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
       true,
     );
@@ -95,7 +95,7 @@ describe('shared-phase cache (smoke-fmnist, ascend310)', () => {
 
     // a run without the evaluation split (as `calibrate` runs) hits the calibration range: a
     // shard's key holds the digest of the split it reads, not of the other one
-    const calibrateInputs = await loadRecipeInputs(inputs.recipe, false);
+    const calibrateInputs = await loadPipelineInputs(inputs.recipe, false);
     const calibrateIdentity = await localIdentity(
       calibrateInputs.model,
       calibrateInputs.calibration,

@@ -6,8 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadPipelineInputs } from '../../cli/inputs.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
-import { loadRecipeInputs, runOnWorkers, SPLIT_SHARDS_PER_WORKER } from '../../cli/workers.ts';
+import { runOnWorkers, SPLIT_SHARDS_PER_WORKER } from '../../cli/workers.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
@@ -38,7 +39,7 @@ beforeAll(() => useNodeRuntime());
 describe('worker_threads executor', () => {
   it('2 workers give the result of 1 shard in process (smoke-fmnist, ascend310)', async () => {
     const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
-    const single = await runPipeline(await loadRecipeInputs(recipe, true), { shards: 1 });
+    const single = await runPipeline(await loadPipelineInputs(recipe, true), { shards: 1 });
     const shards: string[] = [];
     const parallel = await runOnWorkers(recipe, {
       workers: 2,
@@ -61,7 +62,7 @@ describe('worker_threads executor', () => {
 
   it('a fresh worker replaying up to each shard gives the same result (smoke-fmnist, ascend310)', async () => {
     const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
-    const single = await runPipeline(await loadRecipeInputs(recipe, true), { shards: 1 });
+    const single = await runPipeline(await loadPipelineInputs(recipe, true), { shards: 1 });
     let shards = 0;
     const replayed = await runOnWorkers(recipe, {
       workers: 1,
