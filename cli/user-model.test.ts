@@ -114,6 +114,11 @@ beforeAll(async () => {
   const bad = join(dir, 'bad-shape');
   await mkdir(bad);
   await writeFile(join(bad, 'a.npy'), writeNpy('<f4', [3, 1, 9, 9], new Float32Array(243)));
+  const nan = join(dir, 'nan');
+  await mkdir(nan);
+  const withNan = images(3);
+  withNan[64 + 10] = Number.NaN;
+  await writeFile(join(nan, 'b.npy'), writeNpy('<f4', [3, 1, 8, 8], withNan));
 });
 
 afterAll(async () => {
@@ -137,7 +142,7 @@ describe('user model inputs', () => {
     expect(userTaskId('/a/b/My Model.onnx')).toBe('user:My Model');
   });
 
-  it('one-line errors: missing dir, wrong shape, non-ONNX file, fixed batch', async () => {
+  it('one-line errors: missing dir, wrong shape, NaN, non-ONNX file, fixed batch', async () => {
     const m = await readUserModel(join(dir, 'classes.onnx'));
     const err = async (p: Promise<unknown>) => {
       const e = await p.then(
@@ -154,6 +159,9 @@ describe('user model inputs', () => {
     );
     expect(await err(loadDataDir(join(dir, 'bad-shape'), m.inputs))).toMatch(
       /a.npy: shape \(3, 1, 9, 9\) does not fit model input 'x' \[batch, 1, 8, 8\]: want \(1, 8, 8\) for one sample or \(N, 1, 8, 8\) for N samples/,
+    );
+    expect(await err(loadDataDir(join(dir, 'nan'), m.inputs))).toMatch(
+      /b.npy: sample 1 holds NaN at flat index 10; calibration samples must be finite$/,
     );
     expect(await err(readUserModel(join(dir, 'not-onnx.onnx')))).toMatch(
       /not-onnx.onnx' is not a usable ONNX model/,

@@ -170,6 +170,18 @@ async function stackInput(input: UserInput, files: readonly string[]): Promise<S
         `${f}: dtype ${arr.dtype} for the ${input.type} input '${input.name}'; save integers (e.g. np.int64)`,
         INPUT_ERROR,
       );
+    if (!isInteger(arr.dtype)) {
+      // NaN or infinity would reach the calibration statistics as NaN ranges: refuse it here,
+      // saying where, rather than as a failed shard.
+      const v = arr.data as ArrayLike<number>;
+      const per = v.length / Math.max(1, n);
+      for (let i = 0; i < v.length; i++)
+        if (!Number.isFinite(v[i]!))
+          throw new CliError(
+            `${f}: ${n > 1 || arr.shape.length > want.length ? `sample ${Math.floor(i / per)} ` : ''}holds ${v[i]} at flat index ${i % per}; calibration samples must be finite`,
+            INPUT_ERROR,
+          );
+    }
     if (n > 0) parts.push({ dims, values: arr.data, dtype: arr.dtype });
     count += n;
   }
