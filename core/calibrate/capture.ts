@@ -91,7 +91,8 @@ export async function collectStats(
       samples,
       tensors,
       (out) => {
-        for (const t of tensors) ranges.set(t, observeRange(ranges.get(t)!, asFloats(out[t]!, t)));
+        for (const t of tensors)
+          ranges.set(t, observeRange(ranges.get(t)!, asFloats(out[t]!, t), t));
       },
       (d) => options.onProgress?.(d, total),
     );

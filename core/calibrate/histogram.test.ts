@@ -52,6 +52,14 @@ describe('mergeable calibration statistics', () => {
     }
     expect(hist1.counts.reduce((a, b) => a + b, 0)).toBe(7000);
   });
+  it('refuses a NaN value, naming the tensor when told it', () => {
+    expect(() => observeRange(emptyRange(), [1, Number.NaN])).toThrow(
+      'observeRange: NaN activation',
+    );
+    expect(() => observeRange(emptyRange(), [Number.NaN, 1], '/conv1/Conv_output_0')).toThrow(
+      "the FP32 model computes NaN in tensor '/conv1/Conv_output_0' on the calibration samples; it cannot be calibrated",
+    );
+  });
   it('refuses to merge histograms with different edges', () => {
     expect(() => mergeHistograms(emptyHistogram(1, 8), emptyHistogram(2, 8))).toThrow(
       /edges differ/,

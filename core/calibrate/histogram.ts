@@ -20,14 +20,26 @@ export function emptyRange(): TensorRange {
   return { min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY, count: 0 };
 }
 
-/** Folds values into a range (NaN values are rejected: a NaN activation is a broken model). */
-export function observeRange(range: TensorRange, values: ArrayLike<number>): TensorRange {
+/**
+ * Folds values into a range. NaN values are rejected: a NaN activation is a broken model (or
+ * broken input data); `name` (the tensor's) goes into the error so that the user can find it.
+ */
+export function observeRange(
+  range: TensorRange,
+  values: ArrayLike<number>,
+  name?: string,
+): TensorRange {
   let { min, max } = range;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v < min) min = v;
     if (v > max) max = v;
-    if (Number.isNaN(v)) throw new RangeError('observeRange: NaN activation');
+    if (Number.isNaN(v))
+      throw new RangeError(
+        name === undefined
+          ? 'observeRange: NaN activation'
+          : `the FP32 model computes NaN in tensor '${name}' on the calibration samples; it cannot be calibrated`,
+      );
   }
   return { min, max, count: range.count + values.length };
 }

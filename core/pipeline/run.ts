@@ -313,7 +313,8 @@ export async function runPipeline<L, P>(
         tensors.map((t) => [t, emptyRange()]),
       );
       await observe(chunk, (out, group) => {
-        for (const t of group) ranges[t] = observeRange(ranges[t]!, out[t]!.data as Float32Array);
+        for (const t of group)
+          ranges[t] = observeRange(ranges[t]!, out[t]!.data as Float32Array, t);
       });
       return ranges;
     }),
