@@ -49,7 +49,7 @@ export interface LocalRunOptions {
   cache?: boolean;
   /** The model and data (default: the recipe's zoo task). */
   source?: InputSource;
-  /** Inputs this thread has loaded already (from `source`); the in-thread run uses them. */
+  /** The inputs of `source`, if this thread has loaded them already. */
   inputs?: PipelineInputs<unknown, unknown>;
   /** The progress bar's label (default `score <task>/<target>`). */
   label?: string;
@@ -70,6 +70,7 @@ export async function runLocal(
       return await runOnWorkers(recipe, {
         workers,
         source,
+        ...(opts.inputs ? { inputs: opts.inputs } : {}),
         ...(cacheDir ? { cacheDir } : {}),
         shards: Math.max(opts.shards ?? 1, workers),
         validate,
@@ -174,10 +175,8 @@ export async function runUserModel(
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(opts.cache !== undefined ? { cache: opts.cache } : {}),
     ...(opts.progress !== undefined ? { progress: opts.progress } : {}),
-    // this thread's run reuses what it has read (a worker run reads it again in each worker)
-    ...(opts.workers === undefined || opts.workers <= 1
-      ? { inputs: userPipelineInputs(recipe, source, user.bytes, data) }
-      : {}),
+    // this thread reuses what it has read (each worker reads the files again)
+    inputs: userPipelineInputs(recipe, source, user.bytes, data),
   });
   return {
     result,

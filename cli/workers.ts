@@ -26,6 +26,7 @@ import { Worker } from 'node:worker_threads';
 import { decodeShardOutput, replayPipeline } from '../core/pipeline/replay.ts';
 import {
   type PhaseMeta,
+  type PipelineInputs,
   type PipelineResult,
   runPipeline,
   type ShardExecutor,
@@ -83,6 +84,8 @@ export interface WorkerRunOptions {
   cacheDir?: string;
   /** The model and data (default: the recipe's zoo task); every worker loads the same. */
   source?: InputSource;
+  /** The inputs of `source`, if this thread has loaded them already. */
+  inputs?: PipelineInputs<unknown, unknown>;
 }
 
 /**
@@ -216,7 +219,7 @@ export async function runOnWorkers(
   let done = 0;
   let total = 0;
   try {
-    const inputs = await loadPipelineInputs(recipe, validate, source);
+    const inputs = options.inputs ?? (await loadPipelineInputs(recipe, validate, source));
     const store = options.cacheDir ? fileStore(options.cacheDir) : undefined;
     const identity = store ? await inputsIdentity(inputs, source) : undefined;
     /** Runs one phase's shards on the pool; returns their encoded outputs in shard order. */
