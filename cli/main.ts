@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerCalibrate } from './commands/calibrate.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerFormat } from './commands/format.ts';
 import { registerScore } from './commands/score.ts';
@@ -23,6 +24,7 @@ registerEval(program);
 registerTargets(program);
 registerFormat(program);
 registerValidate(program);
+registerCalibrate(program);
 registerScore(program);
 registerService(program);
 registerTrain(program);

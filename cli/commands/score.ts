@@ -1,7 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { describeEstimate } from '../../core/calibrate/estimate.ts';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { getTarget } from '../../core/formats/targets.ts';
@@ -34,7 +33,7 @@ import { findTask, getTask } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
-import { type LocalRunOptions, runLocal, runUserModel } from '../local-run.ts';
+import { type LocalRunOptions, runLocal } from '../local-run.ts';
 import { measureSpeedup } from '../measure.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { userTaskId } from '../user-model.ts';
@@ -248,35 +247,36 @@ export async function measureCpuWasm(
   });
 }
 
-/** Registers `cann-quant score`, `calibrate` and `templates`. */
-export function registerScore(program: Command): void {
-  const recipeOptions = (c: Command, workersDefault = '') =>
-    c
-      .option('--recipe <file>', 'recipe JSON')
-      .option('--task <id>', "benchmark task (with --target, uses the task's default template)")
-      .option('--target <t>', 'hardware target')
-      .option('--template <name>', `template (${TEMPLATES.map((t) => t.name).join(', ')})`)
-      .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
-      .option(
-        '--workers <n>',
-        `run the shards on n worker_threads (at least n shards per phase, 4n validation ranges; 1: in this thread; results do not depend on it)${workersDefault}`,
-        parsePositiveInt,
-      )
-      .option('--json', 'print one JSON object');
+/** The options `score` and `calibrate` share: recipe selection, shards and workers, --json. */
+export function recipeOptions(c: Command): Command {
+  return c
+    .option('--recipe <file>', 'recipe JSON')
+    .option('--task <id>', "benchmark task (with --target, uses the task's default template)")
+    .option('--target <t>', 'hardware target')
+    .option('--template <name>', `template (${TEMPLATES.map((t) => t.name).join(', ')})`)
+    .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
+    .option(
+      '--workers <n>',
+      `run the shards on n worker_threads (at least n shards per phase, 4n validation ranges; 1: in this thread; results do not depend on it) (default: one per core, at most ${MAX_DEFAULT_WORKERS}: ${defaultWorkers()} here)`,
+      parsePositiveInt,
+    )
+    .option(
+      '--no-cache',
+      'compute the FP32 reference pass even when the shared cache has it (CANN_QUANT_CACHE=off does the same)',
+    )
+    .option('--json', 'print one JSON object');
+}
 
+/** Registers `cann-quant score`, `measure` and `templates`. */
+export function registerScore(program: Command): void {
   recipeOptions(
     program.command('score').description('run a recipe end to end: calibrate, format, validate'),
-    ` (default: one per core, at most ${MAX_DEFAULT_WORKERS}: ${defaultWorkers()} here)`,
   )
     .option(
       '--no-reproduce',
       'skip the second execution that L1.reproducible needs (halves the time)',
     )
     .option('--no-measure', 'skip timing FP32 vs the INT8 cpu-wasm QDQ model on this machine')
-    .option(
-      '--no-cache',
-      'compute the FP32 reference pass even when the shared cache has it (CANN_QUANT_CACHE=off does the same)',
-    )
     .option('--repeats <n>', 'timed runs per model for the measured speed-up', parsePositiveInt, 30)
     .option(
       '--cross-hardware',
@@ -414,145 +414,6 @@ export function registerScore(program: Command): void {
       },
     );
 
-  recipeOptions(
-    program
-      .command('calibrate')
-      .description('calibrate a recipe and write the quantization config and models'),
-    ` (default: one per core, at most ${MAX_DEFAULT_WORKERS}: ${defaultWorkers()} here)`,
-  )
-    .option(
-      '--no-cache',
-      'compute the FP32 reference pass even when the shared cache has it (CANN_QUANT_CACHE=off does the same)',
-    )
-    .option('--calib-data <n>', 'calibration samples', parsePositiveInt)
-    .option(
-      '--critical <globs>',
-      'comma-separated layer names or globs that go up one sensitivity tier',
-    )
-    .option(
-      '--sensitivity-aware',
-      'measure per-layer sensitivity and calibrate each tier with its own method (the default in every template but naive-baseline)',
-    )
-    .option('--out <dir>', 'output directory', 'cann-quant-out')
-    .option('--model <file>', 'your ONNX model (with --data; instead of --task)')
-    .option(
-      '--data <dir>',
-      'unlabelled samples for --model: .npy files, one sample or a batch each (see cli/user-model.ts)',
-    )
-    .option(
-      '--outputs <kind>',
-      'how --model outputs are read: auto, classes (float32 [N, C] scores), values',
-      'auto',
-    )
-    .action(
-      async (
-        o: RecipeFlags & {
-          shards: number;
-          workers?: number;
-          json?: boolean;
-          out: string;
-          sensitivityAware?: boolean;
-          data?: string;
-          outputs: string;
-          cache?: boolean;
-        },
-      ) => {
-        if (o.model && o.task) throw new CliError('give --task or --model, not both', 2);
-        if (o.model && !o.data)
-          throw new CliError('--model needs --data <dir> (unlabelled .npy samples)', 2);
-        if (o.data && !o.model) throw new CliError('--data needs --model <file.onnx>', 2);
-        if (!['auto', 'classes', 'values'].includes(o.outputs))
-          throw new CliError(`--outputs: '${o.outputs}' is not auto, classes or values`, 2);
-        let recipe = await resolveRecipe(o);
-        // As `score`: one worker per core by default (fmnist-resnet: 28.7 s on 2 workers against
-        // 46 s in one thread; a task as small as smoke-fmnist is quicker with --workers 1).
-        const workers = o.workers ?? defaultWorkers();
-        if (o.sensitivityAware)
-          recipe = { ...recipe, sensitivity: { ...recipe.sensitivity, enabled: true } };
-        const user =
-          o.model && o.data
-            ? await runUserModel(recipe, {
-                model: o.model,
-                data: o.data,
-                outputs: o.outputs as 'auto' | 'classes' | 'values',
-                shards: o.shards,
-                workers,
-                cache: o.cache !== false,
-                progress: !o.json,
-              })
-            : undefined;
-        const r =
-          user?.result ??
-          (await runRecipe(recipe, {
-            shards: o.shards,
-            validate: false,
-            progress: !o.json,
-            workers,
-            cache: o.cache !== false,
-            label: `calibrate ${recipe.task}/${recipe.target}`,
-          }));
-        const files = await writeRunArtifacts(o.out, r);
-        const out = {
-          task: r.task,
-          target: r.target,
-          recipe: recipe.name,
-          calibration_samples: r.calibration.samples.length,
-          sampler: r.calibration.report ?? recipe.calibration.sampler,
-          tiers: tierCounts(r),
-          parameter_sets: parameterSets(r),
-          estimated_loss_points: r.estimate?.lossPoints ?? null,
-          bias_correction: biasCorrectionJson(r),
-          estimate: r.estimate
-            ? {
-                kind: r.estimate.kind,
-                samples: r.estimate.samples,
-                ...(r.estimate.sqnrDb !== undefined ? { output_sqnr_db: r.estimate.sqnrDb } : {}),
-              }
-            : null,
-          ...(user
-            ? {
-                model: user.info.model,
-                data: { dir: user.info.data, files: user.info.files, samples: user.info.samples },
-                output_kind: user.info.outputKind,
-              }
-            : {}),
-          quantized_layers: r.layers.length,
-          float_layers: r.skipped,
-          sensitivity: r.sensitivity?.map((t) => ({
-            layer: t.name,
-            sqnr_db: t.sqnrDb,
-            agreement: t.agreement,
-            agreement_test: t.agreementTest,
-            tier: t.tier,
-            reason: t.reason,
-            method: r.methods[t.name],
-          })),
-          files,
-          warnings: r.warnings,
-        };
-        printWarnings(r.warnings);
-        printResult(o.json, out, () =>
-          [
-            `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
-            `samples used ${out.calibration_samples}  layers per tier: high ${out.tiers.high}, medium ${out.tiers.medium}, low ${out.tiers.low}  (scale, zero-point) sets ${out.parameter_sets}`,
-            ...(user
-              ? [
-                  `model ${user.info.model}  data ${user.info.data} (${user.info.samples} samples in ${user.info.files} files)  outputs read as ${user.info.outputKind}`,
-                ]
-              : []),
-            biasCorrectionLine(r),
-            `estimated INT8 loss ${r.estimate ? `${r.estimate.lossPoints.toFixed(2)} points (${describeEstimate(r.estimate)}, ${r.estimate.samples} unlabelled calibration samples)` : 'n/a'}`,
-            ...(r.sensitivity ?? []).map(
-              (t) =>
-                `  ${t.tier.padEnd(6)} ${t.name}  SQNR ${t.sqnrDb.toFixed(1)} dB${t.agreementTest ? `  flips ${t.agreementTest.flips}/${t.agreementTest.samples}${t.agreementTest.basis === 'confident' ? ' confident' : ''} (p ${t.agreementTest.pValue.toPrecision(2)})` : ''}${t.reason !== 'rank' ? ` [${t.reason}]` : ''}  -> ${methodLabel(r.methods[t.name])}${searchLabel(r.methods[t.name])}`,
-            ),
-            ...r.skipped.map((s) => `  float: ${s.name} (${s.opType}): ${s.reason}`),
-            `wrote ${files.emulation}, ${files.qdq}, ${files.config}`,
-          ].join('\n'),
-        );
-      },
-    );
-
   program
     .command('measure')
     .description(
@@ -612,7 +473,7 @@ export function registerScore(program: Command): void {
 }
 
 /** `score`/`calibrate --json`: the recipe's bias-correction mode and what the run did. */
-function biasCorrectionJson(r: PipelineResult) {
+export function biasCorrectionJson(r: PipelineResult) {
   const b = r.biasCorrection;
   if (!b) return null;
   return {
@@ -627,28 +488,11 @@ function biasCorrectionJson(r: PipelineResult) {
   };
 }
 
-function biasCorrectionLine(r: PipelineResult): string {
+/** `bias correction auto: applied (estimated loss ...)`: what `score` and `calibrate` print. */
+export function biasCorrectionLine(r: PipelineResult): string {
   const b = r.biasCorrection;
   if (!b) return 'bias correction n/a';
   const e = b.estimatedLossPoints;
   if (!e) return `bias correction ${b.applied ? 'applied' : 'off'}`;
   return `bias correction auto: ${b.applied ? 'applied' : 'left off'} (estimated loss ${e.corrected.toFixed(3)} points corrected, ${e.uncorrected.toFixed(3)} uncorrected)`;
-}
-
-/** `percentile 99.99`, `mse`, ... */
-function methodLabel(m: { method: string; percentile?: number } | undefined): string {
-  if (!m) return 'n/a';
-  return m.method === 'percentile' && m.percentile !== undefined
-    ? `percentile ${m.percentile}`
-    : m.method;
-}
-
-/** The method search's trials of a layer: `  (tried: mse 50.8 dB, max 47.6 dB -3.1, ...)`. */
-function searchLabel(m: PipelineResult['methods'][string] | undefined): string {
-  if (!m?.search) return '';
-  const trials = m.search.map(
-    (t) =>
-      `${methodLabel(t)} ${t.sqnrDb.toFixed(1)} dB${t.gainDb !== undefined ? ` ${t.gainDb >= 0 ? '+' : ''}${t.gainDb.toFixed(1)}` : ''}`,
-  );
-  return `  (tried ${trials.join(', ')})`;
 }
