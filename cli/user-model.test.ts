@@ -291,6 +291,17 @@ describe('cann-quant calibrate --model --data (CLI)', () => {
       quantized_layers: 3,
     });
     expect(r.tiers.high + r.tiers.medium + r.tiers.low).toBe(3);
+    expect(r.phases.map((p: { phase: string }) => p.phase)).toEqual([
+      'reference',
+      'ranges',
+      'histograms',
+      'sensitivity',
+      'search',
+      'bias',
+      'estimate',
+      'estimate-uncorrected',
+      'fidelity',
+    ]);
     const config = JSON.parse(await readFile(join(out, 'quantization.json'), 'utf8'));
     expect(config.layers).toHaveLength(3);
 

@@ -15,6 +15,7 @@ import { defaultWorkers } from '../workers.ts';
 import {
   biasCorrectionJson,
   biasCorrectionLine,
+  phasesLine,
   printWarnings,
   type RecipeFlags,
   recipeOptions,
@@ -135,6 +136,7 @@ export function registerCalibrate(program: Command): void {
             method: r.methods[t.name],
           })),
           files,
+          phases: r.phases,
           warnings: r.warnings,
         };
         printWarnings(r.warnings);
@@ -155,6 +157,7 @@ export function registerCalibrate(program: Command): void {
             ),
             ...r.skipped.map((s) => `  float: ${s.name} (${s.opType}): ${s.reason}`),
             `wrote ${files.emulation}, ${files.qdq}, ${files.config}`,
+            phasesLine(r),
           ].join('\n'),
         );
       },

@@ -408,7 +408,7 @@ export function registerScore(program: Command): void {
             `level L${scored.level}  (${scored.badge})`,
             ...checklistLines(scored.checks),
             ...(cross ? [crossHardwareTable(cross.report)] : []),
-            `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s${p.cached ? ` (${p.cached}/${p.shards} cached)` : ''}`).join(', ')}`,
+            phasesLine(r),
           ].join('\n'),
         );
       },
@@ -486,6 +486,11 @@ export function biasCorrectionJson(r: PipelineResult) {
         }
       : {}),
   };
+}
+
+/** `time reference 31.8s (10/30 cached), ranges 0.3s, ...`: each phase's wall time. */
+export function phasesLine(r: PipelineResult): string {
+  return `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s${p.cached ? ` (${p.cached}/${p.shards} cached)` : ''}`).join(', ')}`;
 }
 
 /** `bias correction auto: applied (estimated loss ...)`: what `score` and `calibrate` print. */
