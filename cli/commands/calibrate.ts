@@ -17,7 +17,7 @@ import {
   biasCorrectionLine,
   phasesLine,
   printWarnings,
-  type RecipeFlags,
+  type RunFlags,
   recipeOptions,
   resolveRecipe,
   runRecipe,
@@ -54,15 +54,11 @@ export function registerCalibrate(program: Command): void {
     )
     .action(
       async (
-        o: RecipeFlags & {
-          shards: number;
-          workers?: number;
-          json?: boolean;
+        o: RunFlags & {
           out: string;
           sensitivityAware?: boolean;
           data?: string;
           outputs: string;
-          cache?: boolean;
         },
       ) => {
         if (o.model && o.task) throw new CliError('give --task or --model, not both', 2);

@@ -247,6 +247,15 @@ export async function measureCpuWasm(
   });
 }
 
+/** What {@link recipeOptions} parses, beside the recipe selection. */
+export interface RunFlags extends RecipeFlags {
+  shards: number;
+  workers?: number;
+  /** false with --no-cache */
+  cache?: boolean;
+  json?: boolean;
+}
+
 /** The options `score` and `calibrate` share: recipe selection, shards and workers, --json. */
 export function recipeOptions(c: Command): Command {
   return c
@@ -288,16 +297,12 @@ export function registerScore(program: Command): void {
     )
     .action(
       async (
-        o: RecipeFlags & {
-          shards: number;
-          workers?: number;
-          json?: boolean;
+        o: RunFlags & {
           reproduce?: boolean;
           measure?: boolean;
           repeats: number;
           crossHardware?: boolean;
           report?: string;
-          cache?: boolean;
         },
       ) => {
         const recipe = await resolveRecipe(o);
