@@ -24,6 +24,7 @@ import { useNodeRuntime } from '../cli/runtime-node.ts';
 import { runOnWorkers, type ShardStats, SPLIT_SHARDS_PER_WORKER } from '../cli/workers.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
 import { spreadIndices } from '../core/calibrate/sampler.ts';
+import { measureOneLayerModels } from '../core/calibrate/sensitivity.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../core/onnx/index.ts';
 import { REFERENCE_RANGE } from '../core/pipeline/reference.ts';
@@ -268,6 +269,96 @@ async function calibSection() {
     "`runPipeline(validate: false)` in process, 1 shard, the task's default template with `calibration.samples = 50`. Model executions counted by core/runtime (`runtimeCounters`): sessions created, `run` calls, samples through a model.",
     '',
     table(['task', 'phase', 'seconds', 'sessions', 'runs', 'samples run'], rows),
+    '',
+  );
+}
+
+// ------------------------------------------------------------------------------------------
+// 2b. one-layer models with and without the shared prefix (core/calibrate/prefix.ts)
+/**
+ * The sensitivity pass's work (every quantizable layer's one-layer model against the all-float
+ * emulation, 50 spread calibration samples, batches of 25) timed both ways, interleaved: each
+ * one-layer model run whole, and the shared-prefix walk. The results must be the same bytes.
+ */
+async function prefixSection() {
+  const rows: (string | number)[][] = [];
+  const results: Record<string, unknown>[] = [];
+  for (const id of taskIds) {
+    const task = TASKS[id]!;
+    const calib = await task.load(nodeDataSource(), 'calibration');
+    const indices = spreadIndices(calib.size, 50);
+    const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calib, {
+      target,
+      samples: { indices },
+    });
+    const times: Record<'whole' | 'shared', number[]> = { whole: [], shared: [] };
+    const runs: Record<'whole' | 'shared', number[]> = { whole: [], shared: [] };
+    const bytes: Record<string, string> = {};
+    for (let r = 0; r < reps; r++) {
+      const modes = r % 2 === 0 ? (['whole', 'shared'] as const) : (['shared', 'whole'] as const);
+      for (const mode of modes) {
+        const c0 = runtimeCounters();
+        const t0 = performance.now();
+        const out = await measureOneLayerModels(
+          q.prepared,
+          q.layers,
+          target,
+          calib,
+          { indices, batchSize: 25 },
+          {
+            floatPath: false,
+            sharedPrefix: mode === 'shared',
+            predict: (o, k) => task.predict(o, k),
+          },
+        );
+        times[mode].push((performance.now() - t0) / 1000);
+        runs[mode].push(runtimeCounters().sessions - c0.sessions);
+        bytes[mode] = JSON.stringify(out);
+      }
+    }
+    const identical = bytes.whole === bytes.shared;
+    if (!identical) throw new Error(`${id}: shared-prefix results differ from whole-model results`);
+    const whole = median(times.whole);
+    const shared = median(times.shared);
+    rows.push([
+      id,
+      q.layers.length,
+      fmt(whole, 2),
+      fmt(shared, 2),
+      fmt(whole / shared, 2),
+      `${runs.whole[0]} / ${runs.shared[0]}`,
+      identical ? 'yes' : 'NO',
+    ]);
+    results.push({
+      task: id,
+      layers: q.layers.length,
+      times,
+      sessions: runs,
+      identical,
+      load: uptime(),
+    });
+    log(
+      `prefix ${id}: whole ${fmt(whole, 2)} s, shared ${fmt(shared, 2)} s, identical ${identical}`,
+    );
+  }
+  raw.prefix = results;
+  md.push(
+    '## One-layer models: whole vs shared prefix (the sensitivity pass)',
+    '',
+    `Every quantizable layer's one-layer model against the all-float emulation (ascend310, 50 spread calibration samples, batches of 25), \`measureOneLayerModels\` with \`sharedPrefix\` false (each model run whole) and true (core/calibrate/prefix.ts: the reference walked once, each model run from its layer on), ${reps} repetitions interleaved, median; one thread. "identical": the two results compared as JSON.`,
+    '',
+    table(
+      [
+        'task',
+        'layers',
+        'whole s',
+        'shared s',
+        'speed-up',
+        'sessions (whole / shared)',
+        'identical',
+      ],
+      rows,
+    ),
     '',
   );
 }
@@ -528,6 +619,8 @@ function scalingSection() {
 if (sections.has('eval')) await evalSection();
 flush();
 if (sections.has('calib')) await calibSection();
+flush();
+if (sections.has('prefix')) await prefixSection();
 flush();
 if (sections.has('score')) await scoreSection();
 flush();

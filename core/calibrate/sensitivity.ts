@@ -35,6 +35,7 @@ import type { TensorData } from '../tensor/index.ts';
 import { gatherBatch, type SampleSet } from './capture.ts';
 import { matchesAny } from './glob.ts';
 import { METHOD_NAMES, type MethodName } from './methods.ts';
+import { PrefixRunner, runBatches, suffixAgainst } from './prefix.ts';
 
 /** SQNR reported when the compared outputs are identical (noise exactly 0). */
 export const MAX_SQNR_DB = 200;
@@ -110,6 +111,11 @@ export interface SensitivityOptions<P = unknown> {
   agreement?: (reference: P[], predictions: P[]) => number;
   /** Also measure the float path (reference vs FP32) when the target's float path is fp16. */
   floatPath?: boolean;
+  /**
+   * Walk the all-float emulation once and run each one-layer model from its layer on (default
+   * true, core/calibrate/prefix.ts); false runs every model whole. The results are the same.
+   */
+  sharedPrefix?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -235,6 +241,9 @@ function floats(out: Record<string, TensorData>, name: string): Float32Array {
   return t.data as Float32Array;
 }
 
+/** A model's outputs, one record per batch. */
+type Batches = Record<string, TensorData>[];
+
 /** Runs a model over the sample set in batches; `visit(outputs, batchIndex, batchSize)`. */
 async function runModel(
   model: ModelProto,
@@ -256,50 +265,125 @@ async function runModel(
   }
 }
 
+/** The input batches of a sample set (held for the shared-prefix walk). */
+async function inputBatches(
+  source: BatchSource,
+  samples: SampleSet,
+): Promise<{ feeds: Record<string, TensorData>[]; sizes: number[] }> {
+  const batchSize = samples.batchSize ?? 25;
+  const { indices } = samples;
+  const feeds: Record<string, TensorData>[] = [];
+  const sizes: number[] = [];
+  for (let i = 0; i < indices.length; i += batchSize) {
+    const idx = indices.slice(i, i + batchSize);
+    feeds.push(await gatherBatch(source, idx));
+    sizes.push(idx.length);
+  }
+  return { feeds, sizes };
+}
+
+/** Position of a layer in the prepared graph (its first node's index): the walk's order. */
+function layerPosition(prepared: PreparedModel, name: string): number {
+  const c = prepared.layers.find((l) => l.name === name);
+  return c ? prepared.model.graph!.node.indexOf(c.nodes[0]!) : Number.MAX_SAFE_INTEGER;
+}
+
+/** Deviations of one-layer models from the all-float emulation (see {@link measureOneLayerModels}). */
+export interface OneLayerDeviations {
+  /** Compared output tensors (the first one is the KL output of classifiers). */
+  outputs: string[];
+  /** One per given layer, in the given order. */
+  deviations: OutputDeviation[];
+  /** All-float emulation vs the FP32 model; null on fp32 float paths or when not asked. */
+  floatPath: OutputDeviation | null;
+}
+
 /**
- * Measures, for each layer of the shard, the model with ONLY that layer quantized (its default
- * calibration from `calibratedLayers`) on the target's arithmetic against the all-float emulation
- * of the target, at the model output over the calibration samples: output SQNR, mean softmax KL
- * (classifiers) and prediction agreement (when `predict` is given).
+ * For each given layer, the model with ONLY that layer quantized (as given: its calibration
+ * decides its parameters) on the target's arithmetic against the all-float emulation of the
+ * target, at the model output over the calibration samples: output SQNR, mean softmax KL
+ * (classifiers) and prediction agreement (when `predict` is given). Layers may repeat a name
+ * (the method search measures one layer under several calibrations).
+ *
+ * By default (`options.sharedPrefix`, see core/calibrate/prefix.ts) the all-float emulation is
+ * walked once in the layers' graph order and each one-layer model runs only from its layer on;
+ * `sharedPrefix: false` runs every model whole. Both give the same bytes.
  */
-export async function measureSensitivity<P = unknown>(
+export async function measureOneLayerModels<P = unknown>(
   prepared: PreparedModel,
-  calibratedLayers: readonly QuantizedLayer[],
+  layers: readonly QuantizedLayer[],
   target: Target,
   source: BatchSource,
   samples: SampleSet,
   options: SensitivityOptions<P> = {},
-): Promise<SensitivityTable> {
-  const byName = new Map(calibratedLayers.map((l) => [l.name, l]));
-  const names = options.layers ?? calibratedLayers.map((l) => l.name);
-  for (const n of names)
-    if (!byName.has(n)) throw new RangeError(`measureSensitivity: no calibrated layer '${n}'`);
+): Promise<OneLayerDeviations> {
   const agreement = options.agreement ?? predictionAgreement;
-  const total = names.length + 1 + (options.floatPath === false ? 0 : 1);
+  const total = layers.length + 1 + (options.floatPath === false ? 0 : 1);
   let done = 0;
   const tick = () => options.onProgress?.(++done, total);
-
-  // Reference: the all-float emulation (fp16 float path on Ascend), outputs kept per batch.
-  const refOut: Float32Array[][] = [];
-  const refPreds: P[] = [];
-  let outputs = options.outputs ? [...options.outputs] : [];
-  let classifier = options.classifier ?? false;
   const reference = buildEmulationModel(prepared, [], target);
-  await runModel(reference, source, samples, (out, _b, size) => {
-    if (outputs.length === 0) outputs = Object.keys(out).filter((k) => out[k]?.type === 'float32');
-    if (options.classifier === undefined) classifier = out[outputs[0]!]?.dims.length === 2;
-    refOut.push(outputs.map((o) => floats(out, o).slice()));
-    if (options.predict) for (const p of options.predict(out, size)) refPreds.push(p);
-  });
-  tick();
+  const names = reference.graph!.output.map((o) => o.name);
 
-  const deviation = async (model: ModelProto): Promise<OutputDeviation> => {
+  // Every model's outputs per batch (in graph-output order), reduced once the reference is known.
+  const runs = new Array<Batches>(layers.length);
+  let ref: Batches;
+  let sizes: number[];
+  if (options.sharedPrefix === false) {
+    ref = [];
+    sizes = [];
+    await runModel(reference, source, samples, (out, _b, size) => {
+      ref.push(out);
+      sizes.push(size);
+    });
+    tick();
+    for (const [k, layer] of layers.entries()) {
+      const out: Batches = [];
+      await runModel(buildEmulationModel(prepared, [layer], target), source, samples, (o) =>
+        out.push(o),
+      );
+      runs[k] = out;
+      tick();
+    }
+  } else {
+    const batches = await inputBatches(source, samples);
+    sizes = batches.sizes;
+    const walk = new PrefixRunner(reference, batches.feeds);
+    const order = layers
+      .map((l, k) => ({ k, at: layerPosition(prepared, l.name) }))
+      .sort((a, b) => a.at - b.at || a.k - b.k);
+    const partial = new Array<Batches>(layers.length);
+    for (const { k } of order) {
+      const suffix = suffixAgainst(reference, buildEmulationModel(prepared, [layers[k]!], target));
+      const cut = await walk.values(suffix.cut);
+      partial[k] =
+        suffix.model.graph!.output.length === 0
+          ? cut.map(() => ({}))
+          : await runBatches(suffix.model, cut);
+      tick();
+    }
+    ref = await walk.values(names);
+    tick();
+    // An output the suffix does not compute is the reference's (computed identically).
+    for (const [k, part] of partial.entries())
+      runs[k] = part.map((o, b) => Object.fromEntries(names.map((n) => [n, o[n] ?? ref[b]![n]!])));
+  }
+
+  const outputs = options.outputs
+    ? [...options.outputs]
+    : names.filter((k) => ref[0]?.[k]?.type === 'float32');
+  const classifier = options.classifier ?? ref[0]?.[outputs[0]!]?.dims.length === 2;
+  const refOut = ref.map((out) => outputs.map((o) => floats(out, o)));
+  const refPreds: P[] = options.predict
+    ? ref.flatMap((out, b) => options.predict!(out, sizes[b]!))
+    : [];
+  const deviation = (batches: Batches): OutputDeviation => {
     const sums = new DeviationSums(outputs.length, classifier);
     const preds: P[] = [];
-    await runModel(model, source, samples, (out, b, size) => {
-      for (const [k, o] of outputs.entries()) sums.add(k, refOut[b]![k]!, floats(out, o), size);
-      if (options.predict) for (const p of options.predict(out, size)) preds.push(p);
-    });
+    for (const [b, out] of batches.entries()) {
+      for (const [k, o] of outputs.entries())
+        sums.add(k, refOut[b]![k]!, floats(out, o), sizes[b]!);
+      if (options.predict) for (const p of options.predict(out, sizes[b]!)) preds.push(p);
+    }
     const per = outputs.map((_, k) => sqnrDb(sums.signal[k]!, sums.noise[k]!));
     return {
       sqnrDb: Math.min(...per),
@@ -320,16 +404,49 @@ export async function measureSensitivity<P = unknown>(
 
   let floatPath: OutputDeviation | null = null;
   if (target.floatPath === 'fp16' && options.floatPath !== false) {
-    floatPath = await deviation(prepared.model);
+    const fp32: Batches = [];
+    await runModel(prepared.model, source, samples, (o) => fp32.push(o));
+    floatPath = deviation(fp32);
     tick();
   }
+  return { outputs, deviations: runs.map(deviation), floatPath };
+}
+
+/**
+ * Measures, for each layer of the shard, the model with ONLY that layer quantized (its default
+ * calibration from `calibratedLayers`) on the target's arithmetic against the all-float emulation
+ * of the target ({@link measureOneLayerModels}), keyed by layer name.
+ */
+export async function measureSensitivity<P = unknown>(
+  prepared: PreparedModel,
+  calibratedLayers: readonly QuantizedLayer[],
+  target: Target,
+  source: BatchSource,
+  samples: SampleSet,
+  options: SensitivityOptions<P> = {},
+): Promise<SensitivityTable> {
+  const byName = new Map(calibratedLayers.map((l) => [l.name, l]));
+  const names = options.layers ?? calibratedLayers.map((l) => l.name);
+  for (const n of names)
+    if (!byName.has(n)) throw new RangeError(`measureSensitivity: no calibrated layer '${n}'`);
+  const m = await measureOneLayerModels(
+    prepared,
+    names.map((n) => byName.get(n)!),
+    target,
+    source,
+    samples,
+    options,
+  );
   const layers: Record<string, LayerSensitivity> = {};
-  for (const name of names) {
-    const d = await deviation(buildEmulationModel(prepared, [byName.get(name)!], target));
-    layers[name] = { name, ...d, samples: samples.indices.length };
-    tick();
-  }
-  return { target: target.id, outputs, samples: samples.indices.length, layers, floatPath };
+  for (const [k, name] of names.entries())
+    layers[name] = { name, ...m.deviations[k]!, samples: samples.indices.length };
+  return {
+    target: target.id,
+    outputs: m.outputs,
+    samples: samples.indices.length,
+    layers,
+    floatPath: m.floatPath,
+  };
 }
 
 /** Union of shard results (same target, output and samples; a layer measured twice must agree). */

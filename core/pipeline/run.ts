@@ -30,6 +30,7 @@ import {
 import {
   assignTiers,
   type LayerTier,
+  measureOneLayerModels,
   measureSensitivity,
   mergeSensitivity,
   type Tier,
@@ -429,7 +430,7 @@ export async function runPipeline<L, P>(
     const chosen = await searchLayerMethods(searchable, measured, minGainDb, {
       measure: async (layers) =>
         (
-          await measureSensitivity(
+          await measureOneLayerModels(
             prepared,
             layers,
             target,
@@ -437,7 +438,7 @@ export async function runPipeline<L, P>(
             { indices: samples, batchSize: CAPTURE_BATCH },
             { floatPath: false },
           )
-        ).layers,
+        ).deviations,
       layersWith: (m) => layersFromStats(plan, stats, target, { ...scheme, method: m }).layers,
       run: (jobs, measureJob) =>
         timed('search', Math.min(shards, jobs.length), () =>
@@ -652,10 +653,8 @@ async function searchLayerMethods(
   measured: ReadonlyMap<string, OneLayerMeasurement>,
   minGainDb: number,
   ops: {
-    /** Measures one-layer models (distinct layer names) -> per layer name. */
-    measure: (
-      layers: QuantizedLayer[],
-    ) => Promise<Record<string, Omit<OneLayerMeasurement, 'layer'>>>;
+    /** Measures one-layer models (a layer name may repeat) -> one result per model, in order. */
+    measure: (layers: QuantizedLayer[]) => Promise<Omit<OneLayerMeasurement, 'layer'>[]>;
     /** Every layer calibrated with one method (pure). */
     layersWith: (m: LayerMethod) => QuantizedLayer[];
     run: (
@@ -690,19 +689,12 @@ async function searchLayerMethods(
     trials.set(name, list);
   }
   if (jobs.length > 0) {
-    const results = await ops.run(jobs, async (group) => {
-      // One measurement per trial position: a layer appears at most once in each.
-      const out = new Array<Omit<OneLayerMeasurement, 'layer'>>(group.length);
-      for (const trial of new Set(group.map((j) => j.trial))) {
-        const at = group.flatMap((j, k) => (j.trial === trial ? [k] : []));
-        const table = await ops.measure(at.map((k) => group[k]!.layer));
-        for (const k of at) {
-          const r = table[group[k]!.name]!;
-          out[k] = { sqnrDb: r.sqnrDb, outputs: r.outputs };
-        }
-      }
-      return out;
-    });
+    const results = await ops.run(jobs, async (group) =>
+      (await ops.measure(group.map((j) => j.layer))).map((r) => ({
+        sqnrDb: r.sqnrDb,
+        outputs: r.outputs,
+      })),
+    );
     for (const [k, r] of results.flat().entries()) {
       const j = jobs[k]!;
       const t = trials.get(j.name)![j.trial]!;
