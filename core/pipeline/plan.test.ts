@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { captureGroups, planGroups, planRanges } from './plan.ts';
+import { captureGroups, planGroups, planRanges, planStrided, unstride } from './plan.ts';
 
 describe('shard planning', () => {
   it('cuts on batch boundaries and covers everything once', () => {
@@ -27,6 +27,20 @@ describe('shard planning', () => {
       ['c', 'd', 'e'],
     ]);
     expect(planGroups(['a'], 7)).toEqual([['a']]);
+  });
+  it('deals items round-robin and puts per-item results back in item order', () => {
+    expect(planStrided(['a', 'b', 'c', 'd', 'e'], 2)).toEqual([
+      ['a', 'c', 'e'],
+      ['b', 'd'],
+    ]);
+    expect(planStrided(['a', 'b'], 7)).toEqual([['a'], ['b']]);
+    expect(planStrided([], 3)).toEqual([]);
+    for (const shards of [1, 2, 3, 7]) {
+      const items = Array.from({ length: 11 }, (_, i) => i);
+      const results = planStrided(items, shards).map((g) => g.map((i) => `r${i}`));
+      expect(unstride(results)).toEqual(items.map((i) => `r${i}`));
+    }
+    expect(() => unstride([['a'], ['b', 'c']])).toThrow(/round-robin/);
   });
 });
 

@@ -42,6 +42,34 @@ export function planGroups<T>(items: readonly T[], shards: number): T[][] {
   ).filter((g) => g.length > 0);
 }
 
+/**
+ * Deals items round-robin into at most `shards` groups (item i to group i mod n). For work whose
+ * cost falls along the list, such as one-layer models that run from their layer on
+ * (core/calibrate/prefix.ts: early layers cost the most), each group gets a share of the
+ * expensive and the cheap items; contiguous groups would leave one shard with all the expensive
+ * ones. {@link unstride} puts per-item results back in item order.
+ */
+export function planStrided<T>(items: readonly T[], shards: number): T[][] {
+  const n = Math.min(Math.max(1, shards), Math.max(1, items.length));
+  return Array.from({ length: n }, (_, k) => items.filter((_, i) => i % n === k)).filter(
+    (g) => g.length > 0,
+  );
+}
+
+/** Per-item results of {@link planStrided} groups, back in the items' order. */
+export function unstride<R>(groups: readonly (readonly R[])[]): R[] {
+  const n = groups.length;
+  const total = groups.reduce((a, g) => a + g.length, 0);
+  const out: R[] = [];
+  for (let i = 0; i < total; i++) {
+    const g = groups[i % n]!;
+    const j = Math.floor(i / n);
+    if (j >= g.length) throw new RangeError(`unstride: groups are not round-robin (item ${i})`);
+    out.push(g[j]!);
+  }
+  return out;
+}
+
 /** Splits `xs` into consecutive groups of near-equal size, at most `size` each. */
 export function captureGroups<T>(xs: readonly T[], size: number): T[][] {
   const n = Math.max(1, Math.ceil(xs.length / size));

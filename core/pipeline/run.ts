@@ -68,7 +68,7 @@ import {
   mergeFidelity,
 } from '../score/fidelity.ts';
 import type { TensorData } from '../tensor/index.ts';
-import { captureGroups, planGroups, planRanges, type Range } from './plan.ts';
+import { captureGroups, planRanges, planStrided, type Range, unstride } from './plan.ts';
 import { mergeReference, planReference, runReferenceShard } from './reference.ts';
 
 /** What a run needs; adapters (CLI, Worker) load these. */
@@ -362,7 +362,8 @@ export async function runPipeline<L, P>(
         ? reference.calibration.predictions
         : task.predict(await firstOutputs(fp32Model, calib), 1);
     const classPredictions = typeof probe[0] === 'number';
-    const groups = planGroups(
+    // Round-robin: each shard walks the reference once, and early layers cost the most.
+    const groups = planStrided(
       base.map((l) => l.name),
       shards,
     );
@@ -442,7 +443,7 @@ export async function runPipeline<L, P>(
       layersWith: (m) => layersFromStats(plan, stats, target, { ...scheme, method: m }).layers,
       run: (jobs, measureJob) =>
         timed('search', Math.min(shards, jobs.length), () =>
-          exec('search', planGroups(jobs, shards), measureJob),
+          exec('search', planStrided(jobs, shards), measureJob).then(unstride),
         ),
     });
     for (const [name, { search, index }] of chosen) {
@@ -657,10 +658,11 @@ async function searchLayerMethods(
     measure: (layers: QuantizedLayer[]) => Promise<Omit<OneLayerMeasurement, 'layer'>[]>;
     /** Every layer calibrated with one method (pure). */
     layersWith: (m: LayerMethod) => QuantizedLayer[];
+    /** Runs the jobs in groups of `measureJob`; one result per job, in job order. */
     run: (
       jobs: SearchJob[],
       measureJob: (group: SearchJob[]) => Promise<Omit<OneLayerMeasurement, 'layer'>[]>,
-    ) => Promise<Omit<OneLayerMeasurement, 'layer'>[][]>;
+    ) => Promise<Omit<OneLayerMeasurement, 'layer'>[]>;
   },
 ): Promise<Map<string, { search: SearchTrial[]; index: number }>> {
   const sets = new Map<string, Map<string, QuantizedLayer>>();
@@ -695,7 +697,7 @@ async function searchLayerMethods(
         outputs: r.outputs,
       })),
     );
-    for (const [k, r] of results.flat().entries()) {
+    for (const [k, r] of results.entries()) {
       const j = jobs[k]!;
       const t = trials.get(j.name)![j.trial]!;
       t.result = { layer: t.layer, ...r };
