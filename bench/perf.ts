@@ -1,12 +1,12 @@
 /**
  * Performance benchmark of cann-quant (issue 8): evaluation throughput against the native
- * runtime, calibration cost, end-to-end `score` wall time (1 shard, N worker_threads), peak
- * memory per shard kind. Plain repeated runs, medians, variants interleaved within each
+ * runtime, calibration cost, one-layer models whole vs from a shared prefix (`prefix`),
+ * end-to-end `score` wall time (1 shard, N worker_threads), peak memory per shard kind. Plain repeated runs, medians, variants interleaved within each
  * repetition so that the load of a shared machine hits every variant alike: compare the ratios
  * of one run, not absolute numbers across runs.
  *
  *   npm run bench:setup                      # once: onnxruntime-node into bench/native (offline-safe)
- *   npm run bench -- [--sections eval,calib,score,memory] [--tasks a,b] [--reps 5] [--rounds 3]
+ *   npm run bench -- [--sections eval,calib,prefix,score,memory] [--tasks a,b] [--reps 5] [--rounds 3]
  *     [--workers 2] [--out bench/RESULTS.md]
  *
  * Writes bench/RESULTS.md (--out) and the raw numbers to bench/results/perf.json (--json). Not
