@@ -1,6 +1,6 @@
 /**
- * One shard worker of cli/workers.ts: loads the run's model and data once (cli/inputs.ts), then
- * either
+ * One shard worker of cli/workers.ts: loads the run's model and data once (cli/inputs.ts),
+ * then either
  * - live: runs the pipeline once, alongside the main thread; at each phase it executes the
  *   shards it has been sent, posts their encoded outputs with its measurements, and waits for
  *   the phase's outputs from the main thread before going on; or

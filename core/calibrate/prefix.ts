@@ -32,14 +32,10 @@ import {
   TensorProtoSchema,
 } from '../onnx/gen/onnx_pb.ts';
 import { nodeInputs, producers, topologicalOrder } from '../onnx/graph.ts';
+import { shallowCopy } from '../onnx/outputs.ts';
 import { elementTypes } from '../quantize/element-types.ts';
 import { createSession } from '../runtime/index.ts';
 import type { TensorData } from '../tensor/index.ts';
-
-/** Shallow copy of a protobuf-es message that keeps proto2 field presence (its prototype). */
-function shallowCopy<T extends object>(m: T, patch: Partial<T>): T {
-  return Object.assign(Object.create(Object.getPrototypeOf(m)) as T, m, patch);
-}
 
 /** What a model computes beyond what a reference model computes identically. */
 export interface ModelSuffix {
@@ -58,6 +54,8 @@ export interface ModelSuffix {
 
 /** Per reference model: its nodes by output name, initializers, inputs, element types (computed once). */
 interface ReferenceIndex {
+  /** Nodes in topological order. */
+  order: NodeProto[];
   producer: Map<string, NodeProto>;
   initializers: Map<string, TensorProto>;
   inputs: Set<string>;
@@ -70,6 +68,7 @@ function referenceIndex(reference: ModelProto): ReferenceIndex {
   if (ix) return ix;
   const g = graphOf(reference);
   ix = {
+    order: topologicalOrder(g),
     producer: producers(g),
     initializers: new Map(g.initializer.map((t) => [t.name, t])),
     inputs: new Set(g.input.map((i) => i.name)),
@@ -176,9 +175,7 @@ export function segmentOf(
   outputs: readonly string[],
   available: ReadonlySet<string>,
 ): { model: ModelProto; inputs: string[] } {
-  const g = graphOf(model);
   const ix = referenceIndex(model);
-  const producer = producers(g);
   const include = new Set<NodeProto>();
   const inputs = new Set<string>();
   const stack = [...outputs];
@@ -192,14 +189,14 @@ export function segmentOf(
       continue;
     }
     if (ix.initializers.has(name)) continue;
-    const p = producer.get(name);
+    const p = ix.producer.get(name);
     if (p === undefined)
       throw new RangeError(`shared prefix: tensor '${name}' is neither computed nor given`);
     if (include.has(p)) continue;
     include.add(p);
     stack.push(...nodeInputs(p));
   }
-  const nodes = topologicalOrder(g).filter((n) => include.has(n));
+  const nodes = ix.order.filter((n) => include.has(n));
   const ordered = [...inputs].sort();
   return { model: subModel(model, nodes, ordered, outputs, ix.types), inputs: ordered };
 }
@@ -237,7 +234,6 @@ export class PrefixRunner {
   private readonly position = new Map<string, number>();
   /** Position of each tensor's last reader (graph outputs: past the end). */
   private readonly lastUse = new Map<string, number>();
-  private readonly order: NodeProto[];
   /** Reference nodes executed so far, summed over segments (a cost measure for tests). */
   nodesRun = 0;
 
@@ -248,13 +244,12 @@ export class PrefixRunner {
     const ix = referenceIndex(reference);
     this.inputNames = new Set([...ix.inputs].filter((n) => !ix.initializers.has(n)));
     const g = graphOf(reference);
-    this.order = topologicalOrder(g);
     for (const n of this.inputNames) this.position.set(n, -1);
-    this.order.forEach((node, k) => {
+    ix.order.forEach((node, k) => {
       for (const o of node.output) if (o !== '') this.position.set(o, k);
       for (const i of nodeInputs(node)) this.lastUse.set(i, k);
     });
-    for (const o of g.output) this.lastUse.set(o.name, this.order.length);
+    for (const o of g.output) this.lastUse.set(o.name, ix.order.length);
   }
 
   /** The values of `names` per batch. */
@@ -281,7 +276,7 @@ export class PrefixRunner {
   }
 
   /** Feeds of `names` for batch `b` (from the held tensors or the input batch). */
-  feed(names: readonly string[], b: number): Batch {
+  private feed(names: readonly string[], b: number): Batch {
     return Object.fromEntries(names.map((n) => [n, this.lookup(n, b)]));
   }
 

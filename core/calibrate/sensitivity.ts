@@ -24,13 +24,10 @@
  */
 import type { BatchSource } from '../evaluate/predict.ts';
 import type { Target } from '../formats/targets.ts';
-import { encodeModel } from '../onnx/codec.ts';
-import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { buildEmulationModel } from '../quantize/emulation.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
 import type { PreparedModel } from '../quantize/prepare.ts';
 import type { LayerMethod } from '../quantize/quantize.ts';
-import { createSession } from '../runtime/index.ts';
 import type { TensorData } from '../tensor/index.ts';
 import { gatherBatch, type SampleSet } from './capture.ts';
 import { matchesAny } from './glob.ts';
@@ -244,28 +241,7 @@ function floats(out: Record<string, TensorData>, name: string): Float32Array {
 /** A model's outputs, one record per batch. */
 type Batches = Record<string, TensorData>[];
 
-/** Runs a model over the sample set in batches; `visit(outputs, batchIndex, batchSize)`. */
-async function runModel(
-  model: ModelProto,
-  source: BatchSource,
-  samples: SampleSet,
-  visit: (out: Record<string, TensorData>, batch: number, size: number) => void,
-): Promise<string[]> {
-  const session = await createSession(encodeModel(model));
-  try {
-    const batchSize = samples.batchSize ?? 25;
-    const { indices } = samples;
-    for (let i = 0, b = 0; i < indices.length; i += batchSize, b++) {
-      const idx = indices.slice(i, i + batchSize);
-      visit(await session.run(await gatherBatch(source, idx)), b, idx.length);
-    }
-    return [...session.outputNames];
-  } finally {
-    await session.release();
-  }
-}
-
-/** The input batches of a sample set (held for the shared-prefix walk). */
+/** The input batches of a sample set, gathered once for every model of a measurement. */
 async function inputBatches(
   source: BatchSource,
   samples: SampleSet,
@@ -326,28 +302,17 @@ export async function measureOneLayerModels<P = unknown>(
 
   // Every model's outputs per batch (in graph-output order), reduced once the reference is known.
   const runs = new Array<Batches>(layers.length);
+  const { feeds, sizes } = await inputBatches(source, samples);
   let ref: Batches;
-  let sizes: number[];
   if (options.sharedPrefix === false) {
-    ref = [];
-    sizes = [];
-    await runModel(reference, source, samples, (out, _b, size) => {
-      ref.push(out);
-      sizes.push(size);
-    });
+    ref = await runBatches(reference, feeds);
     tick();
     for (const [k, layer] of layers.entries()) {
-      const out: Batches = [];
-      await runModel(buildEmulationModel(prepared, [layer], target), source, samples, (o) =>
-        out.push(o),
-      );
-      runs[k] = out;
+      runs[k] = await runBatches(buildEmulationModel(prepared, [layer], target), feeds);
       tick();
     }
   } else {
-    const batches = await inputBatches(source, samples);
-    sizes = batches.sizes;
-    const walk = new PrefixRunner(reference, batches.feeds);
+    const walk = new PrefixRunner(reference, feeds);
     const order = layers
       .map((l, k) => ({ k, at: layerPosition(prepared, l.name) }))
       .sort((a, b) => a.at - b.at || a.k - b.k);
@@ -404,9 +369,7 @@ export async function measureOneLayerModels<P = unknown>(
 
   let floatPath: OutputDeviation | null = null;
   if (target.floatPath === 'fp16' && options.floatPath !== false) {
-    const fp32: Batches = [];
-    await runModel(prepared.model, source, samples, (o) => fp32.push(o));
-    floatPath = deviation(fp32);
+    floatPath = deviation(await runBatches(prepared.model, feeds));
     tick();
   }
   return { outputs, deviations: runs.map(deviation), floatPath };

@@ -74,7 +74,7 @@ export {
   topologicalOrder,
 } from './graph.ts';
 export { defaultOpset, isDefaultDomain, opsetVersion } from './opset.ts';
-export { withOutputs } from './outputs.ts';
+export { shallowCopy, withOutputs } from './outputs.ts';
 export { type Dim, shapeDims, type TensorInfo, tensorInfos, tensorTypeInfo } from './shapes.ts';
 export {
   dataTypeName,

@@ -6,8 +6,11 @@ import { type GraphProto, type ModelProto, TensorProto_DataType } from './gen/on
 import { definedNames } from './graph.ts';
 import { tensorInfos } from './shapes.ts';
 
-/** Shallow copy of a protobuf-es message that keeps proto2 field presence (its prototype). */
-function shallowCopy<T extends object>(m: T, patch: Partial<T>): T {
+/**
+ * Shallow copy of a protobuf-es message that keeps proto2 field presence (its prototype), with
+ * `patch` applied. The copy shares every unpatched field with `m`.
+ */
+export function shallowCopy<T extends object>(m: T, patch: Partial<T>): T {
   return Object.assign(Object.create(Object.getPrototypeOf(m)) as T, m, patch);
 }
 
