@@ -3,7 +3,7 @@
  * slowest nodes), from ORT's own profiler, for the FP32 model as written and for its ascend310
  * emulation graph (the one validation runs).
  *
- *   npx tsx bench/op-profile.ts --task fmnist-mobilenet [--batches 20] [--top 10]
+ *   npx tsx bench/op-profile.ts --task fmnist-mobilenet [--batches 20] [--top 10] [--layer <prefix>]
  *
  * Input: the first `--batches` x 50 evaluation samples, two passes over both models (the first
  * lets V8 tier up the WASM kernels), the second reported. One thread, graph optimisation disabled,
@@ -31,6 +31,8 @@ const { values } = parseArgs({
     task: { type: 'string', default: 'fmnist-mobilenet' },
     batches: { type: 'string', default: '20' },
     top: { type: 'string', default: '10' },
+    /** Also list, in execution order, every node whose name starts with this prefix. */
+    layer: { type: 'string' },
   },
 });
 const task = TASKS[values.task!];
@@ -122,6 +124,7 @@ for (const [name, model] of [
   const { ms, events } = await profile(model);
   const byOp = new Map<string, { us: number; n: number }>();
   const byNode = new Map<string, number>();
+  const ops = new Map<string, string>();
   for (const e of events) {
     const op = e.args?.op_name ?? '?';
     const o = byOp.get(op) ?? { us: 0, n: 0 };
@@ -129,6 +132,7 @@ for (const [name, model] of [
     o.n++;
     byOp.set(op, o);
     byNode.set(e.name, (byNode.get(e.name) ?? 0) + e.dur);
+    if (!ops.has(e.name)) ops.set(e.name, op);
   }
   const total = [...byOp.values()].reduce((s, o) => s + o.us, 0);
   const runs = batches.length + 1;
@@ -158,5 +162,22 @@ for (const [name, model] of [
     ),
     '',
   );
+  if (values.layer !== undefined) {
+    // byNode keeps the order in which the first run executed the nodes.
+    const rows = [...byNode.entries()].filter(([n]) => n.startsWith(values.layer!));
+    out.push(
+      `Nodes of \`${values.layer}\` in execution order:`,
+      '',
+      table(
+        ['node', 'operator', 'ms per batch'],
+        rows.map(([n, us]) => [
+          n.replace(/_kernel_time$/, ''),
+          ops.get(n) ?? '?',
+          (us / 1000 / runs).toFixed(2),
+        ]),
+      ),
+      '',
+    );
+  }
 }
 console.log(out.join('\n'));

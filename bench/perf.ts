@@ -6,7 +6,7 @@
  * of one run, not absolute numbers across runs.
  *
  *   npm run bench:setup                      # once: onnxruntime-node into bench/native (offline-safe)
- *   npm run bench -- [--sections eval,calib,prefix,score,memory] [--tasks a,b] [--reps 5] [--rounds 3]
+ *   npm run bench -- [--sections eval,calib,prefix,fidelity,score,memory] [--tasks a,b] [--reps 5] [--rounds 3]
  *     [--workers 2] [--out bench/RESULTS.md]
  *
  * Writes bench/RESULTS.md (--out) and the raw numbers to bench/results/perf.json (--json). Not
@@ -33,6 +33,7 @@ import { buildEmulationModel, type EmulationOptions } from '../core/quantize/emu
 import { quantizeModel } from '../core/quantize/quantize.ts';
 import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
 import { createSession, runtimeCounters } from '../core/runtime/index.ts';
+import { checkFidelity } from '../core/score/fidelity.ts';
 import type { TensorData } from '../core/tensor/index.ts';
 import { TASKS } from '../zoo/registry.ts';
 import {
@@ -616,11 +617,62 @@ function scalingSection() {
 }
 
 // ------------------------------------------------------------------------------------------
+// 2c. the fidelity check (L3): the emulation model against the scalar reference kernels
+/**
+ * `checkFidelity` (core/score/fidelity.ts) on each task's ascend310 emulation graph (50 spread
+ * calibration samples): the 20-sample check set through the emulation model, then every quantized
+ * layer through the scalar reference (AscendQuant, conv2dInt8 / gemmInt8, AscendDequant). One
+ * thread; the first run warms up and is not counted.
+ */
+async function fidelitySection() {
+  const rows: (string | number)[][] = [];
+  const results: Record<string, unknown>[] = [];
+  for (const id of taskIds) {
+    const task = TASKS[id]!;
+    const calib = await task.load(nodeDataSource(), 'calibration');
+    const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calib, {
+      target,
+      samples: { indices: spreadIndices(calib.size, 50) },
+    });
+    const emulation = buildEmulationModel(q.prepared, q.layers, target);
+    const run = { target: target.id, layers: q.layers, emulation };
+    await checkFidelity(run, calib);
+    const times: number[] = [];
+    let report: Awaited<ReturnType<typeof checkFidelity>> = null;
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      report = await checkFidelity(run, calib);
+      times.push((performance.now() - t0) / 1000);
+    }
+    rows.push([
+      id,
+      q.layers.length,
+      report?.compared ?? 0,
+      report?.bitExact ? 'yes' : 'NO',
+      fmt(median(times), 2),
+    ]);
+    results.push({ task: id, times, compared: report?.compared, bitExact: report?.bitExact });
+    log(`fidelity ${id}: ${fmt(median(times), 2)} s, bit-exact ${report?.bitExact}`);
+  }
+  raw.fidelity = results;
+  md.push(
+    '## The fidelity check (L3), one thread',
+    '',
+    `\`checkFidelity\` on the ascend310 emulation graph (50 spread calibration samples): the 20-sample check set, every quantized layer against the scalar reference kernels; median of ${reps} runs after one warm-up run.`,
+    '',
+    table(['task', 'layers', 'values compared', 'bit-exact', 'seconds'], rows),
+    '',
+  );
+}
+
+// ------------------------------------------------------------------------------------------
 if (sections.has('eval')) await evalSection();
 flush();
 if (sections.has('calib')) await calibSection();
 flush();
 if (sections.has('prefix')) await prefixSection();
+flush();
+if (sections.has('fidelity')) await fidelitySection();
 flush();
 if (sections.has('score')) await scoreSection();
 flush();

@@ -121,10 +121,11 @@ describe('conv2dInt8 against the textbook loop (seeded random shapes)', () => {
     const rand = mulberry32(20261126);
     const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
     let compared = 0;
-    for (let trial = 0; trial < 200; trial++) {
+    for (let trial = 0; trial < 300; trial++) {
       const group = [1, 1, 2, 3][int(0, 3)]!;
       const cpg = int(1, 3);
-      const cout = group * int(1, 3);
+      // up to 9 output channels per group: blocks of 4 (conv2dInt8's CO_BLOCK) and remainders
+      const cout = group * int(1, 9);
       const [h, w, kh, kw] = [int(1, 9), int(1, 9), int(1, 4), int(1, 4)];
       const attrs = {
         strides: [int(1, 3), int(1, 3)],
@@ -172,7 +173,7 @@ describe('conv2dInt8 against the textbook loop (seeded random shapes)', () => {
       compared++;
     }
     // shapes with an empty output are skipped; most are not
-    expect(compared).toBeGreaterThan(120);
+    expect(compared).toBeGreaterThan(180);
   });
 });
 
@@ -189,6 +190,42 @@ describe('gemmInt8 / matmulInt8 (hand-computed)', () => {
     expect(Array.from(gemmInt8(a, bt, undefined, { transB: true }).data)).toEqual([-2, 6, -2, 12]);
     const at = i8([3, 2], [1, 4, 2, 5, 3, 6]);
     expect(Array.from(gemmInt8(at, b, undefined, { transA: true }).data)).toEqual([-2, 6, -2, 12]);
+  });
+});
+
+describe('gemmInt8 against per-element dot products (seeded)', () => {
+  it('equals dotInt8 (wrapping after every multiply-add) for every transA / transB, biases near the int32 limits', () => {
+    const rand = mulberry32(20261127);
+    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    for (let trial = 0; trial < 60; trial++) {
+      const [m, k, n] = [int(1, 7), int(1, 40), int(1, 7)];
+      const transA = rand() < 0.5;
+      const transB = rand() < 0.5;
+      const a = Int8Array.from({ length: m * k }, () => int(-128, 127));
+      const b = Int8Array.from({ length: k * n }, () => int(-128, 127));
+      const bias = Int32Array.from({ length: n }, () =>
+        rand() < 0.5
+          ? int(-1000, 1000)
+          : rand() < 0.5
+            ? 2147483647 - int(0, 9000)
+            : -2147483648 + int(0, 9000),
+      );
+      const row = (i: number) =>
+        Int8Array.from({ length: k }, (_, p) => (transA ? a[p * m + i]! : a[i * k + p]!));
+      const col = (j: number) =>
+        Int8Array.from({ length: k }, (_, p) => (transB ? b[j * k + p]! : b[p * n + j]!));
+      const want = Array.from({ length: m * n }, (_, e) =>
+        dotInt8(row(Math.floor(e / n)), col(e % n), bias[e % n]!),
+      );
+      const got = gemmInt8(
+        tensor('int8', transA ? [k, m] : [m, k], a),
+        tensor('int8', transB ? [n, k] : [k, n], b),
+        bias,
+        { transA, transB },
+      );
+      expect(got.dims).toEqual([m, n]);
+      expect(Array.from(got.data)).toEqual(want);
+    }
   });
 });
 

@@ -40,6 +40,9 @@ export function dotInt8(a: Int8Array, b: Int8Array, init = 0): number {
   return acc;
 }
 
+/** Output channels conv2dInt8 accumulates together (4 planes per input row read). */
+const CO_BLOCK = 4;
+
 /** Conv2D attributes, ONNX conventions. */
 export interface Conv2dAttrs {
   /** [strideH, strideW], default [1, 1]. */
@@ -98,23 +101,35 @@ export function conv2dInt8(
   const x = input.data;
   const wt = weight.data;
   const out = new Int32Array(n * cout * oh * ow);
-  // One output plane at a time, one weight tap at a time: plane += w * (shifted input rows).
+  // One weight tap at a time: plane += w * (shifted input rows).
   // The sum is kept exact in float64 (|sum| <= K * 2^14 + 2^31 << 2^53) and wrapped to int32
   // once at the end, which equals wrapping after every multiply-accumulate (int32 wrapping is
   // addition modulo 2^32). For each tap the output columns split into three runs: left of the
   // input (padValue), inside it, right of it; rows above or below the input read padValue.
-  const plane = new Float64Array(oh * ow);
+  // Output channels are taken CO_BLOCK at a time (within one group): each input row a tap reads
+  // is loaded once for the block's planes. Depthwise layers (one output channel per group) take
+  // them one at a time.
+  const block = Math.min(CO_BLOCK, coutPerGroup);
+  const size = oh * ow;
+  const planes = new Float64Array(block * size);
+  const taps = new Float64Array(block);
   for (let b = 0; b < n; b++) {
-    for (let co = 0; co < cout; co++) {
-      const g = Math.floor(co / coutPerGroup);
-      plane.fill(bias ? bias[co]! : 0);
+    // the block ends at the group's end, so every channel in it reads the same inputs
+    for (let co0 = 0, nb = 0; co0 < cout; co0 += nb) {
+      const g = Math.floor(co0 / coutPerGroup);
+      nb = Math.min(block, (g + 1) * coutPerGroup - co0);
+      for (let j = 0; j < nb; j++) planes.fill(bias ? bias[co0 + j]! : 0, j * size, (j + 1) * size);
       for (let ci = 0; ci < cinPerGroup; ci++) {
         const xc = (b * cin + g * cinPerGroup + ci) * h * w;
         for (let ky = 0; ky < kh; ky++) {
           for (let kx = 0; kx < kw; kx++) {
-            const wv = wt[((co * cinPerGroup + ci) * kh + ky) * kw + kx]!;
-            if (wv === 0) continue;
-            const padTerm = padValue * wv;
+            let any = false;
+            for (let j = 0; j < nb; j++) {
+              const wv = wt[(((co0 + j) * cinPerGroup + ci) * kh + ky) * kw + kx]!;
+              taps[j] = wv;
+              if (wv !== 0) any = true;
+            }
+            if (!any) continue;
             // ox with 0 <= ox * sw - pl + kx * dw < w: [oxLo, oxHi)
             const shift = kx * dw - pl;
             const oxLo = Math.min(ow, Math.max(0, Math.ceil(-shift / sw)));
@@ -123,21 +138,53 @@ export function conv2dInt8(
               const iy = oy * sh - pt + ky * dh;
               const row = oy * ow;
               if (iy < 0 || iy >= h) {
-                if (padTerm !== 0) for (let ox = 0; ox < ow; ox++) plane[row + ox]! += padTerm;
+                if (padValue !== 0)
+                  for (let j = 0; j < nb; j++) {
+                    const padTerm = padValue * taps[j]!;
+                    const r = j * size + row;
+                    for (let ox = 0; ox < ow; ox++) planes[r + ox]! += padTerm;
+                  }
                 continue;
               }
               const xr = xc + iy * w + shift;
-              if (padTerm !== 0) {
-                for (let ox = 0; ox < oxLo; ox++) plane[row + ox]! += padTerm;
-                for (let ox = oxHi; ox < ow; ox++) plane[row + ox]! += padTerm;
+              if (padValue !== 0)
+                for (let j = 0; j < nb; j++) {
+                  const padTerm = padValue * taps[j]!;
+                  const r = j * size + row;
+                  for (let ox = 0; ox < oxLo; ox++) planes[r + ox]! += padTerm;
+                  for (let ox = oxHi; ox < ow; ox++) planes[r + ox]! += padTerm;
+                }
+              if (nb === 4) {
+                const w0 = taps[0]!;
+                const w1 = taps[1]!;
+                const w2 = taps[2]!;
+                const w3 = taps[3]!;
+                const r1 = size + row;
+                const r2 = 2 * size + row;
+                const r3 = 3 * size + row;
+                for (let ox = oxLo; ox < oxHi; ox++) {
+                  const xv = x[xr + ox * sw]!;
+                  planes[row + ox]! += w0 * xv;
+                  planes[r1 + ox]! += w1 * xv;
+                  planes[r2 + ox]! += w2 * xv;
+                  planes[r3 + ox]! += w3 * xv;
+                }
+              } else {
+                for (let j = 0; j < nb; j++) {
+                  const wv = taps[j]!;
+                  if (wv === 0) continue;
+                  const r = j * size + row;
+                  for (let ox = oxLo; ox < oxHi; ox++) planes[r + ox]! += wv * x[xr + ox * sw]!;
+                }
               }
-              for (let ox = oxLo; ox < oxHi; ox++) plane[row + ox]! += wv * x[xr + ox * sw]!;
             }
           }
         }
       }
-      const o = (b * cout + co) * oh * ow;
-      for (let i = 0; i < plane.length; i++) out[o + i] = wrapInt32(plane[i]!);
+      for (let j = 0; j < nb; j++) {
+        const o = (b * cout + co0 + j) * size;
+        for (let i = 0; i < size; i++) out[o + i] = wrapInt32(planes[j * size + i]!);
+      }
     }
   }
   return tensor('int32', [n, cout, oh, ow], out);
@@ -167,19 +214,29 @@ export function gemmInt8(
   if (k !== kb) throw new RangeError(`gemmInt8: inner dimensions ${k} != ${kb}`);
   if (bias && bias.length !== n)
     throw new RangeError(`gemmInt8: bias length ${bias.length} != ${n}`);
+  // Rows of A and columns of B as contiguous int8 runs of length k, then one dot product per
+  // output: the sum is exact in float64 (|sum| <= k * 2^14 + 2^31 << 2^53) and wrapped to int32
+  // once, which equals wrapping after every multiply-accumulate (as in conv2dInt8).
+  const rows = attrs.transA ? transposeInt8(a.data, k, m) : a.data;
+  const cols = attrs.transB ? b.data : transposeInt8(b.data, k, n);
   const out = new Int32Array(m * n);
   for (let i = 0; i < m; i++) {
+    const ai = i * k;
     for (let j = 0; j < n; j++) {
+      const bj = j * k;
       let acc = bias ? bias[j]! : 0;
-      for (let p = 0; p < k; p++) {
-        const av = attrs.transA ? a.data[p * m + i]! : a.data[i * k + p]!;
-        const bv = attrs.transB ? b.data[j * k + p]! : b.data[p * n + j]!;
-        acc = macInt32(acc, av, bv);
-      }
-      out[i * n + j] = acc;
+      for (let p = 0; p < k; p++) acc += rows[ai + p]! * cols[bj + p]!;
+      out[i * n + j] = wrapInt32(acc);
     }
   }
   return tensor('int32', [m, n], out);
+}
+
+/** The [c, r] transpose of an int8 matrix stored [r, c] row-major. */
+function transposeInt8(x: Int8Array, r: number, c: number): Int8Array {
+  const t = new Int8Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = x[i * c + j]!;
+  return t;
 }
 
 /** Reference int8 MatMul [M, K] x [K, N] -> [M, N] int32 with optional bias [N]. */

@@ -111,9 +111,18 @@ export function ascendDequantV100Value(
   p: AscendDequantV100Params = {},
 ): number {
   requireInt32(acc, 'AscendDequant');
+  checkDeqScaleV100(deqScale16);
+  return dequantV100(acc, deqScale16, p);
+}
+
+function checkDeqScaleV100(deqScale16: number): void {
   if (!isFp16Value(deqScale16) || !Number.isFinite(deqScale16) || deqScale16 < 0) {
     throw new RangeError(`AscendDequant: deq_scale ${deqScale16} is not a finite fp16 value >= 0`);
   }
+}
+
+/** {@link ascendDequantV100Value} for an int32 `acc` and a checked `deqScale16`. */
+function dequantV100(acc: number, deqScale16: number, p: AscendDequantV100Params): number {
   const ov = p.overflow ?? 'saturate';
   let r: number;
   if ((p.reading ?? 'fused') === 'fused') {
@@ -128,6 +137,7 @@ export function ascendDequantV100Value(
 /**
  * AscendDequant v100 over an int32 tensor; `deqScale16` holds one fp16 value per tensor or per
  * channel of `channelAxis` (default 1: NCHW conv output, [M, N] Gemm output). Returns fp16 bits.
+ * Each scale is checked once, each accumulator as in {@link ascendDequantV100Value}.
  */
 export function ascendDequantV100(
   acc: TensorData<'int32'>,
@@ -136,11 +146,14 @@ export function ascendDequantV100(
 ): TensorData<'float16'> {
   const axis = p.channelAxis ?? 1;
   checkScaleCount(deqScale16.length, acc.dims, axis);
+  for (let c = 0; c < deqScale16.length; c++) checkDeqScaleV100(deqScale16[c]!);
   const ch = deqScale16.length === 1 ? () => 0 : channelIndexer(acc.dims, axis);
   const out = new Uint16Array(acc.data.length);
   const ov = p.overflow ?? 'saturate';
   for (let i = 0; i < acc.data.length; i++) {
-    out[i] = toFp16Bits(ascendDequantV100Value(acc.data[i]!, deqScale16[ch(i)]!, p), ov);
+    const a = acc.data[i]!;
+    requireInt32(a, 'AscendDequant');
+    out[i] = toFp16Bits(dequantV100(a, deqScale16[ch(i)]!, p), ov);
   }
   return tensor('float16', acc.dims, out);
 }

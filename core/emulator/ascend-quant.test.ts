@@ -5,12 +5,13 @@ import {
   ascendQuant,
   ascendQuantConstants,
   ascendQuantFp16,
+  ascendQuantFunction,
   ascendQuantTrace,
   ascendQuantValue,
   checkAscendQuantParams,
   makeAscendQuantParams,
 } from './ascend-quant.ts';
-import { toFp16Bits } from './fp16.ts';
+import { fp16BitsToNumber, toFp16Bits } from './fp16.ts';
 import { roundHalfEven } from './rounding.ts';
 
 const q = (x: number, p: AscendQuantParams) => ascendQuantValue(Math.fround(x), p);
@@ -182,6 +183,32 @@ describe('AscendQuant: array entry points', () => {
     // 0*2-1=-1; 1.5*2-1=2; 2.5*2-1=4; -2.5*2-1=-6; 600-1 -> 127; -601 -> -128;
     // fp16(0.26)=0.2600097656 -> *2 = 0.520019... -> -1 = -0.47998 -> round -> -0 -> 0
     expect(Array.from(a)).toEqual([-1, 2, 4, -6, 127, -128, 0]);
+  });
+});
+
+describe('ascendQuantFunction: the parameters checked once', () => {
+  it('equals ascendQuantValue on every fp16 value, for plain, offset and sqrt_mode parameters', () => {
+    const records: AscendQuantParams[] = [
+      { scale: 41.3, offset: 0 },
+      { scale: 57.875, offset: -128 },
+      makeAscendQuantParams(1 / 70000, 3), // sqrt_mode
+    ];
+    expect(records[2]!.sqrtMode).toBe(true);
+    for (const p of records) {
+      const f = ascendQuantFunction(p);
+      for (let bits = 0; bits < 0x10000; bits++) {
+        const x = fp16BitsToNumber(bits);
+        expect(f(x)).toBe(ascendQuantValue(x, p));
+      }
+    }
+  });
+  it('throws what ascendQuantValue throws: unusable parameters at once, non-fp32 inputs per call', () => {
+    expect(() => ascendQuantFunction({ scale: 1e6, offset: 0 })).toThrow(/does not fit fp16/);
+    expect(() => ascendQuantValue(1, { scale: 1e6, offset: 0 })).toThrow(/does not fit fp16/);
+    expect(() => ascendQuantFunction({ scale: 2, offset: 0.5 })).toThrow(/not an integer/);
+    const f = ascendQuantFunction({ scale: 2, offset: 0 });
+    expect(() => f(0.1)).toThrow(/not an fp32 value/);
+    expect(f(Math.fround(0.1))).toBe(0);
   });
 });
 

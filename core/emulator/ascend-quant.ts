@@ -154,7 +154,15 @@ function assertUsable(p: AscendQuantParams): AscendQuantConstants {
  * {@link ascendQuantTrace} for fp32 inputs).
  */
 export function ascendQuantTraceFp16(x16: number, p: AscendQuantParams): AscendQuantTrace {
-  const { scale16, offset16 } = assertUsable(p);
+  return traceWith(x16, p, assertUsable(p));
+}
+
+/** {@link ascendQuantTraceFp16} with the constants of parameters already checked usable. */
+function traceWith(
+  x16: number,
+  p: AscendQuantParams,
+  { scale16, offset16 }: AscendQuantConstants,
+): AscendQuantTrace {
   const ov = p.overflow ?? 'saturate';
   const [lo, hi] = INT_RANGE[p.dstType ?? 'int8'];
   const mul1 = mul16(x16, scale16, ov);
@@ -163,6 +171,22 @@ export function ascendQuantTraceFp16(x16: number, p: AscendQuantParams): AscendQ
   const rounded = roundWithMode(added, p.roundMode ?? 'Round');
   const y = saturateInt(rounded, lo, hi);
   return { x16, mul1, mul2, added, rounded, y };
+}
+
+/**
+ * AscendQuant of fp32 values as a function: the parameters are checked once (the same checks
+ * and errors as {@link ascendQuantValue}), then each call computes
+ * {@link ascendQuantValue}`(x, p)`.
+ */
+export function ascendQuantFunction(p: AscendQuantParams): (x: number) => number {
+  const constants = assertUsable(p);
+  const ov = p.overflow ?? 'saturate';
+  return (x) => {
+    if (!Number.isNaN(x) && Math.fround(x) !== x) {
+      throw new RangeError(`AscendQuant: input ${x} is not an fp32 value`);
+    }
+    return traceWith(fp16BitsToNumber(toFp16Bits(x, ov)), p, constants).y;
+  };
 }
 
 /**
@@ -190,9 +214,9 @@ export function ascendQuantValue(x: number, p: AscendQuantParams): number {
  * not packed). Source: TBE ascend_quant.py.
  */
 export function ascendQuant(x: Float32Array, p: AscendQuantParams): Int8Array {
-  assertUsable(p);
+  const q = ascendQuantFunction(p);
   const out = new Int8Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = ascendQuantValue(x[i]!, p);
+  for (let i = 0; i < x.length; i++) out[i] = q(x[i]!);
   return out;
 }
 
@@ -201,14 +225,14 @@ export function ascendQuant(x: Float32Array, p: AscendQuantParams): Int8Array {
  * Source: TBE ascend_quant.py (dtype float16 path).
  */
 export function ascendQuantFp16(x: Uint16Array, p: AscendQuantParams): Int8Array {
-  assertUsable(p);
+  const constants = assertUsable(p);
   const ov = p.overflow ?? 'saturate';
   const out = new Int8Array(x.length);
   for (let i = 0; i < x.length; i++) {
     let v = fp16BitsToNumber(x[i]!);
     // An fp16 Inf/NaN input under saturation mode reads as the saturated value.
     if (ov === 'saturate' && !Number.isFinite(v)) v = roundToFp16(v, 'saturate');
-    out[i] = ascendQuantTraceFp16(v, p).y;
+    out[i] = traceWith(v, p, constants).y;
   }
   return out;
 }

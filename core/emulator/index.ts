@@ -42,6 +42,7 @@ export {
   ascendQuant,
   ascendQuantConstants,
   ascendQuantFp16,
+  ascendQuantFunction,
   ascendQuantTrace,
   ascendQuantTraceFp16,
   ascendQuantValue,

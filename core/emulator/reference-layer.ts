@@ -27,7 +27,7 @@ import {
   type DequantV100Reading,
   packDeqScaleV200,
 } from './ascend-dequant.ts';
-import { ascendQuant, ascendQuantValue } from './ascend-quant.ts';
+import { ascendQuant, ascendQuantFunction } from './ascend-quant.ts';
 import { fp16BitsToNumber } from './fp16.ts';
 import {
   convIntegerRef,
@@ -176,8 +176,7 @@ function channelOf(dims: readonly number[], axis: number, channels: number): (i:
 export function inputQuantizer(layer: QuantizedLayer): (x: number) => number {
   const target = requireLoweredTarget(layer);
   if (target === 'ascend310' || target === 'ascend310p') {
-    const p = ascendQuantParamsOf(layer);
-    return (x) => ascendQuantValue(x, p);
+    return ascendQuantFunction(ascendQuantParamsOf(layer));
   }
   const type = target === 'snapdragon' ? 'uint8' : 'int8';
   const s = Math.fround(layer.act.scale);
