@@ -153,6 +153,9 @@ describe('at-least-once delivery', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { advanced: number };
     expect(body.advanced).toBeGreaterThanOrEqual(2);
-    expect(await waitForSubmission(id)).toMatchObject({ status: 'scored' });
-  }, 600_000);
+    // Alone this test takes about 30 s. In the full suite it took 390-425 s on the 2-core CI
+    // host (other test files share the machine and the live local queue), and more than 600 s
+    // on a host running at half speed (2026-11-27); the budget leaves room for that.
+    expect(await waitForSubmission(id, 1_100_000)).toMatchObject({ status: 'scored' });
+  }, 1_200_000);
 });
