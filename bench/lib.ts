@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the performance benchmarks (bench/perf.ts, bench/tiering.ts): machine
  * description, medians, the native reference runtime (onnxruntime-node from bench/native,
- * installed on demand), timed CLI runs.
+ * installed on demand), timed CLI runs, a zoo task quantized the way the benchmarks compare it.
  */
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -11,8 +11,29 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tensor as OrtTensor } from 'onnxruntime-web';
+import { nodeDataSource } from '../cli/data-source.ts';
+import { readTaskModel } from '../cli/zoo-files.ts';
+import { spreadIndices } from '../core/calibrate/sampler.ts';
+import type { Target } from '../core/formats/targets.ts';
+import { decodeModel } from '../core/onnx/index.ts';
+import { quantizeModel } from '../core/quantize/quantize.ts';
 import { type OrtTensorConstructor, toOrtTensor } from '../core/runtime/convert.ts';
 import type { TensorData } from '../core/tensor/index.ts';
+import type { BenchmarkTask } from '../zoo/task.ts';
+
+/**
+ * A zoo task's calibration split and its model quantized for `target` on 50 spread calibration
+ * samples (default options): the emulation the benchmarks time and compare.
+ */
+export async function quantizedOnSpread(task: BenchmarkTask, target: Target) {
+  const calib = await task.load(nodeDataSource(), 'calibration');
+  const indices = spreadIndices(calib.size, 50);
+  const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calib, {
+    target,
+    samples: { indices },
+  });
+  return { calib, indices, q };
+}
 
 /** CPU, cores, memory, load, versions: recorded with every result. */
 export function machine() {

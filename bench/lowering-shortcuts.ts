@@ -14,10 +14,7 @@
  *    4,000,000 accumulators aimed at fp16 midpoints, against the correctly rounded fp16(p).
  */
 import { parseArgs } from 'node:util';
-import { nodeDataSource } from '../cli/data-source.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
-import { readTaskModel } from '../cli/zoo-files.ts';
-import { spreadIndices } from '../core/calibrate/sampler.ts';
 import { ascendQuantConstants, ascendQuantFunction } from '../core/emulator/ascend-quant.ts';
 import { fp16BitsToNumber, roundToFp16 } from '../core/emulator/fp16.ts';
 import {
@@ -32,9 +29,8 @@ import { rng, runModel } from '../core/emulator/lowering/test-support.ts';
 import { roundHalfEven } from '../core/emulator/rounding.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { makeGraph, makeModel, makeTensorValueInfo } from '../core/onnx/builder.ts';
-import { decodeModel } from '../core/onnx/index.ts';
-import { quantizeModel } from '../core/quantize/quantize.ts';
 import { TASKS } from '../zoo/registry.ts';
+import { quantizedOnSpread } from './lib.ts';
 
 const { values } = parseArgs({
   options: { tasks: { type: 'string' }, ulps: { type: 'string', default: '200' } },
@@ -57,12 +53,7 @@ let singleOp = 0;
 let withOffset = 0;
 let folded = 0;
 for (const id of taskIds) {
-  const task = TASKS[id]!;
-  const calib = await task.load(nodeDataSource(), 'calibration');
-  const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calib, {
-    target: getTarget('ascend310'),
-    samples: { indices: spreadIndices(calib.size, 50) },
-  });
+  const { q } = await quantizedOnSpread(TASKS[id]!, getTarget('ascend310'));
   for (const layer of q.layers) {
     const p = ascendQuantParamsOf(layer);
     if (p.sqrtMode) continue;

@@ -47,6 +47,7 @@ import {
   median,
   ortFeeds,
   parallelCeiling,
+  quantizedOnSpread,
   scoreArgs,
   table,
   uptime,
@@ -286,12 +287,7 @@ async function prefixSection() {
   const results: Record<string, unknown>[] = [];
   for (const id of taskIds) {
     const task = TASKS[id]!;
-    const calib = await task.load(nodeDataSource(), 'calibration');
-    const indices = spreadIndices(calib.size, 50);
-    const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calib, {
-      target,
-      samples: { indices },
-    });
+    const { calib, indices, q } = await quantizedOnSpread(task, target);
     const times: Record<'whole' | 'shared', number[]> = { whole: [], shared: [] };
     const runs: Record<'whole' | 'shared', number[]> = { whole: [], shared: [] };
     const bytes: Record<string, string> = {};
@@ -628,12 +624,7 @@ async function fidelitySection() {
   const rows: (string | number)[][] = [];
   const results: Record<string, unknown>[] = [];
   for (const id of taskIds) {
-    const task = TASKS[id]!;
-    const calib = await task.load(nodeDataSource(), 'calibration');
-    const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calib, {
-      target,
-      samples: { indices: spreadIndices(calib.size, 50) },
-    });
+    const { calib, q } = await quantizedOnSpread(TASKS[id]!, target);
     const emulation = buildEmulationModel(q.prepared, q.layers, target);
     const run = { target: target.id, layers: q.layers, emulation };
     await checkFidelity(run, calib);

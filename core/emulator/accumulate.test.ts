@@ -13,6 +13,22 @@ import {
 
 const i8 = (dims: number[], v: number[]) => tensor('int8', dims, Int8Array.from(v));
 
+/** Seeded random integers for the property tests. */
+function seededInts(seed: number) {
+  const rand = mulberry32(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  /** `n` int32 biases: half small, half within `margin` of an int32 limit (so that sums wrap). */
+  const biases = (n: number, margin: number) =>
+    Int32Array.from({ length: n }, () =>
+      rand() < 0.5
+        ? int(-1000, 1000)
+        : rand() < 0.5
+          ? 2147483647 - int(0, margin)
+          : -2147483648 + int(0, margin),
+    );
+  return { rand, int, biases };
+}
+
 describe('dotInt8 / macInt32', () => {
   it('[1,2,3].[4,-5,6] = 4 - 10 + 18 = 12; from bias 100: 112', () => {
     expect(dotInt8(Int8Array.from([1, 2, 3]), Int8Array.from([4, -5, 6]))).toBe(12);
@@ -118,8 +134,7 @@ function conv2dTextbook(
 
 describe('conv2dInt8 against the textbook loop (seeded random shapes)', () => {
   it('equals it bit for bit: strides, asymmetric pads, dilations, groups, padValue, wrapping biases', () => {
-    const rand = mulberry32(20261126);
-    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    const { rand, int, biases } = seededInts(20261126);
     let compared = 0;
     for (let trial = 0; trial < 300; trial++) {
       const group = [1, 1, 2, 3][int(0, 3)]!;
@@ -152,14 +167,7 @@ describe('conv2dInt8 against the textbook loop (seeded random shapes)', () => {
       const wt = Int8Array.from({ length: cout * cpg * kh * kw }, () =>
         rand() < 0.2 ? 0 : int(-128, 127),
       );
-      // biases near the int32 limits, so that sums wrap
-      const bias = Int32Array.from({ length: cout }, () =>
-        rand() < 0.5
-          ? int(-1000, 1000)
-          : rand() < 0.5
-            ? 2147483647 - int(0, 5000)
-            : -2147483648 + int(0, 5000),
-      );
+      const bias = biases(cout, 5000);
       const want = conv2dTextbook(x, xd, wt, wd, bias, attrs);
       const got = conv2dInt8(tensor('int8', xd, x), tensor('int8', wd, wt), bias, {
         strides: attrs.strides as [number, number],
@@ -195,21 +203,14 @@ describe('gemmInt8 / matmulInt8 (hand-computed)', () => {
 
 describe('gemmInt8 against per-element dot products (seeded)', () => {
   it('equals dotInt8 (wrapping after every multiply-add) for every transA / transB, biases near the int32 limits', () => {
-    const rand = mulberry32(20261127);
-    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    const { rand, int, biases } = seededInts(20261127);
     for (let trial = 0; trial < 60; trial++) {
       const [m, k, n] = [int(1, 7), int(1, 40), int(1, 7)];
       const transA = rand() < 0.5;
       const transB = rand() < 0.5;
       const a = Int8Array.from({ length: m * k }, () => int(-128, 127));
       const b = Int8Array.from({ length: k * n }, () => int(-128, 127));
-      const bias = Int32Array.from({ length: n }, () =>
-        rand() < 0.5
-          ? int(-1000, 1000)
-          : rand() < 0.5
-            ? 2147483647 - int(0, 9000)
-            : -2147483648 + int(0, 9000),
-      );
+      const bias = biases(n, 9000);
       const row = (i: number) =>
         Int8Array.from({ length: k }, (_, p) => (transA ? a[p * m + i]! : a[i * k + p]!));
       const col = (j: number) =>

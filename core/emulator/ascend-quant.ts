@@ -180,13 +180,15 @@ function traceWith(
  */
 export function ascendQuantFunction(p: AscendQuantParams): (x: number) => number {
   const constants = assertUsable(p);
-  const ov = p.overflow ?? 'saturate';
-  return (x) => {
-    if (!Number.isNaN(x) && Math.fround(x) !== x) {
-      throw new RangeError(`AscendQuant: input ${x} is not an fp32 value`);
-    }
-    return traceWith(fp16BitsToNumber(toFp16Bits(x, ov)), p, constants).y;
-  };
+  return (x) => traceWith(castInput(x, p), p, constants).y;
+}
+
+/** The op's input cast: fp32 `x` (checked) to fp16 with the record's overflow mode. */
+function castInput(x: number, p: AscendQuantParams): number {
+  if (!Number.isNaN(x) && Math.fround(x) !== x) {
+    throw new RangeError(`AscendQuant: input ${x} is not an fp32 value`);
+  }
+  return fp16BitsToNumber(toFp16Bits(x, p.overflow ?? 'saturate'));
 }
 
 /**
@@ -194,11 +196,7 @@ export function ascendQuantFunction(p: AscendQuantParams): (x: number) => number
  * input tensor is fp32); it is cast to fp16 with the parameter record's overflow mode.
  */
 export function ascendQuantTrace(x: number, p: AscendQuantParams): AscendQuantTrace {
-  if (!Number.isNaN(x) && Math.fround(x) !== x) {
-    throw new RangeError(`AscendQuant: input ${x} is not an fp32 value`);
-  }
-  const x16 = fp16BitsToNumber(toFp16Bits(x, p.overflow ?? 'saturate'));
-  return ascendQuantTraceFp16(x16, p);
+  return ascendQuantTraceFp16(castInput(x, p), p);
 }
 
 /**
