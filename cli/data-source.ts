@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import type { DataSource } from '../zoo/datasets/source.ts';
+import { type DataSource, readGunzipped } from '../zoo/datasets/source.ts';
 
 const require = createRequire(import.meta.url);
 const gunzipAsync = promisify(gunzip);
@@ -57,5 +57,59 @@ export function nodeDataSource(roots: Record<string, string> = datasetRoots()): 
       const entries = await readdir(resolve(prefix));
       return entries.sort().map((e) => `${prefix.replace(/\/$/, '')}/${e}`);
     },
+  };
+}
+
+/**
+ * The dataset files one thread read, in memory shared with other threads: `files` holds each
+ * file's bytes (decompressed under `gunzipped`) in a SharedArrayBuffer, `lists` each listing.
+ * A `--workers` run reads the data once on the main thread and hands this to its workers
+ * (postMessage shares a SharedArrayBuffer, it does not copy it).
+ */
+export interface SharedFiles {
+  files: Record<string, Uint8Array>;
+  gunzipped: Record<string, Uint8Array>;
+  lists: Record<string, string[]>;
+}
+
+/** `bytes` copied into a SharedArrayBuffer. */
+function shared(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  out.set(bytes);
+  return out;
+}
+
+/** A DataSource that reads through `base` and keeps what it read as {@link SharedFiles}. */
+export function recordingDataSource(base: DataSource): { source: DataSource; kept: SharedFiles } {
+  const kept: SharedFiles = { files: {}, gunzipped: {}, lists: {} };
+  const source: DataSource = {
+    async read(name) {
+      kept.files[name] ??= shared(await base.read(name));
+      return kept.files[name]!;
+    },
+    async list(prefix) {
+      kept.lists[prefix] ??= await base.list(prefix);
+      return kept.lists[prefix]!;
+    },
+  };
+  if (base.readGunzipped) {
+    const inflate = base.readGunzipped.bind(base);
+    source.readGunzipped = async (name) => {
+      kept.gunzipped[name] ??= shared(await inflate(name));
+      return kept.gunzipped[name]!;
+    };
+  }
+  return { source, kept };
+}
+
+/** A DataSource serving {@link SharedFiles}; a file they do not hold is read from `fallback`. */
+export function sharedDataSource(
+  kept: SharedFiles,
+  fallback: DataSource = nodeDataSource(),
+): DataSource {
+  return {
+    read: async (name) => kept.files[name] ?? fallback.read(name),
+    list: async (prefix) => kept.lists[prefix] ?? fallback.list(prefix),
+    readGunzipped: async (name) => kept.gunzipped[name] ?? readGunzipped(fallback, name),
   };
 }

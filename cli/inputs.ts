@@ -7,6 +7,7 @@
 import type { PipelineInputs } from '../core/pipeline/run.ts';
 import type { SharedIdentity } from '../core/pipeline/shared-cache.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
+import type { DataSource } from '../zoo/datasets/source.ts';
 import { getTask } from '../zoo/registry.ts';
 import { nodeDataSource } from './data-source.ts';
 import { useNodeRuntime } from './runtime-node.ts';
@@ -41,6 +42,7 @@ export async function loadPipelineInputs(
   recipe: Recipe,
   validate: boolean,
   source: InputSource = TASK_SOURCE,
+  data: DataSource = nodeDataSource(),
 ): Promise<PipelineInputs<unknown, unknown>> {
   useNodeRuntime();
   if (source.kind === 'user') {
@@ -53,7 +55,6 @@ export async function loadPipelineInputs(
     );
   }
   const task = getTask(recipe.task);
-  const data = nodeDataSource();
   const [model, calibration, evaluation] = await Promise.all([
     readTaskModel(task.manifest),
     task.load(data, 'calibration'),

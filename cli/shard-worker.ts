@@ -1,5 +1,6 @@
 /**
- * One shard worker of cli/workers.ts: loads the run's model and data once (cli/inputs.ts),
+ * One shard worker of cli/workers.ts: loads the run's model and data once (cli/inputs.ts; a zoo
+ * task's dataset files come from the main thread, in shared memory),
  * then either
  * - live: runs the pipeline once, alongside the main thread; at each phase it executes the
  *   shards it has been sent, posts their encoded outputs with its measurements, and waits for
@@ -15,6 +16,7 @@ import { decodeShardOutput, encodeShardOutput, replayPipeline } from '../core/pi
 import { runPipeline, type ShardExecutor } from '../core/pipeline/run.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { setRunObserver } from '../core/runtime/index.ts';
+import { nodeDataSource, type SharedFiles, sharedDataSource } from './data-source.ts';
 import { type InputSource, loadPipelineInputs } from './inputs.ts';
 import type { FromWorker, ToWorker } from './workers.ts';
 
@@ -35,7 +37,8 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const port = parentPort!;
-const { recipe, source, shards, splitShards, validate, live } = workerData as {
+const { files, recipe, source, shards, splitShards, validate, live } = workerData as {
+  files: SharedFiles | null | undefined;
   recipe: Recipe;
   source: InputSource;
   shards: number;
@@ -55,7 +58,19 @@ const sample = () => {
 setRunObserver(sample);
 
 try {
-  const inputs = await loadPipelineInputs(recipe, validate, source);
+  // The dataset files the main thread read (undefined: they come in the first message).
+  const shared =
+    files !== undefined
+      ? files
+      : await new Promise<SharedFiles | null>((resolve) =>
+          port.once('message', (m: ToWorker) => resolve(m.kind === 'data' ? m.files : null)),
+        );
+  const inputs = await loadPipelineInputs(
+    recipe,
+    validate,
+    source,
+    shared ? sharedDataSource(shared) : nodeDataSource(),
+  );
   // What the Node adapter holds before any shard: the task's data (whole dataset files) and
   // model bytes; a Worker reads chunks from R2 instead, so shards are also reported above it.
   collectGarbage();
@@ -90,6 +105,7 @@ try {
     const cache = new Map<string, unknown[]>();
     let queue = Promise.resolve();
     port.on('message', (m: ToWorker) => {
+      if (m.kind === 'data') return; // sent before this handler existed; already taken
       queue = queue.then(async () => {
         if (m.kind === 'phase') {
           cache.set(
@@ -125,6 +141,7 @@ try {
     let failed: unknown;
     let wake: (() => void) | undefined;
     port.on('message', (m: ToWorker) => {
+      if (m.kind === 'data') return; // sent before this handler existed; already taken
       if (m.kind === 'phase') finished.set(m.phase, m.outputs);
       else if (failed !== undefined) fail(failed);
       else requests.push({ phase: m.phase, index: m.index });
