@@ -495,6 +495,7 @@ async function memorySection() {
       workers: 1,
       shards: 1,
       freshWorkerPerShard: true,
+      liveMemory: true,
       onShard: (phase, index, stats) => {
         shards.push({ phase, index, stats });
         log(`memory ${id} ${phase}/${index}: ${JSON.stringify(stats)}`);
@@ -523,7 +524,7 @@ async function memorySection() {
   md.push(
     '## Peak memory per shard kind (1 shard per phase, each shard in a fresh worker thread)',
     '',
-    'Each shard runs alone in a new worker_thread (cli/workers.ts, `freshWorkerPerShard`): the worker loads the task, replays the pipeline with the finished phases served from the cache, executes the shard and reports: **wasm** = size of the WebAssembly memory of onnxruntime-web in that worker after the shard (linear memory only grows, so this is its peak); **heap** = peak V8 heap in use and **external** = peak V8 external memory (array buffers: the dataset files the Node adapter reads whole, model bytes, tensors), both sampled after every model execution and at the end. "sum" is an upper bound of what one isolate holds; the Node adapter reads whole dataset files (e.g. the 47 MB Fashion-MNIST training images), which the Worker reads as chunks from R2, so "external" overstates a Worker shard.',
+    'Each shard runs alone in a new worker_thread (cli/workers.ts, `freshWorkerPerShard`): the worker loads the task, replays the pipeline with the finished phases served from the cache, executes the shard and reports: **wasm** = size of the WebAssembly memory of onnxruntime-web in that worker after the shard (linear memory only grows, so this is its peak); **heap** = peak V8 heap in use and **external** = peak V8 external memory (array buffers: model bytes, tensors, a user model\'s data; a zoo task\'s dataset files are shared from the main thread and not counted), both live: sampled after two full garbage collections, after every model execution and at the end (`liveMemory`). "sum" is what one isolate holds at most; "sum without the adapter data" leaves out the external memory held after loading (the Node adapter reads whole files, which the Worker reads as chunks from R2).',
     '',
     table(
       [

@@ -37,8 +37,9 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const port = parentPort!;
-const { files, recipe, source, shards, splitShards, validate, live } = workerData as {
+const { files, recipe, source, shards, splitShards, validate, live, liveMemory } = workerData as {
   files: SharedFiles | null | undefined;
+  liveMemory: boolean;
   recipe: Recipe;
   source: InputSource;
   shards: number;
@@ -51,6 +52,12 @@ const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m
 let heapPeak = 0;
 let externalPeak = 0;
 const sample = () => {
+  // An ArrayBuffer's external memory is released by the sweep after the GC that finds it
+  // unreachable, so one collection can leave it counted; two do not.
+  if (liveMemory) {
+    collectGarbage();
+    collectGarbage();
+  }
   const h = getHeapStatistics();
   heapPeak = Math.max(heapPeak, h.used_heap_size);
   externalPeak = Math.max(externalPeak, h.external_memory);

@@ -79,6 +79,12 @@ export interface WorkerRunOptions {
   validate?: boolean;
   /** Terminate a worker after each shard and start a fresh one (memory measurements). */
   freshWorkerPerShard?: boolean;
+  /**
+   * Measure live memory: the workers run two full garbage collections before each memory
+   * sample (after every model execution), so `ShardStats` counts what a shard holds, not the
+   * garbage V8 has not collected yet. Slow; for memory measurements.
+   */
+  liveMemory?: boolean;
   onProgress?: (done: number, total: number) => void;
   /** Called with every shard's measurements. */
   onShard?: (phase: string, index: number, stats: ShardStats) => void;
@@ -135,6 +141,7 @@ export async function runOnWorkers(
         splitShards,
         validate,
         live: !options.freshWorkerPerShard,
+        liveMemory: options.liveMemory === true,
       },
     });
     const ready = new Promise<void>((resolve, reject) => {

@@ -474,9 +474,11 @@ export async function runPipeline<L, P>(
         // batches[batch][layer]: the same sums whichever group of layers computed them
         const batches: number[][][] = [];
         for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) batches.push([]);
+        // Two captured tensors per layer (its INT8 output and its float reference): groups of
+        // CAPTURE_GROUP / 2 layers keep a session at CAPTURE_GROUP tensors.
         for (const group of captureGroups(
           pairs.map((p, li) => ({ p, li })),
-          CAPTURE_GROUP,
+          Math.max(1, CAPTURE_GROUP / 2),
         )) {
           const outputs = group.flatMap(({ p }) => [p.int8, p.reference]);
           const session = await captureSession(biasModel, outputs);
