@@ -30,7 +30,9 @@ describe('dataset files shared between threads', () => {
   it('keeps what it read, once each, in SharedArrayBuffers', async () => {
     const { source: base, calls } = fakeSource();
     const { source, kept } = recordingDataSource(base);
-    expect(text(await source.read('x/1'))).toBe('bytes of x/1');
+    const [a, b] = await Promise.all([source.read('x/1'), source.read('x/1')]);
+    expect(text(a)).toBe('bytes of x/1');
+    expect(b).toBe(a);
     expect(text(await source.read('x/1'))).toBe('bytes of x/1');
     expect(text(await source.readGunzipped!('x/2.gz'))).toBe('inflated x/2.gz');
     expect(await source.list('x')).toEqual(['x/b', 'x/a']);

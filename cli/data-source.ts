@@ -79,25 +79,31 @@ function shared(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A DataSource that reads through `base` and keeps what it read as {@link SharedFiles}. */
+/**
+ * A DataSource that reads through `base` and keeps what it read as {@link SharedFiles}; each
+ * file is read once, also when two splits ask for it at the same time.
+ */
 export function recordingDataSource(base: DataSource): { source: DataSource; kept: SharedFiles } {
   const kept: SharedFiles = { files: {}, gunzipped: {}, lists: {} };
+  const pending = new Map<string, Promise<unknown>>();
+  const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
+    let p = pending.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = load();
+      pending.set(key, p);
+    }
+    return p;
+  };
   const source: DataSource = {
-    async read(name) {
-      kept.files[name] ??= shared(await base.read(name));
-      return kept.files[name]!;
-    },
-    async list(prefix) {
-      kept.lists[prefix] ??= await base.list(prefix);
-      return kept.lists[prefix]!;
-    },
+    read: (name) =>
+      once(`read ${name}`, async () => (kept.files[name] = shared(await base.read(name)))),
+    list: (prefix) =>
+      once(`list ${prefix}`, async () => (kept.lists[prefix] = await base.list(prefix))),
   };
   if (base.readGunzipped) {
     const inflate = base.readGunzipped.bind(base);
-    source.readGunzipped = async (name) => {
-      kept.gunzipped[name] ??= shared(await inflate(name));
-      return kept.gunzipped[name]!;
-    };
+    source.readGunzipped = (name) =>
+      once(`gunzip ${name}`, async () => (kept.gunzipped[name] = shared(await inflate(name))));
   }
   return { source, kept };
 }
