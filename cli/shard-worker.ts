@@ -16,9 +16,9 @@ import { decodeShardOutput, encodeShardOutput, replayPipeline } from '../core/pi
 import { runPipeline, type ShardExecutor } from '../core/pipeline/run.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import { setRunObserver } from '../core/runtime/index.ts';
-import { nodeDataSource, type SharedFiles, sharedDataSource } from './data-source.ts';
+import { nodeDataSource, sharedDataSource } from './data-source.ts';
 import { type InputSource, loadPipelineInputs } from './inputs.ts';
-import type { FromWorker, ToWorker } from './workers.ts';
+import type { DataMessage, FromWorker, ToWorker } from './workers.ts';
 
 // ORT's WebAssembly memory (the threaded build imports a WebAssembly.Memory created in JS):
 // record every Memory created in this thread to report its size.
@@ -37,8 +37,7 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const port = parentPort!;
-const { files, recipe, source, shards, splitShards, validate, live, liveMemory } = workerData as {
-  files: SharedFiles | null | undefined;
+const { recipe, source, shards, splitShards, validate, live, liveMemory } = workerData as {
   liveMemory: boolean;
   recipe: Recipe;
   source: InputSource;
@@ -65,18 +64,13 @@ const sample = () => {
 setRunObserver(sample);
 
 try {
-  // The dataset files the main thread read (undefined: they come in the first message).
-  const shared =
-    files !== undefined
-      ? files
-      : await new Promise<SharedFiles | null>((resolve) =>
-          port.once('message', (m: ToWorker) => resolve(m.kind === 'data' ? m.files : null)),
-        );
+  // The first message: the dataset files the main thread read, or null (read them here).
+  const { files } = await new Promise<DataMessage>((resolve) => port.once('message', resolve));
   const inputs = await loadPipelineInputs(
     recipe,
     validate,
     source,
-    shared ? sharedDataSource(shared) : nodeDataSource(),
+    files ? sharedDataSource(files) : nodeDataSource(),
   );
   // What the Node adapter holds before any shard: the task's data (whole dataset files) and
   // model bytes; a Worker reads chunks from R2 instead, so shards are also reported above it.
@@ -112,7 +106,6 @@ try {
     const cache = new Map<string, unknown[]>();
     let queue = Promise.resolve();
     port.on('message', (m: ToWorker) => {
-      if (m.kind === 'data') return; // sent before this handler existed; already taken
       queue = queue.then(async () => {
         if (m.kind === 'phase') {
           cache.set(
@@ -148,7 +141,6 @@ try {
     let failed: unknown;
     let wake: (() => void) | undefined;
     port.on('message', (m: ToWorker) => {
-      if (m.kind === 'data') return; // sent before this handler existed; already taken
       if (m.kind === 'phase') finished.set(m.phase, m.outputs);
       else if (failed !== undefined) fail(failed);
       else requests.push({ phase: m.phase, index: m.index });

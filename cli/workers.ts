@@ -37,9 +37,14 @@ import { nodeDataSource, recordingDataSource, type SharedFiles } from './data-so
 import { type InputSource, inputsIdentity, loadPipelineInputs, TASK_SOURCE } from './inputs.ts';
 import { fileStore } from './shared-store.ts';
 
-/** Messages main -> worker. */
+/** The first message to every worker: a zoo task's dataset files (null: read your own). */
+export interface DataMessage {
+  kind: 'data';
+  files: SharedFiles | null;
+}
+
+/** Messages main -> worker after the {@link DataMessage}. */
 export type ToWorker =
-  | { kind: 'data'; files: SharedFiles | null }
   | { kind: 'phase'; phase: string; outputs: Uint8Array[] }
   | { kind: 'shard'; phase: string; index: number };
 
@@ -129,12 +134,14 @@ export async function runOnWorkers(
   const splitShards =
     options.splitShards ??
     (options.freshWorkerPerShard ? shards : Math.max(shards, SPLIT_SHARDS_PER_WORKER * nWorkers));
-  // The task's dataset files, once the main thread has read them (shared, not copied).
-  let files: SharedFiles | null | undefined;
+  // The task's dataset files, once this thread has read them (shared, not copied).
+  let shareFiles!: (files: SharedFiles | null) => void;
+  const filesRead = new Promise<SharedFiles | null>((resolve) => {
+    shareFiles = resolve;
+  });
   const spawn = (): PoolWorker => {
     const worker = new Worker(WORKER_URL, {
       workerData: {
-        files,
         recipe,
         source,
         shards,
@@ -144,6 +151,9 @@ export async function runOnWorkers(
         liveMemory: options.liveMemory === true,
       },
     });
+    void filesRead.then((files) =>
+      worker.postMessage({ kind: 'data', files } satisfies DataMessage),
+    );
     const ready = new Promise<void>((resolve, reject) => {
       const onMsg = (m: FromWorker) => {
         if (m.kind === 'ready') {
@@ -239,10 +249,11 @@ export async function runOnWorkers(
     if (!inputs && source.kind === 'task') {
       const recording = recordingDataSource(nodeDataSource());
       inputs = await loadPipelineInputs(recipe, validate, source, recording.source);
-      files = recording.kept;
-    } else files = null;
-    for (const w of pool) w.worker.postMessage({ kind: 'data', files } satisfies ToWorker);
-    inputs ??= await loadPipelineInputs(recipe, validate, source);
+      shareFiles(recording.kept);
+    } else {
+      shareFiles(null);
+      inputs ??= await loadPipelineInputs(recipe, validate, source);
+    }
     const store = options.cacheDir ? fileStore(options.cacheDir) : undefined;
     const identity = store ? await inputsIdentity(inputs, source) : undefined;
     /** Runs one phase's shards on the pool; returns their encoded outputs in shard order. */
