@@ -37,7 +37,7 @@
  * Sampling noise: the measured loss itself is a difference on a finite evaluation split (1,000
  * samples: one sample = 0.1 point), so an estimate cannot be closer to it than that noise.
  */
-import type { BatchSource } from '../evaluate/predict.ts';
+import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { type Detection, detectionMetrics } from '../metrics/detection.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
@@ -80,7 +80,7 @@ export async function runPair<P>(
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end))
     throw new RangeError(`runPair: bad range [${start}, ${end})`);
   if (end > source.size) throw new RangeError(`runPair: end ${end} beyond split ${source.size}`);
-  const batchSize = options.batchSize ?? 50;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const sessions: ModelSession[] = [];
   const out: PairedPredictions<P> = { start, count: end - start, fp32: [], int8: [] };
   const logits: Float32Array[] = [];

@@ -16,7 +16,7 @@
  *
  * {@link randomSamples} (seeded Fisher-Yates) is the baseline.
  */
-import type { BatchSource } from '../evaluate/predict.ts';
+import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { withOutputs } from '../onnx/outputs.ts';
@@ -64,7 +64,7 @@ export interface SampleLabel {
 export interface DescribeOptions {
   start?: number;
   end?: number;
-  /** Samples per execution (default 50). */
+  /** Samples per execution (default DEFAULT_BATCH_SIZE). */
   batchSize?: number;
   /** Tensor used as embedding (default: the model's first output). May be an intermediate. */
   embedding?: string;
@@ -178,7 +178,7 @@ export async function describeSamples(
     )
   )
     throw new RangeError(`describeSamples: range [${start}, ${end}) outside 0..${source.size}`);
-  const batchSize = options.batchSize ?? 50;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const session = await createSession(
     encodeModel(options.embedding ? withOutputs(model, [options.embedding]) : model),
   );

@@ -34,8 +34,19 @@ export interface PredictOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The batch size used unless a caller says otherwise; part of the reproducibility contract. */
-export const DEFAULT_BATCH_SIZE = 50;
+/**
+ * The batch size used unless a caller says otherwise; part of the reproducibility contract
+ * (batches are aligned to its multiples from sample 0).
+ *
+ * 10, not more: onnxruntime-web's WebAssembly memory only grows, to the largest batch's
+ * activations, and a batch of 50 took it to 71 MiB for fmnist-detect's INT8 emulation graph
+ * (64x64 inputs), over half of a 128 MB shard; batches of 10 need 23 MiB. They cost no speed on
+ * the real models: 1,000 evaluation samples of the four real zoo models ran at 0.96-1.08x the
+ * throughput of batches of 50 (FP32 and INT8 emulated); only smoke-fmnist, a model of 1 ms per
+ * 10 samples, pays for the extra calls (0.64-0.80x). Every model gave the same output bytes per
+ * sample at batch 50, 25, 10 and 5 (bench/batch-size.ts, bench/results/batch-size-2026-11-28.md).
+ */
+export const DEFAULT_BATCH_SIZE = 10;
 
 /**
  * Runs a model over samples [start, end) of a split and turns each batch of outputs into

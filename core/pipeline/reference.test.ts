@@ -70,9 +70,9 @@ describe('reference pass plan and merge', () => {
     expect(() =>
       planReference(
         { calibration: 500, evaluation: 0 },
-        { describe: true, validate: false, rangeSize: 120 },
+        { describe: true, validate: false, rangeSize: 125 },
       ),
-    ).toThrow(/range size 120 is not a positive multiple of 50/);
+    ).toThrow(/range size 125 is not a positive multiple of 10/);
   });
 
   it("describes only the sampler's pool, a prefix of the calibration split", () => {

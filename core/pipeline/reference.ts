@@ -115,7 +115,7 @@ export function planReference(
   return out;
 }
 
-/** Runs one reference shard: the FP32 model over its range in batches of 50. */
+/** Runs one reference shard: the FP32 model over its range in batches of DEFAULT_BATCH_SIZE. */
 export async function runReferenceShard<P>(
   model: Uint8Array,
   source: BatchSource,

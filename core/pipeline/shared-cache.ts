@@ -15,10 +15,11 @@ import { decodeShardOutput, encodeShardOutput } from './replay.ts';
 import type { ShardExecutor } from './run.ts';
 
 /**
- * Bumped whenever the meaning or encoding of a shared shard output, or of its key, changes
- * (2: a shard that reads one split is keyed by that split's digest alone).
+ * Bumped whenever the meaning or encoding of a shared shard output, or of its key, changes.
+ * 2: a shard that reads one split is keyed by that split's digest alone. 3: the reference pass
+ * runs batches of 10, not 50 (the same bytes for every zoo model, not promised for every model).
  */
-export const SHARED_FORMAT = 2;
+export const SHARED_FORMAT = 3;
 
 /** Where cached shard outputs live (a folder in the CLI; R2 could serve the service). */
 export interface SharedStore {
