@@ -21,12 +21,12 @@ import { parseArgs } from 'node:util';
 import { nodeDataSource } from '../cli/data-source.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
-import { buildEmulationModel } from '../core/quantize/emulation.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { encodeModel } from '../core/onnx/index.ts';
+import { buildEmulationModel } from '../core/quantize/emulation.ts';
 import { createSession } from '../core/runtime/index.ts';
 import { TASKS } from '../zoo/registry.ts';
-import { fmt, machine, MiB, median, quantizedOnSpread, table, uptime } from './lib.ts';
+import { fmt, MiB, machine, median, quantizedOnSpread, table, uptime } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -72,9 +72,12 @@ async function child(): Promise<void> {
     const outputs: Record<string, Float32Array[]> = {};
     for (let s = 0; s < n; s += batch) {
       const out = await session.run(await split.batch(s, Math.min(n, s + batch)));
-      if (keep)
-        for (const [k, t] of Object.entries(out))
-          (outputs[k] ??= []).push((t.data as Float32Array).slice());
+      if (!keep) continue;
+      for (const [k, t] of Object.entries(out)) {
+        const list = outputs[k] ?? [];
+        list.push((t.data as Float32Array).slice());
+        outputs[k] = list;
+      }
     }
     return outputs;
   };
