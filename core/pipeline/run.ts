@@ -144,6 +144,24 @@ export const CAPTURE_BATCH = 25;
  */
 export const CAPTURE_GROUP = 8;
 
+/**
+ * Samples per execution of a capture session in the `ranges`, `histograms` and `bias` shards.
+ * The statistics stay those of whole {@link CAPTURE_BATCH} batches: ranges and histogram counts
+ * do not depend on how samples are grouped, and a batch's bias sums continue over its parts in
+ * the same element order (`channelDiffSums`' partial sums). Every captured tensor of an execution
+ * is held at once, in ORT's WebAssembly memory and as a JS copy, so a part of 5 samples holds a
+ * fifth of a batch's: for fmnist-detect's 64x64 canvases, 8 tensors of up to 128 KiB a sample
+ * are 5 MiB per part against 25 MiB per batch.
+ */
+export const CAPTURE_PART = 5;
+
+/** [start, end) offsets of the parts of a batch of `n` samples. */
+function partsOf(n: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += CAPTURE_PART) out.push([s, Math.min(n, s + CAPTURE_PART)]);
+  return out;
+}
+
 /** The recipe's bias-correction setting and what the run did with it. */
 export interface BiasCorrectionChoice {
   mode: Recipe['format']['biasCorrection'];
@@ -290,7 +308,7 @@ export async function runPipeline<L, P>(
     samples.slice(r.start, r.end),
   );
   const tensors = plan.tensors;
-  // Every batch of the chunk, in order, for each group of tensors (see CAPTURE_GROUP).
+  // Every part of the chunk (CAPTURE_PART), in order, for each group of tensors (CAPTURE_GROUP).
   const observe = async (
     chunk: number[],
     visit: (out: Record<string, TensorData>, group: readonly string[]) => void,
@@ -298,11 +316,8 @@ export async function runPipeline<L, P>(
     for (const group of tensors.length > 0 ? captureGroups(tensors, CAPTURE_GROUP) : []) {
       const session = await captureSession(prepared.model, group);
       try {
-        for (let i = 0; i < chunk.length; i += CAPTURE_BATCH)
-          visit(
-            await session.run(await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH)), group),
-            group,
-          );
+        for (const [s, e] of partsOf(chunk.length))
+          visit(await session.run(await gatherBatch(calib, chunk.slice(s, e)), group), group);
       } finally {
         await session.release();
       }
@@ -484,15 +499,19 @@ export async function runPipeline<L, P>(
           const session = await captureSession(biasModel, outputs);
           try {
             for (let i = 0, k = 0; i < chunk.length; i += CAPTURE_BATCH, k++) {
-              const feeds = await gatherBatch(calib, chunk.slice(i, i + CAPTURE_BATCH));
-              const out = await session.run(feeds, outputs);
-              for (const { p, li } of group) {
-                const ref = out[p.reference]!;
-                batches[k]![li] = channelDiffSums(
-                  out[p.int8]!,
-                  ref,
-                  outputChannelAxis(p.layer, ref.dims.length),
-                );
+              const batch = chunk.slice(i, i + CAPTURE_BATCH);
+              for (const [s, e] of partsOf(batch.length)) {
+                const feeds = await gatherBatch(calib, batch.slice(s, e));
+                const out = await session.run(feeds, outputs);
+                for (const { p, li } of group) {
+                  const ref = out[p.reference]!;
+                  batches[k]![li] = channelDiffSums(
+                    out[p.int8]!,
+                    ref,
+                    outputChannelAxis(p.layer, ref.dims.length),
+                    batches[k]![li],
+                  );
+                }
               }
             }
           } finally {

@@ -190,3 +190,33 @@ describe('own-error bias correction on smoke-fmnist', () => {
     expect(Math.max(...moves.map((m, c) => m / fpMoves[c]!))).toBeLessThan(0.2);
   });
 });
+
+describe('channelDiffSums in parts', () => {
+  // 3 samples x 2 channels x 4 values: float32 differences whose float64 sums depend on the
+  // order of addition (large and small terms mixed).
+  const dims = [3, 2, 4];
+  const f = new Float32Array(24).map((_, i) => Math.fround(Math.sin(i * 1.7) * 10 ** (i % 5)));
+  const q = new Float32Array(24).map((_, i) => Math.fround(f[i]! + Math.cos(i * 0.3) * 1e-3));
+  const t = (data: Float32Array, n: number): TensorData => ({
+    type: 'float32',
+    dims: [n, ...dims.slice(1)],
+    data,
+  });
+
+  it('continuing the sums over whole-sample parts gives the bytes of the whole batch', () => {
+    const whole = channelDiffSums(t(q, 3), t(f, 3), 1);
+    const first = channelDiffSums(t(q.subarray(0, 8), 1), t(f.subarray(0, 8), 1), 1);
+    const parts = channelDiffSums(t(q.subarray(8), 2), t(f.subarray(8), 2), 1, first);
+    expect(parts).toEqual(whole);
+    expect(whole[2]).toBe(12);
+    // Per-part sums added afterwards are not the same computation (and need not be equal).
+    const second = channelDiffSums(t(q.subarray(8), 2), t(f.subarray(8), 2), 1);
+    expect(first[0]! + second[0]!).toBeCloseTo(whole[0]!, 6);
+  });
+
+  it('refuses partial sums of another channel count', () => {
+    expect(() => channelDiffSums(t(q, 3), t(f, 3), 1, [0, 0, 0, 0])).toThrow(
+      /partial sums of 3 channels for 2/,
+    );
+  });
+});

@@ -36,17 +36,33 @@ export function outputChannelAxis(
  * element count as the last entry. Summed in element order within the batch; batches are then
  * added in batch order (see {@link correctLayerBias}), so any batch-aligned sharding of the
  * samples gives the same float sums.
+ *
+ * `partial`: the sums of the batch's earlier samples (this function's result for them). The
+ * batch may be executed in parts of whole samples: continuing the same float64 sums in the same
+ * element order, the parts give the very sums of the whole batch.
  */
-export function channelDiffSums(q: TensorData, f: TensorData, axis: number): number[] {
+export function channelDiffSums(
+  q: TensorData,
+  f: TensorData,
+  axis: number,
+  partial?: readonly number[],
+): number[] {
   const dims = f.dims;
   let inner = 1;
   for (let i = axis + 1; i < dims.length; i++) inner *= dims[i]!;
   const channels = dims[axis]!;
   const sums = new Float64Array(channels);
+  if (partial !== undefined) {
+    if (partial.length !== channels + 1)
+      throw new RangeError(
+        `channelDiffSums: partial sums of ${partial.length - 1} channels for ${channels}`,
+      );
+    sums.set(partial.slice(0, channels));
+  }
   const a = q.data as Float32Array;
   const b = f.data as Float32Array;
   for (let i = 0; i < b.length; i++) sums[Math.floor(i / inner) % channels]! += a[i]! - b[i]!;
-  return [...sums, b.length / channels];
+  return [...sums, (partial?.[channels] ?? 0) + b.length / channels];
 }
 
 /**
