@@ -281,8 +281,9 @@ export interface OneLayerDeviations {
  * (classifiers) and prediction agreement (when `predict` is given). Layers may repeat a name
  * (the method search measures one layer under several calibrations).
  *
- * By default (`options.sharedPrefix`, see core/calibrate/prefix.ts) the all-float emulation is
- * walked once in the layers' graph order and each one-layer model runs only from its layer on;
+ * The all-float emulation runs whole first (its outputs are what every model is compared with).
+ * Then, by default (`options.sharedPrefix`, see core/calibrate/prefix.ts), it is walked once in
+ * the layers' graph order and each one-layer model runs only from its layer on;
  * `sharedPrefix: false` runs every model whole. Both give the same bytes.
  */
 export async function measureOneLayerModels<P = unknown>(
@@ -300,39 +301,12 @@ export async function measureOneLayerModels<P = unknown>(
   const reference = buildEmulationModel(prepared, [], target);
   const names = reference.graph!.output.map((o) => o.name);
 
-  // Every model's outputs per batch (in graph-output order), reduced once the reference is known.
-  const runs = new Array<Batches>(layers.length);
+  // The reference first: each model's outputs are then reduced to their deviation as soon as they
+  // are computed, so a shard holds one model's outputs at a time, not every layer's (fmnist-detect's
+  // search held 60 trials' outputs: 40 MiB).
   const { feeds, sizes } = await inputBatches(source, samples);
-  let ref: Batches;
-  if (options.sharedPrefix === false) {
-    ref = await runBatches(reference, feeds);
-    tick();
-    for (const [k, layer] of layers.entries()) {
-      runs[k] = await runBatches(buildEmulationModel(prepared, [layer], target), feeds);
-      tick();
-    }
-  } else {
-    const walk = new PrefixRunner(reference, feeds);
-    const order = layers
-      .map((l, k) => ({ k, at: layerPosition(prepared, l.name) }))
-      .sort((a, b) => a.at - b.at || a.k - b.k);
-    const partial = new Array<Batches>(layers.length);
-    for (const { k } of order) {
-      const suffix = suffixAgainst(reference, buildEmulationModel(prepared, [layers[k]!], target));
-      const cut = await walk.values(suffix.cut);
-      partial[k] =
-        suffix.model.graph!.output.length === 0
-          ? cut.map(() => ({}))
-          : await runBatches(suffix.model, cut);
-      tick();
-    }
-    ref = await walk.values(names);
-    tick();
-    // An output the suffix does not compute is the reference's (computed identically).
-    for (const [k, part] of partial.entries())
-      runs[k] = part.map((o, b) => Object.fromEntries(names.map((n) => [n, o[n] ?? ref[b]![n]!])));
-  }
-
+  const ref = await runBatches(reference, feeds);
+  tick();
   const outputs = options.outputs
     ? [...options.outputs]
     : names.filter((k) => ref[0]?.[k]?.type === 'float32');
@@ -367,12 +341,40 @@ export async function measureOneLayerModels<P = unknown>(
     };
   };
 
+  const deviations = new Array<OutputDeviation>(layers.length);
+  if (options.sharedPrefix === false) {
+    for (const [k, layer] of layers.entries()) {
+      deviations[k] = deviation(
+        await runBatches(buildEmulationModel(prepared, [layer], target), feeds),
+      );
+      tick();
+    }
+  } else {
+    const walk = new PrefixRunner(reference, feeds);
+    const order = layers
+      .map((l, k) => ({ k, at: layerPosition(prepared, l.name) }))
+      .sort((a, b) => a.at - b.at || a.k - b.k);
+    for (const { k } of order) {
+      const suffix = suffixAgainst(reference, buildEmulationModel(prepared, [layers[k]!], target));
+      const cut = await walk.values(suffix.cut);
+      const part: Batches =
+        suffix.model.graph!.output.length === 0
+          ? cut.map(() => ({}))
+          : await runBatches(suffix.model, cut);
+      // An output the suffix does not compute is the reference's (computed identically).
+      deviations[k] = deviation(
+        part.map((o, b) => Object.fromEntries(names.map((n) => [n, o[n] ?? ref[b]![n]!]))),
+      );
+      tick();
+    }
+  }
+
   let floatPath: OutputDeviation | null = null;
   if (target.floatPath === 'fp16' && options.floatPath !== false) {
     floatPath = deviation(await runBatches(prepared.model, feeds));
     tick();
   }
-  return { outputs, deviations: runs.map(deviation), floatPath };
+  return { outputs, deviations, floatPath };
 }
 
 /**

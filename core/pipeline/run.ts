@@ -302,6 +302,9 @@ export async function runPipeline<L, P>(
     samples = selection.indices;
     samplerReport = selection.report;
   }
+  // Nothing after the selection reads the descriptions: every later shard of the replay would
+  // hold them (fmnist-detect: 1,000 FP32 heatmaps, 10 MiB).
+  reference.descriptions = undefined;
 
   // 2-3. ranges, then histograms with merged limits (two exact merges).
   const chunks = planRanges(samples.length, shards, CAPTURE_BATCH).map((r) =>
