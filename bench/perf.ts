@@ -514,6 +514,7 @@ async function memorySection() {
         fmt((st.externalAfterLoadBytes ?? Number.NaN) / MiB, 0),
         fmt(total / MiB, 0),
         fmt((st.wasmBytes + st.heapPeakBytes + above) / MiB, 0),
+        fmt(st.outputBytes / 1024, 0),
         fmt(st.seconds, 1),
       ]);
     }
@@ -524,7 +525,7 @@ async function memorySection() {
   md.push(
     '## Peak memory per shard kind (1 shard per phase, each shard in a fresh worker thread)',
     '',
-    'Each shard runs alone in a new worker_thread (cli/workers.ts, `freshWorkerPerShard`): the worker loads the task, replays the pipeline with the finished phases served from the cache, executes the shard and reports: **wasm** = size of the WebAssembly memory of onnxruntime-web in that worker after the shard (linear memory only grows, so this is its peak); **heap** = peak V8 heap in use and **external** = peak V8 external memory (array buffers: model bytes, tensors, a user model\'s data; a zoo task\'s dataset files are shared from the main thread and not counted), both live: sampled after two full garbage collections, after every model execution and at the end (`liveMemory`). "sum" is what one isolate holds at most; "sum without the adapter data" leaves out the external memory held after loading (the Node adapter reads whole files, which the Worker reads as chunks from R2).',
+    'Each shard runs alone in a new worker_thread (cli/workers.ts, `freshWorkerPerShard`): the worker loads the task, replays the pipeline with the finished phases served from the cache, executes the shard and reports: **wasm** = size of the WebAssembly memory of onnxruntime-web in that worker after the shard (linear memory only grows, so this is its peak); **heap** = peak V8 heap in use and **external** = peak V8 external memory (array buffers: model bytes, tensors, a user model\'s data; a zoo task\'s dataset files are shared from the main thread and not counted), both live: sampled after two full garbage collections, after every model execution and at the end (`liveMemory`). "sum" is what one isolate holds at most; "sum without the adapter data" leaves out the external memory held after loading (the Node adapter reads whole files, which the Worker reads as chunks from R2). "output" is the encoded output of the shard (a shard output may take 1 MiB); with 1 shard per phase the sample-range phases run ranges of at most 500 samples.',
     '',
     table(
       [
@@ -536,6 +537,7 @@ async function memorySection() {
         'external after load MiB',
         'sum MiB',
         'sum without the adapter data MiB',
+        'output KiB',
         'seconds',
       ],
       rows,

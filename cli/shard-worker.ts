@@ -18,7 +18,7 @@ import type { Recipe } from '../core/recipe/schema.ts';
 import { setRunObserver } from '../core/runtime/index.ts';
 import { nodeDataSource, sharedDataSource } from './data-source.ts';
 import { type InputSource, loadPipelineInputs } from './inputs.ts';
-import type { DataMessage, FromWorker, ToWorker } from './workers.ts';
+import type { DataMessage, FromWorker, ShardStats, ToWorker } from './workers.ts';
 
 // ORT's WebAssembly memory (the threaded build imports a WebAssembly.Memory created in JS):
 // record every Memory created in this thread to report its size.
@@ -76,13 +76,14 @@ try {
   // model bytes; a Worker reads chunks from R2 instead, so shards are also reported above it.
   collectGarbage();
   const loaded = getHeapStatistics();
-  const stats = (t0: number) => ({
+  const stats = (t0: number, outputBytes: number): ShardStats => ({
     seconds: (performance.now() - t0) / 1000,
     wasmBytes: memories.reduce((s, mem) => s + mem.buffer.byteLength, 0),
     heapPeakBytes: heapPeak,
     externalPeakBytes: externalPeak,
     heapAfterLoadBytes: loaded.used_heap_size,
     externalAfterLoadBytes: loaded.external_memory,
+    outputBytes,
   });
   const startShard = () => {
     heapPeak = 0;
@@ -93,7 +94,7 @@ try {
   const postDone = (phase: string, index: number, output: unknown, t0: number) => {
     sample();
     const bytes = encodeShardOutput(output);
-    post({ kind: 'done', phase, index, output: bytes, stats: stats(t0) }, [
+    post({ kind: 'done', phase, index, output: bytes, stats: stats(t0, bytes.length) }, [
       bytes.buffer as ArrayBuffer,
     ]);
   };

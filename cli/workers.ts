@@ -67,6 +67,8 @@ export interface ShardStats {
   heapAfterLoadBytes: number;
   /** V8 external memory after loading (the Node adapter reads whole dataset files). */
   externalAfterLoadBytes: number;
+  /** Bytes of the shard's encoded output (encodeShardOutput; the service allows 1 MiB). */
+  outputBytes: number;
 }
 
 /** Options of {@link runOnWorkers}. */

@@ -6,8 +6,11 @@ import { getTask } from '../../zoo/registry.ts';
 import { describeSamples } from '../calibrate/sampler.ts';
 import { decodeModel } from '../onnx/index.ts';
 import {
+  DESCRIPTION_BYTES,
+  describedRangeSize,
   mergeReference,
   planReference,
+  REFERENCE_RANGE,
   type ReferenceOutput,
   runReferenceShard,
 } from './reference.ts';
@@ -66,6 +69,27 @@ describe('reference pass plan and merge', () => {
       [0, 1000],
       [1000, 2000],
     ]);
+    // large embeddings (fmnist-detect's 2,560-float heatmaps) make shorter described ranges,
+    // the evaluation ranges keep the size
+    const detect = planReference(
+      { calibration: 100, evaluation: 600 },
+      { describe: true, validate: true, embeddingFloats: 2560 },
+    );
+    expect(detect.map((p) => [p.split, p.start, p.end])).toEqual([
+      ['calibration', 0, 30],
+      ['calibration', 30, 60],
+      ['calibration', 60, 90],
+      ['calibration', 90, 100],
+      ['evaluation', 0, 500],
+      ['evaluation', 500, 600],
+    ]);
+    // not describing: no embeddings in the output, the usual size
+    expect(
+      planReference(
+        { calibration: 600, evaluation: 0 },
+        { describe: false, validate: false, embeddingFloats: 2560 },
+      ).map((p) => p.end),
+    ).toEqual([500, 600]);
     // the range size is a multiple of the batch
     expect(() =>
       planReference(
@@ -154,5 +178,19 @@ describe('reference shards on smoke-fmnist', () => {
     expect(merged.descriptions!.strata).toEqual(direct.strata);
     expect(merged.descriptions!.margins).toEqual(direct.margins);
     expect(merged.calibration.predictions).toHaveLength(500);
+  });
+});
+
+describe('describedRangeSize', () => {
+  it('keeps the embeddings of a range under DESCRIPTION_BYTES, in whole batches', () => {
+    expect(describedRangeSize(undefined)).toBe(REFERENCE_RANGE);
+    expect(describedRangeSize(10)).toBe(REFERENCE_RANGE); // a classifier's logits
+    // 2,560 floats: 13,654 base64 bytes a sample, 38 fit in 512 KiB, 30 in whole batches of 10
+    expect(describedRangeSize(2560)).toBe(30);
+    expect(30 * Math.ceil((2560 * 16) / 3)).toBeLessThanOrEqual(DESCRIPTION_BYTES);
+    expect(40 * Math.ceil((2560 * 16) / 3)).toBeGreaterThan(DESCRIPTION_BYTES);
+    // at least one batch, however large the embedding
+    expect(describedRangeSize(10_000_000)).toBe(10);
+    expect(describedRangeSize(2560, 20)).toBe(20);
   });
 });

@@ -67,6 +67,26 @@ export interface Reference<P = unknown> {
  */
 export const REFERENCE_RANGE = 500;
 
+/**
+ * Bytes of sampler descriptions one reference shard may carry, so that its output (descriptions
+ * and FP32 predictions) stays well under the 1 MiB a shard output may take.
+ */
+export const DESCRIPTION_BYTES = 512 * 1024;
+
+/**
+ * Samples per described calibration range: `size`, or fewer when the embeddings of `size`
+ * samples (`floats` per sample, 4 bytes each, base64 in the shard output) would pass
+ * {@link DESCRIPTION_BYTES}; a multiple of the batch size, at least one batch. fmnist-detect
+ * describes each canvas by its FP32 heatmap (2,560 floats): 30 samples a range (440 KiB of
+ * output) instead of 500 (7.5 MiB). A classifier's 10 logits leave the 500.
+ */
+export function describedRangeSize(floats: number | undefined, size = REFERENCE_RANGE): number {
+  if (floats === undefined || !(floats > 0)) return size;
+  const perSample = Math.ceil((floats * 4 * 4) / 3);
+  const fit = Math.floor(DESCRIPTION_BYTES / perSample / DEFAULT_BATCH_SIZE) * DEFAULT_BATCH_SIZE;
+  return Math.max(DEFAULT_BATCH_SIZE, Math.min(size, fit));
+}
+
 /** [0, span) in consecutive ranges of `size` samples (the last one shorter). */
 function fixedRanges(span: number, size: number): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
@@ -77,12 +97,20 @@ function fixedRanges(span: number, size: number): { start: number; end: number }
 
 /**
  * Plans the reference shards: ranges of `rangeSize` samples (default {@link REFERENCE_RANGE}, a
- * multiple of the batch size) per split. The calibration ranges cover the estimate's first
- * samples and, when describing, the sampler's `pool` (default: the whole split).
+ * multiple of the batch size) per split, described calibration ranges shorter when their
+ * embeddings are large ({@link describedRangeSize}). The calibration ranges cover the estimate's
+ * first samples and, when describing, the sampler's `pool` (default: the whole split).
  */
 export function planReference(
   sizes: { calibration: number; evaluation: number },
-  options: { describe: boolean; validate: boolean; pool?: number; rangeSize?: number },
+  options: {
+    describe: boolean;
+    validate: boolean;
+    pool?: number;
+    rangeSize?: number;
+    /** Embedding floats per sample (the FP32 model's first output), when known. */
+    embeddingFloats?: number;
+  },
 ): ReferenceShard[] {
   const size = options.rangeSize ?? REFERENCE_RANGE;
   if (!(Number.isInteger(size) && size > 0 && size % DEFAULT_BATCH_SIZE === 0))
@@ -94,7 +122,10 @@ export function planReference(
   if (!(Number.isInteger(pool) && pool >= 0))
     throw new RangeError(`reference: bad sampler pool ${options.pool}`);
   const span = options.describe ? Math.max(keep, pool) : keep;
-  const out: ReferenceShard[] = fixedRanges(span, size).map((r) => ({
+  const calibrationSize = options.describe
+    ? describedRangeSize(options.embeddingFloats, size)
+    : size;
+  const out: ReferenceShard[] = fixedRanges(span, calibrationSize).map((r) => ({
     split: 'calibration',
     start: r.start,
     end: r.end,

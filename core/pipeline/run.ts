@@ -69,7 +69,7 @@ import {
 } from '../score/fidelity.ts';
 import type { TensorData } from '../tensor/index.ts';
 import { captureGroups, planRanges, planStrided, type Range, unstride } from './plan.ts';
-import { mergeReference, planReference, runReferenceShard } from './reference.ts';
+import { mergeReference, planReference, REFERENCE_RANGE, runReferenceShard } from './reference.ts';
 
 /** What a run needs; adapters (CLI, Worker) load these. */
 export interface PipelineInputs<L = unknown, P = unknown> {
@@ -211,6 +211,29 @@ export interface PipelineResult {
   warnings: string[];
 }
 
+/**
+ * Shards of a sample-range phase that returns per-sample predictions (estimate, validate): as
+ * asked, and enough for ranges of at most {@link REFERENCE_RANGE} samples, so that a shard's
+ * output stays under 1 MiB (fmnist-detect's detection lists take about 1.7 KB a canvas: its 2,000
+ * evaluation canvases in 3 shards made outputs of 1.1 MB). Results do not depend on it.
+ */
+function rangeShards(samples: number, shards: number): number {
+  return Math.max(shards, Math.ceil(samples / REFERENCE_RANGE));
+}
+
+/** Elements per sample of the model's first output (the sampler's embedding), when static. */
+function perSampleFloats(model: ModelProto): number | undefined {
+  const dims = model.graph?.output[0]?.type?.value;
+  if (dims?.case !== 'tensorType') return undefined;
+  const shape = dims.value.shape?.dim ?? [];
+  let n = 1;
+  for (const d of shape.slice(1)) {
+    if (d.value.case !== 'dimValue' || d.value.value <= 0n) return undefined;
+    n *= Number(d.value.value);
+  }
+  return shape.length > 0 ? n : undefined;
+}
+
 /** Recipe format options as quantizer options. */
 function schemeOptions(recipe: Recipe) {
   return {
@@ -273,7 +296,12 @@ export async function runPipeline<L, P>(
     throw new RangeError(`calibration.pool (${pool}) is smaller than calibration.samples (${n})`);
   const refShards = planReference(
     { calibration: calib.size, evaluation: validate ? evalSplit.size : 0 },
-    { describe: sampler === 'coverage', validate, pool },
+    {
+      describe: sampler === 'coverage',
+      validate,
+      pool,
+      embeddingFloats: perSampleFloats(fp32Model),
+    },
   );
   const reference = mergeReference(
     await timed('reference', refShards.length, () =>
@@ -535,11 +563,8 @@ export async function runPipeline<L, P>(
   }
   // 7. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
   // calibration split; with `biasCorrection: 'auto'` for the uncorrected layers too.
-  const estRanges = planRanges(
-    Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES),
-    shards,
-    DEFAULT_BATCH_SIZE,
-  );
+  const estSamples = Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES);
+  const estRanges = planRanges(estSamples, rangeShards(estSamples, shards), DEFAULT_BATCH_SIZE);
   const ref = reference.calibration;
   const primary = task.manifest.metric.primary;
   const estimateOf = async (phase: string, model: ModelProto): Promise<LossEstimate> => {
@@ -628,7 +653,11 @@ export async function runPipeline<L, P>(
 
   // 9. validate: INT8 predictions over evaluation ranges, concatenated in order, scored beside
   // the reference's FP32 predictions.
-  const evalRanges: Range[] = planRanges(evalSplit.size, splitShards, DEFAULT_BATCH_SIZE);
+  const evalRanges: Range[] = planRanges(
+    evalSplit.size,
+    rangeShards(evalSplit.size, splitShards),
+    DEFAULT_BATCH_SIZE,
+  );
   const level = target.executor === 'ort-qdq' ? 'all' : 'disabled';
   const preds = await timed('validate', evalRanges.length, () =>
     exec('validate', evalRanges, (r) =>

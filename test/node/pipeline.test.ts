@@ -49,7 +49,8 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
     // splitShards: more validation ranges than shards of the other phases.
     const two = await runPipeline(inputs, { shards: 2, splitShards: 5 });
     const seven = await runPipeline(inputs, { shards: 7, executor: reverseExecutor });
-    expect(one.phases.find((p) => p.phase === 'validate')!.shards).toBe(1);
+    // At most 500 samples a validation range (shard outputs under 1 MiB): 1,000 samples in 2.
+    expect(one.phases.find((p) => p.phase === 'validate')!.shards).toBe(2);
     expect(seven.phases.find((p) => p.phase === 'validate')!.shards).toBe(7);
     expect(two.phases.find((p) => p.phase === 'validate')!.shards).toBe(5);
     // The reference pass has the same ranges in every run (500 samples: 1 + 2 here).
