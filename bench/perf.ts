@@ -25,6 +25,7 @@ import { runOnWorkers, type ShardStats, SPLIT_SHARDS_PER_WORKER } from '../cli/w
 import { readTaskModel } from '../cli/zoo-files.ts';
 import { spreadIndices } from '../core/calibrate/sampler.ts';
 import { measureOneLayerModels } from '../core/calibrate/sensitivity.ts';
+import { DEFAULT_BATCH_SIZE } from '../core/evaluate/predict.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../core/onnx/index.ts';
 import { REFERENCE_RANGE } from '../core/pipeline/reference.ts';
@@ -102,7 +103,8 @@ async function evalSection() {
     const calib = await task.load(source, 'calibration');
     const n = Math.min(evalSplit.size, evalSamples);
     const batches: Record<string, TensorData>[] = [];
-    for (let s = 0; s < n; s += 50) batches.push(await evalSplit.batch(s, Math.min(n, s + 50)));
+    for (let s = 0; s < n; s += DEFAULT_BATCH_SIZE)
+      batches.push(await evalSplit.batch(s, Math.min(n, s + DEFAULT_BATCH_SIZE)));
     const q = await quantizeModel(decodeModel(bytes), calib, {
       target,
       samples: { indices: spreadIndices(calib.size, 50) },
@@ -196,7 +198,7 @@ async function evalSection() {
   md.push(
     '## Evaluation throughput (samples/s, median)',
     '',
-    `First ${evalSamples} evaluation samples (or the whole split if smaller) in batches of 50, ${reps} repetitions, variants interleaved in each repetition (forward order in even repetitions, backward in odd ones); one thread everywhere. INT8 = ascend310 emulation graph (50 spread calibration samples, default options), ORT-web graph optimisation disabled as the pipeline runs it; "web-fp32 (opt all)" is the FP32 model with ORT's full graph optimisation (Conv+BN folding, fusions), for comparison only. The emulation variants' outputs were checked bit-identical on the first batch. Last column: node / web FP32 throughput (native with full graph optimisation / with none).`,
+    `First ${evalSamples} evaluation samples (or the whole split if smaller) in batches of ${DEFAULT_BATCH_SIZE} (the pipeline's), ${reps} repetitions, variants interleaved in each repetition (forward order in even repetitions, backward in odd ones); one thread everywhere. INT8 = ascend310 emulation graph (50 spread calibration samples, default options), ORT-web graph optimisation disabled as the pipeline runs it; "web-fp32 (opt all)" is the FP32 model with ORT's full graph optimisation (Conv+BN folding, fusions), for comparison only. The emulation variants' outputs were checked bit-identical on the first batch. Last column: node / web FP32 throughput (native with full graph optimisation / with none).`,
     '',
     table(['task', 'runtime', 'samples/s', 'x web-fp32', 'node/web (opt all / none)'], rows),
     '',
