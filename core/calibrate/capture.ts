@@ -20,6 +20,12 @@ import type { TensorStats } from './methods.ts';
 export interface SampleSet {
   indices: readonly number[];
   batchSize?: number;
+  /**
+   * Samples per model execution inside a batch (default: the whole batch), where a consumer
+   * supports it (measureOneLayerModels). Results stay those of whole batches; only the memory
+   * an execution holds shrinks.
+   */
+  partSize?: number;
 }
 
 /** Builds the model inputs for the given sample indices (one batch). */

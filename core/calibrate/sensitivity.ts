@@ -188,10 +188,17 @@ export function topTwo(
   return { best, margin: n > 1 ? (1 - second) / sum : 1 };
 }
 
-/** Accumulates the deviation of outputs from reference outputs, batch by batch. */
+/**
+ * Accumulates the deviation of outputs from reference outputs, batch by batch. A batch may come
+ * in parts (`endsBatch` false on all but its last): the per-batch sums then continue over the
+ * parts in the same element order, so the result is the same float64 arithmetic as one part.
+ */
 class DeviationSums {
   signal: number[];
   noise: number[];
+  /** Sums of the current batch's earlier parts, per output. */
+  private partSignal: number[];
+  private partNoise: number[];
   klSum = 0;
   rows = 0;
   confidentSamples = 0;
@@ -202,20 +209,28 @@ class DeviationSums {
   ) {
     this.signal = new Array(outputs).fill(0);
     this.noise = new Array(outputs).fill(0);
+    this.partSignal = new Array(outputs).fill(0);
+    this.partNoise = new Array(outputs).fill(0);
   }
-  add(o: number, ref: Float32Array, q: Float32Array, batch: number): void {
+  add(o: number, ref: Float32Array, q: Float32Array, batch: number, endsBatch = true): void {
     if (ref.length !== q.length)
       throw new RangeError(`sensitivity: output sizes differ (${ref.length} vs ${q.length})`);
-    let sig = 0;
-    let noi = 0;
+    let sig = this.partSignal[o]!;
+    let noi = this.partNoise[o]!;
     for (let i = 0; i < ref.length; i++) {
       const r = ref[i]!;
       const d = r - q[i]!;
       sig += r * r;
       noi += d * d;
     }
-    this.signal[o]! += sig;
-    this.noise[o]! += noi;
+    if (endsBatch) {
+      this.signal[o]! += sig;
+      this.noise[o]! += noi;
+      sig = 0;
+      noi = 0;
+    }
+    this.partSignal[o] = sig;
+    this.partNoise[o] = noi;
     if (this.classifier && o === 0) {
       const c = ref.length / batch;
       for (let b = 0; b < batch; b++) {
@@ -238,24 +253,35 @@ function floats(out: Record<string, TensorData>, name: string): Float32Array {
   return t.data as Float32Array;
 }
 
-/** A model's outputs, one record per batch. */
+/** A model's outputs, one record per executed part of a batch. */
 type Batches = Record<string, TensorData>[];
 
-/** The input batches of a sample set, gathered once for every model of a measurement. */
+/**
+ * The inputs of a sample set, gathered once for every model of a measurement: batches of
+ * `batchSize`, each executed in parts of `partSize` samples (`ends`: the part ends its batch).
+ */
 async function inputBatches(
   source: BatchSource,
   samples: SampleSet,
-): Promise<{ feeds: Record<string, TensorData>[]; sizes: number[] }> {
+): Promise<{ feeds: Record<string, TensorData>[]; sizes: number[]; ends: boolean[] }> {
   const batchSize = samples.batchSize ?? 25;
+  const partSize = samples.partSize ?? batchSize;
+  if (!(Number.isInteger(partSize) && partSize >= 1))
+    throw new RangeError(`sensitivity: bad part size ${samples.partSize}`);
   const { indices } = samples;
   const feeds: Record<string, TensorData>[] = [];
   const sizes: number[] = [];
+  const ends: boolean[] = [];
   for (let i = 0; i < indices.length; i += batchSize) {
-    const idx = indices.slice(i, i + batchSize);
-    feeds.push(await gatherBatch(source, idx));
-    sizes.push(idx.length);
+    const batch = indices.slice(i, i + batchSize);
+    for (let s = 0; s < batch.length; s += partSize) {
+      const idx = batch.slice(s, s + partSize);
+      feeds.push(await gatherBatch(source, idx));
+      sizes.push(idx.length);
+      ends.push(s + partSize >= batch.length);
+    }
   }
-  return { feeds, sizes };
+  return { feeds, sizes, ends };
 }
 
 /** Position of a layer in the prepared graph (its first node's index): the walk's order. */
@@ -304,7 +330,7 @@ export async function measureOneLayerModels<P = unknown>(
   // The reference first: each model's outputs are then reduced to their deviation as soon as they
   // are computed, so a shard holds one model's outputs at a time, not every layer's (fmnist-detect's
   // search held 60 trials' outputs: 40 MiB).
-  const { feeds, sizes } = await inputBatches(source, samples);
+  const { feeds, sizes, ends } = await inputBatches(source, samples);
   const ref = await runBatches(reference, feeds);
   tick();
   const outputs = options.outputs
@@ -320,7 +346,7 @@ export async function measureOneLayerModels<P = unknown>(
     const preds: P[] = [];
     for (const [b, out] of batches.entries()) {
       for (const [k, o] of outputs.entries())
-        sums.add(k, refOut[b]![k]!, floats(out, o), sizes[b]!);
+        sums.add(k, refOut[b]![k]!, floats(out, o), sizes[b]!, ends[b]!);
       if (options.predict) for (const p of options.predict(out, sizes[b]!)) preds.push(p);
     }
     const per = outputs.map((_, k) => sqnrDb(sums.signal[k]!, sums.noise[k]!));

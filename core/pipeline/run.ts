@@ -145,10 +145,11 @@ export const CAPTURE_BATCH = 25;
 export const CAPTURE_GROUP = 8;
 
 /**
- * Samples per execution of a capture session in the `ranges`, `histograms` and `bias` shards.
- * The statistics stay those of whole {@link CAPTURE_BATCH} batches: ranges and histogram counts
- * do not depend on how samples are grouped, and a batch's bias sums continue over its parts in
- * the same element order (`channelDiffSums`' partial sums). Every captured tensor of an execution
+ * Samples per model execution in the `ranges`, `histograms`, `bias`, `sensitivity` and `search`
+ * shards. The statistics stay those of whole {@link CAPTURE_BATCH} batches: ranges and histogram
+ * counts do not depend on how samples are grouped, and a batch's bias sums and output-deviation
+ * sums continue over its parts in the same element order (`channelDiffSums`' partial sums,
+ * `SampleSet.partSize` in measureOneLayerModels). Every captured tensor of an execution
  * is held at once, in ORT's WebAssembly memory and as a JS copy, so a part of 5 samples holds a
  * fifth of a batch's: for fmnist-detect's 64x64 canvases, 8 tensors of up to 128 KiB a sample
  * are 5 MiB per part against 25 MiB per batch.
@@ -420,7 +421,7 @@ export async function runPipeline<L, P>(
           base,
           target,
           calib,
-          { indices: samples, batchSize: CAPTURE_BATCH },
+          { indices: samples, batchSize: CAPTURE_BATCH, partSize: CAPTURE_PART },
           {
             layers: layerNames,
             // Prediction agreement only for class predictions: for structured predictions
@@ -482,7 +483,7 @@ export async function runPipeline<L, P>(
             layers,
             target,
             calib,
-            { indices: samples, batchSize: CAPTURE_BATCH },
+            { indices: samples, batchSize: CAPTURE_BATCH, partSize: CAPTURE_PART },
             { floatPath: false },
           )
         ).deviations,
