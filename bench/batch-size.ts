@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeDataSource } from '../cli/data-source.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
+import { recordWasmMemory } from '../cli/wasm-memory.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
 import { getTarget } from '../core/formats/targets.ts';
 import { encodeModel } from '../core/onnx/index.ts';
@@ -51,15 +52,7 @@ interface ChildResult {
 
 /** One measurement: `--child 1 --task id --model file --batch n --samples n`. */
 async function child(): Promise<void> {
-  const memories: WebAssembly.Memory[] = [];
-  const Memory = WebAssembly.Memory;
-  WebAssembly.Memory = new Proxy(Memory, {
-    construct(target, args) {
-      const m = new target(...(args as [WebAssembly.MemoryDescriptor]));
-      memories.push(m);
-      return m;
-    },
-  });
+  const wasmBytes = recordWasmMemory();
   useNodeRuntime();
   const task = TASKS[values.task!]!;
   const batch = Number(values.batch);
@@ -91,7 +84,7 @@ async function child(): Promise<void> {
     for (const d of outputs[k]!) hash.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   const result: ChildResult = {
     seconds,
-    wasmMiB: memories.reduce((s, m) => s + m.buffer.byteLength, 0) / MiB,
+    wasmMiB: wasmBytes() / MiB,
     sha256: hash.digest('hex'),
   };
   process.stdout.write(JSON.stringify(result));

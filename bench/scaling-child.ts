@@ -7,19 +7,10 @@
  *   npx tsx bench/scaling-child.ts <model.onnx | zoo:task-id> <samples>
  */
 
-// Record ORT's WebAssembly memory (created in JS by the threaded build) before ORT loads.
-export {};
+import { recordWasmMemory } from '../cli/wasm-memory.ts';
 
-const memories: WebAssembly.Memory[] = [];
-const NativeMemory = WebAssembly.Memory;
-WebAssembly.Memory = new Proxy(NativeMemory, {
-  construct(target, args) {
-    const m = Reflect.construct(target, args) as WebAssembly.Memory;
-    memories.push(m);
-    return m;
-  },
-}) as typeof WebAssembly.Memory;
-const wasm = () => memories.reduce((s, m) => s + m.buffer.byteLength, 0);
+// Record ORT's WebAssembly memory before ORT loads.
+const wasm = recordWasmMemory();
 
 const { readFile } = await import('node:fs/promises');
 const { nodeDataSource } = await import('../cli/data-source.ts');

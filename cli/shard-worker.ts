@@ -18,19 +18,11 @@ import type { Recipe } from '../core/recipe/schema.ts';
 import { setRunObserver } from '../core/runtime/index.ts';
 import { nodeDataSource, sharedDataSource } from './data-source.ts';
 import { type InputSource, loadPipelineInputs } from './inputs.ts';
+import { recordWasmMemory } from './wasm-memory.ts';
 import type { DataMessage, FromWorker, ShardStats, ToWorker } from './workers.ts';
 
-// ORT's WebAssembly memory (the threaded build imports a WebAssembly.Memory created in JS):
-// record every Memory created in this thread to report its size.
-const memories: WebAssembly.Memory[] = [];
-const NativeMemory = WebAssembly.Memory;
-WebAssembly.Memory = new Proxy(NativeMemory, {
-  construct(target, args) {
-    const m = Reflect.construct(target, args) as WebAssembly.Memory;
-    memories.push(m);
-    return m;
-  },
-}) as typeof WebAssembly.Memory;
+// ORT's WebAssembly memory in this thread, reported with each shard.
+const wasmBytes = recordWasmMemory();
 
 // A full GC before the after-load sample, so that it counts live data, not the loaders' garbage.
 setFlagsFromString('--expose-gc');
@@ -78,7 +70,7 @@ try {
   const loaded = getHeapStatistics();
   const stats = (t0: number, outputBytes: number): ShardStats => ({
     seconds: (performance.now() - t0) / 1000,
-    wasmBytes: memories.reduce((s, mem) => s + mem.buffer.byteLength, 0),
+    wasmBytes: wasmBytes(),
     heapPeakBytes: heapPeak,
     externalPeakBytes: externalPeak,
     heapAfterLoadBytes: loaded.used_heap_size,

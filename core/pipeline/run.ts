@@ -40,6 +40,7 @@ import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { getTarget, type Target } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
+import { tensorTypeInfo } from '../onnx/shapes.ts';
 import {
   buildBiasCorrectionModel,
   channelDiffSums,
@@ -224,15 +225,14 @@ function rangeShards(samples: number, shards: number): number {
 
 /** Elements per sample of the model's first output (the sampler's embedding), when static. */
 function perSampleFloats(model: ModelProto): number | undefined {
-  const dims = model.graph?.output[0]?.type?.value;
-  if (dims?.case !== 'tensorType') return undefined;
-  const shape = dims.value.shape?.dim ?? [];
+  const dims = tensorTypeInfo(model.graph?.output[0]?.type)?.dims;
+  if (dims === undefined || dims.length === 0) return undefined;
   let n = 1;
-  for (const d of shape.slice(1)) {
-    if (d.value.case !== 'dimValue' || d.value.value <= 0n) return undefined;
-    n *= Number(d.value.value);
+  for (const d of dims.slice(1)) {
+    if (typeof d !== 'number' || d <= 0) return undefined;
+    n *= d;
   }
-  return shape.length > 0 ? n : undefined;
+  return n;
 }
 
 /** Recipe format options as quantizer options. */
