@@ -31,6 +31,11 @@ export interface UserSource {
   data: string;
   outputKind: OutputKind;
   firstOutput: string;
+  /**
+   * Bytes of one sample's prediction in a shard output, from the first sample's outputs, for
+   * values (every float32 output of the sample, core/pipeline/replay.ts float32JsonBytes).
+   */
+  predictionBytes?: number;
 }
 
 export const TASK_SOURCE: InputSource = { kind: 'task' };
@@ -72,7 +77,7 @@ export function userPipelineInputs(
 ): PipelineInputs<unknown, unknown> {
   return {
     recipe,
-    task: userTask(recipe.task, source.outputKind, source.firstOutput),
+    task: userTask(recipe.task, source.outputKind, source.firstOutput, source.predictionBytes),
     model,
     calibration,
     // user data has no labels: calibration only

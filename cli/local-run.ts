@@ -32,6 +32,7 @@ import {
   loadDataDir,
   type OutputKind,
   readUserModel,
+  valuesPredictionBytes,
 } from './user-model.ts';
 import { runOnWorkers } from './workers.ts';
 
@@ -134,6 +135,7 @@ export async function runUserModel(
   useNodeRuntime();
   let kind: OutputKind;
   let first: string;
+  let predictionBytes: number;
   {
     const session = await createSession(user.bytes).catch((err: Error) => {
       throw new CliError(
@@ -150,6 +152,7 @@ export async function runUserModel(
         );
       });
       kind = opts.outputs && opts.outputs !== 'auto' ? opts.outputs : detectOutputKind(out, first);
+      predictionBytes = valuesPredictionBytes(out);
       if (kind === 'classes' && detectOutputKind(out, first) !== 'classes')
         throw new CliError(
           `--outputs classes needs a float32 [N, C] first output; '${first}' is ${out[first]?.type} [${out[first]?.dims.join(', ')}]`,
@@ -165,6 +168,7 @@ export async function runUserModel(
     data: opts.data,
     outputKind: kind,
     firstOutput: first,
+    predictionBytes,
   };
   // More samples than the data holds: the pipeline uses them all and says so (result.warnings).
   const result = await runLocal(recipe, {

@@ -15,12 +15,20 @@ import {
   makeTensorValueInfo,
 } from '../core/onnx/index.ts';
 import { tensorToProto } from '../core/onnx/tensor.ts';
+import { encodeShardOutput } from '../core/pipeline/replay.ts';
 import { seededPrng as rand } from '../core/random.ts';
 import { recipeFromTemplate } from '../core/recipe/templates.ts';
+import { tensor } from '../core/tensor/index.ts';
 import { CliError } from './errors.ts';
 import { runUserModel } from './local-run.ts';
 import { writeNpy } from './npy.ts';
-import { loadDataDir, readUserModel, userTaskId } from './user-model.ts';
+import {
+  loadDataDir,
+  readUserModel,
+  userTask,
+  userTaskId,
+  valuesPredictionBytes,
+} from './user-model.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -140,6 +148,22 @@ describe('user model inputs', () => {
     );
     expect([...(b.x!.data as Float32Array).subarray(128, 192)]).toEqual([...s2]);
     expect(userTaskId('/a/b/My Model.onnx')).toBe('user:My Model');
+  });
+
+  it('bounds a values prediction in a shard output by the first sample\'s float outputs', () => {
+    const outputs = {
+      a: tensor('float32', [1, 3, 4], new Float32Array(12)),
+      b: tensor('float32', [1, 5], new Float32Array(5)),
+      n: tensor('int64', [1, 2], new BigInt64Array(2)),
+    };
+    const bytes = valuesPredictionBytes(outputs);
+    const task = userTask('user:x', 'values', 'a', bytes);
+    // exactly what the shard output holds for the sample: its 17 float32 values
+    const [pred] = task.predict(outputs, 1);
+    expect(encodeShardOutput(pred).length).toBe(bytes);
+    expect(task.predictionBytes).toBe(bytes);
+    // a class index is a few bytes: no bound needed
+    expect(userTask('user:x', 'classes', 'a', bytes).predictionBytes).toBeUndefined();
   });
 
   it('one-line errors: missing dir, wrong shape, NaN, non-ONNX file, fixed batch', async () => {

@@ -28,6 +28,7 @@ import type { ModelProto } from '../core/onnx/gen/onnx_pb.ts';
 import { decodeModel } from '../core/onnx/index.ts';
 import { type Dim, tensorTypeInfo } from '../core/onnx/shapes.ts';
 import { tensorTypeOf } from '../core/onnx/tensor.ts';
+import { float32JsonBytes } from '../core/pipeline/replay.ts';
 import { concatFloat32, type TensorData, type TensorType, tensor } from '../core/tensor/index.ts';
 import { CliError } from './errors.ts';
 import { NpyError, readNpy } from './npy.ts';
@@ -273,6 +274,16 @@ export async function loadDataDir(
 /** How the model's outputs are read. */
 export type OutputKind = 'classes' | 'values';
 
+/**
+ * Bytes of one sample's values prediction in a shard output: every float32 output of a batch of
+ * one sample, concatenated (as {@link userTask} reads them), base64 in the output.
+ */
+export function valuesPredictionBytes(outputs: Record<string, TensorData>): number {
+  let floats = 0;
+  for (const o of Object.values(outputs)) if (o.type === 'float32') floats += o.data.length;
+  return float32JsonBytes(floats);
+}
+
 /** `auto`: float32 [N, C >= 2] first output = class scores; else values. */
 export function detectOutputKind(outputs: Record<string, TensorData>, first: string): OutputKind {
   const o = outputs[first];
@@ -280,8 +291,14 @@ export function detectOutputKind(outputs: Record<string, TensorData>, first: str
 }
 
 /** The pipeline's view of a user model: predictions per output kind, no labels, no metric. */
-export function userTask(id: string, kind: OutputKind, firstOutput: string) {
+export function userTask(
+  id: string,
+  kind: OutputKind,
+  firstOutput: string,
+  predictionBytes?: number,
+) {
   return {
+    ...(kind === 'values' && predictionBytes !== undefined ? { predictionBytes } : {}),
     manifest: {
       id,
       metric: { primary: kind === 'classes' ? 'agreement' : 'relative-error' },

@@ -83,6 +83,13 @@ export interface BenchmarkTask<L = unknown, P = unknown> {
    * emit them and a reduce can score them).
    */
   predict(outputs: Record<string, TensorData>, batchSize: number): P[];
+  /**
+   * Bound of one prediction's bytes in a shard output (core/pipeline/replay.ts
+   * encodeShardOutput), for tasks whose predictions take more than a few bytes (fmnist-detect's
+   * detection lists): the pipeline sizes its prediction ranges by it to keep every shard output
+   * under 1 MiB. Omitted: a class index or a number.
+   */
+  predictionBytes?: number;
   /** Scores predictions for the whole split: `{ [metricName]: value }`, primary included. */
   score(predictions: P[], labels: L): Record<string, number>;
 }

@@ -4,6 +4,13 @@
  * exactly the batches a single pass would: outputs then cannot depend on the shard count.
  */
 
+/**
+ * The most bytes one shard's output may take, encoded (replay.ts encodeShardOutput): the design
+ * limit of every phase, which plans its ranges to stay under it (reference.ts PREDICTION_BYTES,
+ * DESCRIPTION_BYTES); the service records a shard that passes it (functions/service/runs.ts).
+ */
+export const SHARD_OUTPUT_LIMIT = 1024 * 1024;
+
 /** A half-open range of positions [start, end). */
 export interface Range {
   start: number;

@@ -6,9 +6,11 @@ import { getTask } from '../../zoo/registry.ts';
 import { describeSamples } from '../calibrate/sampler.ts';
 import { decodeModel } from '../onnx/index.ts';
 import {
+  boundedRangeSize,
   DESCRIPTION_BYTES,
   describedRangeSize,
   mergeReference,
+  PREDICTION_BYTES,
   planReference,
   REFERENCE_RANGE,
   type ReferenceOutput,
@@ -192,5 +194,36 @@ describe('describedRangeSize', () => {
     // at least one batch, however large the embedding
     expect(describedRangeSize(10_000_000)).toBe(10);
     expect(describedRangeSize(2560, 20)).toBe(20);
+  });
+});
+
+describe('ranges sized by the bytes of their predictions', () => {
+  it('boundedRangeSize: whole batches within the budget, at least one batch', () => {
+    expect(boundedRangeSize(undefined, 500, PREDICTION_BYTES)).toBe(500);
+    expect(boundedRangeSize(12, 500, PREDICTION_BYTES)).toBe(500);
+    // fmnist-detect's bound, 3,361 bytes a canvas: 292 fit, 290 in batches of 10
+    expect(boundedRangeSize(3361, 500, PREDICTION_BYTES)).toBe(290);
+    expect(290 * 3361).toBeLessThanOrEqual(PREDICTION_BYTES);
+    expect(boundedRangeSize(2_000_000, 500, PREDICTION_BYTES)).toBe(10);
+  });
+
+  it('plans shorter evaluation and calibration ranges for large predictions', () => {
+    const plan = planReference(
+      { calibration: 1000, evaluation: 2000 },
+      { describe: false, validate: true, predictionBytes: 3361 },
+    );
+    const ranges = (split: string) =>
+      plan.filter((p) => p.split === split).map((p) => p.end - p.start);
+    expect(ranges('evaluation')).toEqual([290, 290, 290, 290, 290, 290, 260]);
+    expect(ranges('calibration')).toEqual([290, 290, 290, 130]);
+    // described: embeddings and predictions share DESCRIPTION_BYTES (13,654 + 3,361 a canvas)
+    const described = planReference(
+      { calibration: 1000, evaluation: 0 },
+      { describe: true, validate: false, embeddingFloats: 2560, predictionBytes: 3361 },
+    );
+    expect(described[0]!.end - described[0]!.start).toBe(30);
+    expect(describedRangeSize(2560, 500, 3361)).toBe(30);
+    expect(describedRangeSize(1000, 500, 0)).toBe(90);
+    expect(describedRangeSize(1000, 500, 3361)).toBe(60);
   });
 });

@@ -21,6 +21,7 @@ import {
 import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import { createSession } from '../runtime/index.ts';
 import { concatFloat32, type TensorData } from '../tensor/index.ts';
+import { SHARD_OUTPUT_LIMIT } from './plan.ts';
 
 /** One shard of the reference pass: a batch-aligned range of one split. */
 export interface ReferenceShard {
@@ -68,23 +69,48 @@ export interface Reference<P = unknown> {
 export const REFERENCE_RANGE = 500;
 
 /**
- * Bytes of sampler descriptions one reference shard may carry, so that its output (descriptions
- * and FP32 predictions) stays well under the 1 MiB a shard output may take.
+ * Bytes of sampler descriptions (and the predictions of the same samples) one described
+ * reference range may carry: half a shard output, which leaves room for everything else.
  */
 export const DESCRIPTION_BYTES = 512 * 1024;
 
 /**
- * Samples per described calibration range: `size`, or fewer when the embeddings of `size`
- * samples (`floats` per sample, 4 bytes each, base64 in the shard output) would pass
- * {@link DESCRIPTION_BYTES}; a multiple of the batch size, at least one batch. fmnist-detect
- * describes each canvas by its FP32 heatmap (2,560 floats): 30 samples a range (440 KiB of
- * output) instead of 500 (7.5 MiB). A classifier's 10 logits leave the 500.
+ * Bytes of per-sample predictions one range of samples may carry in its shard output: the
+ * {@link SHARD_OUTPUT_LIMIT} less 64 KiB for the rest of the output (its ranges, logits of
+ * a classifier's estimate samples: 10 floats a sample, 27 KiB for 500).
  */
-export function describedRangeSize(floats: number | undefined, size = REFERENCE_RANGE): number {
-  if (floats === undefined || !(floats > 0)) return size;
-  const perSample = Math.ceil((floats * 4 * 4) / 3);
-  const fit = Math.floor(DESCRIPTION_BYTES / perSample / DEFAULT_BATCH_SIZE) * DEFAULT_BATCH_SIZE;
+export const PREDICTION_BYTES = SHARD_OUTPUT_LIMIT - 64 * 1024;
+
+/**
+ * Samples per range when each sample adds at most `bytes` to a shard output: `size`, or the most
+ * whole batches whose bytes fit in `budget`; at least one batch (a model whose single prediction
+ * passes the budget cannot be split finer than a batch).
+ */
+export function boundedRangeSize(bytes: number | undefined, size: number, budget: number): number {
+  if (bytes === undefined || !(bytes > 0)) return size;
+  const fit = Math.floor(budget / bytes / DEFAULT_BATCH_SIZE) * DEFAULT_BATCH_SIZE;
   return Math.max(DEFAULT_BATCH_SIZE, Math.min(size, fit));
+}
+
+/**
+ * Samples per described calibration range: `size`, or fewer when the embeddings of `size`
+ * samples (`floats` per sample, 4 bytes each, base64 in the shard output) and their predictions
+ * (`predictionBytes` each at most) would pass {@link DESCRIPTION_BYTES}; a multiple of the batch
+ * size, at least one batch. fmnist-detect describes each canvas by its FP32 heatmap (2,560
+ * floats): 30 samples a range (440 KiB of output) instead of 500 (7.5 MiB). A classifier's 10
+ * logits leave the 500.
+ */
+export function describedRangeSize(
+  floats: number | undefined,
+  size = REFERENCE_RANGE,
+  predictionBytes = 0,
+): number {
+  if (floats === undefined || !(floats > 0)) return size;
+  return boundedRangeSize(
+    Math.ceil((floats * 4 * 4) / 3) + predictionBytes,
+    size,
+    DESCRIPTION_BYTES,
+  );
 }
 
 /** [0, span) in consecutive ranges of `size` samples (the last one shorter). */
@@ -110,6 +136,11 @@ export function planReference(
     rangeSize?: number;
     /** Embedding floats per sample (the FP32 model's first output), when known. */
     embeddingFloats?: number;
+    /**
+     * Bound of one prediction's bytes in a shard output (the task's `predictionBytes`): ranges
+     * shorten so that their predictions stay within {@link PREDICTION_BYTES}.
+     */
+    predictionBytes?: number;
   },
 ): ReferenceShard[] {
   const size = options.rangeSize ?? REFERENCE_RANGE;
@@ -122,9 +153,10 @@ export function planReference(
   if (!(Number.isInteger(pool) && pool >= 0))
     throw new RangeError(`reference: bad sampler pool ${options.pool}`);
   const span = options.describe ? Math.max(keep, pool) : keep;
+  const predictedSize = boundedRangeSize(options.predictionBytes, size, PREDICTION_BYTES);
   const calibrationSize = options.describe
-    ? describedRangeSize(options.embeddingFloats, size)
-    : size;
+    ? describedRangeSize(options.embeddingFloats, predictedSize, options.predictionBytes)
+    : predictedSize;
   const out: ReferenceShard[] = fixedRanges(span, calibrationSize).map((r) => ({
     split: 'calibration',
     start: r.start,
@@ -134,7 +166,7 @@ export function planReference(
     keep,
   }));
   if (options.validate && sizes.evaluation > 0)
-    for (const r of fixedRanges(sizes.evaluation, size))
+    for (const r of fixedRanges(sizes.evaluation, predictedSize))
       out.push({
         split: 'evaluation',
         start: r.start,

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeShardOutput,
   encodeShardOutput,
+  float32JsonBytes,
+  NUMBER_JSON_BYTES,
   PhasePending,
   replayExecutor,
   ShardDone,
@@ -35,6 +37,29 @@ describe('shard output codec', () => {
     expect(back.big).toBe(2n ** 70n);
     expect(back.text).toBe('a$num');
     expect(back.nested).toEqual([[0.1, 0.2], null, true]);
+  });
+
+  it('bounds the text of a number and sizes a Float32Array exactly', () => {
+    // doubles of every exponent, with random significands (a fixed LCG): never over the bound
+    let seed = 12345;
+    const next = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed;
+    };
+    const bits = new DataView(new ArrayBuffer(8));
+    let longest = 0;
+    for (let i = 0; i < 200_000; i++) {
+      bits.setUint32(0, next());
+      bits.setUint32(4, next());
+      const x = bits.getFloat64(0);
+      longest = Math.max(longest, encodeShardOutput(x).length);
+    }
+    expect(longest).toBeLessThanOrEqual(NUMBER_JSON_BYTES);
+    expect(encodeShardOutput(-0.0000012345678901234567).length).toBe(NUMBER_JSON_BYTES);
+    for (const v of [Number.NaN, Number.NEGATIVE_INFINITY, -0, -Number.MAX_VALUE, -5e-324])
+      expect(encodeShardOutput(v).length).toBeLessThanOrEqual(NUMBER_JSON_BYTES);
+    for (const n of [0, 1, 2, 3, 4, 10, 2560])
+      expect(encodeShardOutput(new Float32Array(n)).length).toBe(float32JsonBytes(n));
   });
 
   it('rejects values that would not survive the trip', () => {

@@ -184,6 +184,19 @@ export function encodeShardOutput(value: unknown): Uint8Array {
   return new TextEncoder().encode(text ?? 'null');
 }
 
+/**
+ * The longest text {@link encodeShardOutput} writes for a finite number: JavaScript's shortest
+ * round-trip form has at most 17 significant digits, so `-0.0000012345678901234567` (sign, `0.`,
+ * five zeros, 17 digits; from 1e-7 on the form is exponential, `-1.2345678901234567e-300`, 24)
+ * is the longest: 25 characters. NaN, ±Infinity and -0 take at most 20 (`{"$num":"-Infinity"}`).
+ */
+export const NUMBER_JSON_BYTES = 25;
+
+/** Exact bytes of a Float32Array of `n` elements in {@link encodeShardOutput}'s output. */
+export function float32JsonBytes(n: number): number {
+  return '{"$typed":"Float32Array","b64":""}'.length + 4 * Math.ceil((4 * n) / 3);
+}
+
 /** Restores a value written by {@link encodeShardOutput}. */
 export function decodeShardOutput(bytes: Uint8Array): unknown {
   return JSON.parse(new TextDecoder().decode(bytes), (_key, v: unknown) => {

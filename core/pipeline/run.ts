@@ -70,7 +70,14 @@ import {
 } from '../score/fidelity.ts';
 import type { TensorData } from '../tensor/index.ts';
 import { captureGroups, planRanges, planStrided, type Range, unstride } from './plan.ts';
-import { mergeReference, planReference, REFERENCE_RANGE, runReferenceShard } from './reference.ts';
+import {
+  boundedRangeSize,
+  mergeReference,
+  PREDICTION_BYTES,
+  planReference,
+  REFERENCE_RANGE,
+  runReferenceShard,
+} from './reference.ts';
 
 /** What a run needs; adapters (CLI, Worker) load these. */
 export interface PipelineInputs<L = unknown, P = unknown> {
@@ -83,6 +90,12 @@ export interface PipelineInputs<L = unknown, P = unknown> {
     };
     predict(outputs: Record<string, TensorData>, n: number): P[];
     score(predictions: P[], labels: L): Record<string, number>;
+    /**
+     * Bound of one prediction's bytes in a shard output, when a prediction can take more than a
+     * few bytes (detection lists, output tensors): the phases that return predictions (reference,
+     * estimate, validate) size their ranges by it to stay under plan.ts SHARD_OUTPUT_LIMIT.
+     */
+    predictionBytes?: number;
   };
   /** FP32 ONNX model bytes. */
   model: Uint8Array;
@@ -215,12 +228,14 @@ export interface PipelineResult {
 
 /**
  * Shards of a sample-range phase that returns per-sample predictions (estimate, validate): as
- * asked, and enough for ranges of at most {@link REFERENCE_RANGE} samples, so that a shard's
- * output stays under 1 MiB (fmnist-detect's detection lists take about 1.7 KB a canvas: its 2,000
- * evaluation canvases in 3 shards made outputs of 1.1 MB). Results do not depend on it.
+ * asked, and enough for ranges of at most {@link REFERENCE_RANGE} samples whose predictions
+ * (`predictionBytes` each at most) fit in {@link PREDICTION_BYTES}, so that no shard output
+ * passes plan.ts SHARD_OUTPUT_LIMIT (fmnist-detect: 290 canvases of at most 20 detections).
+ * Results do not depend on it.
  */
-function rangeShards(samples: number, shards: number): number {
-  return Math.max(shards, Math.ceil(samples / REFERENCE_RANGE));
+function rangeShards(samples: number, shards: number, predictionBytes?: number): number {
+  const most = boundedRangeSize(predictionBytes, REFERENCE_RANGE, PREDICTION_BYTES);
+  return Math.max(shards, Math.ceil(samples / most));
 }
 
 /** Elements per sample of the model's first output (the sampler's embedding), when static. */
@@ -302,6 +317,7 @@ export async function runPipeline<L, P>(
       validate,
       pool,
       embeddingFloats: perSampleFloats(fp32Model),
+      ...(task.predictionBytes !== undefined ? { predictionBytes: task.predictionBytes } : {}),
     },
   );
   const reference = mergeReference(
@@ -565,7 +581,11 @@ export async function runPipeline<L, P>(
   // 7. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
   // calibration split; with `biasCorrection: 'auto'` for the uncorrected layers too.
   const estSamples = Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES);
-  const estRanges = planRanges(estSamples, rangeShards(estSamples, shards), DEFAULT_BATCH_SIZE);
+  const estRanges = planRanges(
+    estSamples,
+    rangeShards(estSamples, shards, task.predictionBytes),
+    DEFAULT_BATCH_SIZE,
+  );
   const ref = reference.calibration;
   const primary = task.manifest.metric.primary;
   const estimateOf = async (phase: string, model: ModelProto): Promise<LossEstimate> => {
@@ -656,7 +676,7 @@ export async function runPipeline<L, P>(
   // the reference's FP32 predictions.
   const evalRanges: Range[] = planRanges(
     evalSplit.size,
-    rangeShards(evalSplit.size, splitShards),
+    rangeShards(evalSplit.size, splitShards, task.predictionBytes),
     DEFAULT_BATCH_SIZE,
   );
   const level = target.executor === 'ort-qdq' ? 'all' : 'disabled';

@@ -19,6 +19,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import { type BlobStore, type SplitManifest, storedSplit } from '../../core/data/split-store.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
+import { SHARD_OUTPUT_LIMIT } from '../../core/pipeline/plan.ts';
 import {
   decodeShardOutput,
   encodeShardOutput,
@@ -43,9 +44,6 @@ import { getJson, putJson, r2BlobStore } from './blobs.ts';
 import type { ShardMessage } from './messages.ts';
 
 type Db = DrizzleD1Database<typeof schema>;
-
-/** Shard outputs above this size are recorded as a warning in the shard row (R2 accepts them). */
-export const SHARD_OUTPUT_LIMIT = 1024 * 1024;
 
 /** An error that retrying cannot fix: the submission fails at once with this message. */
 export class PermanentFailure extends Error {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tensor } from '../../core/tensor/index.ts';
-import { decodeDetections, TOP_K } from './decode.ts';
+import { encodeShardOutput } from '../../core/pipeline/replay.ts';
+import { decodeDetections, detectionListBytes, TOP_K } from './decode.ts';
 
 const PLANE = 256;
 
@@ -69,5 +70,26 @@ describe('fmnist-detect decoder', () => {
     expect(dets).toHaveLength(TOP_K);
     expect(dets![0]!.score).toBe(Math.fround(0.1 + 29 / 100));
     for (let k = 1; k < TOP_K; k++) expect(dets![k]!.score).toBeLessThan(dets![k - 1]!.score);
+  });
+
+  it('bounds a detection list in a shard output: TOP_K detections of the longest numbers', () => {
+    expect(detectionListBytes(10)).toBe(3361);
+    const longest = -0.0000012345678901234567; // 25 characters in JSON
+    const worst = Array.from({ length: TOP_K }, () => ({
+      cls: 9,
+      score: longest,
+      x1: longest,
+      y1: longest,
+      x2: longest,
+      y2: longest,
+    }));
+    expect(encodeShardOutput(worst).length).toBe(detectionListBytes(10));
+    // a full list as the decoder emits it (20 peaks, typical numbers) stays under the bound
+    const cells: [number, number, number, number][] = [];
+    for (let k = 0; k < 30; k++) cells.push([k % 10, 2 * Math.floor(k / 8), 2 * (k % 8), 0.06 + k / 100]);
+    const [dets] = decodeDetections(outputs(cells, [1.1, 2.3], [0.37, 0.91]), 1);
+    expect(dets).toHaveLength(TOP_K);
+    expect(encodeShardOutput(dets).length).toBeLessThanOrEqual(detectionListBytes(10));
+    expect(detectionListBytes(100)).toBe(3361 + TOP_K); // two-digit classes
   });
 });

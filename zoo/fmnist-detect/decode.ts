@@ -11,11 +11,25 @@
  *   input pixels (continuous coordinates).
  */
 import type { Detection } from '../../core/metrics/detection.ts';
+import { NUMBER_JSON_BYTES } from '../../core/pipeline/replay.ts';
 import type { TensorData } from '../../core/tensor/index.ts';
 
 export const STRIDE = 4;
 export const TOP_K = 20;
 export const SCORE_THRESHOLD = 0.05;
+
+/**
+ * Bound of one canvas's detection list in a shard output (core/pipeline/replay.ts
+ * encodeShardOutput), for a heatmap of `classes` planes: at most TOP_K objects
+ * `{"cls":…,"score":…,"x1":…,"y1":…,"x2":…,"y2":…}` of five numbers of at most
+ * NUMBER_JSON_BYTES characters each, with their commas and brackets. 3,361 bytes for 10 classes;
+ * the FP32 model's lists take about 2 KB a canvas.
+ */
+export function detectionListBytes(classes: number): number {
+  const object = '{"cls":,"score":,"x1":,"y1":,"x2":,"y2":}'.length;
+  const one = object + String(Math.max(0, classes - 1)).length + 5 * NUMBER_JSON_BYTES;
+  return 2 + TOP_K * one + (TOP_K - 1);
+}
 
 function floatData(t: TensorData | undefined, name: string): Float32Array {
   if (t?.type !== 'float32')

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import type { Detection } from '../../core/metrics/detection.ts';
+import { encodeShardOutput } from '../../core/pipeline/replay.ts';
 import { createSession } from '../../core/runtime/index.ts';
 import { CANVAS_SPLITS } from '../datasets/canvas.ts';
 import { fmnistDetectTask } from './task.ts';
@@ -59,6 +60,11 @@ describe('fmnist-detect task', () => {
         });
       });
       expect(total).toBeGreaterThan(16);
+      // each canvas's list, as a shard output carries it, within the task's bound
+      for (const list of dets)
+        expect(encodeShardOutput(list).length).toBeLessThanOrEqual(
+          fmnistDetectTask.predictionBytes!,
+        );
     } finally {
       await session.release();
     }

@@ -12,7 +12,7 @@ import {
 } from '../datasets/canvas.ts';
 import { normalisePixels, readFashionMnist } from '../datasets/fashion-mnist.ts';
 import type { BenchmarkTask, TaskManifest, TaskSplit } from '../task.ts';
-import { decodeDetections } from './decode.ts';
+import { decodeDetections, detectionListBytes } from './decode.ts';
 import manifestJson from './task.json' with { type: 'json' };
 
 /** The manifest written by train.py. */
@@ -61,6 +61,9 @@ export const fmnistDetectTask: BenchmarkTask<CanvasItem[][], FmnistDetection[]> 
   predict(outputs, batchSize) {
     return decodeDetections(outputs, batchSize);
   },
+
+  // ten heatmap planes, one per Fashion-MNIST class
+  predictionBytes: detectionListBytes(10),
 
   score(predictions, labels: readonly (readonly GroundTruth[])[]) {
     if (predictions.length !== labels.length) {
