@@ -150,7 +150,7 @@ describe('user model inputs', () => {
     expect(userTaskId('/a/b/My Model.onnx')).toBe('user:My Model');
   });
 
-  it('bounds a values prediction in a shard output by the first sample\'s float outputs', () => {
+  it("bounds a values prediction in a shard output by the first sample's float outputs", () => {
     const outputs = {
       a: tensor('float32', [1, 3, 4], new Float32Array(12)),
       b: tensor('float32', [1, 5], new Float32Array(5)),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { tensor } from '../../core/tensor/index.ts';
 import { encodeShardOutput } from '../../core/pipeline/replay.ts';
+import { tensor } from '../../core/tensor/index.ts';
 import { decodeDetections, detectionListBytes, TOP_K } from './decode.ts';
 
 const PLANE = 256;
@@ -86,7 +86,8 @@ describe('fmnist-detect decoder', () => {
     expect(encodeShardOutput(worst).length).toBe(detectionListBytes(10));
     // a full list as the decoder emits it (20 peaks, typical numbers) stays under the bound
     const cells: [number, number, number, number][] = [];
-    for (let k = 0; k < 30; k++) cells.push([k % 10, 2 * Math.floor(k / 8), 2 * (k % 8), 0.06 + k / 100]);
+    for (let k = 0; k < 30; k++)
+      cells.push([k % 10, 2 * Math.floor(k / 8), 2 * (k % 8), 0.06 + k / 100]);
     const [dets] = decodeDetections(outputs(cells, [1.1, 2.3], [0.37, 0.91]), 1);
     expect(dets).toHaveLength(TOP_K);
     expect(encodeShardOutput(dets).length).toBeLessThanOrEqual(detectionListBytes(10));
