@@ -69,7 +69,14 @@ import {
   mergeFidelity,
 } from '../score/fidelity.ts';
 import type { TensorData } from '../tensor/index.ts';
-import { captureGroups, planRanges, planStrided, type Range, unstride } from './plan.ts';
+import {
+  captureGroups,
+  planRanges,
+  planStrided,
+  type Range,
+  SHARD_OUTPUT_LIMIT,
+  unstride,
+} from './plan.ts';
 import {
   boundedRangeSize,
   mergeReference,
@@ -93,7 +100,7 @@ export interface PipelineInputs<L = unknown, P = unknown> {
     /**
      * Bound of one prediction's bytes in a shard output, when a prediction can take more than a
      * few bytes (detection lists, output tensors): the phases that return predictions (reference,
-     * estimate, validate) size their ranges by it to stay under plan.ts SHARD_OUTPUT_LIMIT.
+     * estimate, validate) size their ranges by it to stay under {@link SHARD_OUTPUT_LIMIT}.
      */
     predictionBytes?: number;
   };
@@ -230,7 +237,7 @@ export interface PipelineResult {
  * Shards of a sample-range phase that returns per-sample predictions (estimate, validate): as
  * asked, and enough for ranges of at most {@link REFERENCE_RANGE} samples whose predictions
  * (`predictionBytes` each at most) fit in {@link PREDICTION_BYTES}, so that no shard output
- * passes plan.ts SHARD_OUTPUT_LIMIT (fmnist-detect: 290 canvases of at most 20 detections).
+ * passes {@link SHARD_OUTPUT_LIMIT} (fmnist-detect: 290 canvases of at most 20 detections).
  * Results do not depend on it.
  */
 function rangeShards(samples: number, shards: number, predictionBytes?: number): number {
@@ -305,6 +312,12 @@ export async function runPipeline<L, P>(
     layers: prepared.layers.map((l) => l.name),
     calibrationSize: calib.size,
   });
+  // A range holds at least one batch: predictions larger than that cannot stay under the limit.
+  const batchBytes = (task.predictionBytes ?? 0) * DEFAULT_BATCH_SIZE;
+  if (batchBytes > PREDICTION_BYTES)
+    warnings.push(
+      `the model's outputs take ${Math.round(task.predictionBytes! / 1024)} KiB a sample: a batch of ${DEFAULT_BATCH_SIZE} passes the ${SHARD_OUTPUT_LIMIT / 1024 / 1024} MiB a shard output may take (the service records such shards)`,
+    );
   const { samples: n, sampler, seed } = recipe.calibration;
   const validate = options.validate !== false;
   const pool = samplerPool(calib.size, recipe.calibration.pool);

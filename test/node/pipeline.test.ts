@@ -72,6 +72,39 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
   }, 600_000);
 });
 
+describe('ranges sized by the bytes of a prediction (smoke-fmnist, ascend310)', () => {
+  it('shortens the reference, estimate and validate ranges, with the same results', async () => {
+    const inputs = await loadPipelineInputs(
+      recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
+      true,
+    );
+    const one = await runPipeline(inputs, { shards: 1 });
+    // 20,000 bytes a prediction: 49 fit in 960 KiB, ranges of 40 samples
+    const large = await runPipeline(
+      { ...inputs, task: { ...inputs.task, predictionBytes: 20_000 } },
+      { shards: 1 },
+    );
+    const shards = (r: PipelineResult, phase: string) =>
+      r.phases.find((p) => p.phase === phase)!.shards;
+    expect(shards(one, 'validate')).toBe(2);
+    expect(shards(large, 'validate')).toBe(25); // 1,000 evaluation samples
+    expect(shards(large, 'estimate')).toBe(13); // 500 calibration samples
+    // described calibration ranges share DESCRIPTION_BYTES with their embeddings: 20 samples
+    expect(shards(large, 'reference')).toBe(25 + 25);
+    expect(fingerprint(large)).toBe(fingerprint(one));
+    expect(large.estimate).toEqual(one.estimate);
+    expect(large.warnings).toEqual(one.warnings);
+    // a single batch over the limit cannot be split: the run says so
+    const huge = await runPipeline(
+      { ...inputs, task: { ...inputs.task, predictionBytes: 200_000 } },
+      { shards: 1, validate: false },
+    );
+    expect(huge.warnings).toContain(
+      "the model's outputs take 195 KiB a sample: a batch of 10 passes the 1 MiB a shard output may take (the service records such shards)",
+    );
+  }, 300_000);
+});
+
 describe('the coverage sampler pool (smoke-fmnist, ascend310)', () => {
   it('chooses among the first `pool` samples, the same for any shard count', async () => {
     const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
