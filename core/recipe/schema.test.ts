@@ -30,6 +30,15 @@ describe('recipe schema', () => {
     expect(issue).toMatchObject({ path: 'calibration.samples', expected: 'number', got: '"50"' });
     expect(issue!.message).toBe('expected number, got "50"');
   });
+  it("states a bound as the value it wants: a number >= 1, not zod's sentence", () => {
+    const [issue] = issuesOf({ ...minimal, calibration: { samples: -3 } });
+    expect(issue).toMatchObject({
+      path: 'calibration.samples',
+      expected: 'number >=1',
+      got: 'number -3',
+    });
+    expect(issue!.message).toBe('expected number >=1, got number -3');
+  });
   it('takes a sampler pool no smaller than the sample count', () => {
     expect(parseRecipe({ ...minimal, calibration: { pool: 500 } }).calibration.pool).toBe(500);
     const [issue] = issuesOf({ ...minimal, calibration: { samples: 100, pool: 60 } });

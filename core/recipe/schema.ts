@@ -280,7 +280,8 @@ export function parseRecipe(input: unknown): Recipe {
     else if (i.code === 'unrecognized_keys')
       expected = `no key ${i.keys.map((k) => `'${k}'`).join(', ')}`;
     else if (i.code === 'too_small' || i.code === 'too_big')
-      expected = i.message.replace(/^Too (small|big): expected \w+ to (have )?/, '');
+      // zod's 'Too small: expected number to be >=1' -> 'number >=1' ('array >=1 items', ...)
+      expected = i.message.replace(/^Too (?:small|big): expected (\w+) to (?:be|have) /, '$1 ');
     return { path, expected, got, message: `expected ${expected}, got ${got}` };
   });
   throw new RecipeError(issues);
