@@ -10,7 +10,12 @@ import { loadPipelineInputs } from '../../cli/inputs.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { encodeModel } from '../../core/onnx/index.ts';
 import { runByReplay } from '../../core/pipeline/replay.ts';
-import { type PipelineResult, runPipeline, type ShardExecutor } from '../../core/pipeline/run.ts';
+import {
+  type PipelineInputs,
+  type PipelineResult,
+  runPipeline,
+  type ShardExecutor,
+} from '../../core/pipeline/run.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 
 const reverseExecutor: ShardExecutor = async (_phase, inputs, run) => {
@@ -39,24 +44,36 @@ const fingerprint = (r: PipelineResult) =>
 
 beforeAll(() => useNodeRuntime());
 
+/** Shards a phase of a run took. */
+const shardsOf = (r: PipelineResult, phase: string) =>
+  r.phases.find((p) => p.phase === phase)!.shards;
+
+/** smoke-fmnist's default recipe on ascend310 with validation, loaded once for the file. */
+let smoke: Promise<PipelineInputs<unknown, unknown>> | undefined;
+const smokeInputs = () =>
+  (smoke ??= loadPipelineInputs(
+    recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
+    true,
+  ));
+/** Its run with one shard per phase, the baseline the sharded runs are compared with. */
+let smokeOne: Promise<PipelineResult> | undefined;
+const smokeOneShard = () =>
+  (smokeOne ??= smokeInputs().then((inputs) => runPipeline(inputs, { shards: 1 })));
+
 describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
   it('gives identical results for 1, 2 and 7 shards in any order', async () => {
-    const inputs = await loadPipelineInputs(
-      recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
-      true,
-    );
-    const one = await runPipeline(inputs, { shards: 1 });
+    const inputs = await smokeInputs();
+    const one = await smokeOneShard();
     // splitShards: more validation ranges than shards of the other phases.
     const two = await runPipeline(inputs, { shards: 2, splitShards: 5 });
     const seven = await runPipeline(inputs, { shards: 7, executor: reverseExecutor });
     // At most 500 samples a validation range (shard outputs under 1 MiB): 1,000 samples in 2.
-    expect(one.phases.find((p) => p.phase === 'validate')!.shards).toBe(2);
-    expect(seven.phases.find((p) => p.phase === 'validate')!.shards).toBe(7);
-    expect(two.phases.find((p) => p.phase === 'validate')!.shards).toBe(5);
+    expect(shardsOf(one, 'validate')).toBe(2);
+    expect(shardsOf(seven, 'validate')).toBe(7);
+    expect(shardsOf(two, 'validate')).toBe(5);
     // The reference pass has the same ranges in every run (500 samples: 1 + 2 here).
-    for (const r of [one, two, seven])
-      expect(r.phases.find((p) => p.phase === 'reference')!.shards).toBe(3);
-    expect(two.phases.find((p) => p.phase === 'sensitivity')!.shards).toBe(2);
+    for (const r of [one, two, seven]) expect(shardsOf(r, 'reference')).toBe(3);
+    expect(shardsOf(two, 'sensitivity')).toBe(2);
     expect(one.calibration.samples).toHaveLength(50);
     expect(fingerprint(two)).toBe(fingerprint(one));
     expect(fingerprint(seven)).toBe(fingerprint(one));
@@ -74,23 +91,18 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
 
 describe('ranges sized by the bytes of a prediction (smoke-fmnist, ascend310)', () => {
   it('shortens the reference, estimate and validate ranges, with the same results', async () => {
-    const inputs = await loadPipelineInputs(
-      recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
-      true,
-    );
-    const one = await runPipeline(inputs, { shards: 1 });
+    const inputs = await smokeInputs();
+    const one = await smokeOneShard();
     // 20,000 bytes a prediction: 49 fit in 960 KiB, ranges of 40 samples
     const large = await runPipeline(
       { ...inputs, task: { ...inputs.task, predictionBytes: 20_000 } },
       { shards: 1 },
     );
-    const shards = (r: PipelineResult, phase: string) =>
-      r.phases.find((p) => p.phase === phase)!.shards;
-    expect(shards(one, 'validate')).toBe(2);
-    expect(shards(large, 'validate')).toBe(25); // 1,000 evaluation samples
-    expect(shards(large, 'estimate')).toBe(13); // 500 calibration samples
+    expect(shardsOf(one, 'validate')).toBe(2);
+    expect(shardsOf(large, 'validate')).toBe(25); // 1,000 evaluation samples
+    expect(shardsOf(large, 'estimate')).toBe(13); // 500 calibration samples
     // described calibration ranges share DESCRIPTION_BYTES with their embeddings: 20 samples
-    expect(shards(large, 'reference')).toBe(25 + 25);
+    expect(shardsOf(large, 'reference')).toBe(25 + 25);
     expect(fingerprint(large)).toBe(fingerprint(one));
     expect(large.estimate).toEqual(one.estimate);
     expect(large.warnings).toEqual(one.warnings);
