@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { pages } from '../leaderboard/routes.tsx';
 import pkg from '../package.json';
 import { adminApi } from './api/admin.ts';
+import { allowedMethods } from './api/methods.ts';
 import { onError, problemResponse } from './api/problem.ts';
 import { apiV1 } from './api/v1.ts';
 import type { Env } from './env.ts';
@@ -21,9 +22,16 @@ export const app = new Hono<{ Bindings: Env }>();
 app.onError(onError);
 app.notFound((c) => {
   const path = new URL(c.req.url).pathname;
-  return path.startsWith('/api/')
-    ? problemResponse(404, `no route ${c.req.method} ${path}`, path)
-    : c.html('<!doctype html><title>Not found</title><h1>Not found</h1>', 404);
+  if (!path.startsWith('/api/'))
+    return c.html('<!doctype html><title>Not found</title><h1>Not found</h1>', 404);
+  // a route for the path under other methods only: 405 with Allow (a handler's own
+  // c.notFound() for its method stays a 404)
+  const allow = allowedMethods(app.routes, path);
+  return allow.length > 0 && !allow.includes(c.req.method)
+    ? problemResponse(405, `${path} accepts ${allow.join(', ')}, not ${c.req.method}`, path, {
+        headers: { allow: allow.join(', ') },
+      })
+    : problemResponse(404, `no route ${c.req.method} ${path}`, path);
 });
 
 app.get('/health', async (c) => {

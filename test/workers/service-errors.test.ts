@@ -119,6 +119,22 @@ describe('API errors', () => {
     await problem(await api('/api/v1/no-such-thing'), 404);
   });
 
+  it('405 with Allow: a route that exists under other methods', async () => {
+    const put = await api('/api/v1/submissions', { method: 'PUT', token: user.token, body: '{}' });
+    expect((await problem(put, 405)).detail).toBe('/api/v1/submissions accepts POST, not PUT');
+    expect(put.headers.get('allow')).toBe('POST');
+    const del = await api('/api/v1/leaderboard', { method: 'DELETE', token: user.token });
+    await problem(del, 405);
+    expect(del.headers.get('allow')).toBe('GET, HEAD');
+    const get = await api('/api/v1/tokens/some-id');
+    await problem(get, 405);
+    expect(get.headers.get('allow')).toBe('DELETE');
+    // the right method on a missing resource stays a 404
+    const head = await api('/api/v1/submissions/sub_nope', { method: 'HEAD' });
+    expect(head.status).toBe(404);
+    expect(head.headers.get('allow')).toBeNull();
+  });
+
   it('409: another recipe under a taken name; a report before scoring', async () => {
     const { env: e } = recordingEnv();
     const dave = await makeToken('dave');
