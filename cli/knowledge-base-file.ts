@@ -2,9 +2,10 @@
  * The CLI's knowledge base: core/feedback's in-memory store, loaded from and saved to one JSON
  * file after every record (the service will use D1 behind the same interface).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type KnowledgeEntry, MemoryKnowledgeBase } from '../core/feedback/knowledge-base.ts';
+import { makeOutputDir } from './output-dir.ts';
 
 /** Default location of the CLI's knowledge base. */
 export const DEFAULT_KB_PATH = '.cann-quant/knowledge-base.json';
@@ -32,7 +33,7 @@ export class JsonFileKnowledgeBase extends MemoryKnowledgeBase {
 
   override async record(entry: KnowledgeEntry): Promise<void> {
     await super.record(entry);
-    await mkdir(dirname(this.path), { recursive: true });
+    await makeOutputDir(dirname(this.path), 'knowledge base directory');
     const tmp = `${this.path}.tmp`;
     await writeFile(tmp, `${JSON.stringify({ version: 1, entries: this.list }, null, 1)}\n`);
     await rename(tmp, this.path);

@@ -11,6 +11,7 @@ import { parameterSets } from '../../core/quantize/quantize.ts';
 import { tierCounts } from '../../core/score/score-run.ts';
 import { CliError } from '../errors.ts';
 import { runUserModel } from '../local-run.ts';
+import { makeOutputDir } from '../output-dir.ts';
 import { defaultWorkers } from '../workers.ts';
 import {
   biasCorrectionJson,
@@ -68,6 +69,7 @@ export function registerCalibrate(program: Command): void {
         if (!['auto', 'classes', 'values'].includes(o.outputs))
           throw new CliError(`--outputs: '${o.outputs}' is not auto, classes or values`, 2);
         let recipe = await resolveRecipe(o);
+        await makeOutputDir(o.out);
         // As `score`: one worker per core by default (fmnist-resnet: 28.7 s on 2 workers against
         // 46 s in one thread; a task as small as smoke-fmnist is quicker with --workers 1).
         const workers = o.workers ?? defaultWorkers();

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { METHOD_NAMES, type MethodName } from '../../core/calibrate/methods.ts';
@@ -14,6 +14,7 @@ import {
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { makeOutputDir } from '../output-dir.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
@@ -127,8 +128,8 @@ export function registerFormat(program: Command): void {
     .action(async (o: FormatOptions & { out: string; json?: boolean }) => {
       if (!METHOD_NAMES.includes(o.method))
         throw new CliError(`--method must be one of ${METHOD_NAMES.join(', ')}, got '${o.method}'`);
+      await makeOutputDir(o.out);
       const { result } = await formatModel({ ...o, progress: !o.json });
-      await mkdir(o.out, { recursive: true });
       const layersInfo = result.layers.map((l) => ({
         name: l.name,
         kind: l.kind,

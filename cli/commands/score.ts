@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
@@ -35,6 +35,7 @@ import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
 import { type LocalRunOptions, runLocal } from '../local-run.ts';
 import { measureSpeedup } from '../measure.ts';
+import { makeOutputDir } from '../output-dir.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { userTaskId } from '../user-model.ts';
 import { defaultWorkers, MAX_DEFAULT_WORKERS } from '../workers.ts';
@@ -152,7 +153,7 @@ export async function writeRunArtifacts(
   dir: string,
   r: PipelineResult,
 ): Promise<Record<string, string>> {
-  await mkdir(dir, { recursive: true });
+  await makeOutputDir(dir);
   const info = {
     target: r.target,
     task: r.task,

@@ -7,7 +7,7 @@
  * into the reference graph; (4) the QAT model run through the pipeline; its loss is measured
  * against the task's recorded FP32 reference.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
@@ -26,6 +26,7 @@ import type { StageLog } from '../../core/train/qat.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { makeOutputDir } from '../output-dir.ts';
 import { progressBar, progressExecutor } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { evaluateOnWorkers } from '../train-eval.ts';
@@ -188,7 +189,7 @@ export function registerTrain(program: Command): void {
           2,
         );
       const out = flags.out ?? join('out', `qat-${recipe.task}-${recipe.target}`);
-      await mkdir(out, { recursive: true });
+      await makeOutputDir(out);
       useNodeRuntime();
       // The training stack (TensorFlow.js and its WebAssembly backend) loads here, not at CLI
       // start: importing it took ~1 s of every command's start-up, `score` included.
