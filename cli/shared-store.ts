@@ -9,7 +9,7 @@
  * partial entry behind.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { BatchSource } from '../core/evaluate/predict.ts';
@@ -18,6 +18,7 @@ import {
   type SharedIdentity,
   type SharedStore,
 } from '../core/pipeline/shared-cache.ts';
+import { makeOutputDir } from './output-dir.ts';
 
 /** The cache folder, or undefined when caching is off. */
 export function sharedCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -41,7 +42,7 @@ export function fileStore(dir: string): SharedStore {
     },
     async put(key, bytes) {
       const p = path(key);
-      await mkdir(dirname(p), { recursive: true });
+      await makeOutputDir(dirname(p), 'cache directory');
       const tmp = `${p}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
       await writeFile(tmp, bytes);
       await rename(tmp, p);
