@@ -12,5 +12,12 @@ describe('task registry', () => {
   it('rejects an unknown id with the list of known ones', () => {
     expect(() => getTask('nope')).toThrow(/unknown task 'nope' \(known: .*smoke-fmnist/);
     expect(() => getTask('toString')).toThrow(/unknown task 'toString'/);
+    // a template's scenario or name given as a task (as the seed's `--task industrial` does)
+    expect(() => getTask('industrial')).toThrow(
+      /'industrial' is a recipe template's scenario \(industrial-vision\): add --template industrial-vision to a task$/,
+    );
+    expect(() => getTask('detection')).toThrow(
+      /'detection' is a recipe template: add --template detection to a task$/,
+    );
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Every benchmark task of the zoo, by id. To add a task, import it and add one entry: this map
- * is the only list (spam-transformer and fmnist-detect are expected to join it).
+ * is the only list.
  */
 
+import { TEMPLATES } from '../core/recipe/templates.ts';
 import { fmnistDetectTask } from './fmnist-detect/task.ts';
 import { fmnistMobilenet } from './fmnist-mobilenet/task.ts';
 import { fmnistResnet } from './fmnist-resnet/task.ts';
@@ -27,7 +28,12 @@ export function findTask(id: string): BenchmarkTask | undefined {
 export function getTask(id: string): BenchmarkTask {
   const task = findTask(id);
   if (!task) {
-    throw new Error(`unknown task '${id}' (known: ${Object.keys(TASKS).sort().join(', ')})`);
+    // `--task industrial`, as the seed's user journey writes it, names a template's scenario
+    const template = TEMPLATES.find((t) => t.scenario === id || t.name === id);
+    const hint = template
+      ? `; '${id}' is a recipe template${template.name === id ? '' : `'s scenario (${template.name})`}: add --template ${template.name} to a task`
+      : '';
+    throw new Error(`unknown task '${id}' (known: ${Object.keys(TASKS).sort().join(', ')})${hint}`);
   }
   return task;
 }

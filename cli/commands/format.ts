@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { METHOD_NAMES, type MethodName } from '../../core/calibrate/methods.ts';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
-import { getTarget, TARGETS } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, getTarget, TARGETS } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import {
@@ -18,7 +18,7 @@ import { makeOutputDir } from '../output-dir.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { parseNumber, parsePositiveInt, printResult } from './shared.ts';
+import { parseNumber, parsePositiveInt, parseTarget, printResult } from './shared.ts';
 
 /** Options of {@link formatModel}. */
 export interface FormatOptions {
@@ -116,18 +116,30 @@ export function registerFormat(program: Command): void {
       '--model <file>',
       "an ONNX model to quantize instead of the task's (evaluated on the task's data)",
     )
-    .requiredOption('--hardware <target>', `target (${Object.keys(TARGETS).join(', ')})`)
+    .option(
+      '--hardware <target>',
+      `target (${Object.keys(TARGETS).join(', ')}; default ${DEFAULT_TARGET})`,
+      parseTarget,
+      DEFAULT_TARGET,
+    )
     .option('--bias-correct', 'empirical bias correction over the calibration samples')
     .option('--calib-data <n>', 'calibration samples', parsePositiveInt, 50)
     .option('--method <m>', `activation calibration: ${METHOD_NAMES.join(' | ')}`, 'percentile')
     .option('--percentile <p>', 'percentile kept by --method percentile', parseNumber)
     .option('--per-tensor-weights', 'one weight scale per tensor instead of per channel')
     .option('--symmetric-activations', 'force symmetric activations')
+    .option(
+      '--asymmetric',
+      "force asymmetric activations with a zero point (ascend310's own scheme)",
+    )
     .requiredOption('--out <dir>', 'output directory')
     .option('--json', 'print one JSON object')
-    .action(async (o: FormatOptions & { out: string; json?: boolean }) => {
+    .action(async (o: FormatOptions & { out: string; json?: boolean; asymmetric?: boolean }) => {
       if (!METHOD_NAMES.includes(o.method))
         throw new CliError(`--method must be one of ${METHOD_NAMES.join(', ')}, got '${o.method}'`);
+      if (o.asymmetric && o.symmetricActivations)
+        throw new CliError('give --asymmetric or --symmetric-activations, not both', 2);
+      if (o.asymmetric) o.symmetricActivations = false;
       await makeOutputDir(o.out);
       const { result } = await formatModel({ ...o, progress: !o.json });
       const layersInfo = result.layers.map((l) => ({

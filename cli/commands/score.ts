@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
-import { getTarget } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import type { PipelineResult } from '../../core/pipeline/run.ts';
 import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
@@ -40,7 +40,7 @@ import { useNodeRuntime } from '../runtime-node.ts';
 import { userTaskId } from '../user-model.ts';
 import { defaultWorkers, MAX_DEFAULT_WORKERS } from '../workers.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { parsePositiveInt, printResult } from './shared.ts';
+import { parsePositiveInt, parseTarget, printResult } from './shared.ts';
 
 /** Recipe selection flags shared by `calibrate` and `score`. */
 export interface RecipeFlags {
@@ -65,20 +65,18 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
       recipe = parseRecipeJson(text);
       if (flags.model) recipe = { ...recipe, task: userTaskId(flags.model) };
     } else if (flags.model) {
-      if (!flags.target) throw new CliError('give --target <t> with --model', 2);
       recipe = recipeFromTemplate(
         flags.template ?? 'industrial-vision',
         userTaskId(flags.model),
-        flags.target,
+        flags.target ?? DEFAULT_TARGET,
       );
     } else {
-      if (!flags.task || !flags.target)
-        throw new CliError('give --recipe <file>, or --task <id> and --target <t>');
+      if (!flags.task) throw new CliError('give --recipe <file>, --task <id> or --model <file>', 2);
       const kind = getTask(flags.task).manifest.kind;
       recipe = recipeFromTemplate(
         flags.template ?? DEFAULT_TEMPLATE_BY_KIND[kind] ?? 'industrial-vision',
         flags.task,
-        flags.target,
+        flags.target ?? DEFAULT_TARGET,
       );
     }
   } catch (err) {
@@ -262,7 +260,7 @@ export function recipeOptions(c: Command): Command {
   return c
     .option('--recipe <file>', 'recipe JSON')
     .option('--task <id>', "benchmark task (with --target, uses the task's default template)")
-    .option('--target <t>', 'hardware target')
+    .option('--target <t>', `hardware target (default ${DEFAULT_TARGET})`, parseTarget)
     .option('--template <name>', `template (${TEMPLATES.map((t) => t.name).join(', ')})`)
     .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
     .option(

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { resolveTargetName, TARGETS, type TargetId } from '../../core/formats/targets.ts';
 
 /** commander argument parser for positive integers, with a one-line error. */
 export function parsePositiveInt(value: string): number {
@@ -26,6 +27,19 @@ export function parseNonNegative(value: string): number {
   const n = finiteNumber(value);
   if (n === undefined || n < 0) throw new InvalidArgumentError(`'${value}' is not a number >= 0`);
   return n;
+}
+
+/**
+ * Commander argument parser for `--target` / `--hardware`: a target id, in any case and with
+ * or without separators (`ascend_310` is ascend310).
+ */
+export function parseTarget(value: string): TargetId {
+  const id = resolveTargetName(value);
+  if (!id)
+    throw new InvalidArgumentError(
+      `unknown target '${value}' (known: ${Object.keys(TARGETS).join(', ')})`,
+    );
+  return id;
 }
 
 /** Commander argument parser for `--server`: an absolute http(s) URL. */

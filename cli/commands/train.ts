@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { Tier } from '../../core/calibrate/sensitivity.ts';
-import { getTarget } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { type PipelineResult, runPipeline } from '../../core/pipeline/run.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
@@ -33,7 +33,7 @@ import { evaluateOnWorkers } from '../train-eval.ts';
 import { runOnWorkers } from '../workers.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { resolveRecipe } from './score.ts';
-import { parsePositiveInt, printResult } from './shared.ts';
+import { parsePositiveInt, parseTarget, printResult } from './shared.ts';
 
 interface TrainFlags {
   task?: string;
@@ -102,7 +102,11 @@ export function registerTrain(program: Command): void {
       'progressive quantization-aware training with the target arithmetic simulated, then scoring of the QAT model',
     )
     .requiredOption('--task <id>', 'zoo task (the Fashion-MNIST classifiers and spam-transformer)')
-    .requiredOption('--target <t>', 'hardware target, e.g. ascend310 or ascend310-w4a8')
+    .option(
+      '--target <t>',
+      `hardware target, e.g. ascend310 or ascend310-w4a8 (default ${DEFAULT_TARGET})`,
+      parseTarget,
+    )
     .option('--template <name>', 'recipe template (default: the task kind default)')
     .option('--progressive', 'stage the quantization by sensitivity tier (low, +medium, all)')
     .option('--hardware-sim', "simulate the target's integer arithmetic in the forward pass")
@@ -173,7 +177,7 @@ export function registerTrain(program: Command): void {
       }
       const recipe = await resolveRecipe({
         task: flags.task!,
-        target: flags.target!,
+        target: flags.target ?? DEFAULT_TARGET,
         ...(flags.template ? { template: flags.template } : {}),
       });
       const target = getTarget(recipe.target);

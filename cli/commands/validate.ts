@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import {
   AccuracyGuardError,
@@ -12,7 +12,7 @@ import {
 import { type LayerErrorReport, measureLayerErrors } from '../../core/evaluate/layer-errors.ts';
 import { feedbackLoop, locateCostliestLayers } from '../../core/feedback/loop.ts';
 import type { TargetId } from '../../core/formats/targets.ts';
-import { getTarget } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { getQuantizedInfo, type QuantizedModelInfo } from '../../core/quantize/metadata.ts';
 import { renderValidationHtml } from '../../core/report/html.ts';
@@ -30,7 +30,7 @@ import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { resolveRecipe, runRecipe, speedupLine } from './score.ts';
-import { parseNonNegative, parsePositiveInt, printResult } from './shared.ts';
+import { parseNonNegative, parsePositiveInt, parseTarget, printResult } from './shared.ts';
 
 /** Result of `cann-quant validate` (its --json output). */
 export interface ValidateResult {
@@ -135,15 +135,22 @@ export function registerValidate(program: Command): void {
     .option('--kb <file>', 'knowledge base (JSON file)', DEFAULT_KB_PATH)
     .option('--write-recipe <file>', 'write the recipe with the kept changes')
     .option('--recipe <file>', 'recipe JSON (with --cross-hardware or --feedback)')
-    .option('--target <t>', 'target of the recipe built from a template (default ascend310)')
+    .option(
+      '--target <t>',
+      `target of the recipe built from a template (default ${DEFAULT_TARGET})`,
+      parseTarget,
+    )
     .option('--template <name>', "recipe template (default: the task's)")
     .option('--shards <n>', 'shards per phase', parsePositiveInt, 1)
     .option('--no-measure', 'skip timing FP32 vs the INT8 QDQ model on this machine')
     .option('--repeats <n>', 'timed runs per model for the measured speed-up', parsePositiveInt, 30)
-    .option(
-      '--accuracy-guard <points>',
-      'fail (exit 3) when the loss exceeds this many points',
-      parseNonNegative,
+    .addOption(
+      new Option(
+        '--accuracy-guard [points]',
+        'fail (exit 3) when the loss exceeds this many points (without a value: 0.5, the INT8 loss the product aims under)',
+      )
+        .preset('0.5')
+        .argParser(parseNonNegative),
     )
     .option(
       '--heatmap [file]',
@@ -183,7 +190,7 @@ export function registerValidate(program: Command): void {
           const recipe = await resolveRecipe({
             ...(o.recipe ? { recipe: o.recipe } : {}),
             ...(o.task ? { task: o.task } : {}),
-            target: o.target ?? 'ascend310',
+            target: o.target ?? DEFAULT_TARGET,
             ...(o.template ? { template: o.template } : {}),
           });
           const task = getTask(recipe.task);
@@ -267,7 +274,7 @@ export function registerValidate(program: Command): void {
           const recipe = await resolveRecipe({
             ...(o.recipe ? { recipe: o.recipe } : {}),
             ...(o.task ? { task: o.task } : {}),
-            target: o.target ?? 'ascend310',
+            target: o.target ?? DEFAULT_TARGET,
             ...(o.template ? { template: o.template } : {}),
           });
           const cross = await runCrossHardware(recipe, {

@@ -345,3 +345,22 @@ export function getTarget(id: string): Target {
     throw new RangeError(`unknown target '${id}' (known: ${Object.keys(TARGETS).join(', ')})`);
   return t;
 }
+
+/** The target a run uses when none is named: the product's first chip. */
+export const DEFAULT_TARGET: TargetId = 'ascend310';
+
+/** A target id without case and separators: 'Ascend_310P' and 'ascend310p' both give 'ascend310p'. */
+function looseName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/**
+ * The target id a command-line spelling names: the id itself, or the id written with other
+ * case or separators (`ascend_310`, `Ascend-310P`, `nvidia_t4`, as the seed's user journey
+ * writes them). Undefined when it names none. Recipes keep the exact ids.
+ */
+export function resolveTargetName(name: string): TargetId | undefined {
+  if (Object.hasOwn(TARGETS, name)) return name as TargetId;
+  const loose = looseName(name);
+  return (Object.keys(TARGETS) as TargetId[]).find((id) => looseName(id) === loose);
+}
