@@ -43,7 +43,11 @@ describe("the seed's command line", () => {
         '--json',
       ),
     );
-    expect(out).toMatchObject({ task: 'smoke-fmnist', target: 'ascend310', calibration_samples: 50 });
+    expect(out).toMatchObject({
+      task: 'smoke-fmnist',
+      target: 'ascend310',
+      calibration_samples: 50,
+    });
   });
 
   it('format reads --hardware ascend_310, and --asymmetric gives activations zero points', async () => {
