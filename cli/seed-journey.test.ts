@@ -89,6 +89,50 @@ describe("the seed's command line", () => {
     expect(v.guard).toEqual({ max_loss_points: 0.5, pass: true });
   });
 
+  it('validate --heatmap --cross-hardware --accuracy-guard does all three', async () => {
+    const heatmap = join(dir, 'cross.html');
+    const err = (await cli(
+      'validate',
+      '--task',
+      'smoke-fmnist',
+      '--heatmap',
+      heatmap,
+      '--cross-hardware',
+      '--accuracy-guard',
+      '0.05',
+      '--no-measure',
+      '--json',
+    ).catch((e: unknown) => e)) as { code: number; stdout: string; stderr: string };
+    // the four modelled targets lose 0.10 points on smoke-fmnist, cpu-wasm gains 0.40
+    expect(err.code).toBe(3);
+    expect(err.stderr).toMatch(/^cann-quant: accuracy guard: ascend310 lost 0\.100 points, /);
+    const out = JSON.parse(err.stdout);
+    expect(out.rows.map((r: { target: string }) => r.target)).toEqual([
+      'ascend310',
+      'ascend310p',
+      'nvidia-t4',
+      'snapdragon',
+      'cpu-wasm',
+    ]);
+    expect(out.guard).toEqual({
+      max_loss_points: 0.05,
+      pass: false,
+      failing: ['ascend310', 'ascend310p', 'nvidia-t4', 'snapdragon'],
+    });
+    expect(out.heatmap).toBe(heatmap);
+    expect(out.layer_errors.layers).toHaveLength(3);
+    expect(await readFile(heatmap, 'utf8')).toMatch(/^<!doctype html>/i);
+  });
+
+  it('validate refuses flags its mode would ignore', async () => {
+    await expect(
+      cli('validate', '--task', 'smoke-fmnist', '--feedback', '--heatmap'),
+    ).rejects.toMatchObject({
+      code: 2,
+      stderr: 'cann-quant: --heatmap cannot be used with --feedback\n',
+    });
+  });
+
   it('`--task industrial` says it is a template scenario', async () => {
     await expect(cli('calibrate', '--task', 'industrial')).rejects.toMatchObject({
       stderr: expect.stringMatching(/add --template industrial-vision to a task\n$/),

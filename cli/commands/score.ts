@@ -6,7 +6,7 @@ import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import type { PipelineResult } from '../../core/pipeline/run.ts';
-import { setQuantizedInfo } from '../../core/quantize/metadata.ts';
+import { type QuantizedModelInfo, setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
 import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
@@ -146,13 +146,14 @@ export async function localRecipeWarnings(recipe: Recipe): Promise<string[]> {
   });
 }
 
-/** Writes the run's models and quantization config into `dir`. */
-export async function writeRunArtifacts(
-  dir: string,
-  r: PipelineResult,
-): Promise<Record<string, string>> {
-  await makeOutputDir(dir);
-  const info = {
+/**
+ * The metadata a run's model carries when written (core/quantize/metadata.ts): its layers,
+ * the layers kept in float, how to run it, the loss estimate. `validate` reads it back.
+ */
+export function runModelInfo(r: PipelineResult, model: 'emulation' | 'qdq'): QuantizedModelInfo {
+  // cpu-wasm's emulation model is its QDQ model (ORT's own kernels, optimised as deployed)
+  const qdq = model === 'qdq' || r.emulation === r.qdq;
+  return {
     target: r.target,
     task: r.task,
     layers: r.layers.map((l) => ({
@@ -164,8 +165,17 @@ export async function writeRunArtifacts(
     skipped: r.skipped,
     calibrationSamples: r.calibration.samples.length,
     ...(r.estimate ? { estimatedLossPoints: r.estimate.lossPoints } : {}),
+    kind: qdq ? 'qdq' : 'emulation',
+    graphOptimization: qdq ? 'all' : 'disabled',
   };
-  const emu = r.emulation === r.qdq;
+}
+
+/** Writes the run's models and quantization config into `dir`. */
+export async function writeRunArtifacts(
+  dir: string,
+  r: PipelineResult,
+): Promise<Record<string, string>> {
+  await makeOutputDir(dir);
   const files = {
     emulation: join(dir, 'model.emulation.onnx'),
     qdq: join(dir, 'model.qdq.onnx'),
@@ -173,18 +183,9 @@ export async function writeRunArtifacts(
   };
   await writeFile(
     files.emulation,
-    encodeModel(
-      setQuantizedInfo(r.emulation, {
-        ...info,
-        kind: emu ? 'qdq' : 'emulation',
-        graphOptimization: emu ? 'all' : 'disabled',
-      }),
-    ),
+    encodeModel(setQuantizedInfo(r.emulation, runModelInfo(r, 'emulation'))),
   );
-  await writeFile(
-    files.qdq,
-    encodeModel(setQuantizedInfo(r.qdq, { ...info, kind: 'qdq', graphOptimization: 'all' })),
-  );
+  await writeFile(files.qdq, encodeModel(setQuantizedInfo(r.qdq, runModelInfo(r, 'qdq'))));
   const config = {
     recipe: r.recipe,
     calibration: r.calibration,

@@ -13,9 +13,9 @@ import { type LayerErrorReport, measureLayerErrors } from '../../core/evaluate/l
 import { feedbackLoop, locateCostliestLayers } from '../../core/feedback/loop.ts';
 import type { TargetId } from '../../core/formats/targets.ts';
 import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
-import { decodeModel } from '../../core/onnx/index.ts';
+import { decodeModel, type ModelProto } from '../../core/onnx/index.ts';
 import { getQuantizedInfo, type QuantizedModelInfo } from '../../core/quantize/metadata.ts';
-import { renderValidationHtml } from '../../core/report/html.ts';
+import { renderValidationHtml, type ValidationSummary } from '../../core/report/html.ts';
 import { evidenceFromPipeline, nativeScheme, runCheck } from '../../core/score/checks.ts';
 import { crossHardwareEvidence, crossHardwareTable } from '../../core/score/cross-hardware.ts';
 import { sig3 } from '../../core/score/qqi.ts';
@@ -29,7 +29,7 @@ import { measureSpeedup } from '../measure.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { resolveRecipe, runRecipe, speedupLine } from './score.ts';
+import { resolveRecipe, runModelInfo, runRecipe, speedupLine } from './score.ts';
 import { parseNonNegative, parsePositiveInt, parseTarget, printResult } from './shared.ts';
 
 /** Result of `cann-quant validate` (its --json output). */
@@ -100,6 +100,40 @@ export async function validateQuantized(
   }
 }
 
+/**
+ * --heatmap: per-layer errors of `int8` against the task's FP32 model on `samples` spread
+ * evaluation samples, written as the self-contained HTML report at `path`.
+ */
+async function writeHeatmapReport(
+  taskId: string,
+  int8: ModelProto,
+  info: QuantizedModelInfo,
+  summary: ValidationSummary,
+  path: string,
+  samples: number,
+): Promise<LayerErrorReport> {
+  const task = getTask(taskId);
+  const split = await task.load(nodeDataSource(), 'evaluation');
+  const fp32 = decodeModel(await readTaskModel(task.manifest));
+  const layerErrors = await measureLayerErrors(
+    fp32,
+    int8,
+    info.layers,
+    split,
+    { indices: spreadIndices(split.size, samples) },
+    { session: { graphOptimizationLevel: info.graphOptimization } },
+  );
+  const metadata = Object.fromEntries([
+    ...info.layers.map((l) => [l.name, { opType: l.kind }] as const),
+    ...info.skipped.map((l) => [l.name, { opType: l.opType, keptFloatReason: l.reason }] as const),
+  ]);
+  await writeFile(path, renderValidationHtml({ summary, layerErrors, metadata }));
+  return layerErrors;
+}
+
+const heatmapLine = (path: string, errors: LayerErrorReport) =>
+  `heatmap ${path} (${errors.flagged.length} layers above ${(errors.threshold * 100).toFixed(0)}% relative error)`;
+
 /** Registers `cann-quant validate`. */
 export function registerValidate(program: Command): void {
   program
@@ -154,7 +188,7 @@ export function registerValidate(program: Command): void {
     )
     .option(
       '--heatmap [file]',
-      'write a self-contained HTML report with the per-layer error heatmap (default: report.html beside the model)',
+      "write a self-contained HTML report with the per-layer error heatmap (default: report.html beside the model; with --cross-hardware, of the recipe's target, in the current folder)",
     )
     .option(
       '--heatmap-samples <n>',
@@ -186,6 +220,19 @@ export function registerValidate(program: Command): void {
         kb: string;
         writeRecipe?: string;
       }) => {
+        const ignored = (mode: string, flags: [string, unknown][]) => {
+          const given = flags.filter(([, v]) => v !== undefined && v !== false).map(([f]) => f);
+          if (given.length > 0)
+            throw new CliError(`${given.join(', ')} cannot be used with ${mode}`, 2);
+        };
+        if (o.feedback)
+          ignored('--feedback', [
+            ['--cross-hardware', o.crossHardware],
+            ['--quantized', o.quantized],
+            ['--heatmap', o.heatmap],
+            ['--accuracy-guard', o.accuracyGuard],
+          ]);
+        if (o.crossHardware) ignored('--cross-hardware', [['--quantized', o.quantized]]);
         if (o.feedback) {
           const recipe = await resolveRecipe({
             ...(o.recipe ? { recipe: o.recipe } : {}),
@@ -282,21 +329,77 @@ export function registerValidate(program: Command): void {
             progress: !o.json,
             repeats: o.measure === false ? 0 : o.repeats,
           });
+          const primary = cross.runs[0]!.run;
           const l5 = runCheck('L5.cross', {
-            ...evidenceFromPipeline(cross.runs[0]!.run, getTarget(recipe.target), {
+            ...evidenceFromPipeline(primary, getTarget(recipe.target), {
               runId: cross.runs[0]!.runId,
             }),
             crossHardware: crossHardwareEvidence(cross.report),
           });
+          // --heatmap: the recipe's own target (the first run), as `validate --quantized` shows it
+          let heatmap: { path: string; layer_errors: LayerErrorReport } | undefined;
+          if (o.heatmap) {
+            const row = cross.report.rows.find((r) => r.target === primary.target)!;
+            const info = runModelInfo(primary, 'emulation');
+            const path = typeof o.heatmap === 'string' ? o.heatmap : 'report.html';
+            const layerErrors = await writeHeatmapReport(
+              recipe.task,
+              primary.emulation,
+              info,
+              {
+                task: recipe.task,
+                target: primary.target,
+                metric: row.metric,
+                fp32: row.fp32,
+                int8: row.int8,
+                lossPoints: row.lossPoints,
+                samples: primary.evaluation?.samples ?? 0,
+              },
+              path,
+              o.heatmapSamples,
+            );
+            heatmap = { path, layer_errors: layerErrors };
+          }
+          // --accuracy-guard: every target's loss
+          const over = cross.report.rows.filter(
+            (r) => o.accuracyGuard !== undefined && r.lossPoints > o.accuracyGuard,
+          );
+          const guard =
+            o.accuracyGuard === undefined
+              ? undefined
+              : {
+                  max_loss_points: o.accuracyGuard,
+                  pass: over.length === 0,
+                  failing: over.map((r) => r.target),
+                };
           printResult(
             o.json,
-            { ...cross.report, l5_cross: l5, measured: cross.measured ?? null },
+            {
+              ...cross.report,
+              l5_cross: l5,
+              measured: cross.measured ?? null,
+              ...(heatmap ? { heatmap: heatmap.path, layer_errors: heatmap.layer_errors } : {}),
+              ...(guard ? { guard } : {}),
+            },
             () =>
               [
                 crossHardwareTable(cross.report),
                 speedupLine(null, 'cpu-wasm', cross.measured),
+                ...(heatmap
+                  ? [`${primary.target} ${heatmapLine(heatmap.path, heatmap.layer_errors)}`]
+                  : []),
+                ...(guard
+                  ? [
+                      `accuracy guard (${guard.max_loss_points} points, every target): ${guard.pass ? 'pass' : `FAIL (${guard.failing.join(', ')})`}`,
+                    ]
+                  : []),
               ].join('\n'),
           );
+          if (guard && !guard.pass)
+            throw new CliError(
+              `accuracy guard: ${over.map((r) => `${r.target} lost ${r.lossPoints.toFixed(3)} points`).join(', ')}, more than the ${guard.max_loss_points} allowed`,
+              3,
+            );
           return;
         }
         if (!o.task || !o.quantized)
@@ -343,45 +446,25 @@ export function registerValidate(program: Command): void {
           }
         }
         if (o.heatmap) {
-          const task = getTask(o.task);
-          const split = await task.load(nodeDataSource(), 'evaluation');
-          const fp32 = decodeModel(await readTaskModel(task.manifest));
-          const layerErrors = await measureLayerErrors(
-            fp32,
-            decodeModel(bytes),
-            v.info.layers,
-            split,
-            {
-              indices: spreadIndices(split.size, o.heatmapSamples),
-            },
-            { session: { graphOptimizationLevel: v.info.graphOptimization } },
-          );
           const path =
             typeof o.heatmap === 'string' ? o.heatmap : join(dirname(quantizedPath), 'report.html');
-          const metadata = Object.fromEntries([
-            ...v.info.layers.map((l) => [l.name, { opType: l.kind }] as const),
-            ...v.info.skipped.map(
-              (l) => [l.name, { opType: l.opType, keptFloatReason: l.reason }] as const,
-            ),
-          ]);
-          await writeFile(
+          result.layer_errors = await writeHeatmapReport(
+            o.task,
+            decodeModel(bytes),
+            v.info,
+            {
+              task: o.task,
+              target: v.info.target,
+              metric: c.metric,
+              fp32: c.fp32,
+              int8: c.int8,
+              lossPoints: c.lossPoints,
+              samples: v.samples,
+            },
             path,
-            renderValidationHtml({
-              summary: {
-                task: o.task,
-                target: v.info.target,
-                metric: c.metric,
-                fp32: c.fp32,
-                int8: c.int8,
-                lossPoints: c.lossPoints,
-                samples: v.samples,
-              },
-              layerErrors,
-              metadata,
-            }),
+            o.heatmapSamples,
           );
           result.heatmap = path;
-          result.layer_errors = layerErrors;
         }
         let guardError: AccuracyGuardError | undefined;
         if (o.accuracyGuard !== undefined) {
@@ -410,10 +493,8 @@ export function registerValidate(program: Command): void {
                   `measured speed-up ${sig3(result.measured.speedup)} (QDQ model, ${v.info.target} scheme, on onnxruntime-web: FP32 ${result.measured.fp32Ms} ms / INT8 ${result.measured.int8Ms} ms, median of ${result.measured.repeats}, batch ${result.measured.batch})`,
                 ]
               : []),
-            ...(result.heatmap
-              ? [
-                  `heatmap ${result.heatmap} (${result.layer_errors?.flagged.length ?? 0} layers above ${((result.layer_errors?.threshold ?? 0) * 100).toFixed(0)}% relative error)`,
-                ]
+            ...(result.heatmap && result.layer_errors
+              ? [heatmapLine(result.heatmap, result.layer_errors)]
               : []),
             ...(result.guard
               ? [
