@@ -52,4 +52,19 @@ describe('resolveRecipe', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('refuses --task, --target or --template beside --recipe, which the file would outvote', async () => {
+    const err = await resolveRecipe({ recipe: 'r.json', target: 'ascend310p', task: 'x' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toEqual(
+      new CliError('--recipe names the task, target itself: leave out --task, --target', 2),
+    );
+  });
+
+  it('builds the task template for ascend310 when no target is named', async () => {
+    const recipe = await resolveRecipe({ task: 'spam-transformer' });
+    expect(recipe).toMatchObject({ task: 'spam-transformer', target: 'ascend310' });
+    expect(recipe.name).toBe('text-classification:spam-transformer:ascend310');
+  });
 });

@@ -57,6 +57,15 @@ export interface RecipeFlags {
 /** Loads a recipe file, or builds one from a template for --task/--target; applies overrides. */
 export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
   let recipe: Recipe;
+  if (flags.recipe) {
+    // the file names them; a flag beside it would be silently outvoted
+    const extra = (['task', 'target', 'template'] as const).filter((k) => flags[k] !== undefined);
+    if (extra.length > 0)
+      throw new CliError(
+        `--recipe names the ${extra.join(', ')} itself: leave out ${extra.map((k) => `--${k}`).join(', ')}`,
+        2,
+      );
+  }
   try {
     if (flags.recipe) {
       const text = await readFile(flags.recipe, 'utf8').catch(() => {

@@ -237,7 +237,7 @@ export function registerValidate(program: Command): void {
           const recipe = await resolveRecipe({
             ...(o.recipe ? { recipe: o.recipe } : {}),
             ...(o.task ? { task: o.task } : {}),
-            target: o.target ?? DEFAULT_TARGET,
+            ...(o.target ? { target: o.target } : {}),
             ...(o.template ? { template: o.template } : {}),
           });
           const task = getTask(recipe.task);
@@ -321,7 +321,7 @@ export function registerValidate(program: Command): void {
           const recipe = await resolveRecipe({
             ...(o.recipe ? { recipe: o.recipe } : {}),
             ...(o.task ? { task: o.task } : {}),
-            target: o.target ?? DEFAULT_TARGET,
+            ...(o.target ? { target: o.target } : {}),
             ...(o.template ? { template: o.template } : {}),
           });
           const cross = await runCrossHardware(recipe, {
