@@ -33,7 +33,7 @@ export function openApiDocument(origin: string) {
       title: 'cann-quant API',
       version: pkg.version,
       description:
-        'Submit INT8 quantization recipes; the service re-executes them on the target chip’s arithmetic (sharded on Queues), scores them with the QQI and certifies L1-L5. Errors are RFC 9457 problem details.',
+        'Submit INT8 quantization recipes; the service re-executes them on the target chip’s arithmetic (sharded on Queues), scores them with the QQI and certifies L1-L5. Errors are RFC 9457 problem details; a path asked with a method it does not take answers 405 with an Allow header.',
     },
     servers: [{ url: `${origin}/api/v1` }],
     components: {
