@@ -171,8 +171,11 @@ describe('a submission, end to end', () => {
       expect(text, p).not.toContain(labelsKey.slice('blobs/'.length));
       expect(text, p).not.toContain(labelText.slice(0, 200));
     }
-    // The admin blob listing has no GET: a blob cannot be read back through the API.
+    // Admin blob routes have no GET (only HEAD, which says whether a blob is there): a blob
+    // cannot be read back through the API.
     const get = await api(`/api/v1/admin/${labelsKey}`, { token: admin });
-    expect(get.status).toBe(404);
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('HEAD');
+    expect(await get.text()).not.toContain(labelText.slice(0, 200));
   });
 });
