@@ -150,7 +150,7 @@ export function prepareModel(source: ModelProto, target: Target): PreparedModel 
     const skip = (reason: string) => skipped.push({ name, opType: node.opType, reason });
     if (node.opType === 'Conv') {
       const w = consts.value(node.input[1] ?? '');
-      if (!w || w.type !== 'float32') {
+      if (w?.type !== 'float32') {
         skip('weight is not a constant float32 tensor');
         continue;
       }
@@ -190,7 +190,7 @@ export function prepareModel(source: ModelProto, target: Target): PreparedModel 
       });
     } else if (node.opType === 'Gemm') {
       const w = consts.value(node.input[1] ?? '');
-      if (!w || w.type !== 'float32' || w.dims.length !== 2) {
+      if (w?.type !== 'float32' || w.dims.length !== 2) {
         skip('B is not a constant 2-D float32 tensor');
         continue;
       }
@@ -211,7 +211,7 @@ export function prepareModel(source: ModelProto, target: Target): PreparedModel 
       const c = node.input[2] ? consts.value(node.input[2]) : undefined;
       if (
         node.input[2] &&
-        (!c || c.type !== 'float32' || (c.data.length !== n && c.data.length !== 1))
+        (c?.type !== 'float32' || (c.data.length !== n && c.data.length !== 1))
       ) {
         skip('C is not a constant [N] or scalar float32');
         continue;
@@ -238,7 +238,7 @@ export function prepareModel(source: ModelProto, target: Target): PreparedModel 
         continue;
       }
       const w = right ?? left;
-      if (!w || w.type !== 'float32') {
+      if (w?.type !== 'float32') {
         skip('no constant float32 operand (activation x activation MatMul stays float)');
         continue;
       }
@@ -312,7 +312,7 @@ function foldBatchNorms(model: ModelProto): number {
     )
       continue;
     const conv = producerOf.get(bn.input[0] ?? '');
-    if (!conv || conv.opType !== 'Conv' || removed.has(conv)) continue;
+    if (conv?.opType !== 'Conv' || removed.has(conv)) continue;
     const convOut = conv.output[0]!;
     if (outputs.has(convOut) || (users.get(convOut)?.length ?? 0) !== 1) continue;
     const w = consts.value(conv.input[1] ?? '');
@@ -321,8 +321,7 @@ function foldBatchNorms(model: ModelProto): number {
       f32(consts.value(bn.input[i] ?? '')),
     );
     if (
-      !w ||
-      w.type !== 'float32' ||
+      w?.type !== 'float32' ||
       (conv.input[2] && b?.type !== 'float32') ||
       !scale ||
       !bias ||

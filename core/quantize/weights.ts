@@ -80,7 +80,7 @@ export function quantizeWeight(
   for (let i = 0; i < w.data.length; i++) {
     const c = chan(i);
     const v = roundHalfEven(w.data[i]! / scales[c]!) + zeroPoints[c]!;
-    q[i] = v < qmin ? qmin : v > qmax ? qmax : v;
+    q[i] = v < qmin ? qmin : Math.min(v, qmax);
   }
   return { dims: [...w.dims], axis: w.axis, q, scales, zeroPoints, qmin, qmax };
 }

@@ -43,7 +43,7 @@ export const spamTransformerTask: BenchmarkTask<Uint8Array, number> = {
 
   predict(outputs, batchSize): number[] {
     const logits = outputs.logits;
-    if (!logits || logits.type !== 'float32') {
+    if (logits?.type !== 'float32') {
       throw new TypeError(`spam-transformer: want a float32 'logits' output, got ${logits?.type}`);
     }
     if (logits.dims.length !== 2 || logits.dims[0] !== batchSize || logits.dims[1] !== 2) {
