@@ -269,7 +269,7 @@ export interface RunFlags extends RecipeFlags {
 export function recipeOptions(c: Command): Command {
   return c
     .option('--recipe <file>', 'recipe JSON')
-    .option('--task <id>', "benchmark task (with --target, uses the task's default template)")
+    .option('--task <id>', "benchmark task (uses the task's default template unless --template)")
     .option('--target <t>', `hardware target (default ${DEFAULT_TARGET})`, parseTarget)
     .option('--template <name>', `template (${TEMPLATES.map((t) => t.name).join(', ')})`)
     .option('--shards <n>', 'shards per phase (results do not depend on it)', parsePositiveInt, 1)
