@@ -23,7 +23,8 @@ export function registerTasks(program: Command): void {
         rows
           .map(
             (r) =>
-              `${r.id.padEnd(18)} ${r.kind.padEnd(22)} ${r.metric}=${r.fp32}  eval ${r.evaluation}  calib ${r.calibration}  ${r.parameters} params  ${r.dataset}`,
+              // the reference figure to 4 decimals as elsewhere in the text output (--json: exact)
+              `${r.id.padEnd(18)} ${r.kind.padEnd(22)} ${r.metric}=${r.fp32?.toFixed(4)}  eval ${r.evaluation}  calib ${r.calibration}  ${r.parameters} params  ${r.dataset}`,
           )
           .join('\n'),
       );
