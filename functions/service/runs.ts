@@ -15,7 +15,7 @@
  *   reproduction as the L1.reproducible evidence (core/score), and writes results, per-layer
  *   rows, checks, the report and the QDQ model.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import { type BlobStore, type SplitManifest, storedSplit } from '../../core/data/split-store.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
@@ -36,6 +36,7 @@ import { parseRecipe, type Recipe } from '../../core/recipe/schema.ts';
 import { CROSS_TARGETS, crossHardware, recipeForTarget } from '../../core/score/cross-hardware.ts';
 import { buildSubmissionReport } from '../../core/score/submission-report.ts';
 import { sameGraph } from '../../core/train/export.ts';
+import { d1RowChunks } from '../../db/limits.ts';
 import * as schema from '../../db/schema.ts';
 import { getTask } from '../../zoo/registry.ts';
 import type { TaskManifest } from '../../zoo/task.ts';
@@ -188,24 +189,22 @@ export async function advance(env: Env, runId: string): Promise<void> {
             ),
           )
         : [];
+    const rows = Array.from({ length: step.shards }, (_, idx) =>
+      hits[idx]
+        ? {
+            runId,
+            phase: step.phase,
+            idx,
+            status: 'done' as const,
+            outputKey: hits[idx],
+            updatedAt: Date.now(),
+          }
+        : { runId, phase: step.phase, idx },
+    );
+    // One statement per chunk: D1 binds at most 100 parameters per statement, and a phase can
+    // have dozens of shards (fmnist-resnet's reference pass: 30, 5 parameters each).
+    const shardColumns = Object.keys(getTableColumns(schema.shards)).length;
     await db.batch([
-      db
-        .insert(schema.shards)
-        .values(
-          Array.from({ length: step.shards }, (_, idx) =>
-            hits[idx]
-              ? {
-                  runId,
-                  phase: step.phase,
-                  idx,
-                  status: 'done' as const,
-                  outputKey: hits[idx],
-                  updatedAt: Date.now(),
-                }
-              : { runId, phase: step.phase, idx },
-          ),
-        )
-        .onConflictDoNothing(),
       db
         .update(schema.submissions)
         .set({ status: 'running', updatedAt: Date.now() })
@@ -215,6 +214,9 @@ export async function advance(env: Env, runId: string): Promise<void> {
             eq(schema.submissions.status, 'queued'),
           ),
         ),
+      ...d1RowChunks(rows, shardColumns).map((chunk) =>
+        db.insert(schema.shards).values(chunk).onConflictDoNothing(),
+      ),
     ]);
     // (Re)send every shard still pending: after a crash between the insert and the send, the
     // retried advance must not leave the phase stranded; duplicates are harmless.
