@@ -9,6 +9,7 @@ import { encodeShardOutput } from '../core/pipeline/replay.ts';
 import { getTask } from '../zoo/registry.ts';
 import { nodeDataSource } from './data-source.ts';
 import { CliError } from './errors.ts';
+import { fetchRetrying } from './http.ts';
 import { readTaskModel } from './zoo-files.ts';
 
 /** A task packed in memory: its blobs and the registration that names them. */
@@ -42,17 +43,12 @@ export async function packTask(id: string): Promise<TaskPack> {
   };
 }
 
-async function call(url: string, token: string, init: RequestInit = {}): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      ...init,
-      headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) },
-    });
-  } catch (err) {
-    throw new CliError(`cannot reach ${url}: ${(err as Error).message}`);
-  }
-  return res;
+/** One admin request (all of a seed's are idempotent: retried when the network drops them). */
+function call(url: string, token: string, init: RequestInit = {}): Promise<Response> {
+  return fetchRetrying(url, {
+    ...init,
+    headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) },
+  });
 }
 
 async function problemText(res: Response): Promise<string> {

@@ -19,6 +19,10 @@ const service = await startService({
   ...(values.tasks ? { tasks: values.tasks.split(',') } : {}),
   submit: !values['no-submit'],
   ...(values['persist-to'] ? { persistTo: values['persist-to'] } : {}),
+}).catch((err: unknown) => {
+  // startService has stopped wrangler dev; what went wrong, without a stack trace
+  process.stderr.write(`npm start: ${(err as Error).message}\n`);
+  process.exit(1);
 });
 process.stderr.write(
   [

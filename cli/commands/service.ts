@@ -11,6 +11,7 @@ import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/sch
 import { newToken } from '../../functions/api/tokens.ts';
 import { TASKS } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
+import { fetchRetrying } from '../http.ts';
 import { progressBar } from '../progress.ts';
 import { packTask, uploadTask } from '../seed.ts';
 import { localRecipeWarnings, printWarnings } from './score.ts';
@@ -25,12 +26,7 @@ export async function serverCall<T>(
   const url = `${server.replace(/\/$/, '')}${path}`;
   const headers = new Headers(init.headers);
   if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, headers });
-  } catch (err) {
-    throw new CliError(`cannot reach ${url}: ${(err as Error).cause ?? (err as Error).message}`);
-  }
+  const res = await fetchRetrying(url, { ...init, headers });
   const text = await res.text();
   let body: unknown = text;
   try {
