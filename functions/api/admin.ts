@@ -12,6 +12,7 @@ import { TASKS } from '../../zoo/registry.ts';
 import type { Env } from '../env.ts';
 import type { ShardMessage } from '../service/messages.ts';
 import { type Caller, requireToken } from './auth.ts';
+import { headOnly } from './methods.ts';
 import { ProblemError } from './problem.ts';
 
 /** Largest blob accepted in one upload (task data is chunked far below this). */
@@ -43,10 +44,19 @@ export function adminApi(): Hono<AppEnv> {
     },
   );
 
-  admin.on('HEAD', '/blobs/:sha', async (c) => {
-    const head = await c.env.BLOBS.head(`blobs/${c.req.param('sha')}`);
-    return c.body(null, head ? 200 : 404);
-  });
+  // Whether a blob is stored (the seed skips those). hono routes HEAD to the GET route (a
+  // route registered for 'HEAD' is never reached); a blob is never read back, so GET is refused.
+  admin.get(
+    '/blobs/:sha',
+    headOnly(async (c) => {
+      if (c.req.method !== 'HEAD')
+        throw new ProblemError(405, 'blobs are never read back: HEAD says whether one is stored', {
+          headers: { allow: 'HEAD' },
+        });
+      const head = await c.env.BLOBS.head(`blobs/${c.req.param('sha')}`);
+      return c.body(null, head ? 200 : 404);
+    }),
+  );
 
   admin.put('/tasks/:id', bodyLimit({ maxSize: 16 * 1024 }), async (c) => {
     const id = c.req.param('id');

@@ -1,6 +1,6 @@
 /** Route patterns and the Allow list of 405 responses. */
 import { describe, expect, it } from 'vitest';
-import { allowedMethods, routePattern } from './methods.ts';
+import { allowedMethods, headOnly, routePattern } from './methods.ts';
 
 describe('routePattern', () => {
   it('matches one segment per :param, custom patterns and wildcards', () => {
@@ -34,5 +34,9 @@ describe('allowedMethods', () => {
     expect(allowedMethods(routes, '/api/v1/admin/blobs/ab')).toEqual(['HEAD']);
     expect(allowedMethods(routes, '/api/v1/admin/nothing')).toEqual([]);
     expect(allowedMethods(routes, '/api/v1/nothing')).toEqual([]);
+  });
+  it('a head-only GET route allows HEAD alone', () => {
+    const blob = [{ path: '/api/v1/admin/blobs/:sha', method: 'GET', handler: headOnly(() => 1) }];
+    expect(allowedMethods(blob, '/api/v1/admin/blobs/ab')).toEqual(['HEAD']);
   });
 });

@@ -8,6 +8,18 @@
 export interface RouteEntry {
   path: string;
   method: string;
+  handler?: unknown;
+}
+
+const HEAD_ONLY = Symbol('head-only');
+
+/**
+ * Marks a GET handler that serves HEAD only. hono answers a HEAD request with the GET route of
+ * the path (and drops the body); a route registered for 'HEAD' itself is never reached. The
+ * handler refuses GET itself; this mark keeps GET out of the Allow list of the path's 405s.
+ */
+export function headOnly<H extends (...args: never[]) => unknown>(handler: H): H {
+  return Object.assign(handler, { [HEAD_ONLY]: true });
 }
 
 /**
@@ -54,8 +66,10 @@ export function allowedMethods(routes: readonly RouteEntry[], path: string): str
   const methods = new Set<string>();
   for (const route of routes) {
     if (route.method === 'ALL' || !routePattern(route.path).test(path)) continue;
-    methods.add(route.method);
-    if (route.method === 'GET') methods.add('HEAD');
+    const head = route.method === 'GET' || route.method === 'HEAD';
+    if (!(head && (route.handler as { [HEAD_ONLY]?: boolean } | undefined)?.[HEAD_ONLY]))
+      methods.add(route.method);
+    if (head) methods.add('HEAD');
   }
   return [...methods].sort();
 }

@@ -129,6 +129,19 @@ describe('API errors', () => {
     const get = await api('/api/v1/tokens/some-id');
     await problem(get, 405);
     expect(get.headers.get('allow')).toBe('DELETE');
+    // HEAD of an admin blob says whether it is stored (hono routes HEAD to GET routes; the seed
+    // relies on it to skip blobs already uploaded); GET never reads one back
+    const stored = `/api/v1/admin/blobs/${(await env.BLOBS.list({ prefix: 'blobs/', limit: 1 })).objects[0]!.key.slice('blobs/'.length)}`;
+    expect((await api(stored, { method: 'HEAD', token: admin })).status).toBe(200);
+    expect(
+      (await api(`/api/v1/admin/blobs/${'0'.repeat(64)}`, { method: 'HEAD', token: admin })).status,
+    ).toBe(404);
+    const read = await api(stored, { token: admin });
+    await problem(read, 405);
+    expect(read.headers.get('allow')).toBe('HEAD');
+    const write = await api(stored, { method: 'PUT', token: admin, body: 'x' });
+    await problem(write, 405);
+    expect(write.headers.get('allow')).toBe('HEAD');
     // the right method on a missing resource stays a 404
     const head = await api('/api/v1/submissions/sub_nope', { method: 'HEAD' });
     expect(head.status).toBe(404);
