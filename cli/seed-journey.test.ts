@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 const cli = async (...args: string[]) => (await run(process.execPath, [BIN, ...args])).stdout;
+/** A command's --json output, parsed. */
+const cliJson = async (...args: string[]) => JSON.parse(await cli(...args, '--json'));
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cq-seed-'));
@@ -28,20 +30,17 @@ interface QuantizationJson {
 
 describe("the seed's command line", () => {
   it('calibrate without --target calibrates for Ascend 310', async () => {
-    const out = JSON.parse(
-      await cli(
-        'calibrate',
-        '--sensitivity-aware',
-        '--calib-data',
-        '50',
-        '--task',
-        'smoke-fmnist',
-        '--workers',
-        '1',
-        '--out',
-        join(dir, 'cal'),
-        '--json',
-      ),
+    const out = await cliJson(
+      'calibrate',
+      '--sensitivity-aware',
+      '--calib-data',
+      '50',
+      '--task',
+      'smoke-fmnist',
+      '--workers',
+      '1',
+      '--out',
+      join(dir, 'cal'),
     );
     expect(out).toMatchObject({
       task: 'smoke-fmnist',
@@ -72,17 +71,14 @@ describe("the seed's command line", () => {
   });
 
   it('validate --accuracy-guard without a value guards 0.5 points', async () => {
-    const v = JSON.parse(
-      await cli(
-        'validate',
-        '--task',
-        'smoke-fmnist',
-        '--quantized',
-        join(dir, 'seed', 'model.emulation.onnx'),
-        '--accuracy-guard',
-        '--no-measure',
-        '--json',
-      ),
+    const v = await cliJson(
+      'validate',
+      '--task',
+      'smoke-fmnist',
+      '--quantized',
+      join(dir, 'seed', 'model.emulation.onnx'),
+      '--accuracy-guard',
+      '--no-measure',
     );
     // smoke-fmnist loses 0.2 points here (FP32 0.885, INT8 0.883 on its 1,000 images)
     expect(v.loss_points).toBeCloseTo(0.2, 6);

@@ -66,6 +66,8 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
         2,
       );
   }
+  // the target of a recipe built here from a template
+  const target = flags.target ?? DEFAULT_TARGET;
   try {
     if (flags.recipe) {
       const text = await readFile(flags.recipe, 'utf8').catch(() => {
@@ -77,7 +79,7 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
       recipe = recipeFromTemplate(
         flags.template ?? 'industrial-vision',
         userTaskId(flags.model),
-        flags.target ?? DEFAULT_TARGET,
+        target,
       );
     } else {
       if (!flags.task) throw new CliError('give --recipe <file>, --task <id> or --model <file>', 2);
@@ -85,7 +87,7 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
       recipe = recipeFromTemplate(
         flags.template ?? DEFAULT_TEMPLATE_BY_KIND[kind] ?? 'industrial-vision',
         flags.task,
-        flags.target ?? DEFAULT_TARGET,
+        target,
       );
     }
   } catch (err) {

@@ -177,7 +177,7 @@ export function registerTrain(program: Command): void {
       }
       const recipe = await resolveRecipe({
         task: flags.task!,
-        target: flags.target ?? DEFAULT_TARGET,
+        ...(flags.target ? { target: flags.target } : {}),
         ...(flags.template ? { template: flags.template } : {}),
       });
       const target = getTarget(recipe.target);
