@@ -16,6 +16,8 @@ interface WorkerBindings {
   CROSS_HARDWARE?: string;
   /** "off": every run computes its FP32 reference pass (no shared/<key> lookups). */
   SHARED_CACHE?: string;
+  /** Seconds a queue message may run before it is retried (default 900, Cloudflare's limit). */
+  MESSAGE_DEADLINE_SECONDS?: string;
   /** Submissions allowed per token per minute (default 10). */
   SUBMISSIONS_PER_MINUTE?: string;
 }

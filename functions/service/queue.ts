@@ -10,6 +10,31 @@ import { failSubmission, handleMessage, PermanentFailure, recordShardError } fro
 /** Name of the dead-letter queue (wrangler.toml). */
 export const DEAD_LETTER_QUEUE = 'cann-quant-shards-dlq';
 
+/**
+ * How long one message may take before it is given up and retried (env MESSAGE_DEADLINE_SECONDS,
+ * default 900): the wall-clock limit of a queue consumer invocation on Cloudflare. Locally
+ * nothing enforces one, and miniflare's broker waits for each batch before it delivers the next,
+ * so an invocation that never finished would stop the whole queue. The slowest shard seen takes
+ * about a minute (docs/ARCHITECTURE.md).
+ */
+export function messageDeadlineMs(env: Pick<Env, 'MESSAGE_DEADLINE_SECONDS'>): number {
+  const s = Number(env.MESSAGE_DEADLINE_SECONDS ?? '900');
+  return (Number.isFinite(s) && s > 0 ? s : 900) * 1000;
+}
+
+/** `work`, or an error naming `what` once `ms` have passed without it settling. */
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}
+
 export async function handleQueueBatch(batch: MessageBatch<ShardMessage>, env: Env): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE) {
     for (const m of batch.messages) {
@@ -30,14 +55,18 @@ export async function handleQueueBatch(batch: MessageBatch<ShardMessage>, env: E
     }
     return;
   }
+  const deadline = messageDeadlineMs(env);
   for (const m of batch.messages) {
     try {
-      await handleMessage(env, m.body);
+      await withDeadline(handleMessage(env, m.body), deadline, describeMessage(m.body));
       m.ack();
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       console.error(`${describeMessage(m.body)} (attempt ${m.attempts}):`, err);
-      await recordShardError(env, m.body, err).catch(() => {});
+      // D1 may be what hung: recording the error gets the same deadline.
+      await withDeadline(recordShardError(env, m.body, err), deadline, 'recording the error').catch(
+        () => {},
+      );
       if (err instanceof PermanentFailure) {
         await failSubmission(env, m.body, `${describeMessage(m.body)}: ${text}`);
         m.ack();

@@ -42,6 +42,7 @@ import { getTask } from '../../zoo/registry.ts';
 import type { TaskManifest } from '../../zoo/task.ts';
 import type { Env } from '../env.ts';
 import { getJson, putJson, r2BlobStore } from './blobs.ts';
+import { IsolateCache } from './isolate-cache.ts';
 import type { ShardMessage } from './messages.ts';
 
 type Db = DrizzleD1Database<typeof schema>;
@@ -55,20 +56,8 @@ export function database(env: Env): Db {
   return drizzle(env.DB, { schema });
 }
 
-/** Immutable blobs (content-addressed) decoded once per isolate. */
-const memo = new Map<string, Promise<unknown>>();
-function cached<T>(key: string, load: () => Promise<T>): Promise<T> {
-  let p = memo.get(key) as Promise<T> | undefined;
-  if (!p) {
-    p = load().catch((err) => {
-      memo.delete(key);
-      throw err;
-    });
-    memo.set(key, p);
-    while (memo.size > 16) memo.delete(memo.keys().next().value as string);
-  }
-  return p;
-}
+/** Immutable blobs (content-addressed) decoded once per isolate: models, manifests, labels. */
+const blobs = new IsolateCache(16);
 
 /** What a replay of one run needs. */
 interface RunContext {
@@ -100,10 +89,10 @@ async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> 
   // PTQ run carries the recipe without `qat` and runs the task's model.
   const modelKey = recipe.qat ? `blobs/${recipe.qat.model}` : t.modelKey;
   const [model, calibManifest, evalManifest, labels] = await Promise.all([
-    cached(modelKey, () => store.get(modelKey)),
-    cached(t.calibrationKey, () => getJson<SplitManifest>(store, t.calibrationKey)),
-    cached(t.evaluationKey, () => getJson<SplitManifest>(store, t.evaluationKey)),
-    cached(t.labelsKey, async () => decodeShardOutput(await store.get(t.labelsKey))),
+    blobs.get(modelKey, () => store.get(modelKey)),
+    blobs.get(t.calibrationKey, () => getJson<SplitManifest>(store, t.calibrationKey)),
+    blobs.get(t.evaluationKey, () => getJson<SplitManifest>(store, t.evaluationKey)),
+    blobs.get(t.labelsKey, async () => decodeShardOutput(await store.get(t.labelsKey))),
   ]);
   return {
     run: row.runs,

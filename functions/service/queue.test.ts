@@ -1,0 +1,60 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import type { ShardMessage } from './messages.ts';
+import { handleQueueBatch, messageDeadlineMs, withDeadline } from './queue.ts';
+
+/** A D1 binding whose every query never answers (a stuck storage layer). */
+function hungD1(): D1Database {
+  const never = () => new Promise<never>(() => {});
+  const statement: Record<string, unknown> = {};
+  Object.assign(statement, {
+    bind: () => statement,
+    first: never,
+    all: never,
+    raw: never,
+    run: never,
+  });
+  return { prepare: () => statement, batch: never, exec: never } as unknown as D1Database;
+}
+
+describe('message deadline', () => {
+  it('passes a result through and rejects, naming the work, when time runs out', async () => {
+    expect(await withDeadline(Promise.resolve(42), 1000, 'x')).toBe(42);
+    await expect(withDeadline(Promise.reject(new Error('boom')), 1000, 'x')).rejects.toThrow(
+      'boom',
+    );
+    await expect(
+      withDeadline(new Promise(() => {}), 50, "shard 3 of phase 'validate' of run r1"),
+    ).rejects.toThrow("shard 3 of phase 'validate' of run r1 did not finish within 0.05 s");
+  });
+
+  it('defaults to the 15 minutes of a Cloudflare queue consumer and reads the variable', () => {
+    expect(messageDeadlineMs({})).toBe(900_000);
+    expect(messageDeadlineMs({ MESSAGE_DEADLINE_SECONDS: '60' })).toBe(60_000);
+    expect(messageDeadlineMs({ MESSAGE_DEADLINE_SECONDS: 'soon' })).toBe(900_000);
+    expect(messageDeadlineMs({ MESSAGE_DEADLINE_SECONDS: '-1' })).toBe(900_000);
+  });
+
+  it('retries a message whose handling hangs instead of holding the queue', async () => {
+    const calls: string[] = [];
+    const body: ShardMessage = { kind: 'shard', runId: 'r-hung', phase: 'validate', idx: 0 };
+    const batch = {
+      queue: 'cann-quant-shards',
+      messages: [
+        {
+          id: 'm1',
+          timestamp: new Date(),
+          attempts: 1,
+          body,
+          ack: () => calls.push('ack'),
+          retry: () => calls.push('retry'),
+        },
+      ],
+    } as unknown as MessageBatch<ShardMessage>;
+    const t0 = Date.now();
+    await handleQueueBatch(batch, { ...env, DB: hungD1(), MESSAGE_DEADLINE_SECONDS: '0.2' });
+    expect(calls).toEqual(['retry']);
+    // the message's deadline plus the error record's, not forever
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+});
