@@ -30,8 +30,11 @@ export interface RunningService {
   url: string;
   adminToken: string;
   submissions: string[];
-  process: ChildProcess;
+  /** The running `wrangler dev` (a new one after each restart). */
+  readonly process: ChildProcess;
   stop(): Promise<void>;
+  /** Stops `wrangler dev`, starts it again on the same state and resumes the unfinished work. */
+  restart(): Promise<void>;
 }
 
 const wranglerEnv = {
@@ -74,65 +77,33 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
     await writeFile(tokenFile, `${adminToken}\n`, { mode: 0o600 });
   }
 
-  const child = spawn(
-    'npx',
-    [
-      'wrangler',
-      'dev',
-      '--local',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--persist-to',
-      persistTo,
-    ],
-    { env: wranglerEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let output = '';
-  const keep = (b: Buffer) => {
-    output = (output + b.toString()).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-    await new Promise((r) => child.once('exit', r));
-  };
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
-    const ok = await fetch(`${url}/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`wrangler dev did not answer /health in 120 s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  let wrangler = await launchWrangler(port, persistTo);
   log(`service on ${url} (state in ${persistTo})`);
   // Work that was in flight when the last wrangler dev stopped (its local queue did not survive).
-  const resumed = await serverCall<{ advanced: number; finalized: number }>(
-    url,
-    '/api/v1/admin/resume',
-    {
-      method: 'POST',
-      token: adminToken,
-    },
-  );
-  if (resumed.body.advanced + resumed.body.finalized > 0)
-    log(
-      `resumed ${resumed.body.advanced} run(s) and ${resumed.body.finalized} finalization(s) left from the last start`,
+  const resume = async () => {
+    const resumed = await serverCall<{ advanced: number; finalized: number }>(
+      url,
+      '/api/v1/admin/resume',
+      { method: 'POST', token: adminToken },
     );
+    if (resumed.body.advanced + resumed.body.finalized > 0)
+      log(
+        `resumed ${resumed.body.advanced} run(s) and ${resumed.body.finalized} finalization(s) left from the last start`,
+      );
+  };
+  try {
+    await resume();
+  } catch (err) {
+    await wrangler.stop();
+    throw err;
+  }
+  const stop = () => wrangler.stop();
+  const restart = async () => {
+    await wrangler.stop();
+    wrangler = await launchWrangler(port, persistTo);
+    await resume();
+  };
 
   const submissions: string[] = [];
   try {
@@ -172,5 +143,76 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
     await stop();
     throw err;
   }
-  return { url, adminToken, submissions, process: child, stop };
+  return {
+    url,
+    adminToken,
+    submissions,
+    get process() {
+      return wrangler.child;
+    },
+    stop,
+    restart,
+  };
+}
+
+/**
+ * Starts `wrangler dev` and waits until it answers /health (120 s at most). Its `stop` sends
+ * SIGTERM to the whole process group and SIGKILL 10 s later if it is still there (a stuck
+ * workerd can ignore SIGTERM).
+ */
+async function launchWrangler(
+  port: number,
+  persistTo: string,
+): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(
+    'npx',
+    [
+      'wrangler',
+      'dev',
+      '--local',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--persist-to',
+      persistTo,
+    ],
+    { env: wranglerEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  const keep = (b: Buffer) => {
+    output = (output + b.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise((r) => child.once('exit', r));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      /* gone */
+    }
+  };
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    signal('SIGTERM');
+    const killer = setTimeout(() => signal('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { child, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`wrangler dev did not answer /health in 120 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

@@ -1,10 +1,15 @@
 /**
  * `npm start`: the local service on http://127.0.0.1:8787 with every zoo task loaded and the
  * reference recipes submitted (they are scored in the background; the leaderboard fills as they
- * finish). Flags: --port <n>, --tasks a,b, --no-submit, --persist-to <dir>. Ctrl-C stops wrangler dev.
+ * finish). Flags: --port <n>, --tasks a,b, --no-submit, --persist-to <dir>, --watchdog <minutes>
+ * (restart a local queue that has open work but no activity for that long; default 20, 0: off).
+ * Ctrl-C stops wrangler dev.
  */
+import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { serverCall } from '../cli/commands/service.ts';
 import { startService } from './service.ts';
+import { type QueueProgress, queueWatchdog } from './watchdog.ts';
 
 const { values } = parseArgs({
   options: {
@@ -12,8 +17,16 @@ const { values } = parseArgs({
     tasks: { type: 'string' },
     'no-submit': { type: 'boolean', default: false },
     'persist-to': { type: 'string' },
+    watchdog: { type: 'string', default: '20' },
   },
 });
+const watchdogMinutes = Number(values.watchdog);
+if (!Number.isFinite(watchdogMinutes) || watchdogMinutes < 0) {
+  process.stderr.write(
+    `npm start: --watchdog takes minutes (a number >= 0, 0: off), got '${values.watchdog}'\n`,
+  );
+  process.exit(1);
+}
 const service = await startService({
   port: Number(values.port),
   ...(values.tasks ? { tasks: values.tasks.split(',') } : {}),
@@ -32,8 +45,46 @@ process.stderr.write(
     '',
   ].join('\n'),
 );
-service.process.stdout?.pipe(process.stdout);
-service.process.stderr?.pipe(process.stderr);
-const stop = () => void service.stop().then(() => process.exit(0));
+const pipeOutput = (child: ChildProcess) => {
+  child.stdout?.pipe(process.stdout);
+  child.stderr?.pipe(process.stderr);
+};
+pipeOutput(service.process);
+let stopping = false;
+const stop = () => {
+  stopping = true;
+  void service.stop().then(() => process.exit(0));
+};
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+
+if (watchdogMinutes > 0) {
+  const dog = queueWatchdog({
+    idleMs: watchdogMinutes * 60_000,
+    progress: async () => {
+      const res = await serverCall<QueueProgress>(service.url, '/api/v1/admin/progress', {
+        token: service.adminToken,
+        // a stuck service must not hang the watchdog too
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (res.status !== 200) throw new Error(`GET /api/v1/admin/progress: ${res.status}`);
+      return res.body;
+    },
+    restart: async () => {
+      await service.restart();
+      pipeOutput(service.process);
+      process.stderr.write(`watchdog: wrangler dev restarted on ${service.url}\n`);
+    },
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 60_000));
+    if (stopping) break;
+    await dog.tick().catch((err: unknown) => {
+      process.stderr.write(
+        `npm start: the watchdog could not restart wrangler dev: ${(err as Error).message}\n`,
+      );
+      process.exit(1);
+    });
+  }
+}

@@ -145,5 +145,26 @@ export function adminApi(): Hono<AppEnv> {
     return c.json({ advanced: running.results.length, finalized: finalize.results.length });
   });
 
+  // What the queue still owes and when it last moved: `npm start`'s watchdog (scripts/watchdog.ts)
+  // restarts a local queue that has open work but shows no activity for many minutes. Activity
+  // is any write of the pipeline: a shard started or finished, a run or a submission finished.
+  admin.get('/progress', async (c) => {
+    const row = await c.env.DB.prepare(
+      `SELECT
+         (SELECT count(*) FROM submissions WHERE status IN ('queued', 'running')) AS open_submissions,
+         (SELECT count(*) FROM shards WHERE status = 'pending') AS pending_shards,
+         max(
+           coalesce((SELECT max(updated_at) FROM shards), 0),
+           coalesce((SELECT max(updated_at) FROM submissions), 0),
+           coalesce((SELECT max(coalesce(finished_at, created_at)) FROM runs), 0)
+         ) AS last_activity`,
+    ).first<{ open_submissions: number; pending_shards: number; last_activity: number }>();
+    return c.json({
+      open_submissions: row?.open_submissions ?? 0,
+      pending_shards: row?.pending_shards ?? 0,
+      last_activity: row?.last_activity || null,
+    });
+  });
+
   return admin;
 }

@@ -141,7 +141,7 @@ describe('at-least-once delivery', () => {
     expect(((await report.json()) as { detail: string }).detail).toMatch(/failed: shard 0/);
   }, 300_000);
 
-  it('work lost with a restarted local queue is resumed (POST /api/v1/admin/resume)', async () => {
+  it('work lost with a restarted local queue shows in /admin/progress and is resumed (POST /api/v1/admin/resume)', async () => {
     const { env: e, sent } = recordingEnv();
     const lost = { ...recipe, name: 'lost-messages' };
     const { id } = await createSubmission(e, { submitter: 'erin', tokenId: 'erin' }, lost);
@@ -149,6 +149,22 @@ describe('at-least-once delivery', () => {
     await deliver(e, 'cann-quant-shards', sent.find((m) => m.kind === 'advance')!);
     sent.length = 0;
     const admin = (await makeToken('resumer', 'admin')).token;
+    // What npm start's watchdog reads: the stranded submission is open work with pending shards
+    // (other tests' work may share the database: at least this submission's).
+    const mine = await env.DB.prepare(
+      "SELECT count(*) AS n, max(updated_at) AS t FROM shards WHERE run_id LIKE ? AND status = 'pending'",
+    )
+      .bind(`${id}.%`)
+      .first<{ n: number; t: number }>();
+    expect(mine!.n).toBeGreaterThan(0);
+    const progress = await api('/api/v1/admin/progress', { token: admin });
+    expect(progress.status).toBe(200);
+    const p = (await progress.json()) as Record<string, number>;
+    expect(p.open_submissions).toBeGreaterThanOrEqual(1);
+    expect(p.pending_shards).toBeGreaterThanOrEqual(mine!.n);
+    expect(p.last_activity).toBeGreaterThanOrEqual(mine!.t);
+    const submitter = (await makeToken('not-admin')).token;
+    expect((await api('/api/v1/admin/progress', { token: submitter })).status).toBe(403);
     const res = await api('/api/v1/admin/resume', { method: 'POST', token: admin });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { advanced: number };
