@@ -2,7 +2,7 @@
  * `npm start`: the local service on http://127.0.0.1:8787 with every zoo task loaded and the
  * reference recipes submitted (they are scored in the background; the leaderboard fills as they
  * finish). Flags: --port <n>, --tasks a,b, --no-submit, --persist-to <dir>, --watchdog <minutes>
- * (restart a local queue that has open work but no activity for that long; default 20, 0: off).
+ * (restart a local queue that has open work but no activity for that long; default 5, 0: off).
  * Ctrl-C stops wrangler dev.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -17,7 +17,7 @@ const { values } = parseArgs({
     tasks: { type: 'string' },
     'no-submit': { type: 'boolean', default: false },
     'persist-to': { type: 'string' },
-    watchdog: { type: 'string', default: '20' },
+    watchdog: { type: 'string', default: '5' },
   },
 });
 const watchdogMinutes = Number(values.watchdog);
