@@ -9,6 +9,8 @@ let server: Server;
 let url: string;
 /** Requests the server drops (destroys the socket without answering) before it answers. */
 let drops = 0;
+/** Requests the server leaves unanswered (a stalled service) before it answers. */
+let silent = 0;
 let seen = 0;
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -18,12 +20,22 @@ beforeAll(async () => {
       req.socket.destroy();
       return;
     }
+    if (silent > 0) {
+      silent--;
+      return; // never answered
+    }
     res.end('ok');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(
+  () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+);
 
 describe('fetchRetrying', () => {
   it('sends a GET or PUT again after the server drops the connection', async () => {
@@ -48,6 +60,21 @@ describe('fetchRetrying', () => {
     );
     expect(seen).toBe(1);
     drops = 0;
+  });
+
+  it('sends an idempotent request again when an attempt gets no answer in time', async () => {
+    silent = 2;
+    seen = 0;
+    const res = await fetchRetrying(url, { method: 'HEAD' }, { attemptTimeoutMs: 200 });
+    expect(res.status).toBe(200);
+    expect(seen).toBe(3);
+    silent = 4;
+    seen = 0;
+    await expect(fetchRetrying(url, {}, { attemptTimeoutMs: 100 })).rejects.toThrow(
+      `cannot reach ${url}: no answer in 0.1 s, 4 attempts`,
+    );
+    expect(seen).toBe(4);
+    silent = 0;
   });
 
   it('gives up on a server that is not there after 4 attempts, naming the cause', async () => {
