@@ -12,6 +12,7 @@ import { createLocalToken, serverCall } from '../cli/commands/service.ts';
 import { packTask, uploadTask } from '../cli/seed.ts';
 import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
 import { getTask, TASKS } from '../zoo/registry.ts';
+import type { QueueProgress } from './watchdog.ts';
 
 export interface ServiceOptions {
   port?: number;
@@ -35,6 +36,8 @@ export interface RunningService {
   stop(): Promise<void>;
   /** Stops `wrangler dev`, starts it again on the same state and resumes the unfinished work. */
   restart(): Promise<void>;
+  /** GET /api/v1/admin/progress within 30 s (what the watchdog watches); throws otherwise. */
+  progress(): Promise<QueueProgress>;
 }
 
 const wranglerEnv = {
@@ -78,7 +81,7 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
   }
 
   const url = `http://127.0.0.1:${port}`;
-  let wrangler = await launchWrangler(port, persistTo);
+  let wrangler = await launchWrangler(url, port, persistTo);
   log(`service on ${url} (state in ${persistTo})`);
   // Work that was in flight when the last wrangler dev stopped (its local queue did not survive).
   const resume = async () => {
@@ -101,8 +104,17 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
   const stop = () => wrangler.stop();
   const restart = async () => {
     await wrangler.stop();
-    wrangler = await launchWrangler(port, persistTo);
+    wrangler = await launchWrangler(url, port, persistTo);
     await resume();
+  };
+  const progress = async () => {
+    const res = await serverCall<QueueProgress>(url, '/api/v1/admin/progress', {
+      token: adminToken,
+      // a stuck service must not hang the caller too
+      signal: AbortSignal.timeout(30_000),
+    });
+    if (res.status !== 200) throw new Error(`GET /api/v1/admin/progress: ${res.status}`);
+    return res.body;
   };
 
   const submissions: string[] = [];
@@ -152,6 +164,7 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
     },
     stop,
     restart,
+    progress,
   };
 }
 
@@ -161,6 +174,7 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
  * workerd can ignore SIGTERM).
  */
 async function launchWrangler(
+  url: string,
   port: number,
   persistTo: string,
 ): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
@@ -200,7 +214,6 @@ async function launchWrangler(
     await exited;
     clearTimeout(killer);
   };
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);

@@ -7,9 +7,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { serverCall } from '../cli/commands/service.ts';
 import { startService } from './service.ts';
-import { type QueueProgress, queueWatchdog } from './watchdog.ts';
+import { queueWatchdog } from './watchdog.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,15 +60,7 @@ process.on('SIGTERM', stop);
 if (watchdogMinutes > 0) {
   const dog = queueWatchdog({
     idleMs: watchdogMinutes * 60_000,
-    progress: async () => {
-      const res = await serverCall<QueueProgress>(service.url, '/api/v1/admin/progress', {
-        token: service.adminToken,
-        // a stuck service must not hang the watchdog too
-        signal: AbortSignal.timeout(30_000),
-      });
-      if (res.status !== 200) throw new Error(`GET /api/v1/admin/progress: ${res.status}`);
-      return res.body;
-    },
+    progress: service.progress,
     restart: async () => {
       await service.restart();
       pipeOutput(service.process);
