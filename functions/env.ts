@@ -18,6 +18,8 @@ interface WorkerBindings {
   SHARED_CACHE?: string;
   /** Seconds a queue message may run before it is retried (default 900, Cloudflare's limit). */
   MESSAGE_DEADLINE_SECONDS?: string;
+  /** '1': log each queue message's start and end (the evidence for diagnosing a stalled queue). */
+  QUEUE_TRACE?: string;
   /** Submissions allowed per token per minute (default 10). */
   SUBMISSIONS_PER_MINUTE?: string;
 }

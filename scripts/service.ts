@@ -190,6 +190,8 @@ async function launchWrangler(
       String(port),
       '--persist-to',
       persistTo,
+      // QUEUE_TRACE=1 npm start: the Worker logs each queue message's start and end.
+      ...(process.env.QUEUE_TRACE === '1' ? ['--var', 'QUEUE_TRACE:1'] : []),
     ],
     { env: wranglerEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );

@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:workers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ShardMessage } from './messages.ts';
 import { handleQueueBatch, messageDeadlineMs, withDeadline } from './queue.ts';
 
@@ -56,5 +56,30 @@ describe('message deadline', () => {
     expect(calls).toEqual(['retry']);
     // the message's deadline plus the error record's, not forever
     expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  it('traces each message when QUEUE_TRACE is 1, and only then', async () => {
+    const body: ShardMessage = { kind: 'shard', runId: 'r-traced', phase: 'validate', idx: 2 };
+    const batch = {
+      queue: 'cann-quant-shards',
+      messages: [
+        { id: 'm2', timestamp: new Date(), attempts: 1, body, ack: () => {}, retry: () => {} },
+      ],
+    } as unknown as MessageBatch<ShardMessage>;
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const hung = { ...env, DB: hungD1(), MESSAGE_DEADLINE_SECONDS: '0.1' };
+      await handleQueueBatch(batch, hung);
+      expect(log.mock.calls.filter((c) => String(c[0]).startsWith('queue trace'))).toEqual([]);
+      await handleQueueBatch(batch, { ...hung, QUEUE_TRACE: '1' });
+      // it started and never ended: the message timed out (the end line is for handled messages)
+      expect(log.mock.calls.map((c) => c[0])).toEqual([
+        "queue trace: start shard 2 of phase 'validate' of run r-traced",
+      ]);
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+    }
   });
 });

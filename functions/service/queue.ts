@@ -59,10 +59,15 @@ export async function handleQueueBatch(batch: MessageBatch<ShardMessage>, env: E
     return;
   }
   const deadline = messageDeadlineMs(env);
+  const trace = env.QUEUE_TRACE === '1';
   for (const m of batch.messages) {
+    const started = Date.now();
+    if (trace) console.log(`queue trace: start ${describeMessage(m.body)}`);
     try {
       await withDeadline(handleMessage(env, m.body), deadline, describeMessage(m.body));
       m.ack();
+      if (trace)
+        console.log(`queue trace: end ${describeMessage(m.body)} (${Date.now() - started} ms)`);
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       console.error(`${describeMessage(m.body)} (attempt ${m.attempts}):`, err);
