@@ -61,22 +61,22 @@ export async function handleQueueBatch(batch: MessageBatch<ShardMessage>, env: E
   const deadline = messageDeadlineMs(env);
   const trace = env.QUEUE_TRACE === '1';
   for (const m of batch.messages) {
+    const what = describeMessage(m.body);
     const started = Date.now();
-    if (trace) console.log(`queue trace: start ${describeMessage(m.body)}`);
+    if (trace) console.log(`queue trace: start ${what}`);
     try {
-      await withDeadline(handleMessage(env, m.body), deadline, describeMessage(m.body));
+      await withDeadline(handleMessage(env, m.body), deadline, what);
       m.ack();
-      if (trace)
-        console.log(`queue trace: end ${describeMessage(m.body)} (${Date.now() - started} ms)`);
+      if (trace) console.log(`queue trace: end ${what} (${Date.now() - started} ms)`);
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
-      console.error(`${describeMessage(m.body)} (attempt ${m.attempts}):`, err);
+      console.error(`${what} (attempt ${m.attempts}):`, err);
       // D1 may be what hung: recording the error gets the same deadline.
       await withDeadline(recordShardError(env, m.body, err), deadline, 'recording the error').catch(
         () => {},
       );
       if (err instanceof PermanentFailure) {
-        await failSubmission(env, m.body, `${describeMessage(m.body)}: ${text}`);
+        await failSubmission(env, m.body, `${what}: ${text}`);
         m.ack();
       } else m.retry();
     }
