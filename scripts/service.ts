@@ -5,7 +5,7 @@
  * `startService` with their own state directory and port.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalToken, serverCall } from '../cli/commands/service.ts';
@@ -82,7 +82,9 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
 
   const url = `http://127.0.0.1:${port}`;
   let wrangler = await launchWrangler(url, port, persistTo);
-  log(`service on ${url} (state in ${persistTo})`);
+  log(
+    `service on ${url} (state in ${persistTo}; wrangler dev's output in ${wranglerLog(persistTo)})`,
+  );
   // Work that was in flight when the last wrangler dev stopped (its local queue did not survive).
   const resume = async () => {
     const resumed = await serverCall<{ advanced: number; finalized: number }>(
@@ -168,10 +170,15 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
   };
 }
 
+/** Where `wrangler dev`'s output goes: its request log, the Worker's console, the queue trace. */
+const wranglerLog = (persistTo: string) => join(persistTo, 'wrangler-dev.log');
+
 /**
- * Starts `wrangler dev` and waits until it answers /health (120 s at most). Its `stop` sends
- * SIGTERM to the whole process group and SIGKILL 10 s later if it is still there (a stuck
- * workerd can ignore SIGTERM).
+ * Starts `wrangler dev` and waits until it answers /health (120 s at most). Its output is
+ * appended to `<persistTo>/wrangler-dev.log` (a restart appends to the same file) and its last
+ * 20,000 characters are kept for the error when it fails to start. Its `stop` sends SIGTERM to
+ * the whole process group and SIGKILL 10 s later if it is still there (a stuck workerd can
+ * ignore SIGTERM).
  */
 async function launchWrangler(
   url: string,
@@ -196,12 +203,16 @@ async function launchWrangler(
     { env: wranglerEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let output = '';
+  const logFile = createWriteStream(wranglerLog(persistTo), { flags: 'a' });
+  logFile.write(`--- wrangler dev started ${new Date().toISOString()} on ${url}\n`);
   const keep = (b: Buffer) => {
     output = (output + b.toString()).slice(-20_000);
+    logFile.write(b);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise((r) => child.once('exit', r));
+  child.once('close', () => logFile.end());
   const signal = (sig: NodeJS.Signals) => {
     try {
       process.kill(-child.pid!, sig);
