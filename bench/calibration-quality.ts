@@ -19,7 +19,8 @@
  *   npx tsx bench/calibration-quality.ts [--target ascend310] [--tasks a,b] [--seeds 0]
  *     [--bootstrap 1000] [--variants default50,random500,naive] [--out bench/results/calibration-quality]
  *
- * Variants: default50, random50, random500 (per seed), naive, poolN (the coverage sampler's pool,
+ * Variants: default50, random50, random500, naiverandom (the naive baseline on 50 random samples;
+ * all four per seed), naive, poolN (the coverage sampler's pool,
  * e.g. pool5000), and ablations of default50 with one
  * ingredient changed: nobias (no bias correction), bias (bias correction on, for targets whose
  * template has it off), maxall (max calibration in every tier),
@@ -276,6 +277,17 @@ for (const id of taskIds) {
         seed,
         { ...base, calibration: { samples: 500, sampler: 'random', seed } },
       ]);
+    // The naive baseline's own samples are a fixed spread (no seed); this draws them at random
+    // instead, so that its loss too is seen over several draws of the calibration samples.
+    if (wanted.has('naiverandom')) {
+      const naive = recipeFromTemplate('naive-baseline', id, target);
+      variants.push([
+        'naive-baseline (50, random)',
+        'naiverandom',
+        seed,
+        { ...naive, calibration: { ...naive.calibration, samples: 50, sampler: 'random', seed } },
+      ]);
+    }
   }
   // Ablations of the default (50 coverage samples, first seed): one ingredient changed each.
   const abl = {
@@ -477,6 +489,65 @@ const command = `npx tsx bench/calibration-quality.ts ${process.argv.slice(2).jo
 const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(2) : 'n/a');
 const hml = (t: Record<string, number> | null) => (t ? `${t.high}/${t.medium}/${t.low}` : 'n/a');
 const ci = (c: [number, number]) => `[${c[0].toFixed(2)}, ${c[1].toFixed(2)}]`;
+/**
+ * Over seeds: each sampled variant's loss, output SQNR and disagreements across the sampler seeds
+ * (the spread the choice of calibration samples causes), and per seed the default (50 coverage)
+ * against the naive baseline on random samples of the same seed.
+ */
+const overSeeds: string[] = [];
+if (seeds.length > 1) {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  overSeeds.push(
+    `Over the ${seeds.length} sampler seeds (${seeds.join(', ')}): mean (min..max) per variant.`,
+    '',
+    '| task | variant | seeds | loss (points) | output SQNR (dB) | disagreements with FP32 |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
+  const comparisons: string[] = [];
+  for (const id of taskIds) {
+    const own = rows.filter((r) => r.task === id);
+    for (const key of [...new Set(own.map((r) => r.variant))]) {
+      const rs = own.filter((r) => r.variant === key);
+      if (rs.length < 2) continue;
+      const stat = (xs: number[], d: number) =>
+        `${mean(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}..${Math.max(...xs).toFixed(d)})`;
+      const dis = rs.map((r) => r.fp32_disagreements);
+      overSeeds.push(
+        `| ${id} | ${rs[0]!.recipe} | ${rs.length} | ${stat(
+          rs.map((r) => r.loss_points),
+          2,
+        )} | ${stat(
+          rs.map((r) => r.output_sqnr_db),
+          2,
+        )} | ${dis.every((x) => x !== null) ? stat(dis as number[], 1) : 'n/a'} |`,
+      );
+    }
+    const byVariant = (k: string) =>
+      new Map(own.filter((r) => r.variant === k).map((r) => [r.seed, r]));
+    const d = byVariant('default50');
+    const nr = byVariant('naiverandom');
+    const both = seeds.filter((x) => d.has(x) && nr.has(x));
+    if (both.length > 1) {
+      const lossDiff = both.map((x) => nr.get(x)!.loss_points - d.get(x)!.loss_points);
+      const sqnrDiff = both.map((x) => d.get(x)!.output_sqnr_db - nr.get(x)!.output_sqnr_db);
+      const count = (xs: number[]) =>
+        `${xs.filter((x) => x > 1e-9).length} / ${xs.filter((x) => Math.abs(x) <= 1e-9).length} / ${xs.filter((x) => x < -1e-9).length}`;
+      comparisons.push(
+        `| ${id} | ${both.length} | ${mean(lossDiff).toFixed(3)} | ${count(lossDiff)} | ${mean(sqnrDiff).toFixed(2)} | ${count(sqnrDiff)} |`,
+      );
+    }
+  }
+  if (comparisons.length)
+    overSeeds.push(
+      '',
+      'The default (50 coverage) against the naive baseline on 50 random samples, seed by seed (positive: the default is closer to FP32):',
+      '',
+      '| task | seeds | naive loss - default loss, mean (points) | seeds default better / tie / worse in loss | default SQNR - naive SQNR, mean (dB) | seeds default better / tie / worse in SQNR |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...comparisons,
+    );
+  overSeeds.push('');
+}
 const md = [
   `# Calibration quality on ${target}`,
   '',
@@ -507,6 +578,7 @@ const md = [
       `| ${d.task} | ${d.a} | ${d.b} | ${d.points.toFixed(2)} | ${ci(d.ci95)} | ${d.sqnr_db.toFixed(2)} | ${ci(d.sqnr_ci95)} | ${d.disagreements ? `${d.disagreements.onlyA} / ${d.disagreements.onlyB}` : 'n/a'} | ${d.disagreements ? d.disagreements.p.toPrecision(2) : 'n/a'} |`,
   ),
   '',
+  ...overSeeds,
 ].join('\n');
 await writeFile(
   `${values.out}.json`,
