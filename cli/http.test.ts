@@ -11,6 +11,8 @@ let url: string;
 let drops = 0;
 /** Requests the server leaves unanswered (a stalled service) before it answers. */
 let silent = 0;
+/** Requests the server answers 503 (wrangler dev: "Your worker restarted mid-request"). */
+let unavailable = 0;
 let seen = 0;
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -23,6 +25,11 @@ beforeAll(async () => {
     if (silent > 0) {
       silent--;
       return; // never answered
+    }
+    if (unavailable > 0) {
+      unavailable--;
+      res.writeHead(503, { 'retry-after': '0' }).end('Your worker restarted mid-request.');
+      return;
     }
     res.end('ok');
   });
@@ -75,6 +82,25 @@ describe('fetchRetrying', () => {
     );
     expect(seen).toBe(4);
     silent = 0;
+  });
+
+  it('sends an idempotent request again after a 503, and returns the last 503 as it is', async () => {
+    unavailable = 2;
+    seen = 0;
+    const res = await fetchRetrying(url, { method: 'PUT', body: new Blob(['bytes']) });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok');
+    expect(seen).toBe(3);
+    unavailable = 5;
+    seen = 0;
+    const last = await fetchRetrying(url, { method: 'HEAD' });
+    expect(last.status).toBe(503);
+    expect(seen).toBe(4);
+    unavailable = 1;
+    seen = 0;
+    expect((await fetchRetrying(url, { method: 'POST', body: '{}' })).status).toBe(503);
+    expect(seen).toBe(1);
+    unavailable = 0;
   });
 
   it('gives up on a server that is not there after 4 attempts, naming the cause', async () => {

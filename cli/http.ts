@@ -18,12 +18,21 @@ export const ATTEMPT_TIMEOUT_MS = 120_000;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
+/** A 503's Retry-After in milliseconds when it is a number of seconds up to 30, else undefined. */
+function retryAfterMs(res: Response): number | undefined {
+  const s = Number(res.headers.get('retry-after') ?? Number.NaN);
+  return Number.isFinite(s) && s >= 0 && s <= 30 ? s * 1000 : undefined;
+}
+
 /**
  * `fetch(url, init)`, sent again up to {@link NETWORK_ATTEMPTS} times in all when the network
- * fails or an attempt gets no answer in `attemptTimeoutMs`, and the method is idempotent
+ * fails, an attempt gets no answer in `attemptTimeoutMs`, or the answer is 503 Service
+ * Unavailable (after its Retry-After when that is given in seconds, up to 30), and the method is idempotent
  * (RFC 9110 §9.2.2; a POST is sent once, and waits as long as it takes). A local wrangler dev busy
  * with queue shards can drop a kept-alive connection ("other side closed"); that once ended
- * `npm start` half-way through loading the zoo. A caller's own `init.signal` replaces the
+ * `npm start` half-way through loading the zoo, and so did a 503 "Your worker restarted
+ * mid-request" from wrangler dev (2026-11-29; a 503 after the last attempt is returned as it
+ * is). A caller's own `init.signal` replaces the
  * per-attempt limit. Throws a CliError naming the cause.
  */
 export async function fetchRetrying(
@@ -36,7 +45,13 @@ export async function fetchRetrying(
   for (let attempt = 1; ; attempt++) {
     const signal = init.signal ?? (idempotent ? AbortSignal.timeout(attemptTimeoutMs) : undefined);
     try {
-      return await fetch(url, { ...init, ...(signal ? { signal } : {}) });
+      const res = await fetch(url, { ...init, ...(signal ? { signal } : {}) });
+      if (res.status === 503 && attempt < attempts) {
+        await res.body?.cancel();
+        await new Promise((r) => setTimeout(r, retryAfterMs(res) ?? 250 * 2 ** attempt));
+        continue;
+      }
+      return res;
     } catch (err) {
       if (attempt < attempts) {
         await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
