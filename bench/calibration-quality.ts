@@ -239,6 +239,10 @@ function samplesSqnrDb(signal: Float64Array, noise: Float64Array, idx?: readonly
 
 const rows: Row[] = [];
 const diffs: Diff[] = [];
+/** Per classifier task: the evaluation samples some variant's INT8 prediction moves off FP32's. */
+const flipTables: string[] = [];
+/** Rows listed per task in the changed-predictions table (the nearest FP32 ties first). */
+const MAX_FLIP_ROWS = 25;
 useNodeRuntime();
 const source = nodeDataSource();
 
@@ -366,6 +370,8 @@ for (const id of taskIds) {
     variants.push(['naive-baseline', 'naive', 0, recipeFromTemplate('naive-baseline', id, target)]);
 
   const preds: unknown[][] = [];
+  /** Per variant, per evaluation sample: its float outputs (the classifiers' logits). */
+  const outRows: Float32Array[][] = [];
   /** Per variant, per evaluation sample: sum of (FP32 - INT8)^2 over every float output. */
   const noises: Float64Array[] = [];
   /** Per evaluation sample: sum of FP32^2 over every float output. */
@@ -381,6 +387,7 @@ for (const id of taskIds) {
       graphOptimizationLevel: level,
     });
     preds.push(int8Preds);
+    outRows.push(int8Out.rows);
     const energy = sampleEnergies(fp32Out.rows, int8Out.rows);
     noises.push(energy.noise);
     signal = energy.signal;
@@ -481,6 +488,18 @@ for (const id of taskIds) {
     });
   });
   rows.push(...taskRows);
+  if (typeof (fp32Preds as unknown[])[0] === 'number')
+    flipTables.push(
+      ...changedPredictions(
+        id,
+        fp32Preds as number[],
+        fp32Out.rows,
+        evaluation.labels as ArrayLike<number>,
+        variants.map(([, key, seed]) => `${key}${seeds.length > 1 ? ` s${seed}` : ''}`),
+        preds as number[][],
+        outRows,
+      ),
+    );
 }
 
 const finished = { date: new Date().toISOString(), uptime: uptime() };
@@ -579,6 +598,7 @@ const md = [
   ),
   '',
   ...overSeeds,
+  ...flipTables,
 ].join('\n');
 await writeFile(
   `${values.out}.json`,
@@ -608,6 +628,57 @@ function mcnemarCounts(
   const n = onlyA + onlyB;
   const p = n === 0 ? 1 : Math.min(1, 2 * binomialTail(Math.max(onlyA, onlyB), n, 0.5));
   return { onlyA, onlyB, p };
+}
+
+/** Softmax of one sample's logits: the top class's probability minus the runner-up's. */
+function softmaxMargin(logits: Float32Array): number {
+  const m = Math.max(...logits);
+  const e = Array.from(logits, (x) => Math.exp(x - m));
+  const z = e.reduce((a, b) => a + b, 0);
+  const p = e.map((x) => x / z).sort((a, b) => b - a);
+  return p[0]! - (p[1] ?? 0);
+}
+
+/**
+ * Markdown: the evaluation samples whose INT8 prediction differs from FP32's under at least one
+ * variant, nearest FP32 ties first: how close FP32 itself was (softmax margin of its logits,
+ * top class minus runner-up), the label, and per variant that moves it the new class and that
+ * variant's own margin. A sample that flips under a variant at a margin of 0.001 is a coin toss
+ * any noise decides; one at 0.3 is an error the quantization made.
+ */
+function changedPredictions(
+  task: string,
+  fp32: readonly number[],
+  fp32Logits: readonly Float32Array[],
+  labels: ArrayLike<number>,
+  names: readonly string[],
+  preds: readonly (readonly number[])[],
+  logits: readonly (readonly Float32Array[])[],
+): string[] {
+  const changed = fp32
+    .map((_p, i) => i)
+    .filter((i) => preds.some((v) => v[i] !== fp32[i]))
+    .map((i) => ({ i, margin: softmaxMargin(fp32Logits[i]!) }))
+    .sort((a, b) => a.margin - b.margin);
+  if (changed.length === 0) return [];
+  const lines = changed.slice(0, MAX_FLIP_ROWS).map(({ i, margin }) => {
+    const moved = names
+      .map((n, v) =>
+        preds[v]![i] !== fp32[i]
+          ? `${n}: ${preds[v]![i]} (${softmaxMargin(logits[v]![i]!).toFixed(4)})`
+          : null,
+      )
+      .filter((x) => x !== null);
+    return `| ${task} | ${i} | ${labels[i]} | ${fp32[i]} | ${margin.toFixed(4)} | ${moved.length} of ${names.length} | ${moved.join('; ')} |`;
+  });
+  return [
+    `${task}: the ${changed.length} evaluation samples whose prediction some variant changes${changed.length > MAX_FLIP_ROWS ? ` (the ${MAX_FLIP_ROWS} nearest FP32 ties listed)` : ''}; margin = softmax probability of the top class minus the runner-up's:`,
+    '',
+    '| task | sample | label | FP32 class | FP32 margin | variants that change it | variant: its class (its margin) |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...lines,
+    '',
+  ];
 }
 
 /** 'on' / 'off' / 'auto: applied (0.015 vs 0.006 estimated)'. */
