@@ -515,7 +515,8 @@ const ci = (c: [number, number]) => `[${c[0].toFixed(2)}, ${c[1].toFixed(2)}]`;
  */
 const overSeeds: string[] = [];
 if (seeds.length > 1) {
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  // r4: ten copies of 50.405 sum to a mean of 50.40499..., which would print below its own min.
+  const mean = (xs: number[]) => r4(xs.reduce((a, b) => a + b, 0) / xs.length);
   overSeeds.push(
     `Over the ${seeds.length} sampler seeds (${seeds.join(', ')}): mean (min..max) per variant.`,
     '',
