@@ -69,7 +69,7 @@ if (watchdogMinutes > 0) {
     log: (line) => process.stderr.write(`${line}\n`),
   });
   for (;;) {
-    await new Promise((r) => setTimeout(r, 60_000));
+    await new Promise((r) => setTimeout(r, 15_000));
     if (stopping) break;
     await dog.tick().catch((err: unknown) => {
       process.stderr.write(

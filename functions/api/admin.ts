@@ -11,6 +11,7 @@ import * as schema from '../../db/schema.ts';
 import { TASKS } from '../../zoo/registry.ts';
 import type { Env } from '../env.ts';
 import type { ShardMessage } from '../service/messages.ts';
+import { consumerState } from '../service/queue.ts';
 import { type Caller, requireToken } from './auth.ts';
 import { headOnly } from './methods.ts';
 import { ProblemError } from './problem.ts';
@@ -148,6 +149,7 @@ export function adminApi(): Hono<AppEnv> {
   // What the queue still owes and when it last moved: `npm start`'s watchdog (scripts/watchdog.ts)
   // restarts a local queue that has open work but shows no activity for many minutes. Activity
   // is any write of the pipeline: a shard started or finished, a run or a submission finished.
+  // consumer_*: this isolate's queue consumer (functions/service/queue.ts, consumerState).
   admin.get('/progress', async (c) => {
     const row = await c.env.DB.prepare(
       `SELECT
@@ -163,6 +165,8 @@ export function adminApi(): Hono<AppEnv> {
       open_submissions: row?.open_submissions ?? 0,
       pending_shards: row?.pending_shards ?? 0,
       last_activity: row?.last_activity || null,
+      consumer_in_flight: consumerState.inFlight,
+      consumer_last_end: consumerState.lastEnd,
     });
   });
 

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it, vi } from 'vitest';
 import type { ShardMessage } from './messages.ts';
-import { handleQueueBatch, messageDeadlineMs, withDeadline } from './queue.ts';
+import { consumerState, handleQueueBatch, messageDeadlineMs, withDeadline } from './queue.ts';
 
 /** A D1 binding whose every query never answers (a stuck storage layer). */
 function hungD1(): D1Database {
@@ -79,6 +79,33 @@ describe('message deadline', () => {
       ]);
     } finally {
       log.mockRestore();
+      error.mockRestore();
+    }
+  });
+
+  it('counts the batch in flight while it is handled and stamps its end (GET /admin/progress)', async () => {
+    const body: ShardMessage = { kind: 'shard', runId: 'r-counted', phase: 'validate', idx: 1 };
+    const batch = {
+      queue: 'cann-quant-shards',
+      messages: [
+        { id: 'm3', timestamp: new Date(), attempts: 1, body, ack: () => {}, retry: () => {} },
+      ],
+    } as unknown as MessageBatch<ShardMessage>;
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const before = consumerState.inFlight;
+      const t0 = Date.now();
+      const handling = handleQueueBatch(batch, {
+        ...env,
+        DB: hungD1(),
+        MESSAGE_DEADLINE_SECONDS: '0.2',
+      });
+      expect(consumerState.inFlight).toBe(before + 1);
+      await handling;
+      // ended (here by its deadline: a failed batch ends too) and no longer in flight
+      expect(consumerState.inFlight).toBe(before);
+      expect(consumerState.lastEnd).toBeGreaterThanOrEqual(t0 + 200);
+    } finally {
       error.mockRestore();
     }
   });

@@ -10,6 +10,18 @@ import { failSubmission, handleMessage, PermanentFailure, recordShardError } fro
 /** Name of the dead-letter queue (wrangler.toml). */
 export const DEAD_LETTER_QUEUE = 'cann-quant-shards-dlq';
 
+/**
+ * This isolate's queue consumer: batches being handled now, and when (ms) the last one ended.
+ * GET /api/v1/admin/progress reports it for `npm start`'s watchdog (scripts/watchdog.ts): miniflare's
+ * queue stalls with the consumer idle after a finished batch (README, "Known issue"), which a
+ * consumer still busy with a long shard never looks like. Per isolate, so it means something
+ * only where one isolate runs the Worker (wrangler dev).
+ */
+export const consumerState: { inFlight: number; lastEnd: number | null } = {
+  inFlight: 0,
+  lastEnd: null,
+};
+
 /** Cloudflare's wall-clock limit of a queue consumer invocation, in seconds. */
 const CONSUMER_LIMIT_SECONDS = 900;
 
@@ -39,6 +51,16 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what: string
 }
 
 export async function handleQueueBatch(batch: MessageBatch<ShardMessage>, env: Env): Promise<void> {
+  consumerState.inFlight++;
+  try {
+    await handleBatch(batch, env);
+  } finally {
+    consumerState.inFlight--;
+    consumerState.lastEnd = Date.now();
+  }
+}
+
+async function handleBatch(batch: MessageBatch<ShardMessage>, env: Env): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE) {
     for (const m of batch.messages) {
       const shard =

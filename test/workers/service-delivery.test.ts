@@ -164,6 +164,9 @@ describe('at-least-once delivery', () => {
     expect(p.open_submissions).toBeGreaterThanOrEqual(1);
     expect(p.pending_shards).toBeGreaterThanOrEqual(mine!.pending);
     expect(p.last_activity).toBeGreaterThanOrEqual(mine!.t);
+    // and the queue consumer's own state, for the watchdog's hand-off check
+    expect(p.consumer_in_flight).toBeGreaterThanOrEqual(0);
+    expect(p.consumer_last_end === null || (p.consumer_last_end ?? 0) > 0).toBe(true);
     const submitter = (await makeToken('not-admin')).token;
     expect((await api('/api/v1/admin/progress', { token: submitter })).status).toBe(403);
     const res = await api('/api/v1/admin/resume', { method: 'POST', token: admin });
