@@ -27,13 +27,13 @@ function retryAfterMs(res: Response): number | undefined {
 /**
  * `fetch(url, init)`, sent again up to {@link NETWORK_ATTEMPTS} times in all when the network
  * fails, an attempt gets no answer in `attemptTimeoutMs`, or the answer is 503 Service
- * Unavailable (after its Retry-After when that is given in seconds, up to 30), and the method is idempotent
- * (RFC 9110 §9.2.2; a POST is sent once, and waits as long as it takes). A local wrangler dev busy
- * with queue shards can drop a kept-alive connection ("other side closed"); that once ended
- * `npm start` half-way through loading the zoo, and so did a 503 "Your worker restarted
- * mid-request" from wrangler dev (2026-11-29; a 503 after the last attempt is returned as it
- * is). A caller's own `init.signal` replaces the
- * per-attempt limit. Throws a CliError naming the cause.
+ * Unavailable (after its Retry-After when that is given in seconds, up to 30), and the method
+ * is idempotent (RFC 9110 §9.2.2; a POST is sent once, and waits as long as it takes). A local
+ * wrangler dev busy with queue shards can drop a kept-alive connection ("other side closed");
+ * that once ended `npm start` half-way through loading the zoo, and so did a 503 "Your worker
+ * restarted mid-request" from wrangler dev (2026-11-29). A 503 after the last attempt is
+ * returned as it is. A caller's own `init.signal` replaces the per-attempt limit. Throws a
+ * CliError naming the cause.
  */
 export async function fetchRetrying(
   url: string,
