@@ -17,6 +17,16 @@ function hungD1(): D1Database {
   return { prepare: () => statement, batch: never, exec: never } as unknown as D1Database;
 }
 
+/** A batch of the shards queue holding one message, whose ack and retry do nothing. */
+function oneShard(body: ShardMessage): MessageBatch<ShardMessage> {
+  return {
+    queue: 'cann-quant-shards',
+    messages: [
+      { id: 'm', timestamp: new Date(), attempts: 1, body, ack: () => {}, retry: () => {} },
+    ],
+  } as unknown as MessageBatch<ShardMessage>;
+}
+
 describe('message deadline', () => {
   it('passes a result through and rejects, naming the work, when time runs out', async () => {
     expect(await withDeadline(Promise.resolve(42), 1000, 'x')).toBe(42);
@@ -59,13 +69,7 @@ describe('message deadline', () => {
   });
 
   it('traces each message when QUEUE_TRACE is 1, and only then', async () => {
-    const body: ShardMessage = { kind: 'shard', runId: 'r-traced', phase: 'validate', idx: 2 };
-    const batch = {
-      queue: 'cann-quant-shards',
-      messages: [
-        { id: 'm2', timestamp: new Date(), attempts: 1, body, ack: () => {}, retry: () => {} },
-      ],
-    } as unknown as MessageBatch<ShardMessage>;
+    const batch = oneShard({ kind: 'shard', runId: 'r-traced', phase: 'validate', idx: 2 });
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
@@ -84,13 +88,7 @@ describe('message deadline', () => {
   });
 
   it('counts the batch in flight while it is handled and stamps its end (GET /admin/progress)', async () => {
-    const body: ShardMessage = { kind: 'shard', runId: 'r-counted', phase: 'validate', idx: 1 };
-    const batch = {
-      queue: 'cann-quant-shards',
-      messages: [
-        { id: 'm3', timestamp: new Date(), attempts: 1, body, ack: () => {}, retry: () => {} },
-      ],
-    } as unknown as MessageBatch<ShardMessage>;
+    const batch = oneShard({ kind: 'shard', runId: 'r-counted', phase: 'validate', idx: 1 });
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       const before = consumerState.inFlight;
