@@ -49,9 +49,9 @@ export interface WatchdogOptions {
 export type WatchdogState = 'idle' | 'moving' | 'waiting' | 'restarted' | 'unreachable';
 
 /**
- * A watchdog to be ticked every few seconds (`npm start`: 15 s; never twice at once). Idle time is measured on
- * the watchdog's own clock, from the first tick that saw the current `last_activity`, so the
- * server's clock never has to agree with ours. An unreachable service counts as no activity:
+ * A watchdog to be ticked every few seconds (`npm start`: 15 s; never twice at once). Idle time
+ * is measured on the watchdog's own clock, from the first tick that saw the current
+ * `last_activity`, so the server's clock never has to agree with ours. An unreachable service counts as no activity:
  * a dead `wrangler dev` is restarted too.
  */
 export function queueWatchdog(o: WatchdogOptions): { tick(): Promise<WatchdogState> } {
@@ -72,6 +72,8 @@ export function queueWatchdog(o: WatchdogOptions): { tick(): Promise<WatchdogSta
   return {
     async tick() {
       let state: WatchdogState;
+      /** Set when the consumer has sat idle past `handoffMs`: how long (ms). */
+      let handedOff: number | undefined;
       try {
         const p = await o.progress();
         if (p.open_submissions === 0) {
@@ -84,12 +86,9 @@ export function queueWatchdog(o: WatchdogOptions): { tick(): Promise<WatchdogSta
           if (lastEnd !== seenEnd) {
             seenEnd = lastEnd;
             endSince = now();
-          } else if (now() - endSince >= handoffMs)
-            return await restart(
-              `the queue consumer finished its last batch and got no next one for ${Math.round((now() - endSince) / 1000)} s`,
-            );
+          } else if (now() - endSince >= handoffMs) handedOff = now() - endSince;
         } else seenEnd = undefined;
-        if (p.last_activity !== seen) {
+        if (handedOff === undefined && p.last_activity !== seen) {
           seen = p.last_activity;
           since = now();
           return 'moving';
@@ -98,6 +97,11 @@ export function queueWatchdog(o: WatchdogOptions): { tick(): Promise<WatchdogSta
       } catch {
         state = 'unreachable';
       }
+      // Outside the try: a restart that fails ends the watchdog as before, not as 'unreachable'.
+      if (handedOff !== undefined)
+        return await restart(
+          `the queue consumer finished its last batch and got no next one for ${Math.round(handedOff / 1000)} s`,
+        );
       const quiet = now() - since;
       if (quiet < o.idleMs) return state;
       return await restart(
