@@ -11,7 +11,11 @@
 # SEED_QUERY: chains=N (messages in flight), mem=MB allocated per message (32), d1=0 to leave D1
 # out or d1=read for one read-only statement instead of create/select/insert, r2=0 to leave R2 out,
 # reuse=1 to allocate the buffer once and reuse it, tail=MS to wait MS after the last message
-# before the handler returns. WRANGLER_ARGS: more `wrangler dev` flags, e.g.
+# before the handler returns, book=1 to run the D1 statements in a second queue's consumer of the
+# same Worker instead, svc=1 to run them in another Worker over a service binding (needs
+# WRANGLER_ARGS="-c bench/queue-stall/booker.toml"), keep=1 / keepinv=1 to keep the D1 prepared
+# statements reachable forever / until the end of their message, keepdummy=1 to keep as many small
+# plain objects instead. WRANGLER_ARGS: more `wrangler dev` flags, e.g.
 # "--compatibility-flags queue_consumer_no_wait_for_wait_until".
 set -euo pipefail
 minutes=${1:-30}
