@@ -1,8 +1,7 @@
 /**
  * The local service, ready to use: D1 migrations applied, `wrangler dev` (local D1, R2 and
  * Queues in miniflare) started, zoo tasks loaded and the reference recipes submitted, so that
- * the leaderboard is never empty. `npm start` runs it (scripts/start.ts); the browser tests call
- * `startService` with their own state directory and port.
+ * the leaderboard is never empty. `npm start` runs it (scripts/start.ts).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
@@ -24,6 +23,13 @@ export interface ServiceOptions {
   submit?: boolean;
   /** Wait until every reference submission is scored (default false). */
   waitScored?: boolean;
+  /**
+   * Called after each task is loaded and its reference recipes submitted, when no upload is in
+   * flight, so a restart there loses nothing: `npm start`'s watchdog looks at the queue there
+   * while the zoo loads (the references of the first tasks are scored meanwhile). An error
+   * stops the service and rejects `startService`.
+   */
+  betweenTasks?: (service: Pick<RunningService, 'restart' | 'progress'>) => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -138,6 +144,7 @@ export async function startService(o: ServiceOptions = {}): Promise<RunningServi
         submissions.push(res.body.id);
         log(`submitted ${recipe.name} for ${id}: ${res.body.id}`);
       }
+      await o.betweenTasks?.({ restart, progress });
     }
     if (o.waitScored) {
       for (const sid of submissions) {

@@ -7,7 +7,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { startService } from './service.ts';
+import { type RunningService, startService } from './service.ts';
 import { queueWatchdog } from './watchdog.ts';
 
 const { values } = parseArgs({
@@ -26,11 +26,42 @@ if (!Number.isFinite(watchdogMinutes) || watchdogMinutes < 0) {
   );
   process.exit(1);
 }
+const url = `http://127.0.0.1:${Number(values.port)}`;
+const pipeOutput = (child: ChildProcess) => {
+  child.stdout?.pipe(process.stdout);
+  child.stderr?.pipe(process.stderr);
+};
+/** The service the watchdog acts on: startService's own while the zoo loads, then the ready one. */
+let watched: Pick<RunningService, 'restart' | 'progress'> | undefined;
+/** Set once the service is ready: a restarted wrangler dev's output goes to ours from then on. */
+let ready: RunningService | undefined;
+const dog =
+  watchdogMinutes > 0
+    ? queueWatchdog({
+        idleMs: watchdogMinutes * 60_000,
+        progress: () => watched!.progress(),
+        restart: async () => {
+          await watched!.restart();
+          if (ready) pipeOutput(ready.process);
+          process.stderr.write(`watchdog: wrangler dev restarted on ${url}\n`);
+        },
+        log: (line) => process.stderr.write(`${line}\n`),
+      })
+    : null;
 const service = await startService({
   port: Number(values.port),
   ...(values.tasks ? { tasks: values.tasks.split(',') } : {}),
   submit: !values['no-submit'],
   ...(values['persist-to'] ? { persistTo: values['persist-to'] } : {}),
+  // While the zoo loads, the watchdog looks between two tasks (no upload is in flight there).
+  ...(dog
+    ? {
+        betweenTasks: async (s: Pick<RunningService, 'restart' | 'progress'>) => {
+          watched = s;
+          await dog.tick();
+        },
+      }
+    : {}),
 }).catch((err: unknown) => {
   // startService has stopped wrangler dev; what went wrong, without a stack trace
   process.stderr.write(`npm start: ${(err as Error).message}\n`);
@@ -44,11 +75,9 @@ process.stderr.write(
     '',
   ].join('\n'),
 );
-const pipeOutput = (child: ChildProcess) => {
-  child.stdout?.pipe(process.stdout);
-  child.stderr?.pipe(process.stderr);
-};
 pipeOutput(service.process);
+watched = service;
+ready = service;
 let stopping = false;
 const stop = () => {
   stopping = true;
@@ -57,17 +86,7 @@ const stop = () => {
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
-if (watchdogMinutes > 0) {
-  const dog = queueWatchdog({
-    idleMs: watchdogMinutes * 60_000,
-    progress: service.progress,
-    restart: async () => {
-      await service.restart();
-      pipeOutput(service.process);
-      process.stderr.write(`watchdog: wrangler dev restarted on ${service.url}\n`);
-    },
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
+if (dog) {
   for (;;) {
     await new Promise((r) => setTimeout(r, 15_000));
     if (stopping) break;
