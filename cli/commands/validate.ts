@@ -10,6 +10,12 @@ import {
   predictModel,
 } from '../../core/evaluate/evaluate.ts';
 import { type LayerErrorReport, measureLayerErrors } from '../../core/evaluate/layer-errors.ts';
+import {
+  defaultStresses,
+  type StressReport,
+  stressedSource,
+  stressReport,
+} from '../../core/evaluate/stress.ts';
 import { feedbackLoop, locateCostliestLayers } from '../../core/feedback/loop.ts';
 import type { TargetId } from '../../core/formats/targets.ts';
 import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
@@ -51,6 +57,8 @@ export interface ValidateResult {
   layer_errors?: LayerErrorReport;
   /** FP32 vs the QDQ model timed on onnxruntime-web on this machine. */
   measured?: MeasuredSpeedup;
+  /** --stress: both models again on perturbed copies of the evaluation split. */
+  stress?: StressReport;
 }
 
 /** Evaluates FP32 and the quantized model on the task's full evaluation split. */
@@ -99,6 +107,61 @@ export async function validateQuantized(
     bar.stop();
   }
 }
+
+/**
+ * --stress: FP32 and the quantized model on perturbed copies of the task's evaluation split
+ * (core/evaluate/stress.ts: noise, contrast and brightness for images, token swaps and drops for
+ * text), each compared with the clean loss.
+ */
+async function stressTest(
+  taskId: string,
+  quantized: Uint8Array,
+  info: QuantizedModelInfo,
+  clean: { fp32: number; int8: number },
+  thresholdPoints: number,
+  progress: boolean,
+): Promise<StressReport> {
+  const task = getTask(taskId);
+  const [fp32Model, split] = await Promise.all([
+    readTaskModel(task.manifest),
+    task.load(nodeDataSource(), 'evaluation'),
+  ]);
+  const primary = task.manifest.metric.primary;
+  const stresses = defaultStresses(await split.batch(0, 1));
+  const total = stresses.length * split.size * 2;
+  const bar = progressBar('stress tests', progress);
+  const rows: { stress: (typeof stresses)[number]; fp32: number; int8: number }[] = [];
+  try {
+    let done = 0;
+    for (const s of stresses) {
+      const stressed = stressedSource(split, s);
+      const scoreOf = async (model: Uint8Array, level: QuantizedModelInfo['graphOptimization']) => {
+        const preds = await predictModel(task, model, stressed, {
+          graphOptimizationLevel: level,
+          onProgress: (d) => bar.update(done + d, total),
+        });
+        done += split.size;
+        return task.score(preds, split.labels)[primary]!;
+      };
+      rows.push({
+        stress: s,
+        fp32: await scoreOf(fp32Model, 'disabled'),
+        int8: await scoreOf(quantized, info.graphOptimization),
+      });
+    }
+  } finally {
+    bar.stop();
+  }
+  return stressReport(primary, clean, rows, thresholdPoints);
+}
+
+const stressLines = (r: StressReport) => [
+  `stress tests (${r.metric}; flagged when a perturbation adds more than ${r.threshold_points} points to the clean loss of ${r.clean.loss_points.toFixed(2)}):`,
+  ...r.rows.map(
+    (x) =>
+      `  ${x.id.padEnd(16)} FP32 ${x.fp32.toFixed(4)}  INT8 ${x.int8.toFixed(4)}  loss ${x.loss_points.toFixed(2)}  extra ${x.extra_loss_points >= 0 ? '+' : ''}${x.extra_loss_points.toFixed(2)}${x.pass ? '' : '  FLAGGED'}  (${x.label})`,
+  ),
+];
 
 /**
  * --heatmap: per-layer errors of `int8` against the task's FP32 model on `samples` spread
@@ -196,6 +259,16 @@ export function registerValidate(program: Command): void {
       parsePositiveInt,
       50,
     )
+    .option(
+      '--stress',
+      'robustness stress tests: FP32 and INT8 again on perturbed copies of the evaluation split (noise, contrast, brightness; token swaps and drops for text), each loss beside the clean one',
+    )
+    .option(
+      '--stress-threshold <points>',
+      'flag a perturbation that adds more than this many points to the clean loss',
+      parseNonNegative,
+      0.5,
+    )
     .option('--json', 'print one JSON object')
     .action(
       async (o: {
@@ -219,6 +292,8 @@ export function registerValidate(program: Command): void {
         tries: number;
         kb: string;
         writeRecipe?: string;
+        stress?: boolean;
+        stressThreshold: number;
       }) => {
         const ignored = (mode: string, flags: [string, unknown][]) => {
           const given = flags.filter(([, v]) => v !== undefined && v !== false).map(([f]) => f);
@@ -231,8 +306,13 @@ export function registerValidate(program: Command): void {
             ['--quantized', o.quantized],
             ['--heatmap', o.heatmap],
             ['--accuracy-guard', o.accuracyGuard],
+            ['--stress', o.stress],
           ]);
-        if (o.crossHardware) ignored('--cross-hardware', [['--quantized', o.quantized]]);
+        if (o.crossHardware)
+          ignored('--cross-hardware', [
+            ['--quantized', o.quantized],
+            ['--stress', o.stress],
+          ]);
         if (o.feedback) {
           const recipe = await resolveRecipe({
             ...(o.recipe ? { recipe: o.recipe } : {}),
@@ -466,6 +546,15 @@ export function registerValidate(program: Command): void {
           );
           result.heatmap = path;
         }
+        if (o.stress)
+          result.stress = await stressTest(
+            o.task,
+            bytes,
+            v.info,
+            { fp32: c.fp32, int8: c.int8 },
+            o.stressThreshold,
+            !o.json,
+          );
         let guardError: AccuracyGuardError | undefined;
         if (o.accuracyGuard !== undefined) {
           try {
@@ -496,6 +585,7 @@ export function registerValidate(program: Command): void {
             ...(result.heatmap && result.layer_errors
               ? [heatmapLine(result.heatmap, result.layer_errors)]
               : []),
+            ...(result.stress ? stressLines(result.stress) : []),
             ...(result.guard
               ? [
                   `accuracy guard (${result.guard.max_loss_points} points): ${result.guard.pass ? 'pass' : 'FAIL'}`,
