@@ -15,6 +15,7 @@ import {
   type StressReport,
   stressedSource,
   stressReport,
+  valueRange,
 } from '../../core/evaluate/stress.ts';
 import { feedbackLoop, locateCostliestLayers } from '../../core/feedback/loop.ts';
 import type { TargetId } from '../../core/formats/targets.ts';
@@ -128,13 +129,15 @@ async function stressTest(
   ]);
   const primary = task.manifest.metric.primary;
   const stresses = defaultStresses(await split.batch(0, 1));
+  // perturbed inputs stay within the clean split's values (a sensor saturates)
+  const range = await valueRange(split);
   const total = stresses.length * split.size * 2;
   const bar = progressBar('stress tests', progress);
   const rows: { stress: (typeof stresses)[number]; fp32: number; int8: number }[] = [];
   try {
     let done = 0;
     for (const s of stresses) {
-      const stressed = stressedSource(split, s);
+      const stressed = stressedSource(split, s, 0, range);
       const scoreOf = async (model: Uint8Array, level: QuantizedModelInfo['graphOptimization']) => {
         const preds = await predictModel(task, model, stressed, {
           graphOptimizationLevel: level,

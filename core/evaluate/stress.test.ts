@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { type TensorData, tensor } from '../tensor/index.ts';
-import { defaultStresses, perturb, stress, stressedSource, stressReport } from './stress.ts';
+import {
+  defaultStresses,
+  perturb,
+  stress,
+  stressedSource,
+  stressReport,
+  valueRange,
+} from './stress.ts';
 
 const images = (n: number, per: number, f: (i: number, j: number) => number) =>
   tensor(
@@ -29,6 +36,29 @@ describe('stress perturbations', () => {
       [shift, shift, shift].map((s) => expect.closeTo(s, 6)),
     );
     expect(b.slice(3)).toEqual([10, 10, 10]);
+  });
+
+  it("clamps perturbed values to the clean split's range, found over every batch", async () => {
+    const split = tensor('float32', [3, 3], Float32Array.of(-1, 0, 1, -1, 2, 0, 0, 0.5, 1));
+    const source = {
+      size: 3,
+      batch: (start: number, end: number) => ({
+        x: tensor(
+          'float32',
+          [end - start, 3],
+          (split.data as Float32Array).slice(start * 3, end * 3),
+        ),
+      }),
+    };
+    expect(await valueRange(source, 2)).toEqual({ x: [-1, 2] });
+    // sample 0 [-1, 0, 1] at contrast x3: [-3, 0, 3] clamped to [-1, 2]
+    const y = perturb(split, stress('contrast', 3), 0, 0, [-1, 2]).data as Float32Array;
+    expect(Array.from(y.subarray(0, 3))).toEqual([-1, 0, 2]);
+    const noisy = (await stressedSource(source, stress('noise', 5), 1, { x: [-1, 2] }).batch(0, 3))
+      .x!.data as Float32Array;
+    expect(Math.min(...noisy)).toBeGreaterThanOrEqual(-1);
+    expect(Math.max(...noisy)).toBeLessThanOrEqual(2);
+    expect(new Set(noisy).size).toBeGreaterThan(2); // clamped, not flattened
   });
 
   it('noise has the asked standard deviation relative to the sample, and zero mean', () => {

@@ -11,7 +11,12 @@
  * index in the split, so a sample is perturbed the same way whatever the batches):
  * - float inputs (images, normalised): Gaussian noise of `level` x the sample's own standard
  *   deviation; contrast (deviations from the sample's mean scaled by `level`); brightness (the
- *   sample shifted by `level` x its standard deviation);
+ *   sample shifted by `level` x its standard deviation). The results are clamped to the clean
+ *   split's range of values ({@link valueRange}: for normalised images, the normalised pixel
+ *   range), as a sensor saturates: no perturbation makes a pixel darker than black or brighter
+ *   than white. Without the clamp, contrast x1.5 drove fmnist-resnet's FP32 accuracy from 91.1%
+ *   to 31.7% on pixels no camera gives, while the INT8 model, whose input quantizer clamps to the
+ *   calibrated range, kept 89.8%: a comparison of input handling, not of quantization;
  * - integer inputs (token ids, the zoo's convention: position 0 a class token, id 0 padding, both
  *   left in place): adjacent tokens swapped with probability `level` (word order), or tokens
  *   dropped with probability `level` (the rest moved up, padding appended).
@@ -64,14 +69,43 @@ export function defaultStresses(inputs: Record<string, TensorData>): Stress[] {
   );
 }
 
-/** The split with every batch perturbed by `s` (see the module comment). */
-export function stressedSource(source: BatchSource, s: Stress, seed = 0): BatchSource {
+/** Smallest and largest value of each float input over the whole split (batches of `batch`). */
+export async function valueRange(
+  source: BatchSource,
+  batch = 500,
+): Promise<Record<string, [number, number]>> {
+  const range: Record<string, [number, number]> = {};
+  for (let start = 0; start < source.size; start += batch) {
+    const b = await source.batch(start, Math.min(source.size, start + batch));
+    for (const [name, t] of Object.entries(b)) {
+      if (t.type !== 'float32') continue;
+      const r = (range[name] ??= [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+      for (const v of t.data as Float32Array) {
+        if (v < r[0]) r[0] = v;
+        if (v > r[1]) r[1] = v;
+      }
+    }
+  }
+  return range;
+}
+
+/**
+ * The split with every batch perturbed by `s` (see the module comment); float inputs clamped to
+ * `range[input]` when given (the caller's {@link valueRange} of the clean split).
+ */
+export function stressedSource(
+  source: BatchSource,
+  s: Stress,
+  seed = 0,
+  range: Record<string, [number, number]> = {},
+): BatchSource {
   return {
     size: source.size,
     async batch(start, end) {
       const clean = await source.batch(start, end);
       const out: Record<string, TensorData> = {};
-      for (const [name, t] of Object.entries(clean)) out[name] = perturb(t, s, seed, start);
+      for (const [name, t] of Object.entries(clean))
+        out[name] = perturb(t, s, seed, start, range[name]);
       return out;
     },
   };
@@ -100,8 +134,17 @@ function gaussian(rand: () => number): () => number {
   };
 }
 
-/** `t` (a batch: first dimension = samples, the first of them sample `first`) perturbed by `s`. */
-export function perturb(t: TensorData, s: Stress, seed: number, first: number): TensorData {
+/**
+ * `t` (a batch: first dimension = samples, the first of them sample `first`) perturbed by `s`,
+ * float values clamped to `range` when given.
+ */
+export function perturb(
+  t: TensorData,
+  s: Stress,
+  seed: number,
+  first: number,
+  range?: readonly [number, number],
+): TensorData {
   const n = t.dims[0] ?? 0;
   const per = n === 0 ? 0 : t.data.length / n;
   if (s.kind === 'token-swap' || s.kind === 'token-drop') {
@@ -137,6 +180,9 @@ export function perturb(t: TensorData, s: Stress, seed: number, first: number): 
       for (let j = 0; j < per; j++) y[j] = x[j]! + s.level * std * g();
     }
   }
+  if (range)
+    for (let j = 0; j < data.length; j++)
+      data[j] = Math.min(range[1], Math.max(range[0], data[j]!));
   return tensor('float32', t.dims, data);
 }
 
