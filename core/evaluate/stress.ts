@@ -79,7 +79,8 @@ export async function valueRange(
     const b = await source.batch(start, Math.min(source.size, start + batch));
     for (const [name, t] of Object.entries(b)) {
       if (t.type !== 'float32') continue;
-      const r = (range[name] ??= [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+      const r = range[name] ?? [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+      range[name] = r;
       for (const v of t.data as Float32Array) {
         if (v < r[0]) r[0] = v;
         if (v > r[1]) r[1] = v;
