@@ -14,41 +14,44 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 let dir: string;
+/** `calibrate --json` of smoke-fmnist's default recipe, whose model both tests validate. */
+let cal: { estimated_loss_points: unknown };
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cq-validate-'));
-});
+  cal = JSON.parse(
+    (
+      await run(process.execPath, [
+        BIN,
+        'calibrate',
+        '--task',
+        'smoke-fmnist',
+        '--target',
+        'ascend310',
+        '--out',
+        join(dir, 'smoke'),
+        '--json',
+      ])
+    ).stdout,
+  );
+}, 300_000);
 afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** `validate --quantized` of that model, without the timing. */
+const validate = (...extra: string[]) =>
+  run(process.execPath, [
+    BIN,
+    'validate',
+    '--task',
+    'smoke-fmnist',
+    '--quantized',
+    join(dir, 'smoke', 'model.emulation.onnx'),
+    '--no-measure',
+    ...extra,
+  ]);
 
 describe('cann-quant validate --quantized (CLI)', () => {
   it('reports the recorded estimate beside the measured loss', async () => {
-    const out = join(dir, 'smoke');
-    const cal = JSON.parse(
-      (
-        await run(process.execPath, [
-          BIN,
-          'calibrate',
-          '--task',
-          'smoke-fmnist',
-          '--target',
-          'ascend310',
-          '--out',
-          out,
-          '--json',
-        ])
-      ).stdout,
-    );
     expect(typeof cal.estimated_loss_points).toBe('number');
-    const validate = (...extra: string[]) =>
-      run(process.execPath, [
-        BIN,
-        'validate',
-        '--task',
-        'smoke-fmnist',
-        '--quantized',
-        join(out, 'model.emulation.onnx'),
-        '--no-measure',
-        ...extra,
-      ]);
     const v = JSON.parse((await validate('--json')).stdout);
     expect(v.estimated_loss_points).toBe(cal.estimated_loss_points);
     // smoke-fmnist, default recipe: FP32 0.885 on the 1,000 evaluation images (task manifest)
@@ -63,33 +66,8 @@ describe('cann-quant validate --quantized (CLI)', () => {
   }, 300_000);
 
   it('--stress: both models on perturbed copies of the split, each loss beside the clean one', async () => {
-    const out = join(dir, 'stress');
-    await run(process.execPath, [
-      BIN,
-      'calibrate',
-      '--task',
-      'smoke-fmnist',
-      '--target',
-      'ascend310',
-      '--out',
-      out,
-    ]);
     const v = JSON.parse(
-      (
-        await run(process.execPath, [
-          BIN,
-          'validate',
-          '--task',
-          'smoke-fmnist',
-          '--quantized',
-          join(out, 'model.emulation.onnx'),
-          '--no-measure',
-          '--stress',
-          '--stress-threshold',
-          '0.3',
-          '--json',
-        ])
-      ).stdout,
+      (await validate('--stress', '--stress-threshold', '0.3', '--json')).stdout,
     );
     const s = v.stress;
     expect(s.clean).toEqual({ fp32: 0.885, int8: v.int8, loss_points: v.loss_points });

@@ -28,6 +28,7 @@ import { crossHardwareEvidence, crossHardwareTable } from '../../core/score/cros
 import { sig3 } from '../../core/score/qqi.ts';
 import type { MeasuredSpeedup } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
+import type { TaskSplit } from '../../zoo/task.ts';
 import { runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
@@ -73,6 +74,9 @@ export async function validateQuantized(
   fp32: Record<string, number>;
   int8: Record<string, number>;
   samples: number;
+  /** What it evaluated on, for further passes over the same data (--stress). */
+  fp32Model: Uint8Array;
+  split: TaskSplit<unknown>;
 }> {
   const task = getTask(taskId);
   const info = getQuantizedInfo(decodeModel(quantized));
@@ -103,6 +107,8 @@ export async function validateQuantized(
       fp32,
       int8,
       samples: split.size,
+      fp32Model,
+      split,
     };
   } finally {
     bar.stop();
@@ -117,16 +123,13 @@ export async function validateQuantized(
 async function stressTest(
   taskId: string,
   quantized: Uint8Array,
-  info: QuantizedModelInfo,
+  v: Pick<Awaited<ReturnType<typeof validateQuantized>>, 'info' | 'fp32Model' | 'split'>,
   clean: { fp32: number; int8: number },
   thresholdPoints: number,
   progress: boolean,
 ): Promise<StressReport> {
   const task = getTask(taskId);
-  const [fp32Model, split] = await Promise.all([
-    readTaskModel(task.manifest),
-    task.load(nodeDataSource(), 'evaluation'),
-  ]);
+  const { info, fp32Model, split } = v;
   const primary = task.manifest.metric.primary;
   const stresses = defaultStresses(await split.batch(0, 1));
   // perturbed inputs stay within the clean split's values (a sensor saturates)
@@ -553,7 +556,7 @@ export function registerValidate(program: Command): void {
           result.stress = await stressTest(
             o.task,
             bytes,
-            v.info,
+            v,
             { fp32: c.fp32, int8: c.int8 },
             o.stressThreshold,
             !o.json,

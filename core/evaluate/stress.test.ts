@@ -21,6 +21,20 @@ const tokens = (rows: number[][]) =>
     [rows.length, rows[0]!.length],
     BigInt64Array.from(rows.flat(), (v) => BigInt(v)),
   );
+/** A BatchSource over a [n, per] float32 tensor, sliced per batch as a task's split is. */
+const sourceOf = (split: TensorData) => {
+  const [n, per] = split.dims as [number, number];
+  return {
+    size: n,
+    batch: (start: number, end: number) => ({
+      x: tensor(
+        'float32',
+        [end - start, per],
+        (split.data as Float32Array).slice(start * per, end * per),
+      ),
+    }),
+  };
+};
 const ids = (t: TensorData) => Array.from(t.data as BigInt64Array, Number);
 
 describe('stress perturbations', () => {
@@ -40,16 +54,7 @@ describe('stress perturbations', () => {
 
   it("clamps perturbed values to the clean split's range, found over every batch", async () => {
     const split = tensor('float32', [3, 3], Float32Array.of(-1, 0, 1, -1, 2, 0, 0, 0.5, 1));
-    const source = {
-      size: 3,
-      batch: (start: number, end: number) => ({
-        x: tensor(
-          'float32',
-          [end - start, 3],
-          (split.data as Float32Array).slice(start * 3, end * 3),
-        ),
-      }),
-    };
+    const source = sourceOf(split);
     expect(await valueRange(source, 2)).toEqual({ x: [-1, 2] });
     // sample 0 [-1, 0, 1] at contrast x3: [-3, 0, 3] clamped to [-1, 2]
     const y = perturb(split, stress('contrast', 3), 0, 0, [-1, 2]).data as Float32Array;
@@ -78,16 +83,7 @@ describe('stress perturbations', () => {
 
   it('perturbs a sample the same way whatever the batches, and differently by seed', async () => {
     const split = images(6, 8, (i, j) => i + j / 8);
-    const source = {
-      size: 6,
-      batch: (start: number, end: number) => ({
-        x: tensor(
-          'float32',
-          [end - start, 8],
-          (split.data as Float32Array).slice(start * 8, end * 8),
-        ),
-      }),
-    };
+    const source = sourceOf(split);
     const noisy = stressedSource(source, stress('noise', 0.1), 3);
     const whole = Array.from((await noisy.batch(0, 6)).x!.data as Float32Array);
     const parts = [
