@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCalibrate } from './commands/calibrate.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerFormat } from './commands/format.ts';
+import { registerRisk } from './commands/risk.ts';
 import { registerScore } from './commands/score.ts';
 import { registerService } from './commands/service.ts';
 import { registerTargets } from './commands/targets.ts';
@@ -28,6 +29,7 @@ registerCalibrate(program);
 registerScore(program);
 registerService(program);
 registerTrain(program);
+registerRisk(program);
 
 try {
   await program.parseAsync(process.argv);
