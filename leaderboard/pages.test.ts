@@ -49,6 +49,8 @@ const cell = (row: string, col: string) =>
 
 /** Whether the task row was there before (another test file's); if not, it is removed after. */
 let hadTask = false;
+/** The task's model blob key when this file stored the model there (removed after). */
+let storedModel: string | undefined;
 
 beforeAll(async () => {
   hadTask =
@@ -59,12 +61,24 @@ beforeAll(async () => {
     const { key, body } = await reportBlob(r);
     await env.BLOBS.put(key, body);
   }
-});
+  // the task page's risk table reads the model: the real smoke-fmnist model from the seed server
+  const row = await env.DB.prepare('SELECT model_key FROM tasks WHERE id = ?')
+    .bind(manifest.id)
+    .first<{ model_key: string }>();
+  if (row && (await env.BLOBS.head(row.model_key)) === null) {
+    const res = await fetch(`${env.SEED_URL}/tasks/${manifest.id}`);
+    const { registration } = (await res.json()) as { registration: { modelKey: string } };
+    const model = await fetch(`${env.SEED_URL}/${registration.modelKey}`);
+    await env.BLOBS.put(row.model_key, await model.arrayBuffer());
+    storedModel = row.model_key;
+  }
+}, 300_000);
 
 afterAll(async () => {
   await env.DB.batch(unseedStatements(reports).map((s) => env.DB.prepare(s)));
   for (const r of reports) await env.BLOBS.delete((await reportBlob(r)).key);
   if (!hadTask) await env.DB.prepare('DELETE FROM tasks WHERE id = ?').bind(manifest.id).run();
+  if (storedModel) await env.BLOBS.delete(storedModel);
 });
 
 describe('fixture', () => {
@@ -326,6 +340,19 @@ describe('task pages and the standard', () => {
     expect(page).toContain(manifest.splits.calibration.source);
     expect(page).toContain(visionT4.submission.id);
     await html('/tasks/no-such-task', 404);
+  });
+
+  it("shows the risk predictor's table per target (core/risk on the stored model)", async () => {
+    const page = await html('/tasks/smoke-fmnist');
+    expect(page).toContain('INT8 risk by target, from the model alone');
+    const row = (t: string) =>
+      page.match(new RegExp(`<tr data-target="${t}">[\\s\\S]*?</tr>`))?.[0] ?? '';
+    // 35.717... dB and 13.39... dB: the same doubles as core/risk/risk.test.ts
+    expect(row('ascend310')).toContain('<td class="num">35.7</td>');
+    expect(row('ascend310')).toContain('<td>low</td>');
+    expect(row('ascend310p-w4a8')).toContain('<td class="num">13.4</td>');
+    expect(row('ascend310p-w4a8')).toContain('<td>high</td>');
+    expect(page).toContain('href="/api/v1/tasks/smoke-fmnist/risk?target=all"');
   });
 
   it('renders docs/STANDARD.md with linkable headings', async () => {

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** Task pages, the standard, and the not-found page. */
 import { raw } from 'hono/html';
+import type { RiskReport } from '../core/risk/risk.ts';
 import type { LeaderboardRow, PublicTask } from '../db/queries.ts';
 import type { TaskManifest } from '../zoo/task.ts';
 import { fmtInt, fmtMetric, fmtPoints, fmtQqi } from './format.ts';
@@ -54,7 +55,16 @@ export function TasksPage({ tasks }: { tasks: PublicTask[] }) {
 const dims = (d: (number | string)[]) => `[${d.join(', ')}]`;
 
 /** One task: model, dataset, metric, FP32 reference, calibration rules, best results. */
-export function TaskPage({ task, top }: { task: PublicTask; top: LeaderboardRow[] }) {
+export function TaskPage({
+  task,
+  top,
+  risk,
+}: {
+  task: PublicTask;
+  top: LeaderboardRow[];
+  /** The risk predictor on every target (absent when the model blob is not stored). */
+  risk?: RiskReport[] | undefined;
+}) {
   const m = task.manifest as TaskManifest;
   const kv = (k: string, v: unknown) => (
     <tr>
@@ -166,6 +176,62 @@ export function TaskPage({ task, top }: { task: PublicTask; top: LeaderboardRow[
       ) : (
         <p>No scored result for this task yet.</p>
       )}
+      {risk ? <RiskTable id={task.id} reports={risk} /> : ''}
+    </>
+  );
+}
+
+const dB = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'inf');
+
+/** The data-free risk predictor's summary per target (docs/RISK.md). */
+function RiskTable({ id, reports }: { id: string; reports: RiskReport[] }) {
+  return (
+    <>
+      <h2>INT8 risk by target, from the model alone</h2>
+      <p>
+        Predicted from the model's own parameters, before any data (BatchNorm, LayerNorm and
+        embedding statistics give each layer's input; weights are rounded exactly): each layer's
+        INT8 noise at its own output, summed. It compares formats well (within 3 dB on the zoo's
+        CNNs) but is a pessimistic budget for the model's output, which measured 0.3-31 dB better.{' '}
+        <a href={`/api/v1/tasks/${encodeURIComponent(id)}/risk?target=all`}>JSON</a>
+      </p>
+      <div class="scroll">
+        <table>
+          <caption>Predicted SQNR per target (higher is better)</caption>
+          <thead>
+            <tr>
+              <th scope="col">Target</th>
+              <th scope="col" class="num">
+                Predicted dB
+              </th>
+              <th scope="col" class="num">
+                Weights alone dB
+              </th>
+              <th scope="col" class="num">
+                Layers with a predicted input
+              </th>
+              <th scope="col">Risk</th>
+              <th scope="col">Noisiest layer</th>
+            </tr>
+          </thead>
+          <tbody>
+            {reports.map((r) => (
+              <tr data-target={r.target}>
+                <td>{r.target}</td>
+                <td class="num">{dB(r.predictedSqnrDb)}</td>
+                <td class="num">{dB(r.weightOnlySqnrDb)}</td>
+                <td class="num">
+                  {r.covered} / {r.layers.length}
+                </td>
+                <td>{r.level}</td>
+                <td>
+                  <code>{r.layers[0]?.name ?? '-'}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }

@@ -10,7 +10,7 @@
  */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { TARGETS } from '../core/formats/targets.ts';
+import { TARGETS, type TargetId } from '../core/formats/targets.ts';
 import {
   getReport,
   getSubmission,
@@ -22,6 +22,7 @@ import {
 } from '../db/queries.ts';
 import standardMd from '../docs/STANDARD.md';
 import type { Env } from '../functions/env.ts';
+import { taskRisk } from '../functions/service/risk.ts';
 import {
   type BadgeSpec,
   badgeEndpoint,
@@ -81,8 +82,12 @@ pages.get('/tasks/:id', async (c) => {
   const id = c.req.param('id');
   const task = await getTaskRow(db, id);
   if (!task) return notFound(c, `There is no task "${id}".`);
-  const top = await leaderboard(db, { task: id, sort: 'qqi', limit: 10 });
-  return page(c, task.title, <TaskPage task={task} top={top} />);
+  const [top, risk] = await Promise.all([
+    leaderboard(db, { task: id, sort: 'qqi', limit: 10 }),
+    // the page stands without it: a model that is not stored, or does not decode, omits the table
+    taskRisk(c.env, id, Object.keys(TARGETS) as TargetId[]).catch(() => undefined),
+  ]);
+  return page(c, task.title, <TaskPage task={task} top={top} risk={risk ?? undefined} />);
 });
 
 pages.get('/submissions/:id', async (c) => {

@@ -191,6 +191,11 @@ describe('predictRisk', () => {
     // model output; the prediction is the pessimistic sum of the layers' own noise
     expect(a.predictedSqnrDb).toBeCloseTo(35.7, 1);
     expect(w4.predictedSqnrDb).toBeCloseTo(13.4, 1);
+    // the same doubles as in workerd (test/workers/risk.test.ts)
+    expect(a.predictedSqnrDb).toBe(35.717396650597514);
+    expect(predictRisk(model, getTarget('ascend310p-w4a8')).predictedSqnrDb).toBe(
+      13.390651094592252,
+    );
     expect(a.level).toBe('low');
     expect(w4.level).toBe('high');
   });

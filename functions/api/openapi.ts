@@ -286,6 +286,31 @@ export function openApiDocument(origin: string) {
           responses: { '200': { description: 'the task' }, '404': problem('unknown task') },
         },
       },
+      '/tasks/{id}/risk': {
+        get: {
+          summary:
+            "Data-free risk predictor: each layer's predicted INT8 noise (SQNR) on a target from the task's model alone (docs/RISK.md)",
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+            {
+              name: 'target',
+              in: 'query',
+              schema: { type: 'string', default: 'ascend310' },
+              description: "a target id, or 'all' for one report per target",
+            },
+            {
+              name: 'weights',
+              in: 'query',
+              schema: { type: 'string', enum: ['per-channel', 'per-tensor'] },
+            },
+          ],
+          responses: {
+            '200': { description: 'the risk report (or reports)' },
+            '400': problem('unknown target or weights'),
+            '404': problem('unknown task'),
+          },
+        },
+      },
       '/targets': {
         get: {
           summary: 'Hardware targets with their INT8 formats and sourced peak figures',

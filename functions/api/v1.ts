@@ -5,10 +5,11 @@
 import { and, eq, isNull, ne } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { TARGETS } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, TARGETS, type TargetId } from '../../core/formats/targets.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import { TEMPLATES } from '../../core/recipe/templates.ts';
+import type { RiskOptions } from '../../core/risk/risk.ts';
 import { sameGraph } from '../../core/train/export.ts';
 import {
   getReport,
@@ -24,6 +25,7 @@ import {
 import * as schema from '../../db/schema.ts';
 import type { Env } from '../env.ts';
 import { r2BlobStore } from '../service/blobs.ts';
+import { taskRisk } from '../service/risk.ts';
 import { createSubmission, recipeHash } from '../service/runs.ts';
 import { type Caller, newToken, requireToken } from './auth.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
@@ -126,6 +128,36 @@ function intParam(name: string, value: string | undefined, min: number, max: num
       errors: [{ path: name, expected: `integer ${min}..${max}`, got: value }],
     });
   return n;
+}
+
+/** Target(s) and format options of GET /tasks/:id/risk (400 on nonsense). */
+export function riskQuery(q: Record<string, string | undefined>): {
+  targets: TargetId[];
+  options: RiskOptions;
+} {
+  const target = q.target ?? DEFAULT_TARGET;
+  if (target !== 'all' && !Object.hasOwn(TARGETS, target))
+    throw new ProblemError(400, `unknown target '${target}'`, {
+      errors: [
+        {
+          path: 'target',
+          expected: `all or one of ${Object.keys(TARGETS).join(', ')}`,
+          got: target,
+        },
+      ],
+    });
+  const options: RiskOptions = {};
+  if (q.weights !== undefined) {
+    if (q.weights !== 'per-channel' && q.weights !== 'per-tensor')
+      throw new ProblemError(400, `query parameter 'weights' must be per-channel or per-tensor`, {
+        errors: [{ path: 'weights', expected: 'per-channel or per-tensor', got: q.weights }],
+      });
+    options.weightGranularity = q.weights;
+  }
+  return {
+    targets: target === 'all' ? (Object.keys(TARGETS) as TargetId[]) : [target as TargetId],
+    options,
+  };
 }
 
 /** Leaderboard filters from a query string (400 on nonsense). */
@@ -363,6 +395,16 @@ export function apiV1(): Hono<AppEnv> {
     const t = await getTaskRow(openDb(c.env.DB), c.req.param('id'));
     if (!t) throw new ProblemError(404, `no task '${c.req.param('id')}'`);
     return c.json(t);
+  });
+  // The data-free risk predictor (core/risk, docs/RISK.md) on a loaded task's model: each
+  // layer's INT8 noise on a target (or on every target: ?target=all), from the model alone.
+  api.get('/tasks/:id/risk', async (c) => {
+    const id = c.req.param('id');
+    const { options, targets } = riskQuery(c.req.query());
+    const reports = await taskRisk(c.env, id, targets, options);
+    if (reports === null) throw new ProblemError(404, `no task '${id}'`);
+    if (reports === undefined) throw new Error(`task '${id}': its model blob is missing`);
+    return c.json(targets.length === 1 ? { task: id, ...reports[0]! } : { task: id, reports });
   });
   api.get('/targets', (c) => c.json({ targets: Object.values(TARGETS) }));
   api.get('/templates', (c) => c.json({ templates: TEMPLATES }));
