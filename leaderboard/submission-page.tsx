@@ -104,6 +104,60 @@ function crossRows(stored: StoredReport): CrossHardwareRow[] | null {
   return x && Array.isArray(x.rows) && x.rows.length > 0 ? x.rows : null;
 }
 
+/** The robustness stress tests, when the recipe asked for them (recipe.validation.stress). */
+function Stress({ stored }: { stored: StoredReport }) {
+  const r = stored.stress;
+  if (!r) return '';
+  return (
+    <section id="stress" aria-labelledby="h-stress">
+      <h2 id="h-stress">Robustness stress tests</h2>
+      <p>
+        FP32 and INT8 on perturbed copies of the evaluation split (seeded per sample; perturbed
+        values stay within the clean split's range). A perturbation is flagged when it adds more
+        than {r.threshold_points} points to the clean loss of {fmtPoints(r.clean.loss_points)}.{' '}
+        {r.pass ? 'None is flagged.' : `${r.rows.filter((x) => !x.pass).length} flagged.`}
+      </p>
+      <div class="scroll">
+        <table>
+          <caption>{r.metric} under each perturbation</caption>
+          <thead>
+            <tr>
+              <th scope="col">Perturbation</th>
+              <th scope="col" class="num">
+                FP32
+              </th>
+              <th scope="col" class="num">
+                INT8
+              </th>
+              <th scope="col" class="num">
+                Loss (points)
+              </th>
+              <th scope="col" class="num">
+                Beyond the clean loss
+              </th>
+              <th scope="col">Result</th>
+            </tr>
+          </thead>
+          <tbody>
+            {r.rows.map((x) => (
+              <tr data-stress={x.id}>
+                <th scope="row">
+                  {x.id} <span class="sub">({x.label})</span>
+                </th>
+                <td class="num">{fmtMetric(x.fp32)}</td>
+                <td class="num">{fmtMetric(x.int8)}</td>
+                <td class="num">{fmtPoints(x.loss_points)}</td>
+                <td class="num">{fmtPoints(x.extra_loss_points)}</td>
+                <td>{x.pass ? 'pass' : <span class="flag">flagged</span>}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
 function Hardware({ stored }: { stored: StoredReport }) {
   const report = stored.report;
   const rows = crossRows(stored);
@@ -744,6 +798,7 @@ export function SubmissionPage(props: {
           <Qat stored={stored} />
           <Checklist checks={stored.report.checks} level={stored.report.level} />
           <Hardware stored={stored} />
+          <Stress stored={stored} />
           <Heatmap stored={stored} />
           <Tiers report={stored.report} />
         </>

@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseRecipe } from '../../core/recipe/schema.ts';
 import { CliError } from '../errors.ts';
@@ -67,4 +70,48 @@ describe('resolveRecipe', () => {
     expect(recipe).toMatchObject({ task: 'spam-transformer', target: 'ascend310' });
     expect(recipe.name).toBe('text-classification:spam-transformer:ascend310');
   });
+});
+
+describe('score --stress', () => {
+  const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+  const run = promisify(execFile);
+  it('adds the stress tests to the score, and refuses a threshold without them', async () => {
+    const { stdout } = await run(process.execPath, [
+      BIN,
+      'score',
+      '--task',
+      'smoke-fmnist',
+      '--stress',
+      '--stress-threshold',
+      '0.3',
+      '--no-measure',
+      '--no-reproduce',
+      '--workers',
+      '1',
+      '--json',
+    ]);
+    const out = JSON.parse(stdout) as {
+      stress: { threshold_points: number; rows: { id: string; int8: number; pass: boolean }[] };
+      phases: { phase: string }[];
+    };
+    expect(out.stress.threshold_points).toBe(0.3);
+    // the rows of test/node/pipeline.test.ts and cli/validate.test.ts
+    expect(out.stress.rows.map((r) => [r.id, r.int8, r.pass])).toEqual([
+      ['noise-0.1', 0.888, true],
+      ['noise-0.3', 0.845, true],
+      ['contrast-1.5', 0.883, true],
+      ['brightness-0.5', 0.713, false],
+    ]);
+    expect(out.phases.map((p) => p.phase).slice(-2)).toEqual(['stress-range', 'stress']);
+    const bad = await run(process.execPath, [
+      BIN,
+      'score',
+      '--task',
+      'smoke-fmnist',
+      '--stress-threshold',
+      '0.3',
+    ]).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(2);
+    expect((bad as { stderr: string }).stderr).toMatch(/--stress-threshold needs --stress/);
+  }, 300_000);
 });

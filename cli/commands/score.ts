@@ -9,7 +9,12 @@ import type { PipelineResult } from '../../core/pipeline/run.ts';
 import { type QuantizedModelInfo, setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
 import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
-import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
+import {
+  parseRecipeJson,
+  type Recipe,
+  RecipeError,
+  withoutStress,
+} from '../../core/recipe/schema.ts';
 import {
   DEFAULT_TEMPLATE_BY_KIND,
   recipeFromTemplate,
@@ -40,7 +45,8 @@ import { useNodeRuntime } from '../runtime-node.ts';
 import { userTaskId } from '../user-model.ts';
 import { defaultWorkers, MAX_DEFAULT_WORKERS } from '../workers.ts';
 import { readTaskModel } from '../zoo-files.ts';
-import { parsePositiveInt, parseTarget, printResult } from './shared.ts';
+import { parseNonNegative, parsePositiveInt, parseTarget, printResult } from './shared.ts';
+import { stressLines } from './validate.ts';
 
 /** Recipe selection flags shared by `calibrate` and `score`. */
 export interface RecipeFlags {
@@ -306,6 +312,15 @@ export function registerScore(program: Command): void {
       '--report <file>',
       'write the full run report (RunReport JSON: per-layer list, roofline rows, every check)',
     )
+    .option(
+      '--stress',
+      "robustness stress tests after validation (the recipe's validation.stress): FP32 and INT8 on perturbed copies of the evaluation split",
+    )
+    .option(
+      '--stress-threshold <points>',
+      'flag a perturbation that adds more than this many points to the clean loss (default 0.5)',
+      parseNonNegative,
+    )
     .action(
       async (
         o: RunFlags & {
@@ -314,9 +329,27 @@ export function registerScore(program: Command): void {
           repeats: number;
           crossHardware?: boolean;
           report?: string;
+          stress?: boolean;
+          stressThreshold?: number;
         },
       ) => {
-        const recipe = await resolveRecipe(o);
+        let recipe = await resolveRecipe(o);
+        if (o.stressThreshold !== undefined && !o.stress && !recipe.validation?.stress)
+          throw new CliError(
+            '--stress-threshold needs --stress (or validation.stress in the recipe)',
+            2,
+          );
+        if (o.stress || o.stressThreshold !== undefined)
+          recipe = {
+            ...recipe,
+            validation: {
+              ...recipe.validation,
+              stress: {
+                thresholdPoints:
+                  o.stressThreshold ?? recipe.validation?.stress?.thresholdPoints ?? 0.5,
+              },
+            },
+          };
         // A whole score is long enough to repay the workers' start-up (about 2.5 s): by default
         // it runs on one worker per core (bench/RESULTS.md: 1.75x on 2 cores, fmnist-resnet).
         const workers = o.workers ?? defaultWorkers();
@@ -333,7 +366,7 @@ export function registerScore(program: Command): void {
         const second =
           o.reproduce === false
             ? undefined
-            : await runRecipe(recipe, {
+            : await runRecipe(withoutStress(recipe), {
                 shards: shards + 1,
                 progress: !o.json,
                 // an independent execution: nothing served from the shared cache
@@ -411,6 +444,7 @@ export function registerScore(program: Command): void {
           phases: r.phases,
           warnings: r.warnings,
           ...(cross ? { cross_hardware: cross.report } : {}),
+          ...(r.stress ? { stress: r.stress } : {}),
         };
         printWarnings(r.warnings);
         printResult(o.json, out, () =>
@@ -424,6 +458,7 @@ export function registerScore(program: Command): void {
             `level L${scored.level}  (${scored.badge})`,
             ...checklistLines(scored.checks),
             ...(cross ? [crossHardwareTable(cross.report)] : []),
+            ...(r.stress ? stressLines(r.stress) : []),
             phasesLine(r),
           ].join('\n'),
         );

@@ -161,7 +161,7 @@ async function stressTest(
   return stressReport(primary, clean, rows, thresholdPoints);
 }
 
-const stressLines = (r: StressReport) => [
+export const stressLines = (r: StressReport) => [
   `stress tests (${r.metric}; flagged when a perturbation adds more than ${r.threshold_points} points to the clean loss of ${r.clean.loss_points.toFixed(2)}):`,
   ...r.rows.map(
     (x) =>

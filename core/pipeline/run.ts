@@ -37,6 +37,13 @@ import {
 } from '../calibrate/sensitivity.ts';
 import { compareMetric, type MetricComparison, predictModel } from '../evaluate/evaluate.ts';
 import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
+import {
+  defaultStresses,
+  type StressReport,
+  stressedSource,
+  stressReport,
+  valueRange,
+} from '../evaluate/stress.ts';
 import { getTarget, type Target } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
@@ -224,6 +231,11 @@ export interface PipelineResult {
     comparison: MetricComparison;
     samples: number;
   };
+  /**
+   * Robustness stress tests (recipe.validation.stress): both models on perturbed copies of the
+   * evaluation split. Absent when the recipe does not ask for them.
+   */
+  stress?: StressReport;
   /** Wall time per phase; `cached`: shards of a shared phase served from a cache. */
   phases: { phase: string; shards: number; seconds: number; cached?: number }[];
   /**
@@ -710,7 +722,69 @@ export async function runPipeline<L, P>(
     comparison: compareMetric(task.manifest.metric.primary, fp32, int8),
     samples: evalSplit.size,
   };
+
+  // 10. stress (recipe.validation.stress; not for QAT models, whose FP32 side is not the task's
+  // model): the clean split's value range (ranges merged exactly), then FP32 and INT8 over the
+  // same evaluation ranges of each perturbed copy. Perturbations are seeded per sample index,
+  // so every shard count gives the same predictions.
+  const stressSpec = recipe.validation?.stress;
+  if (stressSpec && !recipe.qat) {
+    const primary = task.manifest.metric.primary;
+    const stresses = defaultStresses(await evalSplit.batch(0, 1));
+    const parts = await timed('stress-range', evalRanges.length, () =>
+      exec('stress-range', evalRanges, (r) =>
+        valueRange({
+          size: r.end - r.start,
+          batch: (a, b) => evalSplit.batch(r.start + a, r.start + b),
+        }),
+      ),
+    );
+    const range = mergeValueRanges(parts);
+    const jobs = stresses.flatMap((_, k) =>
+      (['fp32', 'int8'] as const).flatMap((model) =>
+        evalRanges.map((r) => ({ stress: k, model, start: r.start, end: r.end })),
+      ),
+    );
+    const out = await timed('stress', jobs.length, () =>
+      exec('stress', jobs, (j) =>
+        predictModel(
+          task,
+          j.model === 'fp32' ? inputs.model : emulationBytes,
+          stressedSource(evalSplit, stresses[j.stress]!, 0, range),
+          {
+            start: j.start,
+            end: j.end,
+            graphOptimizationLevel: j.model === 'fp32' ? 'disabled' : level,
+          },
+        ),
+      ),
+    );
+    const scoreOf = (k: number, model: 'fp32' | 'int8') =>
+      task.score(
+        jobs.flatMap((j, i) => (j.stress === k && j.model === model ? out[i]! : [])),
+        evalSplit.labels,
+      )[primary]!;
+    result.stress = stressReport(
+      primary,
+      { fp32: fp32[primary]!, int8: int8[primary]! },
+      stresses.map((st, k) => ({ stress: st, fp32: scoreOf(k, 'fp32'), int8: scoreOf(k, 'int8') })),
+      stressSpec.thresholdPoints,
+    );
+  }
   return result;
+}
+
+/** The value range of each input over the whole split, from the ranges of its parts. */
+function mergeValueRanges(
+  parts: readonly Record<string, [number, number]>[],
+): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  for (const part of parts)
+    for (const [name, [lo, hi]] of Object.entries(part)) {
+      const r = out[name];
+      out[name] = r ? [Math.min(r[0], lo), Math.max(r[1], hi)] : [lo, hi];
+    }
+  return out;
 }
 
 /** A one-layer model's measured deviation at the model output. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRecipe, parseRecipeJson, RecipeError } from './schema.ts';
+import { parseRecipe, parseRecipeJson, RecipeError, withoutStress } from './schema.ts';
 
 const minimal = { version: 1, name: 'r', task: 'fmnist-resnet', target: 'ascend310' };
 
@@ -24,6 +24,18 @@ describe('recipe schema', () => {
       biasCorrection: true,
     });
     expect(r.layers).toEqual({});
+  });
+  it('asks for stress tests with validation.stress (threshold 0.5 points by default)', () => {
+    // absent: the parsed recipe has no validation key (so hashes of older recipes stay)
+    expect('validation' in parseRecipe(minimal)).toBe(false);
+    const r = parseRecipe({ ...minimal, validation: { stress: {} } });
+    expect(r.validation).toEqual({ stress: { thresholdPoints: 0.5 } });
+    const [issue] = issuesOf({ ...minimal, validation: { stress: { thresholdPoints: -1 } } });
+    expect(issue).toMatchObject({ path: 'validation.stress.thresholdPoints', got: 'number -1' });
+    expect(issuesOf({ ...minimal, validation: { robust: true } })[0]!.path).toBe('validation');
+    // the runs that only reproduce or compare a primary run drop them
+    expect(withoutStress(r)).toEqual(parseRecipe(minimal));
+    expect(withoutStress(parseRecipe(minimal))).toEqual(parseRecipe(minimal));
   });
   it('reports path, expected and got for a wrong type', () => {
     const [issue] = issuesOf({ ...minimal, calibration: { samples: '50' } });

@@ -199,6 +199,22 @@ export const RecipeSchema = z
       .strict()
       .default({ rounds: 0, thresholdPoints: 2 }),
     /**
+     * Validation extras. `stress`: the robustness stress tests (core/evaluate/stress.ts) after
+     * validation, in `cann-quant score` and the service's primary run: the FP32 and INT8 models
+     * on perturbed copies of the evaluation split (noise, contrast, brightness for images; token
+     * swaps and drops for text). A perturbation that adds more than `thresholdPoints` to the
+     * clean loss is flagged. Absent: not run (each perturbation costs two evaluation passes).
+     */
+    validation: z
+      .object({
+        stress: z
+          .object({ thresholdPoints: z.number().min(0).max(100).default(0.5) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    /**
      * A QAT model (`cann-quant train`) scored instead of the task's model: its sha256 (hex) as
      * uploaded with `POST /api/v1/models?task=<id>` (or `cann-quant submit --qat <dir>`), and
      * the training's stages from its stage log (the L4.stages evidence).
@@ -222,6 +238,19 @@ export const RecipeSchema = z
       .optional(),
   })
   .strict();
+
+/**
+ * The recipe without its stress tests: runs that only reproduce or compare a primary run (the
+ * reproduction, cross-hardware and QAT comparison runs, `score`'s second execution) skip them.
+ */
+export function withoutStress<R extends { validation?: { stress?: unknown } | undefined }>(
+  recipe: R,
+): R {
+  if (!recipe.validation?.stress) return recipe;
+  const { stress: _stress, ...validation } = recipe.validation;
+  const { validation: _v, ...rest } = recipe;
+  return (Object.keys(validation).length > 0 ? { ...rest, validation } : rest) as R;
+}
 
 /** A validated recipe, defaults filled in. */
 export type Recipe = z.output<typeof RecipeSchema>;

@@ -7,6 +7,7 @@ import { spreadIndices } from '../calibrate/sampler.ts';
 import { compareMetric } from '../evaluate/evaluate.ts';
 import { type LayerErrorReport, measureLayerErrors } from '../evaluate/layer-errors.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
+import type { StressReport } from '../evaluate/stress.ts';
 import { decodeModel } from '../onnx/index.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 import type { Recipe } from '../recipe/schema.ts';
@@ -38,6 +39,11 @@ export interface StoredReport {
   reviewReason: string | null;
   /** The same recipe on every cross-hardware target (null: not run). */
   crossHardware: CrossHardwareReport | null;
+  /**
+   * Robustness stress tests of the primary run (recipe.validation.stress; null: not asked for;
+   * absent in reports stored before they existed).
+   */
+  stress?: StressReport | null;
   /**
    * A QAT submission (recipe.qat): the primary run scored the QAT model, and its loss is
    * measured against the FP32 reference model (the task's own), which a PTQ run of the same
@@ -179,6 +185,7 @@ export async function buildSubmissionReport(
       layerMeta,
       reviewReason,
       crossHardware: i.crossHardware ?? null,
+      stress: i.primary.result.stress ?? null,
       qat:
         i.qat && recipeQat && ptqComparison
           ? {

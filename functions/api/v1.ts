@@ -263,6 +263,18 @@ export function apiV1(): Hono<AppEnv> {
           ],
         });
       }
+      if (recipe.qat && recipe.validation?.stress)
+        throw new ProblemError(400, 'stress tests are not run for QAT submissions', {
+          slug: 'invalid-recipe',
+          errors: [
+            {
+              path: 'validation.stress',
+              expected:
+                "absent with qat (the stress tests compare with the task's FP32 model, which a QAT run does not score)",
+              got: JSON.stringify(recipe.validation.stress),
+            },
+          ],
+        });
       if (recipe.qat) {
         const blob = await c.env.BLOBS.get(`blobs/${recipe.qat.model}`);
         if (!blob)

@@ -32,7 +32,7 @@ import {
   sharedShardKey,
 } from '../../core/pipeline/shared-cache.ts';
 import { qatScoringRecipe, withoutQat } from '../../core/recipe/qat.ts';
-import { parseRecipe, type Recipe } from '../../core/recipe/schema.ts';
+import { parseRecipe, type Recipe, withoutStress } from '../../core/recipe/schema.ts';
 import { CROSS_TARGETS, crossHardware, recipeForTarget } from '../../core/score/cross-hardware.ts';
 import { buildSubmissionReport } from '../../core/score/submission-report.ts';
 import { sameGraph } from '../../core/train/export.ts';
@@ -102,7 +102,10 @@ async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> 
     store,
     modelKey,
     inputs: {
-      recipe: recipe.qat ? qatScoringRecipe(recipe) : recipe,
+      // stress tests run in the primary run only (the others reproduce or compare it)
+      recipe: ((r: Recipe) => (recipe.qat ? qatScoringRecipe(r) : r))(
+        row.runs.role === 'primary' ? recipe : withoutStress(recipe),
+      ),
       task,
       model,
       calibration: storedSplit(calibManifest, store),

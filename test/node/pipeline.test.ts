@@ -257,3 +257,33 @@ describe('per-layer method search (smoke-fmnist, ascend310)', () => {
     expect(pinned.methods['/features/features.4/Conv']!.method).toBe('max');
   }, 600_000);
 });
+
+describe('robustness stress tests in the pipeline (smoke-fmnist, ascend310)', () => {
+  it('run after validation when the recipe asks, the same for any shard count and order', async () => {
+    const recipe = {
+      ...recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
+      validation: { stress: { thresholdPoints: 0.3 } },
+    };
+    const inputs = await loadPipelineInputs(recipe, true);
+    const one = await runPipeline(inputs, { shards: 1 });
+    const seven = await runPipeline(inputs, { shards: 7, executor: reverseExecutor });
+    const replayed = await runByReplay(inputs, { shards: 3 }, (n) =>
+      Array.from({ length: n }, (_, i) => n - 1 - i),
+    );
+    // the rows `cann-quant validate --stress` gives for this recipe's model (cli/validate.test.ts)
+    expect(one.stress!.rows.map((r) => [r.id, r.fp32, r.int8])).toEqual([
+      ['noise-0.1', 0.887, 0.888],
+      ['noise-0.3', 0.845, 0.845],
+      ['contrast-1.5', 0.887, 0.883],
+      ['brightness-0.5', 0.719, 0.713],
+    ]);
+    expect(one.stress!.rows.filter((r) => !r.pass).map((r) => r.id)).toEqual(['brightness-0.5']);
+    expect(seven.stress).toEqual(one.stress);
+    expect(replayed.stress).toEqual(one.stress);
+    // 4 perturbations x 2 models x the validation ranges
+    expect(shardsOf(seven, 'stress')).toBe(4 * 2 * shardsOf(seven, 'validate'));
+    // the run itself is the run without stress tests
+    expect(fingerprint(one)).toBe(fingerprint(await smokeOneShard()));
+    expect((await smokeOneShard()).stress).toBeUndefined();
+  }, 600_000);
+});

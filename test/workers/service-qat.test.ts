@@ -81,6 +81,22 @@ describe('QAT model uploads', () => {
     expect(((await missing.json()) as { errors: { path: string }[] }).errors[0]!.path).toBe(
       'qat.model',
     );
+
+    // stress tests compare with the task's FP32 model, which a QAT submission does not score
+    const stressed = await api('/api/v1/submissions', {
+      method: 'POST',
+      token,
+      body: JSON.stringify({
+        ...recipe,
+        qat: { model: await sha256Hex(bytes) },
+        validation: { stress: {} },
+      }),
+    });
+    expect(stressed.status).toBe(400);
+    expect(stressed.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await stressed.json()) as { errors: { path: string }[] }).errors[0]!.path).toBe(
+      'validation.stress',
+    );
   });
 
   it('are scored against the FP32 reference with a PTQ run beside them', async () => {

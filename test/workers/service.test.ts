@@ -10,7 +10,11 @@ import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import type { StoredReport } from '../../db/queries.ts';
 import { api, localScore, makeToken, seedTask, waitForSubmission } from './service-support.ts';
 
-const recipe = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
+// with the robustness stress tests (recipe.validation.stress), which only the primary run does
+const recipe = {
+  ...recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310'),
+  validation: { stress: { thresholdPoints: 0.3 } },
+};
 let admin: string;
 let labelsKey: string;
 
@@ -62,8 +66,13 @@ describe('a submission, end to end', () => {
         .map((r) => r.target)
         .sort(),
     ).toEqual(['ascend310p', 'cpu-wasm', 'nvidia-t4', 'snapdragon']);
+    const phases = (r: { phases: { phase: string }[] }) => r.phases.map((p) => p.phase);
+    for (const r of byRole('primary'))
+      expect(phases(r).slice(-3)).toEqual(['validate', 'stress-range', 'stress']);
+    for (const r of [...byRole('reproduction'), ...byRole('cross')])
+      expect(phases(r)).not.toContain('stress');
     for (const r of [...byRole('primary'), ...byRole('reproduction')])
-      expect(r.phases.map((p) => p.phase)).toEqual([
+      expect(phases(r).filter((p) => !p.startsWith('stress'))).toEqual([
         'reference',
         'ranges',
         'histograms',
@@ -127,6 +136,17 @@ describe('a submission, end to end', () => {
     expect(l5.pass).toBe(cross.l5.pass);
     expect(l5.pass).not.toBe('not-run');
     expect(stored.layerErrors?.layers.length).toBe(stored.report.layers.length);
+    // The stress tests give, in workerd over the queue's shards, what `cann-quant validate
+    // --stress` gives in Node for the same recipe (cli/validate.test.ts pins the same rows).
+    const stress = stored.stress!;
+    expect(stress.threshold_points).toBe(0.3);
+    expect(stress.rows.map((r) => [r.id, r.fp32, r.int8])).toEqual([
+      ['noise-0.1', 0.887, 0.888],
+      ['noise-0.3', 0.845, 0.845],
+      ['contrast-1.5', 0.887, 0.883],
+      ['brightness-0.5', 0.719, 0.713],
+    ]);
+    expect(stress.rows.filter((r) => !r.pass).map((r) => r.id)).toEqual(['brightness-0.5']);
   }, 300_000);
 
   it('its page shows the cross-hardware table of the real runs', async () => {
@@ -137,6 +157,10 @@ describe('a submission, end to end', () => {
     const section = html.slice(html.indexOf('id="hardware"'));
     expect(section).toContain('Cross-hardware');
     for (const row of stored.crossHardware!.rows) expect(section).toContain(row.name);
+    const stress = html.slice(html.indexOf('id="stress"'), html.indexOf('id="heatmap"'));
+    expect(stress).toContain('Robustness stress tests');
+    expect(stress).toMatch(/<tr data-stress="brightness-0.5">[\s\S]*?flagged<\/span>/);
+    expect(stress).toContain('1 flagged.');
   });
 
   it('appears on the leaderboard (JSON and CSV)', async () => {
