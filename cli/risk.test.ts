@@ -55,6 +55,20 @@ describe('cann-quant risk', () => {
     expect(perTensor.weightOnlySqnrDb).toBeCloseTo(35.5, 1);
   });
 
+  it('covers the first layer with stated input statistics', async () => {
+    const r = (await cliJson(
+      '--task',
+      'smoke-fmnist',
+      '--input-stats',
+      '0,1,-0.8102,2.0227',
+    )) as RiskReport;
+    expect(r.covered).toBe(3);
+    const first = r.layers.find((l) => l.name === '/features/features.0/Conv')!;
+    expect(first.input!.source).toMatch(/^input input \(stated: mean 0, std 1/);
+    // [-0.8102, 2.0227] on the asymmetric int8 grid, E[x^2] = 1
+    expect(first.inputSqnrDb!).toBeCloseTo(10 * Math.log10(12 / ((2.0227 + 0.8102) / 255) ** 2), 6);
+  });
+
   it('says what is wrong in one line with exit code 2', async () => {
     for (const [args, message] of [
       [['--model', '/no/such.onnx'], /model file '\/no\/such.onnx' does not exist/],
@@ -63,6 +77,12 @@ describe('cann-quant risk', () => {
       [[], /give --task <id> or --model <file.onnx>/],
       [['--task', 'smoke-fmnist', '--weight-clip', 'p99'], /--weight-clip must be max or mse/],
       [['--task', 'smoke-fmnist', '--z', '-1'], /--z must be > 0/],
+      [['--task', 'smoke-fmnist', '--input-stats', '0,1,2'], /four numbers/],
+      [
+        ['--task', 'smoke-fmnist', '--input-stats', 'pixels=0,1,-1,2'],
+        /'pixels' is not a float input/,
+      ],
+      [['--task', 'spam-transformer', '--input-stats', '0,1,-1,2'], /float inputs: none/],
     ] as const) {
       const r = await fails(...args);
       expect(r.code).toBe(2);

@@ -7,8 +7,18 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
-import { decodeModel, isOnnxFormatError, type ModelProto } from '../../core/onnx/index.ts';
-import { predictRisk, type RiskOptions, type RiskReport } from '../../core/risk/risk.ts';
+import {
+  decodeModel,
+  isOnnxFormatError,
+  type ModelProto,
+  tensorTypeInfo,
+} from '../../core/onnx/index.ts';
+import {
+  type InputStats,
+  predictRisk,
+  type RiskOptions,
+  type RiskReport,
+} from '../../core/risk/risk.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
 import { readTaskModel } from '../zoo-files.ts';
@@ -24,8 +34,44 @@ interface RiskCliOptions {
   asymmetric?: boolean;
   weightClip: string;
   z?: number;
+  inputStats?: string;
   top: number;
   json?: boolean;
+}
+
+/**
+ * `--input-stats [name=]mean,std,min,max`: what the user states about a float input (its
+ * preprocessing). Without a name it applies to the model's only float input.
+ */
+function parseInputStats(spec: string, model: ModelProto): Record<string, InputStats> {
+  const eq = spec.indexOf('=');
+  const values = (eq >= 0 ? spec.slice(eq + 1) : spec).split(',').map((v) => Number(v.trim()));
+  if (values.length !== 4 || !values.every(Number.isFinite))
+    throw new CliError(
+      `--input-stats wants [name=]mean,std,min,max (four numbers), got '${spec}'`,
+      2,
+    );
+  const [mean, std, min, max] = values as [number, number, number, number];
+  if (std < 0 || min > max)
+    throw new CliError(`--input-stats: want std >= 0 and min <= max, got '${spec}'`, 2);
+  const graph = model.graph!;
+  const initializers = new Set(graph.initializer.map((t) => t.name));
+  const floatInputs = graph.input
+    .filter((v) => !initializers.has(v.name))
+    .filter((v) => tensorTypeInfo(v.type)?.elemType === 1)
+    .map((v) => v.name);
+  const name = eq >= 0 ? spec.slice(0, eq).trim() : floatInputs.length === 1 ? floatInputs[0]! : '';
+  if (!name)
+    throw new CliError(
+      `--input-stats: name the input (name=mean,std,min,max); float inputs: ${floatInputs.join(', ') || 'none'}`,
+      2,
+    );
+  if (!floatInputs.includes(name))
+    throw new CliError(
+      `--input-stats: '${name}' is not a float input of the model (float inputs: ${floatInputs.join(', ') || 'none'})`,
+      2,
+    );
+  return { [name]: { mean, std, min, max } };
 }
 
 async function readModel(o: RiskCliOptions): Promise<{ model: ModelProto; name: string }> {
@@ -58,10 +104,10 @@ function layerTable(r: RiskReport, top: number): string[] {
   const rows = top > 0 ? r.layers.slice(0, top) : r.layers;
   const width = Math.max(5, ...rows.map((l) => l.name.length));
   const lines = [
-    `  ${'layer'.padEnd(width)}  share  layer dB  weights dB  input dB  input from`,
+    `  ${'layer'.padEnd(width)}  share  layer dB  weights dB  input dB  to output  input from`,
     ...rows.map(
       (l) =>
-        `  ${l.name.padEnd(width)}  ${`${(100 * l.share).toFixed(0)}%`.padStart(5)}  ${fmt(l.sqnrDb).padStart(8)}  ${fmt(l.weightSqnrDb).padStart(10)}  ${fmt(l.inputSqnrDb).padStart(8)}  ${l.input?.source ?? 'not determined by the model'}`,
+        `  ${l.name.padEnd(width)}  ${`${(100 * l.share).toFixed(0)}%`.padStart(5)}  ${fmt(l.sqnrDb).padStart(8)}  ${fmt(l.weightSqnrDb).padStart(10)}  ${fmt(l.inputSqnrDb).padStart(8)}  ${`${l.outputGainDb.toFixed(1)} dB`.padStart(9)}  ${l.input?.source ?? 'not determined by the model'}`,
     ),
   ];
   if (rows.length < r.layers.length)
@@ -99,6 +145,10 @@ export function registerRisk(program: Command): void {
       "activation range: each channel's mean +- z sigma (default 4)",
       parseNumber,
     )
+    .option(
+      '--input-stats <stats>',
+      "what you know of a float input: [name=]mean,std,min,max (e.g. its normalisation); covers the first layer's input",
+    )
     .option('--top <n>', 'layers listed, most noise first (0: all)', parseNonNegative, 10)
     .option('--json', 'print one JSON object')
     .action(async (o: RiskCliOptions) => {
@@ -114,6 +164,7 @@ export function registerRisk(program: Command): void {
         ...(o.symmetricActivations ? { symmetricActivations: true } : {}),
         ...(o.asymmetric ? { symmetricActivations: false } : {}),
         ...(o.z !== undefined ? { z: o.z } : {}),
+        ...(o.inputStats ? { inputs: parseInputStats(o.inputStats, model) } : {}),
       };
       const targets = o.allTargets ? (Object.keys(TARGETS) as TargetId[]) : [o.target];
       const reports = targets.map((t) => predictRisk(model, getTarget(t), options));
@@ -121,7 +172,7 @@ export function registerRisk(program: Command): void {
       if (o.allTargets) {
         printResult(o.json, { model: name, reports }, () =>
           [
-            `model ${name}  (predicted from the model file alone; dB at the layers' own outputs, summed)`,
+            `model ${name}  (predicted from the model file alone: the layers' noise carried to the output)`,
             `  ${'target'.padEnd(15)}  predicted dB  weights-only dB  covered  level   noisiest layer`,
             ...reports.map(
               (r) =>
@@ -135,8 +186,8 @@ export function registerRisk(program: Command): void {
       printResult(o.json, { model: name, ...r }, () =>
         [
           `model ${name}  target ${r.target}  weights ${scheme(r.weights)}  activations ${scheme(r.activations)}`,
-          `predicted SQNR ${fmt(r.predictedSqnrDb).trim()} dB (${r.level} risk; weights alone ${fmt(r.weightOnlySqnrDb).trim()} dB): the layers' own output noise summed, no data read`,
-          `inputs predicted for ${r.covered} of ${r.layers.length} layers (BatchNorm / LayerNorm / embedding statistics, +-${r.z} sigma); the rest count their weight noise only`,
+          `predicted SQNR ${fmt(r.predictedSqnrDb).trim()} dB (${r.level} risk; weights alone ${fmt(r.weightOnlySqnrDb).trim()} dB): the layers' noise carried to the output (global average pools attenuate it), no data read`,
+          `inputs predicted for ${r.covered} of ${r.layers.length} layers (BatchNorm / LayerNorm / embedding statistics${o.inputStats ? ', the stated input statistics' : ''}, +-${r.z} sigma); the rest count their weight noise only`,
           ...layerTable(r, top),
           ...(r.skipped.length ? [`float: ${r.skipped.map((s) => s.name).join(', ')}`] : []),
           'measured against real data in bench/results/risk-2026-11-29.md (docs/RISK.md)',

@@ -200,6 +200,84 @@ describe('predictRisk', () => {
     expect(w4.level).toBe('high');
   });
 
+  it('takes stated input statistics for the first layer', () => {
+    const r = predictRisk(twoConvModel(), getTarget('ascend310'), {
+      inputs: { x: { mean: 0, std: 1, min: -1, max: 2 } },
+    });
+    const conv1 = r.layers.find((l) => l.name === 'conv1')!;
+    // range [-1, 2] (inside mean +- 4 std), asymmetric int8: step 3 / 255; E[x^2] = 1 exactly
+    expect(conv1.input!.source).toMatch(/^input x \(stated/);
+    expect(conv1.inputSqnrDb!).toBeCloseTo(10 * Math.log10(1 / ((3 / 255) ** 2 / 12)), 9);
+    expect(r.covered).toBe(2);
+    expect(() =>
+      predictRisk(twoConvModel(), getTarget('ascend310'), {
+        inputs: { image: { mean: 0, std: 1, min: -1, max: 2 } },
+      }),
+    ).toThrow(/'image', which is not an input of the model \(inputs: x\)/);
+    expect(() =>
+      predictRisk(twoConvModel(), getTarget('ascend310'), {
+        inputs: { x: { mean: 0, std: -1, min: -1, max: 2 } },
+      }),
+    ).toThrow(/std >= 0/);
+  });
+
+  it('attenuates noise before a global average pool, and carries the pooled distribution', () => {
+    // x[N,2,4,4] -> conv (1x1, 1 channel) -> bn (gamma 1, beta 0) -> relu -> GAP -> flatten -> gemm
+    const model = makeModel(
+      makeGraph({
+        nodes: [
+          makeNode('Conv', ['x', 'w'], ['c'], [makeAttrInts('kernel_shape', [1, 1])], {
+            name: 'conv',
+          }),
+          makeNode(
+            'BatchNormalization',
+            ['c', 'g', 'b0', 'm', 'v'],
+            ['bn'],
+            [makeAttrFloat('epsilon', 0)],
+          ),
+          makeNode('Relu', ['bn'], ['r']),
+          makeNode('GlobalAveragePool', ['r'], ['p']),
+          makeNode('Flatten', ['p'], ['f']),
+          makeNode('Gemm', ['f', 'fcw'], ['y'], [], { name: 'fc' }),
+        ],
+        inputs: [makeTensorValueInfo('x', 'float32', ['N', 2, 4, 4])],
+        outputs: [makeTensorValueInfo('y', 'float32', ['N', 3])],
+        initializers: [
+          f32('w', [1, 2, 1, 1], [0.5, -0.25]),
+          f32('g', [1], [1]),
+          f32('b0', [1], [0]),
+          f32('m', [1], [0]),
+          f32('v', [1], [1]),
+          f32('fcw', [3, 1], [1, -1, 0.5]),
+        ],
+      }),
+    );
+    const r = predictRisk(model, getTarget('ascend310'));
+    // relu(N(0, 1)) over S = 16 positions: E[x] = 1/sqrt(2 pi), E[x^2] = 1/2;
+    // gain = E[x^2] / (E[x]^2 + Var[x] / 16) / 16
+    const m1 = 1 / Math.sqrt(2 * Math.PI);
+    const gain = 0.5 / (m1 ** 2 + (0.5 - m1 ** 2) / 16) / 16;
+    const conv = r.layers.find((l) => l.name === 'conv')!;
+    const fc = r.layers.find((l) => l.name === 'fc')!;
+    expect(conv.outputGainDb).toBeCloseTo(10 * Math.log10(gain), 9);
+    expect(fc.outputGainDb).toBe(0);
+    const pooled = activationDistributions(model.graph!).get('f')!;
+    expect(pooled.mu[0]).toBeCloseTo(m1, 12);
+    expect(pooled.sigma[0]).toBeCloseTo(Math.sqrt((0.5 - m1 ** 2) / 16), 12);
+    expect(fc.input!.source).toMatch(/GlobalAveragePool over 16 positions/);
+    // the model figure weighs each layer's noise by its gain
+    const nsr = (l: typeof conv) => 10 ** (-l.sqnrDb / 10) * 10 ** (l.outputGainDb / 10);
+    expect(r.predictedSqnrDb).toBeCloseTo(-10 * Math.log10(nsr(conv) + nsr(fc)), 9);
+  });
+
+  it('reads a BatchNorm parameter passed through an Identity (exporters share constants)', () => {
+    const model = twoConvModel();
+    const g = model.graph!;
+    g.node.unshift(makeNode('Identity', ['bn2.b'], ['bn2.b.shared']));
+    g.node.find((n) => n.name === 'bn2')!.input[2] = 'bn2.b.shared';
+    expect([...activationDistributions(g).get('y')!.mu]).toEqual([0.5, 0, -1]);
+  });
+
   it('rejects a model without a graph and a bad z', () => {
     const model = twoConvModel();
     expect(() => predictRisk({ ...model, graph: undefined }, getTarget('ascend310'))).toThrow(

@@ -18,12 +18,15 @@
  *   the 99.997th percentile) clipped to its ReLU/Clip bounds; the step is the scheme's
  *   (core/quantize/params.ts) and NSR_a = (step^2 / 12) / E[x^2], with E[x^2] the channels'
  *   mean of the clipped normal's mean square (core/risk/gaussian.ts).
- * - The layer's output NSR is NSR_w + NSR_a (inputs taken as independent with equal power, so
- *   each noise reaches the output in the proportion it has at its own tensor).
+ * - The layer's output NSR: both noises summed over the output channels (each weight element's
+ *   rounding error weighted by its input channel's power, the input's step^2 / 12 by sum w^2),
+ *   over the output's signal power, read off the folded BatchNorm after the layer when there is
+ *   one, else through the weights from the input's power (inputs taken as independent).
  *
- * The model's predicted output SQNR assumes the layers' noises add at the output with unit
- * gain: NSR_model = sum of the layers' NSR. Layers whose input distribution the model does not
- * determine (the model input, what follows a pooling average, an attention softmax, a layer
+ * The model's predicted output SQNR adds the layers' noises at the output. Each passes at unit
+ * gain except through a global average pool, which averages white noise out over its positions
+ * ({@link averagingGains}). Layers whose input distribution the model does not determine (the
+ * model input unless `options.inputs` states it, what follows an attention softmax, a layer
  * without normalisation after it) contribute their weight noise only and are counted as not
  * covered: for them the prediction is a lower bound on the noise.
  *
@@ -34,10 +37,11 @@
  */
 import type { WeightMethod } from '../calibrate/weights.ts';
 import type { Target, TensorScheme } from '../formats/targets.ts';
-import { attrFloat, attrInt } from '../onnx/attributes.ts';
+import { attrFloat, attrInt, attrInts, attrString } from '../onnx/attributes.ts';
 import { type ConstantLookup, constantLookup } from '../onnx/constants.ts';
 import type { GraphProto, ModelProto, NodeProto } from '../onnx/gen/onnx_pb.ts';
-import { producers, topologicalOrder } from '../onnx/graph.ts';
+import { consumers, producers, topologicalOrder } from '../onnx/graph.ts';
+import { tensorTypeInfo } from '../onnx/shapes.ts';
 import { activationParams } from '../quantize/params.ts';
 import { type LayerCandidate, prepareModel, type SkippedLayer } from '../quantize/prepare.ts';
 import { effectiveSchemes } from '../quantize/quantize.ts';
@@ -53,6 +57,8 @@ export interface ChannelDistribution {
   sigma: Float64Array;
   lo: number;
   hi: number;
+  /** E[x^2] per channel when it is known exactly (stated input statistics). */
+  power?: Float64Array;
   /** How it was derived, e.g. "BatchNormalization /layer1/bn1 -> Relu". */
   source: string;
   /** Approximations made on the way (e.g. a MaxPool taken as the identity). */
@@ -70,7 +76,10 @@ const SHAPE_OPS = new Set([
   'Transpose',
 ]);
 
-const floats = (lookup: ConstantLookup, name: string | undefined): Float64Array | undefined => {
+const floats = (
+  lookup: Pick<ConstantLookup, 'has' | 'value'>,
+  name: string | undefined,
+): Float64Array | undefined => {
   if (!name || !lookup.has(name)) return undefined;
   const t = lookup.value(name);
   if (t?.type !== 'float32') return undefined;
@@ -120,10 +129,38 @@ function gaussian(
  * The distribution of every tensor of `graph` that its parameters determine (see the module
  * comment); tensors absent from the map have no data-free distribution.
  */
-export function activationDistributions(graph: GraphProto): Map<string, ChannelDistribution> {
-  const lookup = constantLookup(graph);
+export function activationDistributions(
+  graph: GraphProto,
+  inputs: Readonly<Record<string, InputStats>> = {},
+): Map<string, ChannelDistribution> {
+  const base = constantLookup(graph);
+  // exporters pass shared constants through Identity nodes (e.g. a BN bias reused by another)
+  const alias = new Map<string, string>();
+  for (const n of graph.node)
+    if (n.opType === 'Identity' && base.has(n.input[0] ?? '') && n.output[0])
+      alias.set(n.output[0], n.input[0]!);
+  const lookup = {
+    has: (name: string) => base.has(alias.get(name) ?? name),
+    value: (name: string) => base.value(alias.get(name) ?? name),
+  };
   const made = producers(graph);
+  const sizes = spatialSizes(graph);
   const out = new Map<string, ChannelDistribution>();
+  for (const [name, st] of Object.entries(inputs)) {
+    if (!graph.input.some((v) => v.name === name))
+      throw new RangeError(
+        `input statistics for '${name}', which is not an input of the model (inputs: ${graph.input.map((v) => v.name).join(', ')})`,
+      );
+    out.set(name, {
+      mu: Float64Array.of(st.mean),
+      sigma: Float64Array.of(st.std),
+      lo: st.min,
+      hi: st.max,
+      power: Float64Array.of(st.mean ** 2 + st.std ** 2),
+      source: `input ${name} (stated: mean ${st.mean}, std ${st.std}, range [${st.min}, ${st.max}])`,
+      approximations: [],
+    });
+  }
   const label = (n: NodeProto) => `${n.opType} ${n.name || n.output[0]}`;
   for (const node of topologicalOrder(graph)) {
     const y = node.output[0];
@@ -251,6 +288,27 @@ export function activationDistributions(graph: GraphProto): Map<string, ChannelD
         );
         break;
       }
+      case 'GlobalAveragePool': {
+        // the mean of S positions taken as independent: mean kept, variance divided by S
+        const hw = sizes.get(node.input[0] ?? '');
+        if (!d0 || !hw) break;
+        const S = hw[0] * hw[1];
+        const mu = new Float64Array(d0.mu.length);
+        const sigma = new Float64Array(d0.mu.length);
+        for (let c = 0; c < mu.length; c++) {
+          const m = clippedNormalMoments(d0.mu[c]!, d0.sigma[c]!, d0.lo, d0.hi);
+          const m2 = d0.power?.[c] ?? m.meanSquare;
+          mu[c] = m.mean;
+          sigma[c] = Math.sqrt(Math.max(0, m2 - m.mean ** 2) / S);
+        }
+        set(
+          gaussian(mu, sigma, `${d0.source} -> GlobalAveragePool over ${S} positions`, [
+            ...d0.approximations,
+            `${label(node)}: positions taken as independent`,
+          ]),
+        );
+        break;
+      }
       default:
         if (SHAPE_OPS.has(node.opType) && d0) set(d0);
     }
@@ -315,8 +373,22 @@ function summed(
   ]);
 }
 
+/**
+ * What a user states about a model input (its preprocessing): the values' mean, standard
+ * deviation and range. The model file cannot say it; with it the first layer's input noise is
+ * predicted too.
+ */
+export interface InputStats {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
 /** Options of {@link predictRisk}: the same format knobs a recipe has. */
 export interface RiskOptions {
+  /** Stated statistics of model inputs, by input name. */
+  inputs?: Readonly<Record<string, InputStats>>;
   weightGranularity?: 'per-channel' | 'per-tensor';
   symmetricActivations?: boolean;
   weightClip?: WeightMethod;
@@ -339,6 +411,11 @@ export interface LayerRisk {
    * input's power through the weights (inputs independent), or neither (the weight's own NSR).
    */
   signal: 'batchnorm' | 'independent inputs' | 'weights only';
+  /**
+   * How the layer's noise is scaled on its way to the model output (dB, <= 0): a global average
+   * pool after it averages its noise out over positions ({@link averagingGains}); 0 otherwise.
+   */
+  outputGainDb: number;
   /** This layer's share of the model's predicted noise (0-1). */
   share: number;
   input: {
@@ -440,7 +517,7 @@ function inputQuantization(
   for (let ch = 0; ch < d.mu.length; ch++) {
     const mu = d.mu[ch]!;
     const s = d.sigma[ch]!;
-    power[ch] = clippedNormalMoments(mu, s, d.lo, d.hi).meanSquare;
+    power[ch] = d.power?.[ch] ?? clippedNormalMoments(mu, s, d.lo, d.hi).meanSquare;
     const qlo = Math.min(d.hi, Math.max(d.lo, mu - z * s));
     const qhi = Math.min(d.hi, Math.max(d.lo, mu + z * s));
     lo = Math.min(lo, qlo);
@@ -582,6 +659,123 @@ function inputChannelOf(
   return undefined;
 }
 
+/** Spatial size (H x W) of the NCHW tensors whose size the graph fixes, by tensor name. */
+function spatialSizes(graph: GraphProto): Map<string, [number, number]> {
+  const lookup = constantLookup(graph);
+  const out = new Map<string, [number, number]>();
+  for (const v of graph.input) {
+    const dims = tensorTypeInfo(v.type)?.dims;
+    if (dims?.length === 4 && typeof dims[2] === 'number' && typeof dims[3] === 'number')
+      out.set(v.name, [dims[2], dims[3]]);
+  }
+  const windowed = (node: NodeProto, hw: [number, number], kernel: number[]) => {
+    const strides = attrInts(node, 'strides', [1, 1]);
+    const dil = attrInts(node, 'dilations', [1, 1]);
+    const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+    const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+    const ceil = attrInt(node, 'ceil_mode', 0) === 1;
+    return hw.map((x, i) => {
+      const s = strides[i] ?? 1;
+      if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return Math.ceil(x / s);
+      const pad = autoPad === 'VALID' ? 0 : (pads[i] ?? 0) + (pads[i + 2] ?? 0);
+      const span = (dil[i] ?? 1) * ((kernel[i] ?? 1) - 1) + 1;
+      const n = (x + pad - span) / s + 1;
+      return ceil ? Math.ceil(n) : Math.floor(n);
+    }) as [number, number];
+  };
+  for (const node of topologicalOrder(graph)) {
+    const y = node.output[0];
+    const hw = node.input.map((i) => out.get(i)).find((v) => v !== undefined);
+    if (!y || !hw) continue;
+    switch (node.opType) {
+      case 'Conv': {
+        const w = lookup.proto(node.input[1] ?? '');
+        const kernel = attrInts(node, 'kernel_shape') ?? w?.dims.slice(2).map(Number);
+        if (kernel) out.set(y, windowed(node, out.get(node.input[0] ?? '') ?? hw, kernel));
+        break;
+      }
+      case 'MaxPool':
+      case 'AveragePool': {
+        const kernel = attrInts(node, 'kernel_shape');
+        if (kernel) out.set(y, windowed(node, hw, kernel));
+        break;
+      }
+      case 'GlobalAveragePool':
+      case 'GlobalMaxPool':
+        out.set(y, [1, 1]);
+        break;
+      default:
+        if (ELEMENTWISE.has(node.opType)) out.set(y, hw);
+    }
+  }
+  return out;
+}
+
+/** Ops that keep an NCHW tensor's spatial size. */
+const ELEMENTWISE = new Set([
+  'BatchNormalization',
+  'Relu',
+  'Clip',
+  'LeakyRelu',
+  'Sigmoid',
+  'HardSigmoid',
+  'HardSwish',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Identity',
+  'Dropout',
+]);
+
+/**
+ * The factor by which noise at each tensor reaches the model output, taking global average
+ * pools into account: a GlobalAveragePool over S positions divides white noise's power by S,
+ * while the signal keeps its channel means, so the noise-to-signal ratio after it is
+ * NSR_in * (E[x^2] / (E[x]^2 + Var[x] / S)) / S, with the channel moments of its input
+ * (positions taken as independent). Everything else passes noise at unit gain. A tensor with
+ * several paths to the outputs takes the largest gain among them; a pool whose input
+ * distribution or size the model does not determine counts as unit gain.
+ */
+function averagingGains(
+  graph: GraphProto,
+  dists: ReadonlyMap<string, ChannelDistribution>,
+): (tensor: string) => number {
+  const sizes = spatialSizes(graph);
+  const users = consumers(graph);
+  const outputs = new Set(graph.output.map((o) => o.name));
+  const poolGain = (node: NodeProto): number => {
+    const d = dists.get(node.input[0] ?? '');
+    const hw = sizes.get(node.input[0] ?? '');
+    if (!d || !hw) return 1;
+    const S = hw[0] * hw[1];
+    let pin = 0;
+    let pout = 0;
+    for (let c = 0; c < d.mu.length; c++) {
+      const m = clippedNormalMoments(d.mu[c]!, d.sigma[c]!, d.lo, d.hi);
+      const m2 = d.power?.[c] ?? m.meanSquare;
+      pin += m2;
+      pout += m.mean ** 2 + Math.max(0, m2 - m.mean ** 2) / S;
+    }
+    return pout > 0 ? Math.min(1, pin / pout / S) : 1;
+  };
+  const gain = new Map<string, number>();
+  for (const node of [...topologicalOrder(graph)].reverse())
+    for (const t of node.input) {
+      if (!t || gain.has(t)) continue;
+      let g = outputs.has(t) ? 1 : 0;
+      for (const user of users.get(t) ?? []) {
+        const after = Math.max(
+          0,
+          ...user.output.map((o) => gain.get(o) ?? (outputs.has(o) ? 1 : 0)),
+        );
+        g = Math.max(g, user.opType === 'GlobalAveragePool' ? poolGain(user) * after : after);
+      }
+      gain.set(t, g);
+    }
+  return (tensor) => gain.get(tensor) ?? (outputs.has(tensor) ? 1 : 0);
+}
+
 /**
  * Predicts the INT8 noise of `model` on `target` from the model alone (see the module comment).
  * Deterministic and pure: the same model and options give the same report everywhere.
@@ -596,7 +790,13 @@ export function predictRisk(
   if (!(z > 0)) throw new RangeError(`predictRisk: z must be > 0, got ${z}`);
   const prepared = prepareModel(model, target);
   const schemes = effectiveSchemes(target, options);
-  const dists = activationDistributions(model.graph);
+  for (const [name, st] of Object.entries(options.inputs ?? {}))
+    if (![st.mean, st.std, st.min, st.max].every(Number.isFinite) || st.std < 0 || st.min > st.max)
+      throw new RangeError(
+        `input statistics for '${name}': want finite mean, std >= 0 and min <= max, got ${JSON.stringify(st)}`,
+      );
+  const dists = activationDistributions(model.graph, options.inputs);
+  const gains = averagingGains(model.graph, dists);
   const raw = prepared.layers.map((c) => {
     const qw = quantizeWeight(c.weight, schemes.weight, options.weightClip ?? 'max');
     const dq = dequantizeWeight(qw);
@@ -620,10 +820,10 @@ export function predictRisk(
         );
     } else flags.push('input distribution not determined by the model: weight noise only');
     const noise = layerNoise(c, dq, input, dists.get(c.output));
-    return { c, noise, input, flags };
+    return { c, noise, input, flags, gain: gains(c.output) };
   });
-  const total = raw.reduce((s, r) => s + r.noise.weight + r.noise.input, 0);
-  const totalW = raw.reduce((s, r) => s + r.noise.weight, 0);
+  const total = raw.reduce((s, r) => s + r.gain * (r.noise.weight + r.noise.input), 0);
+  const totalW = raw.reduce((s, r) => s + r.gain * r.noise.weight, 0);
   const layers: LayerRisk[] = raw
     .map((r) => ({
       name: r.c.name,
@@ -632,7 +832,8 @@ export function predictRisk(
       inputSqnrDb: r.input ? db(r.input.nsr) : null,
       sqnrDb: db(r.noise.weight + r.noise.input),
       signal: r.noise.signal,
-      share: total > 0 ? (r.noise.weight + r.noise.input) / total : 0,
+      outputGainDb: 10 * Math.log10(r.gain),
+      share: total > 0 ? (r.gain * (r.noise.weight + r.noise.input)) / total : 0,
       input: r.input
         ? {
             tensor: r.input.tensor,
