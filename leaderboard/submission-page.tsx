@@ -114,7 +114,9 @@ function Stress({ stored }: { stored: StoredReport }) {
       <p>
         FP32 and INT8 on perturbed copies of the evaluation split (seeded per sample; perturbed
         values stay within the clean split's range). A perturbation is flagged when it adds more
-        than {r.threshold_points} points to the clean loss of {fmtPoints(r.clean.loss_points)}.{' '}
+        than {r.threshold_points} points to the clean loss of {fmtPoints(r.clean.loss_points)}, and
+        marked "within noise" when the extra loss is under 1.96 standard errors (a jackknife over
+        the samples).{' '}
         {r.pass ? 'None is flagged.' : `${r.rows.filter((x) => !x.pass).length} flagged.`}
       </p>
       <div class="scroll">
@@ -133,7 +135,7 @@ function Stress({ stored }: { stored: StoredReport }) {
                 Loss (points)
               </th>
               <th scope="col" class="num">
-                Beyond the clean loss
+                Beyond the clean loss (± s.e.)
               </th>
               <th scope="col">Result</th>
             </tr>
@@ -147,8 +149,21 @@ function Stress({ stored }: { stored: StoredReport }) {
                 <td class="num">{fmtMetric(x.fp32)}</td>
                 <td class="num">{fmtMetric(x.int8)}</td>
                 <td class="num">{fmtPoints(x.loss_points)}</td>
-                <td class="num">{fmtPoints(x.extra_loss_points)}</td>
-                <td>{x.pass ? 'pass' : <span class="flag">flagged</span>}</td>
+                <td class="num">
+                  {fmtPoints(x.extra_loss_points)}
+                  {x.extra_se_points !== undefined ? ` ± ${fmtPoints(x.extra_se_points)}` : ''}
+                </td>
+                <td>
+                  {x.pass ? (
+                    'pass'
+                  ) : x.significant === false ? (
+                    <>
+                      <span class="flag">flagged</span> (within noise)
+                    </>
+                  ) : (
+                    <span class="flag">flagged</span>
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

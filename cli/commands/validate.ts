@@ -12,6 +12,7 @@ import {
 import { type LayerErrorReport, measureLayerErrors } from '../../core/evaluate/layer-errors.ts';
 import {
   defaultStresses,
+  extraLossErrors,
   type StressReport,
   stressedSource,
   stressReport,
@@ -77,6 +78,8 @@ export async function validateQuantized(
   /** What it evaluated on, for further passes over the same data (--stress). */
   fp32Model: Uint8Array;
   split: TaskSplit<unknown>;
+  /** Per-sample predictions of both models (the stress tests' jackknife). */
+  predictions: { fp32: unknown[]; int8: unknown[] };
 }> {
   const task = getTask(taskId);
   const info = getQuantizedInfo(decodeModel(quantized));
@@ -109,6 +112,7 @@ export async function validateQuantized(
       samples: split.size,
       fp32Model,
       split,
+      predictions: { fp32: fp32Pred, int8: int8Pred },
     };
   } finally {
     bar.stop();
@@ -123,7 +127,10 @@ export async function validateQuantized(
 async function stressTest(
   taskId: string,
   quantized: Uint8Array,
-  v: Pick<Awaited<ReturnType<typeof validateQuantized>>, 'info' | 'fp32Model' | 'split'>,
+  v: Pick<
+    Awaited<ReturnType<typeof validateQuantized>>,
+    'info' | 'fp32Model' | 'split' | 'predictions'
+  >,
   clean: { fp32: number; int8: number },
   thresholdPoints: number,
   progress: boolean,
@@ -136,36 +143,46 @@ async function stressTest(
   const range = await valueRange(split);
   const total = stresses.length * split.size * 2;
   const bar = progressBar('stress tests', progress);
-  const rows: { stress: (typeof stresses)[number]; fp32: number; int8: number }[] = [];
+  const metric = (p: unknown[], labels: unknown) => task.score(p, labels)[primary]!;
+  const sets: { fp32: unknown[]; int8: unknown[] }[] = [];
   try {
     let done = 0;
     for (const s of stresses) {
       const stressed = stressedSource(split, s, 0, range);
-      const scoreOf = async (model: Uint8Array, level: QuantizedModelInfo['graphOptimization']) => {
+      const predict = async (model: Uint8Array, level: QuantizedModelInfo['graphOptimization']) => {
         const preds = await predictModel(task, model, stressed, {
           graphOptimizationLevel: level,
           onProgress: (d) => bar.update(done + d, total),
         });
         done += split.size;
-        return task.score(preds, split.labels)[primary]!;
+        return preds;
       };
-      rows.push({
-        stress: s,
-        fp32: await scoreOf(fp32Model, 'disabled'),
-        int8: await scoreOf(quantized, info.graphOptimization),
+      sets.push({
+        fp32: await predict(fp32Model, 'disabled'),
+        int8: await predict(quantized, info.graphOptimization),
       });
     }
   } finally {
     bar.stop();
   }
-  return stressReport(primary, clean, rows, thresholdPoints);
+  return stressReport(
+    primary,
+    clean,
+    stresses.map((s, k) => ({
+      stress: s,
+      fp32: metric(sets[k]!.fp32, split.labels),
+      int8: metric(sets[k]!.int8, split.labels),
+    })),
+    thresholdPoints,
+    extraLossErrors(metric, split.labels, v.predictions, sets),
+  );
 }
 
 export const stressLines = (r: StressReport) => [
-  `stress tests (${r.metric}; flagged when a perturbation adds more than ${r.threshold_points} points to the clean loss of ${r.clean.loss_points.toFixed(2)}):`,
+  `stress tests (${r.metric}; flagged when a perturbation adds more than ${r.threshold_points} points to the clean loss of ${r.clean.loss_points.toFixed(2)}; +- one standard error over the samples):`,
   ...r.rows.map(
     (x) =>
-      `  ${x.id.padEnd(16)} FP32 ${x.fp32.toFixed(4)}  INT8 ${x.int8.toFixed(4)}  loss ${x.loss_points.toFixed(2)}  extra ${x.extra_loss_points >= 0 ? '+' : ''}${x.extra_loss_points.toFixed(2)}${x.pass ? '' : '  FLAGGED'}  (${x.label})`,
+      `  ${x.id.padEnd(16)} FP32 ${x.fp32.toFixed(4)}  INT8 ${x.int8.toFixed(4)}  loss ${x.loss_points.toFixed(2)}  extra ${x.extra_loss_points >= 0 ? '+' : ''}${x.extra_loss_points.toFixed(2)}${x.extra_se_points !== undefined ? ` +- ${x.extra_se_points.toFixed(2)}` : ''}${x.pass ? '' : x.significant === false ? '  FLAGGED (within noise)' : '  FLAGGED'}  (${x.label})`,
   ),
 ];
 

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { seededPrng } from '../random.ts';
 import { type TensorData, tensor } from '../tensor/index.ts';
 import {
   defaultStresses,
+  extraLossErrors,
+  JACKKNIFE_GROUPS,
   perturb,
   stress,
   stressedSource,
@@ -168,5 +171,68 @@ describe('stress perturbations', () => {
       ['contrast-1.5', 2, 1.9, false],
     ]);
     expect(r.pass).toBe(false);
+  });
+
+  it("gives each extra loss's jackknife standard error; for top-1 it has a closed form", () => {
+    // 200 samples, 3 classes; top-1 = mean of per-sample correctness, so with equal groups the
+    // delete-a-group jackknife is se^2 = (G - 1) / G * sum_g (S_g - S / G)^2 / (n - n / G)^2,
+    // S_g the group's sum of per-sample differences d_i (stressed loss minus clean loss).
+    const rand = seededPrng(11);
+    const n = 200;
+    const labels = Uint8Array.from({ length: n }, () => Math.floor(rand() * 3));
+    const noisy = (p: number) =>
+      Array.from(labels, (y) => (rand() < p ? (y + 1 + Math.floor(rand() * 2)) % 3 : y));
+    const clean = { fp32: noisy(0.1), int8: noisy(0.12) };
+    const stressed = [
+      { fp32: noisy(0.2), int8: noisy(0.3) },
+      { fp32: noisy(0.15), int8: noisy(0.15) },
+    ];
+    const top1 = (p: number[], l: Uint8Array) => p.filter((c, i) => c === l[i]).length / p.length;
+    const se = extraLossErrors(top1, labels, clean, stressed);
+    const G = JACKKNIFE_GROUPS;
+    const ok = (p: number[], i: number) => (p[i] === labels[i] ? 1 : 0);
+    stressed.forEach((s, k) => {
+      const d = Array.from(
+        { length: n },
+        (_, i) => ok(s.fp32, i) - ok(s.int8, i) - (ok(clean.fp32, i) - ok(clean.int8, i)),
+      );
+      const S = d.reduce((a, b) => a + b, 0);
+      const Sg = Array.from({ length: G }, (_, g) =>
+        d.filter((_, i) => i % G === g).reduce((a, b) => a + b, 0),
+      );
+      const want =
+        100 *
+        Math.sqrt(
+          (((G - 1) / G) * Sg.reduce((a, sg) => a + (sg - S / G) ** 2, 0)) / (n - n / G) ** 2,
+        );
+      expect(se[k]!).toBeCloseTo(want, 10);
+    });
+    // plain arrays of labels work the same; mismatched sets are refused
+    expect(
+      extraLossErrors(
+        (p: number[], l: number[]) => top1(p, Uint8Array.from(l)),
+        [...labels],
+        clean,
+        stressed,
+      ),
+    ).toEqual(se);
+    expect(() =>
+      extraLossErrors(top1, labels, clean, [{ fp32: stressed[0]!.fp32, int8: [] }]),
+    ).toThrow(/same samples/);
+    // the report marks a flagged row whose interval holds 0 as not significant
+    const r = stressReport(
+      'top1',
+      { fp32: 0.9, int8: 0.9 },
+      [
+        { stress: stress('noise', 0.1), fp32: 0.9, int8: 0.89 },
+        { stress: stress('noise', 0.3), fp32: 0.9, int8: 0.8 },
+      ],
+      0.5,
+      [0.8, 2],
+    );
+    expect(r.rows.map((x) => [x.pass, x.extra_se_points, x.significant])).toEqual([
+      [false, 0.8, false],
+      [false, 2, true],
+    ]);
   });
 });

@@ -39,6 +39,7 @@ import { compareMetric, type MetricComparison, predictModel } from '../evaluate/
 import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import {
   defaultStresses,
+  extraLossErrors,
   type StressReport,
   stressedSource,
   stressReport,
@@ -759,16 +760,28 @@ export async function runPipeline<L, P>(
         ),
       ),
     );
-    const scoreOf = (k: number, model: 'fp32' | 'int8') =>
-      task.score(
-        jobs.flatMap((j, i) => (j.stress === k && j.model === model ? out[i]! : [])),
-        evalSplit.labels,
-      )[primary]!;
+    const predsOf = (k: number, model: 'fp32' | 'int8') =>
+      jobs.flatMap((j, i) => (j.stress === k && j.model === model ? out[i]! : []));
+    const stressed = stresses.map((_, k) => ({
+      fp32: predsOf(k, 'fp32'),
+      int8: predsOf(k, 'int8'),
+    }));
+    const metric = (p: P[], labels: L) => task.score(p, labels)[primary]!;
     result.stress = stressReport(
       primary,
       { fp32: fp32[primary]!, int8: int8[primary]! },
-      stresses.map((st, k) => ({ stress: st, fp32: scoreOf(k, 'fp32'), int8: scoreOf(k, 'int8') })),
+      stresses.map((st, k) => ({
+        stress: st,
+        fp32: metric(stressed[k]!.fp32, evalSplit.labels),
+        int8: metric(stressed[k]!.int8, evalSplit.labels),
+      })),
       stressSpec.thresholdPoints,
+      extraLossErrors(
+        metric,
+        evalSplit.labels,
+        { fp32: reference.evaluation ?? [], int8: preds.flat() },
+        stressed,
+      ),
     );
   }
   return result;

@@ -278,6 +278,13 @@ describe('robustness stress tests in the pipeline (smoke-fmnist, ascend310)', ()
       ['brightness-0.5', 0.719, 0.713],
     ]);
     expect(one.stress!.rows.filter((r) => !r.pass).map((r) => r.id)).toEqual(['brightness-0.5']);
+    // jackknife standard errors (points): brightness's +0.50 is under two of them
+    expect(one.stress!.rows.map((r) => [r.extra_se_points, r.significant])).toEqual([
+      [0.133333, false],
+      [0.179505, false],
+      [0.213437, false],
+      [0.268742, false],
+    ]);
     expect(seven.stress).toEqual(one.stress);
     expect(replayed.stress).toEqual(one.stress);
     // 4 perturbations x 2 models x the validation ranges

@@ -147,6 +147,12 @@ describe('a submission, end to end', () => {
       ['brightness-0.5', 0.719, 0.713],
     ]);
     expect(stress.rows.filter((r) => !r.pass).map((r) => r.id)).toEqual(['brightness-0.5']);
+    // +0.50 points over the clean loss, with a standard error of 0.27: within noise (the same
+    // jackknife in Node: test/node/pipeline.test.ts)
+    expect(stress.rows.map((r) => r.extra_se_points)).toEqual([
+      0.133333, 0.179505, 0.213437, 0.268742,
+    ]);
+    expect(stress.rows.every((r) => r.significant === false)).toBe(true);
   }, 300_000);
 
   it('its page shows the cross-hardware table of the real runs', async () => {
@@ -159,7 +165,9 @@ describe('a submission, end to end', () => {
     for (const row of stored.crossHardware!.rows) expect(section).toContain(row.name);
     const stress = html.slice(html.indexOf('id="stress"'), html.indexOf('id="heatmap"'));
     expect(stress).toContain('Robustness stress tests');
-    expect(stress).toMatch(/<tr data-stress="brightness-0.5">[\s\S]*?flagged<\/span>/);
+    expect(stress).toMatch(
+      /<tr data-stress="brightness-0.5">[\s\S]*?flagged<\/span> \(within noise\)/,
+    );
     expect(stress).toContain('1 flagged.');
   });
 
