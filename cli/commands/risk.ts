@@ -7,14 +7,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
-import {
-  decodeModel,
-  isOnnxFormatError,
-  type ModelProto,
-  tensorTypeInfo,
-} from '../../core/onnx/index.ts';
+import { decodeModel, isOnnxFormatError, type ModelProto } from '../../core/onnx/index.ts';
 import {
   type InputStats,
+  InputStatsError,
+  parseInputStats,
   predictRisk,
   type RiskOptions,
   type RiskReport,
@@ -39,39 +36,13 @@ interface RiskCliOptions {
   json?: boolean;
 }
 
-/**
- * `--input-stats [name=]mean,std,min,max`: what the user states about a float input (its
- * preprocessing). Without a name it applies to the model's only float input.
- */
-function parseInputStats(spec: string, model: ModelProto): Record<string, InputStats> {
-  const eq = spec.indexOf('=');
-  const values = (eq >= 0 ? spec.slice(eq + 1) : spec).split(',').map((v) => Number(v.trim()));
-  if (values.length !== 4 || !values.every(Number.isFinite))
-    throw new CliError(
-      `--input-stats wants [name=]mean,std,min,max (four numbers), got '${spec}'`,
-      2,
-    );
-  const [mean, std, min, max] = values as [number, number, number, number];
-  if (std < 0 || min > max)
-    throw new CliError(`--input-stats: want std >= 0 and min <= max, got '${spec}'`, 2);
-  const graph = model.graph!;
-  const initializers = new Set(graph.initializer.map((t) => t.name));
-  const floatInputs = graph.input
-    .filter((v) => !initializers.has(v.name))
-    .filter((v) => tensorTypeInfo(v.type)?.elemType === 1)
-    .map((v) => v.name);
-  const name = eq >= 0 ? spec.slice(0, eq).trim() : floatInputs.length === 1 ? floatInputs[0]! : '';
-  if (!name)
-    throw new CliError(
-      `--input-stats: name the input (name=mean,std,min,max); float inputs: ${floatInputs.join(', ') || 'none'}`,
-      2,
-    );
-  if (!floatInputs.includes(name))
-    throw new CliError(
-      `--input-stats: '${name}' is not a float input of the model (float inputs: ${floatInputs.join(', ') || 'none'})`,
-      2,
-    );
-  return { [name]: { mean, std, min, max } };
+function inputStats(spec: string, model: ModelProto): Record<string, InputStats> {
+  try {
+    return parseInputStats(spec, model);
+  } catch (err) {
+    if (err instanceof InputStatsError) throw new CliError(`--input-stats: ${err.message}`, 2);
+    throw err;
+  }
 }
 
 async function readModel(o: RiskCliOptions): Promise<{ model: ModelProto; name: string }> {
@@ -164,7 +135,7 @@ export function registerRisk(program: Command): void {
         ...(o.symmetricActivations ? { symmetricActivations: true } : {}),
         ...(o.asymmetric ? { symmetricActivations: false } : {}),
         ...(o.z !== undefined ? { z: o.z } : {}),
-        ...(o.inputStats ? { inputs: parseInputStats(o.inputStats, model) } : {}),
+        ...(o.inputStats ? { inputs: inputStats(o.inputStats, model) } : {}),
       };
       const targets = o.allTargets ? (Object.keys(TARGETS) as TargetId[]) : [o.target];
       const reports = targets.map((t) => predictRisk(model, getTarget(t), options));

@@ -310,7 +310,18 @@ export function activationDistributions(
         break;
       }
       default:
-        if (SHAPE_OPS.has(node.opType) && d0) set(d0);
+        if (SHAPE_OPS.has(node.opType) && d0)
+          set(
+            node.opType === 'Reshape' || node.opType === 'Transpose'
+              ? {
+                  ...d0,
+                  approximations: [
+                    ...d0.approximations,
+                    `${label(node)}: channel statistics taken as unchanged`,
+                  ],
+                }
+              : d0,
+          );
     }
   }
   return out;
@@ -383,6 +394,39 @@ export interface InputStats {
   std: number;
   min: number;
   max: number;
+}
+
+/** Raised for input statistics that do not parse or do not fit the model (one line). */
+export class InputStatsError extends Error {
+  override name = 'InputStatsError';
+}
+
+/**
+ * Parses `[name=]mean,std,min,max`, what a user states about a float input of `model` (for
+ * example its normalisation). Without a name it applies to the model's only float input.
+ */
+export function parseInputStats(spec: string, model: ModelProto): Record<string, InputStats> {
+  const eq = spec.indexOf('=');
+  const values = (eq >= 0 ? spec.slice(eq + 1) : spec).split(',').map((v) => Number(v.trim()));
+  if (values.length !== 4 || !values.every(Number.isFinite))
+    throw new InputStatsError(`want [name=]mean,std,min,max (four numbers), got '${spec}'`);
+  const [mean, std, min, max] = values as [number, number, number, number];
+  if (std < 0 || min > max)
+    throw new InputStatsError(`want std >= 0 and min <= max, got '${spec}'`);
+  const graph = model.graph;
+  const initializers = new Set(graph?.initializer.map((t) => t.name));
+  const floatInputs = (graph?.input ?? [])
+    .filter((v) => !initializers.has(v.name) && tensorTypeInfo(v.type)?.elemType === 1)
+    .map((v) => v.name);
+  const list = floatInputs.join(', ') || 'none';
+  const name = eq >= 0 ? spec.slice(0, eq).trim() : floatInputs.length === 1 ? floatInputs[0]! : '';
+  if (!name)
+    throw new InputStatsError(`name the input (name=mean,std,min,max); float inputs: ${list}`);
+  if (!floatInputs.includes(name))
+    throw new InputStatsError(
+      `'${name}' is not a float input of the model (float inputs: ${list})`,
+    );
+  return { [name]: { mean, std, min, max } };
 }
 
 /** Options of {@link predictRisk}: the same format knobs a recipe has. */

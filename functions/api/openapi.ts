@@ -303,6 +303,13 @@ export function openApiDocument(origin: string) {
               in: 'query',
               schema: { type: 'string', enum: ['per-channel', 'per-tensor'] },
             },
+            {
+              name: 'input_stats',
+              in: 'query',
+              schema: { type: 'string' },
+              description:
+                "what you know of a float input, [name=]mean,std,min,max (e.g. its normalisation): covers the first layer's input",
+            },
           ],
           responses: {
             '200': { description: 'the risk report (or reports)' },

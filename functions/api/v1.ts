@@ -9,7 +9,7 @@ import { DEFAULT_TARGET, TARGETS, type TargetId } from '../../core/formats/targe
 import { decodeModel } from '../../core/onnx/index.ts';
 import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import { TEMPLATES } from '../../core/recipe/templates.ts';
-import type { RiskOptions } from '../../core/risk/risk.ts';
+import { InputStatsError, type RiskOptions } from '../../core/risk/risk.ts';
 import { sameGraph } from '../../core/train/export.ts';
 import {
   getReport,
@@ -412,8 +412,17 @@ export function apiV1(): Hono<AppEnv> {
   // layer's INT8 noise on a target (or on every target: ?target=all), from the model alone.
   api.get('/tasks/:id/risk', async (c) => {
     const id = c.req.param('id');
-    const { options, targets } = riskQuery(c.req.query());
-    const reports = await taskRisk(c.env, id, targets, options);
+    const q = c.req.query();
+    const { options, targets } = riskQuery(q);
+    const reports = await taskRisk(c.env, id, targets, options, q.input_stats).catch((err) => {
+      if (err instanceof InputStatsError)
+        throw new ProblemError(400, `query parameter 'input_stats': ${err.message}`, {
+          errors: [
+            { path: 'input_stats', expected: '[name=]mean,std,min,max', got: q.input_stats ?? '' },
+          ],
+        });
+      throw err;
+    });
     if (reports === null) throw new ProblemError(404, `no task '${id}'`);
     if (reports === undefined) throw new Error(`task '${id}': its model blob is missing`);
     return c.json(targets.length === 1 ? { task: id, ...reports[0]! } : { task: id, reports });

@@ -6,7 +6,12 @@
 import { eq } from 'drizzle-orm';
 import { getTarget, type TargetId } from '../../core/formats/targets.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
-import { predictRisk, type RiskOptions, type RiskReport } from '../../core/risk/risk.ts';
+import {
+  parseInputStats,
+  predictRisk,
+  type RiskOptions,
+  type RiskReport,
+} from '../../core/risk/risk.ts';
 import { openDb } from '../../db/queries.ts';
 import * as schema from '../../db/schema.ts';
 import type { Env } from '../env.ts';
@@ -23,6 +28,8 @@ export async function taskRisk(
   id: string,
   targets: readonly TargetId[],
   options: RiskOptions = {},
+  /** `[name=]mean,std,min,max` for a float input (core/risk parseInputStats; InputStatsError). */
+  inputStats?: string,
 ): Promise<RiskReport[] | null | undefined> {
   const row = await openDb(env.DB)
     .select({ modelKey: schema.tasks.modelKey })
@@ -30,13 +37,14 @@ export async function taskRisk(
     .where(eq(schema.tasks.id, id))
     .get();
   if (!row) return null;
-  const key = `${row.modelKey}|${targets.join(',')}|${JSON.stringify(options)}`;
+  const key = `${row.modelKey}|${targets.join(',')}|${JSON.stringify(options)}|${inputStats ?? ''}`;
   try {
     return await reports.get(key, async () => {
       const blob = await env.BLOBS.get(row.modelKey);
       if (!blob) throw new MissingModel();
       const model = decodeModel(new Uint8Array(await blob.arrayBuffer()));
-      return targets.map((t) => predictRisk(model, getTarget(t), options));
+      const inputs = inputStats ? { inputs: parseInputStats(inputStats, model) } : {};
+      return targets.map((t) => predictRisk(model, getTarget(t), { ...options, ...inputs }));
     });
   } catch (err) {
     if (err instanceof MissingModel) return undefined;

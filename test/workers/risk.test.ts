@@ -38,6 +38,11 @@ describe('GET /api/v1/tasks/:id/risk', () => {
       await api('/api/v1/tasks/smoke-fmnist/risk?weights=per-tensor')
     ).json()) as RiskReport;
     expect(perTensor.predictedSqnrDb).toBe(33.88481418212416);
+    // stated input statistics cover the first layer too (all three layers)
+    const stated = (await (
+      await api('/api/v1/tasks/smoke-fmnist/risk?input_stats=0,1,-0.8102,2.0227')
+    ).json()) as RiskReport;
+    expect(stated.covered).toBe(3);
   });
 
   it('answers problem+json for an unknown task, target or weights value', async () => {
@@ -45,6 +50,7 @@ describe('GET /api/v1/tasks/:id/risk', () => {
       ['/api/v1/tasks/imagenet/risk', 404, undefined],
       ['/api/v1/tasks/smoke-fmnist/risk?target=tpu', 400, 'target'],
       ['/api/v1/tasks/smoke-fmnist/risk?weights=per-row', 400, 'weights'],
+      ['/api/v1/tasks/smoke-fmnist/risk?input_stats=0,1,2', 400, 'input_stats'],
     ] as const) {
       const res = await api(path);
       expect(res.status, path).toBe(status);
