@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { ONNX_TESTDATA } from '../core/onnx/testing.ts';
 import type { RiskReport } from '../core/risk/risk.ts';
 
 const run = promisify(execFile);
@@ -67,6 +68,16 @@ describe('cann-quant risk', () => {
     expect(first.input!.source).toMatch(/^input input \(stated: mean 0, std 1/);
     // [-0.8102, 2.0227] on the asymmetric int8 grid, E[x^2] = 1
     expect(first.inputSqnrDb!).toBeCloseTo(10 * Math.log10(12 / ((2.0227 + 0.8102) / 255) ** 2), 6);
+  });
+
+  it('says so when no layer runs in integers (official ONNX test model: MatMul of two inputs)', async () => {
+    const file = `${ONNX_TESTDATA}/node/test_matmul_2d/model.onnx`;
+    const { stdout } = await run(process.execPath, [BIN, 'risk', '--model', file]);
+    expect(stdout).toContain('no layer of this model runs in integers on ascend310');
+    expect(stdout).toContain('activation x activation MatMul stays float');
+    const r = (await cliJson('--model', file)) as RiskReport;
+    expect(r.layers).toEqual([]);
+    expect(r.predictedSqnrDb).toBeNull(); // Infinity (no noise) has no JSON spelling
   });
 
   it('says what is wrong in one line with exit code 2', async () => {

@@ -154,6 +154,16 @@ export function registerRisk(program: Command): void {
         return;
       }
       const r = reports[0]!;
+      if (r.layers.length === 0) {
+        printResult(o.json, { model: name, ...r }, () =>
+          [
+            `model ${name}  target ${r.target}`,
+            `no layer of this model runs in integers on ${r.target}: INT8 adds no noise to predict`,
+            ...r.skipped.map((k) => `  float: ${k.name} (${k.opType}): ${k.reason}`),
+          ].join('\n'),
+        );
+        return;
+      }
       printResult(o.json, { model: name, ...r }, () =>
         [
           `model ${name}  target ${r.target}  weights ${scheme(r.weights)}  activations ${scheme(r.activations)}`,
