@@ -221,6 +221,29 @@ describe('predictRisk', () => {
     ).toThrow(/std >= 0/);
   });
 
+  it('recomputes the power of a stated input after a ReLU (the stated E[x^2] no longer holds)', () => {
+    const model = makeModel(
+      makeGraph({
+        nodes: [
+          makeNode('Relu', ['x'], ['r']),
+          makeNode('Conv', ['r', 'w'], ['y'], [makeAttrInts('kernel_shape', [1, 1])], {
+            name: 'conv',
+          }),
+        ],
+        inputs: [makeTensorValueInfo('x', 'float32', ['N', 1, 4, 4])],
+        outputs: [makeTensorValueInfo('y', 'float32', ['N', 1, 4, 4])],
+        initializers: [f32('w', [1, 1, 1, 1], [1])],
+      }),
+    );
+    const conv = predictRisk(model, getTarget('ascend310'), {
+      inputs: { x: { mean: 0, std: 1, min: -1, max: 2 } },
+    }).layers[0]!;
+    // relu(x) of the stated x: clip(N(0, 1), 0, 2), range [0, 2], step 2 / 255
+    const power = clippedNormalMoments(0, 1, 0, 2).meanSquare;
+    expect(conv.input!.hi).toBe(2);
+    expect(conv.inputSqnrDb!).toBeCloseTo(10 * Math.log10(power / ((2 / 255) ** 2 / 12)), 9);
+  });
+
   it('attenuates noise before a global average pool, and carries the pooled distribution', () => {
     // x[N,2,4,4] -> conv (1x1, 1 channel) -> bn (gamma 1, beta 0) -> relu -> GAP -> flatten -> gemm
     const model = makeModel(

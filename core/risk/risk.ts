@@ -239,18 +239,20 @@ export function activationDistributions(
         break;
       }
       case 'Relu':
-        if (d0) set({ ...d0, lo: Math.max(d0.lo, 0), source: `${d0.source} -> Relu` });
+        if (d0) set(bounded(d0, 0, Number.POSITIVE_INFINITY, `${d0.source} -> Relu`));
         break;
       case 'Clip': {
         if (!d0) break;
         const lo = floats(lookup, node.input[1])?.[0] ?? attrFloat(node, 'min');
         const hi = floats(lookup, node.input[2])?.[0] ?? attrFloat(node, 'max');
-        set({
-          ...d0,
-          lo: Math.max(d0.lo, lo ?? Number.NEGATIVE_INFINITY),
-          hi: Math.min(d0.hi, hi ?? Number.POSITIVE_INFINITY),
-          source: `${d0.source} -> Clip[${lo ?? '-inf'}, ${hi ?? 'inf'}]`,
-        });
+        set(
+          bounded(
+            d0,
+            lo ?? Number.NEGATIVE_INFINITY,
+            hi ?? Number.POSITIVE_INFINITY,
+            `${d0.source} -> Clip[${lo ?? '-inf'}, ${hi ?? 'inf'}]`,
+          ),
+        );
         break;
       }
       case 'MaxPool':
@@ -325,6 +327,22 @@ export function activationDistributions(
     }
   }
   return out;
+}
+
+/**
+ * `d` clipped further to [lo, hi]; undefined when nothing is left (an empty range). A stated
+ * exact power no longer holds after the clip, so it is dropped.
+ */
+function bounded(
+  d: ChannelDistribution,
+  lo: number,
+  hi: number,
+  source: string,
+): ChannelDistribution | undefined {
+  const { power: _power, ...rest } = d;
+  const l = Math.max(d.lo, lo);
+  const h = Math.min(d.hi, hi);
+  return l <= h ? { ...rest, lo: l, hi: h, source } : undefined;
 }
 
 function scaled(
