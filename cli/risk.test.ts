@@ -83,6 +83,7 @@ describe('cann-quant risk', () => {
   it('says what is wrong in one line with exit code 2', async () => {
     for (const [args, message] of [
       [['--model', '/no/such.onnx'], /model file '\/no\/such.onnx' does not exist/],
+      [['--model', '/tmp'], /model '\/tmp' is not a file/],
       [['--model', BIN], /is not a usable ONNX model/],
       [['--task', 'smoke-fmnist', '--model', MODEL], /give --task or --model, not both/],
       [[], /give --task <id> or --model <file.onnx>/],
