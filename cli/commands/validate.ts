@@ -12,10 +12,9 @@ import {
 import { type LayerErrorReport, measureLayerErrors } from '../../core/evaluate/layer-errors.ts';
 import {
   defaultStresses,
-  extraLossErrors,
   type StressReport,
   stressedSource,
-  stressReport,
+  stressReportOf,
   valueRange,
 } from '../../core/evaluate/stress.ts';
 import { feedbackLoop, locateCostliestLayers } from '../../core/feedback/loop.ts';
@@ -131,7 +130,6 @@ async function stressTest(
     Awaited<ReturnType<typeof validateQuantized>>,
     'info' | 'fp32Model' | 'split' | 'predictions'
   >,
-  clean: { fp32: number; int8: number },
   thresholdPoints: number,
   progress: boolean,
 ): Promise<StressReport> {
@@ -165,16 +163,14 @@ async function stressTest(
   } finally {
     bar.stop();
   }
-  return stressReport(
+  return stressReportOf(
     primary,
-    clean,
-    stresses.map((s, k) => ({
-      stress: s,
-      fp32: metric(sets[k]!.fp32, split.labels),
-      int8: metric(sets[k]!.int8, split.labels),
-    })),
+    metric,
+    split.labels,
+    v.predictions,
+    stresses,
+    sets,
     thresholdPoints,
-    extraLossErrors(metric, split.labels, v.predictions, sets),
   );
 }
 
@@ -570,14 +566,7 @@ export function registerValidate(program: Command): void {
           result.heatmap = path;
         }
         if (o.stress)
-          result.stress = await stressTest(
-            o.task,
-            bytes,
-            v,
-            { fp32: c.fp32, int8: c.int8 },
-            o.stressThreshold,
-            !o.json,
-          );
+          result.stress = await stressTest(o.task, bytes, v, o.stressThreshold, !o.json);
         let guardError: AccuracyGuardError | undefined;
         if (o.accuracyGuard !== undefined) {
           try {

@@ -354,3 +354,31 @@ export function stressReport(
     pass: rows.every((r) => r.pass),
   };
 }
+
+/**
+ * The report from per-sample predictions: the clean and each stressed set scored with the task's
+ * primary `metric`, and each extra loss's standard error ({@link extraLossErrors}). What the CLI's
+ * `validate --stress` and the pipeline's stress phase both reduce to.
+ */
+export function stressReportOf<L, P>(
+  metricName: string,
+  metric: (predictions: P[], labels: L) => number,
+  labels: L,
+  clean: PairedPredictions<P>,
+  stresses: readonly Stress[],
+  stressed: readonly PairedPredictions<P>[],
+  thresholdPoints: number,
+): StressReport {
+  const score = (p: readonly P[]) => metric(p as P[], labels);
+  return stressReport(
+    metricName,
+    { fp32: score(clean.fp32), int8: score(clean.int8) },
+    stresses.map((s, k) => ({
+      stress: s,
+      fp32: score(stressed[k]!.fp32),
+      int8: score(stressed[k]!.int8),
+    })),
+    thresholdPoints,
+    extraLossErrors(metric, labels, clean, stressed),
+  );
+}

@@ -39,10 +39,9 @@ import { compareMetric, type MetricComparison, predictModel } from '../evaluate/
 import { type BatchSource, DEFAULT_BATCH_SIZE } from '../evaluate/predict.ts';
 import {
   defaultStresses,
-  extraLossErrors,
   type StressReport,
   stressedSource,
-  stressReport,
+  stressReportOf,
   valueRange,
 } from '../evaluate/stress.ts';
 import { getTarget, type Target } from '../formats/targets.ts';
@@ -766,22 +765,14 @@ export async function runPipeline<L, P>(
       fp32: predsOf(k, 'fp32'),
       int8: predsOf(k, 'int8'),
     }));
-    const metric = (p: P[], labels: L) => task.score(p, labels)[primary]!;
-    result.stress = stressReport(
+    result.stress = stressReportOf(
       primary,
-      { fp32: fp32[primary]!, int8: int8[primary]! },
-      stresses.map((st, k) => ({
-        stress: st,
-        fp32: metric(stressed[k]!.fp32, evalSplit.labels),
-        int8: metric(stressed[k]!.int8, evalSplit.labels),
-      })),
+      (p: P[], labels: L) => task.score(p, labels)[primary]!,
+      evalSplit.labels,
+      { fp32: reference.evaluation ?? [], int8: preds.flat() },
+      stresses,
+      stressed,
       stressSpec.thresholdPoints,
-      extraLossErrors(
-        metric,
-        evalSplit.labels,
-        { fp32: reference.evaluation ?? [], int8: preds.flat() },
-        stressed,
-      ),
     );
   }
   return result;

@@ -203,9 +203,10 @@ export function activationDistributions(
         const c = floats(lookup, node.input[1]);
         if (d0 && c?.every((v) => v !== 0))
           set(
-            scaled(
+            affine(
               d0,
               c.map((v) => 1 / v),
+              'scale',
               node,
             ),
           );
@@ -215,7 +216,7 @@ export function activationDistributions(
         const [a, b] = node.input;
         const c = floats(lookup, b) ?? floats(lookup, a);
         const d = out.get((lookup.has(b ?? '') ? a : b) ?? '');
-        if (d && c) set(scaled(d, c, node));
+        if (d && c) set(affine(d, c, 'scale', node));
         break;
       }
       case 'Add':
@@ -228,13 +229,14 @@ export function activationDistributions(
         const sign = node.opType === 'Sub' ? -1 : 1;
         if (da && cb)
           set(
-            shifted(
+            affine(
               da,
               cb.map((v) => sign * v),
+              'shift',
               node,
             ),
           );
-        else if (db && ca && sign === 1) set(shifted(db, ca, node));
+        else if (db && ca && sign === 1) set(affine(db, ca, 'shift', node));
         else if (da && db) set(summed(da, db, sign, node));
         break;
       }
@@ -345,9 +347,14 @@ function bounded(
   return l <= h ? { ...rest, lo: l, hi: h, source } : undefined;
 }
 
-function scaled(
+/**
+ * Each channel of `d` (moment-matched) times `c` (`scale`) or plus `c` (`shift`), `c` one value
+ * per channel or one for all; undefined when the channel counts do not broadcast.
+ */
+function affine(
   d: ChannelDistribution,
   c: Float64Array,
+  kind: 'scale' | 'shift',
   node: NodeProto,
 ): ChannelDistribution | undefined {
   const n = broadcastChannels(d.mu.length, c.length);
@@ -356,25 +363,9 @@ function scaled(
   const mu = new Float64Array(n);
   const sigma = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    mu[i] = at(m.mu, i) * at(c, i);
-    sigma[i] = at(m.sigma, i) * Math.abs(at(c, i));
-  }
-  return gaussian(mu, sigma, `${d.source} -> ${node.opType}`, d.approximations);
-}
-
-function shifted(
-  d: ChannelDistribution,
-  c: Float64Array,
-  node: NodeProto,
-): ChannelDistribution | undefined {
-  const n = broadcastChannels(d.mu.length, c.length);
-  if (n === undefined) return undefined;
-  const m = momentMatched(d);
-  const mu = new Float64Array(n);
-  const sigma = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    mu[i] = at(m.mu, i) + at(c, i);
-    sigma[i] = at(m.sigma, i);
+    const v = at(c, i);
+    mu[i] = kind === 'scale' ? at(m.mu, i) * v : at(m.mu, i) + v;
+    sigma[i] = kind === 'scale' ? at(m.sigma, i) * Math.abs(v) : at(m.sigma, i);
   }
   return gaussian(mu, sigma, `${d.source} -> ${node.opType}`, d.approximations);
 }
