@@ -176,6 +176,24 @@ describe('tensorFromProto on official ONNX test vectors', () => {
   });
 });
 
+describe('tensorFromProto on raw_data inside a larger buffer', () => {
+  it('reads a float32 tensor whose raw_data is a Node Buffer view at an odd offset', () => {
+    // decodeModel(readFileSync(...)) leaves raw_data as views into the file's pooled Buffer;
+    // Buffer.slice() is a view, so a copy must not rely on it (found importing a PyTorch file).
+    const pool = Buffer.alloc(64);
+    new Uint8Array(new Float32Array([1.5, -2.25]).buffer).forEach((b, i) => {
+      pool[7 + i] = b;
+    });
+    const raw = pool.subarray(7, 15);
+    const t = create(TensorProtoSchema, { dataType: 1, dims: [2n], rawData: raw });
+    expect(tensorFromProto(t)).toEqual({
+      type: 'float32',
+      dims: [2],
+      data: new Float32Array([1.5, -2.25]),
+    });
+  });
+});
+
 describe('tensorFromProto on typed *_data fields', () => {
   /** TensorProto with dims given as numbers. */
   const make = ({

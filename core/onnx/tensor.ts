@@ -75,7 +75,10 @@ export function protoDims(t: TensorProto): number[] {
 
 /** Copies `bytes` into a fresh, aligned buffer in host byte order (input is little-endian). */
 function hostOrder(bytes: Uint8Array, size: number): ArrayBuffer {
-  const copy = bytes.slice();
+  // A copy with its own buffer: `bytes.slice()` would not do for a Node Buffer (a model read
+  // with readFileSync), whose slice() is a view into a shared pool.
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
   if (!LITTLE_ENDIAN && size > 1) {
     for (let i = 0; i < copy.length; i += size) copy.subarray(i, i + size).reverse();
   }
