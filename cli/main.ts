@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCalibrate } from './commands/calibrate.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerFormat } from './commands/format.ts';
+import { registerImport } from './commands/import.ts';
 import { registerRisk } from './commands/risk.ts';
 import { registerScore } from './commands/score.ts';
 import { registerService } from './commands/service.ts';
@@ -30,6 +31,7 @@ registerScore(program);
 registerService(program);
 registerTrain(program);
 registerRisk(program);
+registerImport(program);
 
 try {
   await program.parseAsync(process.argv);

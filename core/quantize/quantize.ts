@@ -16,7 +16,7 @@ import {
   type SkippedLayer,
 } from './prepare.ts';
 import { buildQdqModel } from './qdq.ts';
-import { quantizeWeight } from './weights.ts';
+import { type QuantizedWeight, quantizeWeight } from './weights.ts';
 
 /** How to calibrate one layer's input activation. */
 export interface LayerMethod {
@@ -76,7 +76,19 @@ export function quantizeLayer(
   target: Target['id'],
   weightClip: WeightMethod = 'max',
 ): QuantizedLayer {
-  const weight = quantizeWeight(c.weight, scheme, weightClip);
+  return layerFromWeight(c, act, quantizeWeight(c.weight, scheme, weightClip), target);
+}
+
+/**
+ * One layer from its activation parameters and its already quantized weight: the int32 bias
+ * and the dequantization scales (scale_d * scale_w per output channel) follow from them.
+ */
+export function layerFromWeight(
+  c: LayerCandidate,
+  act: ActivationParams,
+  weight: QuantizedWeight,
+  target: Target['id'],
+): QuantizedLayer {
   const channels = c.weight.dims[c.weight.axis]!;
   const deqScale = new Float64Array(channels);
   const bias = new Int32Array(channels);

@@ -1,0 +1,270 @@
+/**
+ * Cross-framework quantization, step 2: a foreign framework's quantization on a target.
+ *
+ * core/import/qdq.ts takes a QDQ model apart into its float model and the framework's
+ * parameters. Here each layer the target quantizes gets those parameters in the target's own
+ * integer scheme, and the emulator executes them with the target's arithmetic. Nothing is
+ * calibrated: the scales are the framework's. Where the target's scheme can hold the framework's
+ * grid, the mapping is exact:
+ * - an asymmetric uint8 activation on an asymmetric int8 target (Ascend 310) is the same grid
+ *   with the zero point shifted by -128;
+ * - symmetric int8 weights (PyTorch, ONNX Runtime, TensorRT all write them) keep their integers
+ *   and scales; a per-tensor scale is the same scale on every channel.
+ * Where it cannot, the parameters are re-fitted and the report says so, layer by layer:
+ * - an asymmetric activation on a symmetric target (Ascend 310P, T4) keeps the framework's
+ *   clip range, widened to be symmetric about 0 (a ReLU output's step doubles);
+ * - int8 weights on an int4 target (W4A8), or asymmetric weights, are quantized again from
+ *   the framework's dequantized values with the target's scheme;
+ * - the extreme level -128 of a symmetric int8 grid does not exist on targets whose symmetric
+ *   grid is [-127, 127]: those values saturate, and their count is reported.
+ * What the framework quantized that the target runs in float (e.g. an Add, a pool's output on
+ * Ascend) is executed as the target does it: the framework's parameters there are not used.
+ */
+import type { Target, TensorScheme } from '../formats/targets.ts';
+import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
+import { buildEmulationModel } from '../quantize/emulation.ts';
+import type { QuantizedLayer } from '../quantize/layer.ts';
+import {
+  type ActivationParams,
+  activationParams,
+  integerRange,
+  roundHalfEven,
+} from '../quantize/params.ts';
+import {
+  type LayerCandidate,
+  type PreparedModel,
+  prepareModel,
+  type SkippedLayer,
+} from '../quantize/prepare.ts';
+import { buildQdqModel } from '../quantize/qdq.ts';
+import { layerFromWeight } from '../quantize/quantize.ts';
+import { type QuantizedWeight, quantizeWeight } from '../quantize/weights.ts';
+import type { ForeignActivation, ForeignWeight, QdqImport } from './qdq.ts';
+
+/** How a foreign parameter set became the target's. */
+export type Mapping = 'exact' | 'refit';
+
+/** One layer of an imported quantization on a target. */
+export interface ImportedLayer {
+  name: string;
+  kind: QuantizedLayer['kind'];
+  activation: {
+    foreign: ForeignActivation;
+    target: ActivationParams;
+    mapping: Mapping;
+    note?: string;
+  };
+  weight: {
+    /** The framework's weight scheme ('float': it left the weight in float). */
+    foreign: 'per-channel' | 'per-tensor' | 'float';
+    mapping: Mapping;
+    /** Integer weights saturated by the target's narrower range (e.g. -128 -> -127). */
+    saturated: number;
+    note?: string;
+  };
+}
+
+/** A foreign quantization placed on a target: what the emulator runs and what changed. */
+export interface ImportedQuantization {
+  target: Target['id'];
+  prepared: PreparedModel;
+  layers: QuantizedLayer[];
+  /** Layers the target would quantize but that stay float, with the reason. */
+  skipped: SkippedLayer[];
+  report: ImportedLayer[];
+  /** The model the target's emulator executes. */
+  emulation: ModelProto;
+  /** The standard QDQ model in the target's integer scheme. */
+  qdq: ModelProto;
+}
+
+const typeRange = (type: ForeignActivation['type']) =>
+  type === 'int8' ? { qmin: -128, qmax: 127 } : { qmin: 0, qmax: 255 };
+
+/** The zero point of a symmetric grid of `type` (0 for int8, 128 for uint8). */
+const symmetricZero = (type: ForeignActivation['type']) => (type === 'int8' ? 0 : 128);
+
+/** A framework's activation parameters in the target's scheme (see the module comment). */
+export function mapActivation(
+  f: ForeignActivation,
+  scheme: TensorScheme,
+): { params: ActivationParams; mapping: Mapping; note?: string } {
+  const from = typeRange(f.type);
+  const to = integerRange(scheme);
+  const lo = (from.qmin - f.zeroPoint) * f.scale;
+  const hi = (from.qmax - f.zeroPoint) * f.scale;
+  if (!scheme.symmetric) {
+    if (to.qmax - to.qmin === from.qmax - from.qmin) {
+      const zeroPoint = f.zeroPoint + (to.qmin - from.qmin);
+      return {
+        params: { scale: f.scale, zeroPoint, qmin: to.qmin, qmax: to.qmax },
+        mapping: 'exact',
+        ...(zeroPoint !== f.zeroPoint
+          ? { note: `zero point ${f.zeroPoint} (${f.type}) -> ${zeroPoint} (${scheme.type})` }
+          : {}),
+      };
+    }
+    const params = activationParams({ lo, hi }, scheme);
+    return {
+      params,
+      mapping: 'refit',
+      note: `${from.qmax - from.qmin + 1}-level grid re-fitted to ${to.qmax - to.qmin + 1} levels over [${fmt(lo)}, ${fmt(hi)}]`,
+    };
+  }
+  const zero = scheme.type === 'uint8' ? 128 : 0;
+  if (f.zeroPoint === symmetricZero(f.type)) {
+    const lost = from.qmin - f.zeroPoint < to.qmin - zero;
+    return {
+      params: { scale: f.scale, zeroPoint: zero, qmin: to.qmin, qmax: to.qmax },
+      mapping: 'exact',
+      ...(lost ? { note: `level ${from.qmin - f.zeroPoint} saturates to ${to.qmin - zero}` } : {}),
+    };
+  }
+  const params = activationParams({ lo, hi }, scheme);
+  return {
+    params,
+    mapping: 'refit',
+    note: `asymmetric range [${fmt(lo)}, ${fmt(hi)}] made symmetric: step x${(params.scale / f.scale).toFixed(2)}`,
+  };
+}
+
+const fmt = (x: number) => Number(x.toPrecision(4)).toString();
+
+/** Name of the constant weight input of a layer's first node. */
+function weightInput(c: LayerCandidate): string {
+  const node = c.nodes[0]!;
+  return (c.kind === 'matmul' && c.weightSide === 'left' ? node.input[0] : node.input[1]) ?? '';
+}
+
+/**
+ * The framework's integer weights in the target's scheme: the layer's float weight (the
+ * framework's dequantized values) divided by the framework's scale per output channel gives
+ * the framework's integers back exactly; they are kept when the target's grid holds them.
+ */
+export function mapWeight(
+  c: LayerCandidate,
+  f: ForeignWeight | undefined,
+  scheme: TensorScheme,
+): {
+  weight: QuantizedWeight;
+  foreign: ImportedLayer['weight']['foreign'];
+  mapping: Mapping;
+  saturated: number;
+  note?: string;
+} {
+  const channels = c.weight.dims[c.weight.axis]!;
+  if (!f)
+    return {
+      weight: quantizeWeight(c.weight, scheme),
+      foreign: 'float',
+      mapping: 'refit',
+      saturated: 0,
+      note: 'a float weight in the imported model: quantized with the target scheme (max)',
+    };
+  const foreign: ImportedLayer['weight']['foreign'] =
+    f.scales.length === 1 ? 'per-tensor' : 'per-channel';
+  const refit = (note: string) => ({
+    weight: quantizeWeight(c.weight, scheme),
+    foreign,
+    mapping: 'refit' as const,
+    saturated: 0,
+    note,
+  });
+  const symmetric = f.zeroPoints.every((z) => z === symmetricZero(f.type));
+  if (!symmetric) return refit('asymmetric weights re-fitted to the symmetric scheme');
+  const { qmin, qmax } = integerRange(scheme);
+  if (qmax < 127) return refit(`int8 weights re-quantized to ${scheme.type} (max)`);
+  if (f.scales.length !== 1 && f.scales.length !== channels)
+    return refit(`${f.scales.length} scales for ${channels} output channels`);
+  const perChannel = scheme.granularity === 'per-channel';
+  if (!perChannel && f.scales.length !== 1)
+    return refit('per-channel weights on a per-tensor target');
+  const scaleOf = (ch: number) => f.scales[f.scales.length === 1 ? 0 : ch]!;
+  let inner = 1;
+  for (let i = c.weight.axis + 1; i < c.weight.dims.length; i++) inner *= c.weight.dims[i]!;
+  const q = new Int32Array(c.weight.data.length);
+  const zero = scheme.type === 'uint8' ? 128 : 0;
+  let saturated = 0;
+  for (let i = 0; i < q.length; i++) {
+    const ch = Math.floor(i / inner) % channels;
+    const s = scaleOf(ch);
+    const x = c.weight.data[i]! / s;
+    const r = roundHalfEven(x);
+    // The float weight is the framework's dequantized integer: anything else means the weight
+    // changed after quantization (e.g. a BatchNorm folded into it here).
+    if (Math.abs(x - r) > 1e-3)
+      return refit(
+        'weights are not on the framework grid (changed after quantization, e.g. a folded BatchNorm): re-quantized (max)',
+      );
+    let v = r + zero;
+    if (v < qmin || v > qmax) {
+      saturated++;
+      v = v < qmin ? qmin : qmax;
+    }
+    q[i] = v;
+  }
+  const n = perChannel ? channels : 1;
+  const weight: QuantizedWeight = {
+    dims: [...c.weight.dims],
+    axis: c.weight.axis,
+    q,
+    scales: Float64Array.from({ length: n }, (_, ch) => scaleOf(ch)),
+    zeroPoints: new Int32Array(n).fill(zero),
+    qmin,
+    qmax,
+  };
+  return {
+    weight,
+    foreign,
+    mapping: 'exact',
+    saturated,
+    ...(saturated > 0 ? { note: `${saturated} weights at ${-128} saturate to ${qmin}` } : {}),
+  };
+}
+
+/**
+ * Places an imported quantization on a target: each layer the target quantizes and the
+ * framework quantized (its input has a QuantizeLinear) gets the framework's parameters in the
+ * target's scheme; the others stay float. No calibration data is read.
+ */
+export function quantizeImported(imp: QdqImport, target: Target): ImportedQuantization {
+  const prepared = prepareModel(imp.model, target);
+  const skipped = [...prepared.skipped];
+  const layers: QuantizedLayer[] = [];
+  const report: ImportedLayer[] = [];
+  const actScheme = target.activations;
+  for (const c of prepared.layers) {
+    const fa = imp.activations.get(c.input);
+    if (!fa) {
+      skipped.push({
+        name: c.name,
+        opType: c.nodes[0]!.opType,
+        reason: `its input '${c.input}' is not quantized in the imported model`,
+      });
+      continue;
+    }
+    const act = mapActivation(fa, actScheme);
+    const w = mapWeight(c, imp.weights.get(weightInput(c)), target.weights);
+    layers.push(layerFromWeight(c, act.params, w.weight, target.id));
+    report.push({
+      name: c.name,
+      kind: c.kind,
+      activation: {
+        foreign: fa,
+        target: act.params,
+        mapping: act.mapping,
+        ...(act.note ? { note: act.note } : {}),
+      },
+      weight: {
+        foreign: w.foreign,
+        mapping: w.mapping,
+        saturated: w.saturated,
+        ...(w.note ? { note: w.note } : {}),
+      },
+    });
+  }
+  const qdq = buildQdqModel(prepared, layers, target);
+  const emulation =
+    target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
+  return { target: target.id, prepared, layers, skipped, report, emulation, qdq };
+}
