@@ -263,7 +263,14 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
       },
     });
   }
-  const qdq = buildQdqModel(prepared, layers, target);
+  // Where the framework quantized a layer's output too, the QDQ export keeps that pair (ONNX
+  // Runtime then fuses DQ -> op -> Q into its integer kernels: the cpu-wasm target's execution).
+  const outputParams = new Map<string, ActivationParams>();
+  for (const l of layers) {
+    const fo = imp.activations.get(l.output);
+    if (fo) outputParams.set(l.name, mapActivation(fo, actScheme).params);
+  }
+  const qdq = buildQdqModel(prepared, layers, target, outputParams);
   const emulation =
     target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
   return { target: target.id, prepared, layers, skipped, report, emulation, qdq };

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
+import { readTaskModel } from '../../cli/zoo-files.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { spreadIndices } from '../calibrate/sampler.ts';
 import { getTarget } from '../formats/targets.ts';
 import {
   makeAttrInt,
@@ -14,6 +18,7 @@ import type { ModelProto, NodeProto, TensorProto } from '../onnx/gen/onnx_pb.ts'
 import { decodeModel, encodeModel } from '../onnx/index.ts';
 import { tensorToProto } from '../onnx/tensor.ts';
 import { tinyConvModel, ZOO_DIR } from '../onnx/testing.ts';
+import { quantizeModel } from '../quantize/quantize.ts';
 import { createSession } from '../runtime/index.ts';
 import { quantizeImported } from './layers.ts';
 import { importQdq, QdqImportError } from './qdq.ts';
@@ -306,5 +311,52 @@ describe('importQdq on a PyTorch file (zoo/fmnist-resnet/pytorch-ptq, torch.ao F
       (255 * relu.activation.foreign.scale) / 127,
       12,
     );
+  });
+});
+
+describe("cann-quant's own QDQ export, imported back", () => {
+  beforeAll(() => useNodeRuntime());
+
+  it('on Ascend 310 and 310P: the same integers and a bit-identical emulation (smoke-fmnist, 200 images)', async () => {
+    const task = getTask('smoke-fmnist');
+    const source = nodeDataSource();
+    const calibration = await task.load(source, 'calibration');
+    const evaluation = await task.load(source, 'evaluation');
+    const model = decodeModel(await readTaskModel(task.manifest));
+    for (const id of ['ascend310', 'ascend310p'] as const) {
+      const target = getTarget(id);
+      const q = await quantizeModel(model, calibration, {
+        target,
+        samples: { indices: spreadIndices(calibration.size, 50) },
+      });
+      const back = quantizeImported(importQdq(q.qdq), target);
+      expect(back.report.map((l) => [l.activation.mapping, l.weight.mapping])).toEqual(
+        q.layers.map(() => ['exact', 'exact']),
+      );
+      for (const [i, l] of q.layers.entries()) {
+        const b = back.layers[i]!;
+        expect(b.weight.q).toEqual(l.weight.q);
+        expect(b.bias).toEqual(l.bias);
+        expect(b.act.zeroPoint).toBe(l.act.zeroPoint);
+        // The file holds float32 scales.
+        expect(b.act.scale).toBe(Math.fround(l.act.scale));
+        expect(Array.from(b.weight.scales)).toEqual(Array.from(l.weight.scales, Math.fround));
+      }
+      const a = await createSession(encodeModel(q.emulation));
+      const c = await createSession(encodeModel(back.emulation));
+      try {
+        for (let s = 0; s < 200; s += 50) {
+          const feeds = await evaluation.batch(s, s + 50);
+          const [x, y] = [await a.run(feeds), await c.run(feeds)];
+          for (const k of Object.keys(x))
+            expect(new Uint32Array((y[k]!.data as Float32Array).slice().buffer)).toEqual(
+              new Uint32Array((x[k]!.data as Float32Array).slice().buffer),
+            );
+        }
+      } finally {
+        await a.release();
+        await c.release();
+      }
+    }
   });
 });
