@@ -10,6 +10,7 @@ import type { Recipe } from '../core/recipe/schema.ts';
 import type { DataSource } from '../zoo/datasets/source.ts';
 import { getTask } from '../zoo/registry.ts';
 import { nodeDataSource } from './data-source.ts';
+import { readImported } from './imported-store.ts';
 import { useNodeRuntime } from './runtime-node.ts';
 import { localIdentity } from './shared-store.ts';
 import { loadDataDir, type OutputKind, readUserModel, userTask } from './user-model.ts';
@@ -65,7 +66,14 @@ export async function loadPipelineInputs(
     task.load(data, 'calibration'),
     validate ? task.load(data, 'evaluation') : Promise.resolve(undefined),
   ]);
-  return { recipe, task, model, calibration, evaluation: evaluation ?? NO_SPLIT };
+  return {
+    recipe,
+    task,
+    model,
+    calibration,
+    evaluation: evaluation ?? NO_SPLIT,
+    ...(recipe.imported ? { imported: await readImported(recipe.imported.model) } : {}),
+  };
 }
 
 /** A user model's pipeline inputs from its bytes and data directory, read already. */

@@ -69,6 +69,11 @@ export function registerCalibrate(program: Command): void {
         if (!['auto', 'classes', 'values'].includes(o.outputs))
           throw new CliError(`--outputs: '${o.outputs}' is not auto, classes or values`, 2);
         let recipe = await resolveRecipe(o);
+        if (recipe.imported)
+          throw new CliError(
+            'recipe.imported brings its own scales: there is nothing to calibrate (score it: cann-quant score --recipe <file> --qdq <model>)',
+            2,
+          );
         await makeOutputDir(o.out);
         // As `score`: one worker per core by default (fmnist-resnet: 28.7 s on 2 workers against
         // 46 s in one thread; a task as small as smoke-fmnist is quicker with --workers 1).

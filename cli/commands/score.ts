@@ -1,10 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
-import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
+import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
+import { decodeModel, encodeModel, isOnnxFormatError } from '../../core/onnx/index.ts';
 import type { PipelineResult } from '../../core/pipeline/run.ts';
 import { type QuantizedModelInfo, setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
@@ -38,6 +39,7 @@ import { findTask, getTask } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { readImported, storeImported } from '../imported-store.ts';
 import { type LocalRunOptions, runLocal } from '../local-run.ts';
 import { measureSpeedup } from '../measure.ts';
 import { makeOutputDir } from '../output-dir.ts';
@@ -124,6 +126,29 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
     };
   }
   return recipe;
+}
+
+/**
+ * The recipe with `imported` naming a QDQ file (cross-framework quantization): the file is read
+ * and taken apart here (one clear line for what cannot be read), then put in this machine's
+ * store under its sha256, where every thread of the run finds it.
+ */
+export async function withImportedModel(recipe: Recipe, file: string): Promise<Recipe> {
+  if (recipe.qat) throw new CliError('--qdq and recipe.qat are two submissions: give one', 2);
+  const st = await stat(file).catch(() => undefined);
+  if (!st) throw new CliError(`model file '${file}' does not exist`, 2);
+  if (!st.isFile()) throw new CliError(`model '${file}' is not a file`, 2);
+  const bytes = new Uint8Array(await readFile(file));
+  let producer: string;
+  try {
+    producer = importQdq(decodeModel(bytes)).producer;
+  } catch (err) {
+    if (err instanceof QdqImportError || isOnnxFormatError(err))
+      throw new CliError(`${file}: ${(err as Error).message}`, 2);
+    throw err;
+  }
+  const model = await storeImported(bytes);
+  return { ...recipe, imported: { model, ...(producer ? { producer } : {}) } };
 }
 
 /**
@@ -321,9 +346,14 @@ export function registerScore(program: Command): void {
       'flag a perturbation that adds more than this many points to the clean loss (default 0.5)',
       parseNonNegative,
     )
+    .option(
+      '--qdq <file>',
+      'score a QDQ ONNX model another framework quantized (PyTorch, ONNX Runtime, ...) with its own scales instead of calibrating (recipe.imported; see cann-quant import)',
+    )
     .action(
       async (
         o: RunFlags & {
+          qdq?: string;
           reproduce?: boolean;
           measure?: boolean;
           repeats: number;
@@ -334,6 +364,16 @@ export function registerScore(program: Command): void {
         },
       ) => {
         let recipe = await resolveRecipe(o);
+        if (o.qdq) {
+          recipe = await withImportedModel(recipe, o.qdq);
+          // A recipe built here from a template is named after the file, not the template.
+          if (!o.recipe)
+            recipe = {
+              ...recipe,
+              name: `qdq-${recipe.imported!.model.slice(0, 12)}:${recipe.task}:${recipe.target}`,
+            };
+        }
+        const imported = recipe.imported ? await readImported(recipe.imported.model) : undefined;
         if (o.stressThreshold !== undefined && !o.stress && !recipe.validation?.stress)
           throw new CliError(
             '--stress-threshold needs --stress (or validation.stress in the recipe)',
@@ -402,6 +442,7 @@ export function registerScore(program: Command): void {
               })));
         const scored = await scoreRun(r, {
           model,
+          ...(imported ? { imported } : {}),
           evaluationSplitSize: task.manifest.splits.evaluation.size,
           ...(measured ? { measured } : {}),
           ...(cross ? { evidence: { crossHardware: crossHardwareEvidence(cross.report) } } : {}),
@@ -420,6 +461,9 @@ export function registerScore(program: Command): void {
           loss_points: c.lossPoints,
           loss_fraction: c.lossFraction,
           estimated_loss_points: r.estimate?.lossPoints ?? null,
+          ...(r.imported
+            ? { imported: { producer: r.imported.producer, model: recipe.imported!.model } }
+            : {}),
           bias_correction: biasCorrectionJson(r),
           calibration_samples: r.calibration.samples.length,
           quantized_layers: r.layers.length,
@@ -450,7 +494,9 @@ export function registerScore(program: Command): void {
         printResult(o.json, out, () =>
           [
             `recipe ${recipe.name}  task ${r.task}  target ${r.target}`,
-            `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
+            r.imported
+              ? `imported quantization from ${r.imported.producer || 'an unnamed producer'} (${recipe.imported!.model.slice(0, 12)}...): no calibration; activations exact ${r.imported.layers.filter((l) => l.activation.mapping === 'exact').length}/${r.layers.length}, weights exact ${r.imported.layers.filter((l) => l.weight.mapping === 'exact').length}/${r.layers.length}  layers int8 ${out.quantized_layers} / float ${out.float_layers}`
+              : `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
             `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
             biasCorrectionLine(r),
             scored.qqi.text,

@@ -45,6 +45,8 @@ import {
   valueRange,
 } from '../evaluate/stress.ts';
 import { getTarget, type Target } from '../formats/targets.ts';
+import { type ImportedLayer, quantizeImported } from '../import/layers.ts';
+import { importQdq } from '../import/qdq.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
 import { tensorTypeInfo } from '../onnx/shapes.ts';
@@ -113,6 +115,11 @@ export interface PipelineInputs<L = unknown, P = unknown> {
   };
   /** FP32 ONNX model bytes. */
   model: Uint8Array;
+  /**
+   * The QDQ model another framework quantized, when the recipe imports one (`recipe.imported`,
+   * whose `model` is its sha256): its scales replace calibration (core/import).
+   */
+  imported?: Uint8Array;
   calibration: BatchSource & { labels?: unknown };
   evaluation: BatchSource & { labels: L };
 }
@@ -236,6 +243,11 @@ export interface PipelineResult {
    * evaluation split. Absent when the recipe does not ask for them.
    */
   stress?: StressReport;
+  /**
+   * An imported quantization (recipe.imported): who produced it, and how each layer's
+   * parameters became the target's (exact or re-fitted). Absent for calibrated runs.
+   */
+  imported?: { producer: string; layers: ImportedLayer[] };
   /** Wall time per phase; `cached`: shards of a shared phase served from a cache. */
   phases: { phase: string; shards: number; seconds: number; cached?: number }[];
   /**
@@ -338,7 +350,7 @@ export async function runPipeline<L, P>(
   const refShards = planReference(
     { calibration: calib.size, evaluation: validate ? evalSplit.size : 0 },
     {
-      describe: sampler === 'coverage',
+      describe: sampler === 'coverage' && !recipe.imported,
       validate,
       pool,
       embeddingFloats: perSampleFloats(fp32Model),
@@ -362,247 +374,6 @@ export async function runPipeline<L, P>(
     ),
   );
 
-  // choose the calibration samples.
-  let samples: number[];
-  let samplerReport: unknown;
-  if (sampler === 'random') samples = randomSamples(calib.size, n, seed);
-  else if (sampler === 'spread') samples = spreadIndices(calib.size, n);
-  else {
-    const selection = selectSamples(reference.descriptions!, n, seed);
-    samples = selection.indices;
-    samplerReport = selection.report;
-  }
-  // Nothing after the selection reads the descriptions: every later shard of the replay would
-  // hold them (fmnist-detect: 1,000 FP32 heatmaps, 10 MiB).
-  reference.descriptions = undefined;
-
-  // 2-3. ranges, then histograms with merged limits (two exact merges).
-  const chunks = planRanges(samples.length, shards, CAPTURE_BATCH).map((r) =>
-    samples.slice(r.start, r.end),
-  );
-  const tensors = plan.tensors;
-  // Every part of the chunk (CAPTURE_PART), in order, for each group of tensors (CAPTURE_GROUP).
-  const observe = async (
-    chunk: number[],
-    visit: (out: Record<string, TensorData>, group: readonly string[]) => void,
-  ) => {
-    for (const group of tensors.length > 0 ? captureGroups(tensors, CAPTURE_GROUP) : []) {
-      const session = await captureSession(prepared.model, group);
-      try {
-        for (const [s, e] of partsOf(chunk.length))
-          visit(await session.run(await gatherBatch(calib, chunk.slice(s, e)), group), group);
-      } finally {
-        await session.release();
-      }
-    }
-  };
-  const rangeParts = await timed('ranges', chunks.length, () =>
-    exec('ranges', chunks, async (chunk) => {
-      const ranges: Record<string, TensorRange> = Object.fromEntries(
-        tensors.map((t) => [t, emptyRange()]),
-      );
-      await observe(chunk, (out, group) => {
-        for (const t of group)
-          ranges[t] = observeRange(ranges[t]!, out[t]!.data as Float32Array, t);
-      });
-      return ranges;
-    }),
-  );
-  const ranges = Object.fromEntries(
-    tensors.map((t) => [t, rangeParts.map((p) => p[t]!).reduce(mergeRanges, emptyRange())]),
-  );
-  const limits = Object.fromEntries(
-    tensors.map((t) => [t, Math.max(-ranges[t]!.min, ranges[t]!.max, 0)]),
-  );
-  const histParts = await timed('histograms', chunks.length, () =>
-    exec('histograms', chunks, async (chunk) => {
-      const hists: Record<string, Histogram> = Object.fromEntries(
-        tensors.map((t) => [t, emptyHistogram(limits[t]!)]),
-      );
-      await observe(chunk, (out, group) => {
-        for (const t of group) observeHistogram(hists[t]!, out[t]!.data as Float32Array);
-      });
-      return hists;
-    }),
-  );
-  const stats = new Map<string, TensorStats>(
-    tensors.map((t) => [
-      t,
-      { range: ranges[t]!, histogram: histParts.map((p) => p[t]!).reduce(mergeHistograms) },
-    ]),
-  );
-
-  // 4. sensitivity: each layer quantized alone (default calibration: the high-tier strategy),
-  // measured at the model output against the target's all-float path; shards = layer groups.
-  const scheme = schemeOptions(recipe);
-  let tiers: LayerTier[] | undefined;
-  // The one-layer models the sensitivity pass measured (the high tier's method), and their SQNR.
-  const measured = new Map<string, OneLayerMeasurement>();
-  if (recipe.sensitivity.enabled && plan.candidates.length > 0) {
-    const base = layersFromStats(plan, stats, target, {
-      ...scheme,
-      method: recipe.strategies.high,
-    }).layers;
-    // The kind of prediction (class or structured), from the reference pass's FP32 predictions
-    // of the first calibration samples; a model run only when the pass kept none.
-    const probe =
-      reference.calibration.predictions.length > 0
-        ? reference.calibration.predictions
-        : task.predict(await firstOutputs(fp32Model, calib), 1);
-    const classPredictions = typeof probe[0] === 'number';
-    // Round-robin: each shard walks the reference once, and early layers cost the most.
-    const groups = planStrided(
-      base.map((l) => l.name),
-      shards,
-    );
-    const tables = await timed('sensitivity', groups.length, () =>
-      exec('sensitivity', groups, (layerNames) =>
-        measureSensitivity(
-          prepared,
-          base,
-          target,
-          calib,
-          { indices: samples, batchSize: CAPTURE_BATCH, partSize: CAPTURE_PART },
-          {
-            layers: layerNames,
-            // Prediction agreement only for class predictions: for structured predictions
-            // (detections) exact equality would flag every layer; SQNR ranks those.
-            ...(classPredictions
-              ? { predict: (out: Record<string, TensorData>, k: number) => task.predict(out, k) }
-              : {}),
-            floatPath: false,
-          },
-        ),
-      ),
-    );
-    const table = mergeSensitivity(...tables);
-    for (const l of base) measured.set(l.name, { layer: l, ...table.layers[l.name]! });
-    tiers = assignTiers(table.layers, {
-      critical: recipe.sensitivity.critical,
-      rankBy: recipe.sensitivity.metric,
-      thresholds: {
-        highFraction: recipe.sensitivity.highFraction,
-        lowFraction: recipe.sensitivity.lowFraction,
-      },
-      methods: recipe.strategies,
-    });
-  }
-  const tierOf = new Map((tiers ?? []).map((t) => [t.name, t.tier]));
-
-  // 5. method per layer = recipe override > tier strategy (medium without tiers), then the
-  // search among the tier's method and the candidates for the layers without an override.
-  const methods: PipelineResult['methods'] = {};
-  const overridden = new Set<string>();
-  for (const c of plan.candidates) {
-    const o = overridesFor(recipe, c.name);
-    if (o.method !== undefined) overridden.add(c.name);
-    const tier = o.tier ?? tierOf.get(c.name) ?? 'medium';
-    const base = recipe.strategies[tier];
-    methods[c.name] = {
-      method: o.method ?? base.method,
-      ...(o.percentile !== undefined
-        ? { percentile: o.percentile }
-        : base.percentile !== undefined
-          ? { percentile: base.percentile }
-          : {}),
-      tier,
-    };
-  }
-  if (tiers) {
-    const { tiers: searchTiers, candidates, minGainDb } = recipe.sensitivity.search;
-    const searchable = plan.candidates.flatMap((c) => {
-      const { tier, ...own } = methods[c.name]!;
-      return overridden.has(c.name) || !searchTiers.includes(tier as Tier)
-        ? []
-        : [{ name: c.name, methods: searchMethods(own, candidates) }];
-    });
-    const chosen = await searchLayerMethods(searchable, measured, minGainDb, {
-      measure: async (layers) =>
-        (
-          await measureOneLayerModels(
-            prepared,
-            layers,
-            target,
-            calib,
-            { indices: samples, batchSize: CAPTURE_BATCH, partSize: CAPTURE_PART },
-            { floatPath: false },
-          )
-        ).deviations,
-      layersWith: (m) => layersFromStats(plan, stats, target, { ...scheme, method: m }).layers,
-      run: (jobs, measureJob) =>
-        timed('search', Math.min(shards, jobs.length), () =>
-          exec('search', planStrided(jobs, shards), measureJob).then(unstride),
-        ),
-    });
-    for (const [name, { search, index }] of chosen) {
-      const { sqnrDb: _, gainDb: __, ...best } = search[index]!;
-      methods[name] = { ...best, tier: methods[name]!.tier, search };
-    }
-  }
-
-  // quantize (pure)
-  const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
-  let layers = fromStats.layers;
-
-  // 6. bias: per-batch per-channel sums of (int8 - float reference on the same input), merged
-  // in batch order.
-  // `auto`: both candidates go through the estimate (step 7), the lower estimated loss wins.
-  const biasMode = recipe.format.biasCorrection;
-  const uncorrected = layers;
-  let corrected: QuantizedLayer[] | undefined;
-  if (biasMode !== false && layers.length > 0) {
-    const { model: biasModel, pairs } = buildBiasCorrectionModel(
-      prepared,
-      layers,
-      target,
-      fromStats.outputParams,
-    );
-    const parts = await timed('bias', chunks.length, () =>
-      exec('bias', chunks, async (chunk) => {
-        // batches[batch][layer]: the same sums whichever group of layers computed them
-        const batches: number[][][] = [];
-        for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) batches.push([]);
-        // Two captured tensors per layer (its INT8 output and its float reference): groups of
-        // CAPTURE_GROUP / 2 layers keep a session at CAPTURE_GROUP tensors.
-        for (const group of captureGroups(
-          pairs.map((p, li) => ({ p, li })),
-          Math.max(1, CAPTURE_GROUP / 2),
-        )) {
-          const outputs = group.flatMap(({ p }) => [p.int8, p.reference]);
-          const session = await captureSession(biasModel, outputs);
-          try {
-            for (let i = 0, k = 0; i < chunk.length; i += CAPTURE_BATCH, k++) {
-              const batch = chunk.slice(i, i + CAPTURE_BATCH);
-              for (const [s, e] of partsOf(batch.length)) {
-                const feeds = await gatherBatch(calib, batch.slice(s, e));
-                const out = await session.run(feeds, outputs);
-                for (const { p, li } of group) {
-                  const ref = out[p.reference]!;
-                  batches[k]![li] = channelDiffSums(
-                    out[p.int8]!,
-                    ref,
-                    outputChannelAxis(p.layer, ref.dims.length),
-                    batches[k]![li],
-                  );
-                }
-              }
-            }
-          } finally {
-            await session.release();
-          }
-        }
-        return batches;
-      }),
-    );
-    const all = parts.flat();
-    corrected = layers.map(
-      (l, li) =>
-        correctLayerBias(
-          l,
-          all.map((b) => b[li]!),
-        ).layer,
-    );
-  }
   // 7. estimate: INT8 vs the reference's FP32 on (up to 2,000 samples of) the unlabelled
   // calibration split; with `biasCorrection: 'auto'` for the uncorrected layers too.
   const estSamples = Math.min(calib.size, DEFAULT_ESTIMATE_SAMPLES);
@@ -632,36 +403,324 @@ export async function runPipeline<L, P>(
       reference: task.manifest.reference.fp32[primary] ?? 1,
     });
   };
-  const modelsOf = (ls: QuantizedLayer[]) => {
-    const q = buildQdqModel(prepared, ls, target, fromStats.outputParams);
+  // 2-7. calibration: samples, ranges, histograms, sensitivity, method search, bias correction,
+  // estimate; or, for an imported quantization, the framework's parameters on the target.
+  const calibrate = async () => {
+    // choose the calibration samples.
+    let samples: number[];
+    let samplerReport: unknown;
+    if (sampler === 'random') samples = randomSamples(calib.size, n, seed);
+    else if (sampler === 'spread') samples = spreadIndices(calib.size, n);
+    else {
+      const selection = selectSamples(reference.descriptions!, n, seed);
+      samples = selection.indices;
+      samplerReport = selection.report;
+    }
+    // Nothing after the selection reads the descriptions: every later shard of the replay would
+    // hold them (fmnist-detect: 1,000 FP32 heatmaps, 10 MiB).
+    reference.descriptions = undefined;
+
+    // 2-3. ranges, then histograms with merged limits (two exact merges).
+    const chunks = planRanges(samples.length, shards, CAPTURE_BATCH).map((r) =>
+      samples.slice(r.start, r.end),
+    );
+    const tensors = plan.tensors;
+    // Every part of the chunk (CAPTURE_PART), in order, for each group of tensors (CAPTURE_GROUP).
+    const observe = async (
+      chunk: number[],
+      visit: (out: Record<string, TensorData>, group: readonly string[]) => void,
+    ) => {
+      for (const group of tensors.length > 0 ? captureGroups(tensors, CAPTURE_GROUP) : []) {
+        const session = await captureSession(prepared.model, group);
+        try {
+          for (const [s, e] of partsOf(chunk.length))
+            visit(await session.run(await gatherBatch(calib, chunk.slice(s, e)), group), group);
+        } finally {
+          await session.release();
+        }
+      }
+    };
+    const rangeParts = await timed('ranges', chunks.length, () =>
+      exec('ranges', chunks, async (chunk) => {
+        const ranges: Record<string, TensorRange> = Object.fromEntries(
+          tensors.map((t) => [t, emptyRange()]),
+        );
+        await observe(chunk, (out, group) => {
+          for (const t of group)
+            ranges[t] = observeRange(ranges[t]!, out[t]!.data as Float32Array, t);
+        });
+        return ranges;
+      }),
+    );
+    const ranges = Object.fromEntries(
+      tensors.map((t) => [t, rangeParts.map((p) => p[t]!).reduce(mergeRanges, emptyRange())]),
+    );
+    const limits = Object.fromEntries(
+      tensors.map((t) => [t, Math.max(-ranges[t]!.min, ranges[t]!.max, 0)]),
+    );
+    const histParts = await timed('histograms', chunks.length, () =>
+      exec('histograms', chunks, async (chunk) => {
+        const hists: Record<string, Histogram> = Object.fromEntries(
+          tensors.map((t) => [t, emptyHistogram(limits[t]!)]),
+        );
+        await observe(chunk, (out, group) => {
+          for (const t of group) observeHistogram(hists[t]!, out[t]!.data as Float32Array);
+        });
+        return hists;
+      }),
+    );
+    const stats = new Map<string, TensorStats>(
+      tensors.map((t) => [
+        t,
+        { range: ranges[t]!, histogram: histParts.map((p) => p[t]!).reduce(mergeHistograms) },
+      ]),
+    );
+
+    // 4. sensitivity: each layer quantized alone (default calibration: the high-tier strategy),
+    // measured at the model output against the target's all-float path; shards = layer groups.
+    const scheme = schemeOptions(recipe);
+    let tiers: LayerTier[] | undefined;
+    // The one-layer models the sensitivity pass measured (the high tier's method), and their SQNR.
+    const measured = new Map<string, OneLayerMeasurement>();
+    if (recipe.sensitivity.enabled && plan.candidates.length > 0) {
+      const base = layersFromStats(plan, stats, target, {
+        ...scheme,
+        method: recipe.strategies.high,
+      }).layers;
+      // The kind of prediction (class or structured), from the reference pass's FP32 predictions
+      // of the first calibration samples; a model run only when the pass kept none.
+      const probe =
+        reference.calibration.predictions.length > 0
+          ? reference.calibration.predictions
+          : task.predict(await firstOutputs(fp32Model, calib), 1);
+      const classPredictions = typeof probe[0] === 'number';
+      // Round-robin: each shard walks the reference once, and early layers cost the most.
+      const groups = planStrided(
+        base.map((l) => l.name),
+        shards,
+      );
+      const tables = await timed('sensitivity', groups.length, () =>
+        exec('sensitivity', groups, (layerNames) =>
+          measureSensitivity(
+            prepared,
+            base,
+            target,
+            calib,
+            { indices: samples, batchSize: CAPTURE_BATCH, partSize: CAPTURE_PART },
+            {
+              layers: layerNames,
+              // Prediction agreement only for class predictions: for structured predictions
+              // (detections) exact equality would flag every layer; SQNR ranks those.
+              ...(classPredictions
+                ? { predict: (out: Record<string, TensorData>, k: number) => task.predict(out, k) }
+                : {}),
+              floatPath: false,
+            },
+          ),
+        ),
+      );
+      const table = mergeSensitivity(...tables);
+      for (const l of base) measured.set(l.name, { layer: l, ...table.layers[l.name]! });
+      tiers = assignTiers(table.layers, {
+        critical: recipe.sensitivity.critical,
+        rankBy: recipe.sensitivity.metric,
+        thresholds: {
+          highFraction: recipe.sensitivity.highFraction,
+          lowFraction: recipe.sensitivity.lowFraction,
+        },
+        methods: recipe.strategies,
+      });
+    }
+    const tierOf = new Map((tiers ?? []).map((t) => [t.name, t.tier]));
+
+    // 5. method per layer = recipe override > tier strategy (medium without tiers), then the
+    // search among the tier's method and the candidates for the layers without an override.
+    const methods: PipelineResult['methods'] = {};
+    const overridden = new Set<string>();
+    for (const c of plan.candidates) {
+      const o = overridesFor(recipe, c.name);
+      if (o.method !== undefined) overridden.add(c.name);
+      const tier = o.tier ?? tierOf.get(c.name) ?? 'medium';
+      const base = recipe.strategies[tier];
+      methods[c.name] = {
+        method: o.method ?? base.method,
+        ...(o.percentile !== undefined
+          ? { percentile: o.percentile }
+          : base.percentile !== undefined
+            ? { percentile: base.percentile }
+            : {}),
+        tier,
+      };
+    }
+    if (tiers) {
+      const { tiers: searchTiers, candidates, minGainDb } = recipe.sensitivity.search;
+      const searchable = plan.candidates.flatMap((c) => {
+        const { tier, ...own } = methods[c.name]!;
+        return overridden.has(c.name) || !searchTiers.includes(tier as Tier)
+          ? []
+          : [{ name: c.name, methods: searchMethods(own, candidates) }];
+      });
+      const chosen = await searchLayerMethods(searchable, measured, minGainDb, {
+        measure: async (layers) =>
+          (
+            await measureOneLayerModels(
+              prepared,
+              layers,
+              target,
+              calib,
+              { indices: samples, batchSize: CAPTURE_BATCH, partSize: CAPTURE_PART },
+              { floatPath: false },
+            )
+          ).deviations,
+        layersWith: (m) => layersFromStats(plan, stats, target, { ...scheme, method: m }).layers,
+        run: (jobs, measureJob) =>
+          timed('search', Math.min(shards, jobs.length), () =>
+            exec('search', planStrided(jobs, shards), measureJob).then(unstride),
+          ),
+      });
+      for (const [name, { search, index }] of chosen) {
+        const { sqnrDb: _, gainDb: __, ...best } = search[index]!;
+        methods[name] = { ...best, tier: methods[name]!.tier, search };
+      }
+    }
+
+    // quantize (pure)
+    const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
+    let layers = fromStats.layers;
+
+    // 6. bias: per-batch per-channel sums of (int8 - float reference on the same input), merged
+    // in batch order.
+    // `auto`: both candidates go through the estimate (step 7), the lower estimated loss wins.
+    const biasMode = recipe.format.biasCorrection;
+    const uncorrected = layers;
+    let corrected: QuantizedLayer[] | undefined;
+    if (biasMode !== false && layers.length > 0) {
+      const { model: biasModel, pairs } = buildBiasCorrectionModel(
+        prepared,
+        layers,
+        target,
+        fromStats.outputParams,
+      );
+      const parts = await timed('bias', chunks.length, () =>
+        exec('bias', chunks, async (chunk) => {
+          // batches[batch][layer]: the same sums whichever group of layers computed them
+          const batches: number[][][] = [];
+          for (let i = 0; i < chunk.length; i += CAPTURE_BATCH) batches.push([]);
+          // Two captured tensors per layer (its INT8 output and its float reference): groups of
+          // CAPTURE_GROUP / 2 layers keep a session at CAPTURE_GROUP tensors.
+          for (const group of captureGroups(
+            pairs.map((p, li) => ({ p, li })),
+            Math.max(1, CAPTURE_GROUP / 2),
+          )) {
+            const outputs = group.flatMap(({ p }) => [p.int8, p.reference]);
+            const session = await captureSession(biasModel, outputs);
+            try {
+              for (let i = 0, k = 0; i < chunk.length; i += CAPTURE_BATCH, k++) {
+                const batch = chunk.slice(i, i + CAPTURE_BATCH);
+                for (const [s, e] of partsOf(batch.length)) {
+                  const feeds = await gatherBatch(calib, batch.slice(s, e));
+                  const out = await session.run(feeds, outputs);
+                  for (const { p, li } of group) {
+                    const ref = out[p.reference]!;
+                    batches[k]![li] = channelDiffSums(
+                      out[p.int8]!,
+                      ref,
+                      outputChannelAxis(p.layer, ref.dims.length),
+                      batches[k]![li],
+                    );
+                  }
+                }
+              }
+            } finally {
+              await session.release();
+            }
+          }
+          return batches;
+        }),
+      );
+      const all = parts.flat();
+      corrected = layers.map(
+        (l, li) =>
+          correctLayerBias(
+            l,
+            all.map((b) => b[li]!),
+          ).layer,
+      );
+    }
+    const modelsOf = (ls: QuantizedLayer[]) => {
+      const q = buildQdqModel(prepared, ls, target, fromStats.outputParams);
+      return {
+        qdq: q,
+        emulation: target.executor === 'ort-qdq' ? q : buildEmulationModel(prepared, ls, target),
+      };
+    };
+    let chosen = modelsOf(corrected ?? uncorrected);
+    let estimate = await estimateOf('estimate', chosen.emulation);
+    let biasCorrection: BiasCorrectionChoice = { mode: biasMode, applied: corrected !== undefined };
+    if (biasMode === 'auto' && corrected) {
+      const without = modelsOf(uncorrected);
+      const withoutEstimate = await estimateOf('estimate-uncorrected', without.emulation);
+      // Ties keep the model unchanged: the correction has to earn its place.
+      const applied = estimate.lossPoints < withoutEstimate.lossPoints;
+      biasCorrection = {
+        mode: 'auto',
+        applied,
+        estimatedLossPoints: {
+          corrected: estimate.lossPoints,
+          uncorrected: withoutEstimate.lossPoints,
+        },
+      };
+      if (!applied) {
+        chosen = without;
+        estimate = withoutEstimate;
+      }
+    }
+    layers = biasCorrection.applied ? corrected! : uncorrected;
     return {
-      qdq: q,
-      emulation: target.executor === 'ort-qdq' ? q : buildEmulationModel(prepared, ls, target),
+      samples,
+      samplerReport,
+      tiers,
+      methods,
+      layers,
+      estimate,
+      biasCorrection,
+      skipped: plan.skipped,
+      importReport: undefined as PipelineResult['imported'],
+      ...chosen,
     };
   };
-  let chosen = modelsOf(corrected ?? uncorrected);
-  let estimate = await estimateOf('estimate', chosen.emulation);
-  let biasCorrection: BiasCorrectionChoice = { mode: biasMode, applied: corrected !== undefined };
-  if (biasMode === 'auto' && corrected) {
-    const without = modelsOf(uncorrected);
-    const withoutEstimate = await estimateOf('estimate-uncorrected', without.emulation);
-    // Ties keep the model unchanged: the correction has to earn its place.
-    const applied = estimate.lossPoints < withoutEstimate.lossPoints;
-    biasCorrection = {
-      mode: 'auto',
-      applied,
-      estimatedLossPoints: {
-        corrected: estimate.lossPoints,
-        uncorrected: withoutEstimate.lossPoints,
-      },
+  // An imported quantization (core/import): no calibration data is read; the framework's
+  // parameters go onto the target, and the estimate still predicts their loss.
+  const imported = async () => {
+    if (!recipe.imported || !inputs.imported)
+      throw new RangeError(
+        recipe.imported
+          ? 'the recipe imports a quantized model (imported.model) but its bytes were not given'
+          : 'an imported model was given but the recipe does not import one (imported.model)',
+      );
+    const foreign = importQdq(decodeModel(inputs.imported));
+    const placed = quantizeImported(foreign, target);
+    const chosen = { qdq: placed.qdq, emulation: placed.emulation };
+    return {
+      samples: [] as number[],
+      samplerReport: undefined as unknown,
+      tiers: undefined as LayerTier[] | undefined,
+      methods: {} as PipelineResult['methods'],
+      layers: placed.layers,
+      estimate: await estimateOf('estimate', placed.emulation),
+      biasCorrection: { mode: false, applied: false } as BiasCorrectionChoice,
+      skipped: placed.skipped,
+      importReport: {
+        producer: foreign.producer,
+        layers: placed.report,
+      } as PipelineResult['imported'],
+      ...chosen,
     };
-    if (!applied) {
-      chosen = without;
-      estimate = withoutEstimate;
-    }
-  }
-  layers = biasCorrection.applied ? corrected! : uncorrected;
-  const { qdq, emulation } = chosen;
+  };
+  const calibrated = inputs.imported || recipe.imported ? await imported() : await calibrate();
+  const { samples, samplerReport, tiers, methods, estimate, biasCorrection, qdq, emulation } =
+    calibrated;
+  const layers = calibrated.layers;
   const emulationBytes = encodeModel(emulation);
 
   // 8. fidelity (L3): the emulation model against the scalar reference kernels, bit for bit,
@@ -682,14 +741,19 @@ export async function runPipeline<L, P>(
     task: task.manifest.id,
     target: target.id,
     recipe,
-    calibration: { samples, sampler, ...(samplerReport ? { report: samplerReport } : {}) },
+    calibration: {
+      samples,
+      sampler: calibrated.importReport ? 'imported' : sampler,
+      ...(samplerReport ? { report: samplerReport } : {}),
+    },
     layers,
     methods,
     ...(tiers ? { sensitivity: tiers } : {}),
     estimate,
     biasCorrection,
     fidelity,
-    skipped: plan.skipped,
+    skipped: calibrated.skipped,
+    ...(calibrated.importReport ? { imported: calibrated.importReport } : {}),
     emulation,
     qdq,
     phases,

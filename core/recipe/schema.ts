@@ -215,6 +215,20 @@ export const RecipeSchema = z
       .strict()
       .optional(),
     /**
+     * Cross-framework quantization (core/import): a QDQ ONNX model another framework quantized
+     * (PyTorch, ONNX Runtime, TensorRT's toolkit), its sha256 (hex) as uploaded with
+     * `POST /api/v1/models?task=<id>&format=qdq` (or `cann-quant submit --qdq <file>`). Its
+     * scales replace calibration: the calibration, sensitivity, strategies, format and layers
+     * fields are not used. `producer` names the framework for the leaderboard.
+     */
+    imported: z
+      .object({
+        model: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lowercase hex'),
+        producer: z.string().min(1).max(100).optional(),
+      })
+      .strict()
+      .optional(),
+    /**
      * A QAT model (`cann-quant train`) scored instead of the task's model: its sha256 (hex) as
      * uploaded with `POST /api/v1/models?task=<id>` (or `cann-quant submit --qat <dir>`), and
      * the training's stages from its stage log (the L4.stages evidence).
@@ -237,7 +251,15 @@ export const RecipeSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.imported && r.qat)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['imported'],
+        message: 'an imported quantization and a QAT model are two submissions (give one)',
+      });
+  });
 
 /**
  * The recipe without its stress tests: runs that only reproduce or compare a primary run (the

@@ -215,6 +215,14 @@ const CHECKS: Record<CheckId, (e: Evidence) => Partial5> = {
   },
   'L2.samples': (e) => {
     const { samples, split } = e.calibration;
+    if (e.calibration.sampler === 'imported')
+      return {
+        pass: false,
+        value: 0,
+        threshold: `<= ${THRESHOLDS.l2MaxSamples} samples from the calibration split`,
+        evidence: `run ${e.runId}: no sample phase (recipe.imported)`,
+        why: "the scales were imported from another framework's quantization: no calibration ran here",
+      };
     const pass = samples <= THRESHOLDS.l2MaxSamples && split === 'calibration';
     return {
       pass,

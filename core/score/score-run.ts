@@ -7,6 +7,7 @@
 import type { MetricComparison } from '../evaluate/evaluate.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import { getTarget } from '../formats/targets.ts';
+import { importQdq } from '../import/qdq.ts';
 import { decodeModel } from '../onnx/index.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 import { prepareModel } from '../quantize/prepare.ts';
@@ -48,6 +49,11 @@ export interface MeasuredSpeedup {
 export interface ScoreRunOptions {
   /** The task's FP32 ONNX model (bytes). */
   model: Uint8Array;
+  /**
+   * The QDQ model of an imported quantization (recipe.imported): the performance model reads
+   * its float graph, whose layer names the run's layers carry. Required for such runs.
+   */
+  imported?: Uint8Array;
   /** Size of the task's full evaluation split (manifest). */
   evaluationSplitSize: number;
   /** Id of this run (evidence strings cite it). */
@@ -119,7 +125,12 @@ export function tierCounts(r: Pick<PipelineResult, 'methods'>): Record<string, n
 export async function scoreRun(result: PipelineResult, opts: ScoreRunOptions): Promise<ScoredRun> {
   if (!result.evaluation) throw new Error('scoreRun needs a validated run (evaluation missing)');
   const target = getTarget(result.target);
-  const prepared = prepareModel(decodeModel(opts.model), target);
+  if (result.imported && !opts.imported)
+    throw new Error('scoreRun: the run imported a quantized model; pass its bytes as `imported`');
+  const source = result.imported
+    ? importQdq(decodeModel(opts.imported!)).model
+    : decodeModel(opts.model);
+  const prepared = prepareModel(source, target);
   const perf = perfModel(prepared.model, await inferShapes(prepared.model), target, {
     quantized: prepared.layers.filter((l) => result.layers.some((q) => q.name === l.name)),
   });
