@@ -89,6 +89,42 @@ describe('pipeline shard invariance (smoke-fmnist, ascend310)', () => {
   }, 600_000);
 });
 
+describe('an imported quantization (recipe.imported; smoke-fmnist, ascend310)', () => {
+  it("the run's own QDQ export imported back: the same integers and metric, for 1 and 7 shards and by replay", async () => {
+    const inputs = await smokeInputs();
+    const one = await smokeOneShard();
+    const qdq = encodeModel(one.qdq);
+    const model = createHash('sha256').update(qdq).digest('hex');
+    const recipe = { ...inputs.recipe, imported: { model } };
+    const imported = { ...inputs, recipe, imported: qdq };
+    const a = await runPipeline(imported, { shards: 1 });
+    // No calibration phase ran: the reference pass, then the estimate, fidelity and validate.
+    expect(a.phases.map((p) => p.phase)).toEqual(['reference', 'estimate', 'fidelity', 'validate']);
+    expect(a.calibration).toEqual({ samples: [], sampler: 'imported' });
+    expect(a.imported!.layers.map((l) => [l.activation.mapping, l.weight.mapping])).toEqual(
+      one.layers.map(() => ['exact', 'exact']),
+    );
+    for (const [i, l] of one.layers.entries()) {
+      expect(a.layers[i]!.weight.q).toEqual(l.weight.q);
+      expect(a.layers[i]!.bias).toEqual(l.bias);
+    }
+    // Scales went through the file as float32: Ascend 310's fp16 arithmetic rounds them the
+    // same way, so the predictions and the metric are the calibrated run's.
+    expect(a.evaluation!.int8).toEqual(one.evaluation!.int8);
+    expect(a.fidelity!.mismatches).toBe(0);
+    const seven = await runPipeline(imported, { shards: 7, executor: reverseExecutor });
+    const replayed = await runByReplay(imported, { shards: 3 }, (n) =>
+      Array.from({ length: n }, (_, i) => n - 1 - i),
+    );
+    expect(fingerprint(seven)).toBe(fingerprint(a));
+    expect(fingerprint(replayed)).toBe(fingerprint(a));
+    // The recipe and the bytes go together.
+    await expect(runPipeline({ ...inputs, recipe }, { shards: 1 })).rejects.toThrow(
+      'the recipe imports a quantized model (imported.model) but its bytes were not given',
+    );
+  }, 600_000);
+});
+
 describe('ranges sized by the bytes of a prediction (smoke-fmnist, ascend310)', () => {
   it('shortens the reference, estimate and validate ranges, with the same results', async () => {
     const inputs = await smokeInputs();
