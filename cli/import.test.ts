@@ -3,14 +3,22 @@
  * on the targets, from the command line (full-split numbers: bench/results/import-2026-11-29.md).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeModel } from '../core/onnx/index.ts';
+import { spreadIndices } from '../core/calibrate/sampler.ts';
+import { predictModel } from '../core/evaluate/evaluate.ts';
+import { getTarget } from '../core/formats/targets.ts';
+import { decodeModel, encodeModel } from '../core/onnx/index.ts';
+import { quantizeModel } from '../core/quantize/quantize.ts';
+import { getTask } from '../zoo/registry.ts';
 import type { ImportResult } from './commands/import.ts';
+import { nodeDataSource } from './data-source.ts';
+import { useNodeRuntime } from './runtime-node.ts';
+import { readTaskModel } from './zoo-files.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -115,4 +123,55 @@ describe('cann-quant import', () => {
       /takes \[input\] and gives \[logits\]; task spam-transformer's model takes/,
     );
   });
+});
+
+describe('cann-quant score --qdq', () => {
+  it('scores an imported quantization like any recipe: no calibration, level L1, its producer named', async () => {
+    // A QDQ file: smoke-fmnist quantized by cann-quant itself for Ascend 310 (any producer's
+    // file is read the same way).
+    const task = getTask('smoke-fmnist');
+    const calibration = await task.load(nodeDataSource(), 'calibration');
+    useNodeRuntime();
+    const q = await quantizeModel(decodeModel(await readTaskModel(task.manifest)), calibration, {
+      target: getTarget('ascend310'),
+      samples: { indices: spreadIndices(calibration.size, 50) },
+    });
+    const file = join(dir, 'smoke.qdq.onnx');
+    writeFileSync(file, encodeModel(q.qdq));
+    const env = { ...process.env, CANN_QUANT_IMPORTS_DIR: join(dir, 'store') };
+    const args = ['score', '--task', 'smoke-fmnist', '--qdq', file, '--no-measure', '--json'];
+    const { stdout } = await run(process.execPath, [BIN, ...args, '--workers', '1'], { env });
+    const r = JSON.parse(stdout);
+    expect(r.imported.producer).toBe('cann-quant');
+    expect(r.recipe).toBe(`qdq-${r.imported.model.slice(0, 12)}:smoke-fmnist:ascend310`);
+    expect(r.calibration_samples).toBe(0);
+    expect(r.quantized_layers).toBe(3);
+    expect(r.level).toBe(1);
+    const check = (id: string) => r.checks.find((k: { id: string }) => k.id === id);
+    expect(check('L1.reproducible').pass).toBe(true);
+    expect(check('L3.fidelity').pass).toBe(true);
+    expect(check('L2.samples').why).toBe(
+      "the scales were imported from another framework's quantization: no calibration ran here",
+    );
+    // The file's integers ran: the INT8 metric is the one of the quantization it was exported
+    // from, evaluated here directly.
+    expect(r.fp32).toBe(0.885);
+    const evaluation = await task.load(nodeDataSource(), 'evaluation');
+    const direct = task.score(
+      await predictModel(task, encodeModel(q.emulation), evaluation),
+      evaluation.labels,
+    );
+    expect(r.int8).toBe(direct.top1);
+    // A float file is refused in one line.
+    const bad = await run(
+      process.execPath,
+      [BIN, 'score', '--task', 'smoke-fmnist', '--qdq', FLOAT],
+      { env },
+    ).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(bad?.code).toBe(2);
+    expect(bad?.stderr).toMatch(/no QuantizeLinear\/DequantizeLinear found: this is a float model/);
+  }, 300_000);
 });

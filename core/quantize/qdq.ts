@@ -40,6 +40,10 @@ export function buildQdqModel(
   outputParams?: OutputParams,
 ): ModelProto {
   const model = clone(ModelProtoSchema, prepared.model);
+  // The QDQ model is this tool's product and names it as its producer (cann-quant import reads
+  // a file's producer as the framework that quantized it).
+  model.producerName = 'cann-quant';
+  model.producerVersion = '';
   const graph = model.graph!;
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
