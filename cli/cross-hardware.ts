@@ -18,6 +18,7 @@ import type { MeasuredSpeedup } from '../core/score/score-run.ts';
 import { getTask } from '../zoo/registry.ts';
 import { runRecipe } from './commands/score.ts';
 import { nodeDataSource } from './data-source.ts';
+import { readImported } from './imported-store.ts';
 import { measureSpeedup } from './measure.ts';
 import { readTaskModel } from './zoo-files.ts';
 
@@ -69,6 +70,10 @@ export async function runCrossHardware(
           { ...(opts.repeats ? { repeats: opts.repeats } : {}) },
         )
       : undefined;
-  const report = await crossHardware(runs, model, measured ? { measured } : {});
+  const imported = recipe.imported ? await readImported(recipe.imported.model) : undefined;
+  const report = await crossHardware(runs, model, {
+    ...(measured ? { measured } : {}),
+    ...(imported ? { imported } : {}),
+  });
   return { report, runs, ...(measured ? { measured } : {}) };
 }

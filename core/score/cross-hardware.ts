@@ -5,14 +5,13 @@
  * runs the pipelines and hands the results over; the service can do the same.
  */
 import { getTarget, type Target, type TargetId } from '../formats/targets.ts';
-import { decodeModel } from '../onnx/index.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 import { prepareModel } from '../quantize/prepare.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { type Evidence, THRESHOLDS } from './checks.ts';
 import { type PerfReport, perfModel } from './perf-model.ts';
 import { sig3 } from './qqi.ts';
-import type { MeasuredSpeedup } from './score-run.ts';
+import { layerSourceModel, type MeasuredSpeedup } from './score-run.ts';
 import { inferShapes } from './shapes.ts';
 
 /**
@@ -127,14 +126,15 @@ function modelledColumns(perf: PerfReport, t: Target): CrossHardwareRow['modelle
 
 /**
  * Builds the table from one validated run per target (any order; rows follow CROSS_TARGETS).
- * `model` is the task's FP32 model; `measured` the timed cpu-wasm speed-up, if any.
+ * `model` is the task's FP32 model (`imported`: the QDQ file of an imported quantization);
+ * `measured` the timed cpu-wasm speed-up, if any.
  */
 export async function crossHardware(
   runs: readonly { run: PipelineResult; runId: string }[],
   model: Uint8Array,
-  opts: { measured?: MeasuredSpeedup } = {},
+  opts: { measured?: MeasuredSpeedup; imported?: Uint8Array } = {},
 ): Promise<CrossHardwareReport> {
-  const fp32 = decodeModel(model);
+  const fp32 = layerSourceModel(runs[0]?.run ?? {}, model, opts.imported);
   const rows: CrossHardwareRow[] = [];
   const order = [
     ...CROSS_TARGETS,

@@ -8,6 +8,7 @@ import type { MetricComparison } from '../evaluate/evaluate.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import { getTarget } from '../formats/targets.ts';
 import { importQdq } from '../import/qdq.ts';
+import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel } from '../onnx/index.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 import { prepareModel } from '../quantize/prepare.ts';
@@ -43,6 +44,22 @@ export interface MeasuredSpeedup {
   batch: number;
   /** Where it ran (e.g. CPU model, core count, load average). */
   machine: string;
+}
+
+/**
+ * The float model whose layer names a run's layers carry: the task's model, or for an imported
+ * quantization (recipe.imported) the float graph of the imported QDQ file (core/import), whose
+ * nodes the framework named. Performance models, heatmaps and cross-hardware rows read it.
+ */
+export function layerSourceModel(
+  result: Pick<PipelineResult, 'imported'>,
+  model: Uint8Array,
+  imported?: Uint8Array,
+): ModelProto {
+  if (!result.imported) return decodeModel(model);
+  if (!imported)
+    throw new Error('the run imported a quantized model: its bytes are needed (`imported`)');
+  return importQdq(decodeModel(imported)).model;
 }
 
 /** Options of {@link scoreRun}. */
@@ -125,12 +142,7 @@ export function tierCounts(r: Pick<PipelineResult, 'methods'>): Record<string, n
 export async function scoreRun(result: PipelineResult, opts: ScoreRunOptions): Promise<ScoredRun> {
   if (!result.evaluation) throw new Error('scoreRun needs a validated run (evaluation missing)');
   const target = getTarget(result.target);
-  if (result.imported && !opts.imported)
-    throw new Error('scoreRun: the run imported a quantized model; pass its bytes as `imported`');
-  const source = result.imported
-    ? importQdq(decodeModel(opts.imported!)).model
-    : decodeModel(opts.model);
-  const prepared = prepareModel(source, target);
+  const prepared = prepareModel(layerSourceModel(result, opts.model, opts.imported), target);
   const perf = perfModel(prepared.model, await inferShapes(prepared.model), target, {
     quantized: prepared.layers.filter((l) => result.layers.some((q) => q.name === l.name)),
   });
@@ -241,6 +253,11 @@ export interface RunReport {
     all: { fp32: Record<string, number>; int8: Record<string, number> };
   };
   calibration: { samples: number; sampler: string; parameterSets: number };
+  /**
+   * An imported quantization (recipe.imported): the framework that made it, and per layer how
+   * its parameters became the target's. Absent for calibrated runs.
+   */
+  imported?: PipelineResult['imported'];
   tiers: Record<string, number>;
   layers: RunReportLayer[];
   floatLayers: { name: string; opType: string; reason: string }[];
@@ -333,6 +350,7 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
       sampler: result.calibration.sampler,
       parameterSets: parameterSets(result),
     },
+    ...(result.imported ? { imported: result.imported } : {}),
     tiers: tierCounts(result),
     layers: result.layers.map((l) => {
       const m = result.methods[l.name];
@@ -341,7 +359,7 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
         name: l.name,
         kind: l.kind,
         tier: m?.tier ?? null,
-        method: m?.method ?? 'unknown',
+        method: m?.method ?? (result.imported ? 'imported' : 'unknown'),
         percentile: m?.percentile ?? null,
         activation: {
           scale: l.act.scale,

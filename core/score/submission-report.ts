@@ -8,11 +8,16 @@ import { compareMetric } from '../evaluate/evaluate.ts';
 import { type LayerErrorReport, measureLayerErrors } from '../evaluate/layer-errors.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
 import type { StressReport } from '../evaluate/stress.ts';
-import { decodeModel } from '../onnx/index.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { type CrossHardwareReport, crossHardwareEvidence } from './cross-hardware.ts';
-import { type RunReport, runReport, type ScoredRun, scoreRun } from './score-run.ts';
+import {
+  layerSourceModel,
+  type RunReport,
+  runReport,
+  type ScoredRun,
+  scoreRun,
+} from './score-run.ts';
 
 /** Evaluation samples behind a submission's per-layer error heatmap. */
 export const HEATMAP_SAMPLES = 200;
@@ -84,6 +89,8 @@ export interface SubmissionReportInputs {
   crossHardware?: CrossHardwareReport;
   /** Present for a QAT submission: `model` is then the QAT model's bytes. */
   qat?: QatInputs;
+  /** The QDQ file of an imported quantization (recipe.imported). */
+  imported?: Uint8Array;
 }
 
 /**
@@ -129,6 +136,7 @@ export async function buildSubmissionReport(
       : undefined;
   const scored = await scoreRun(result, {
     model: i.model,
+    ...(i.imported ? { imported: i.imported } : {}),
     evaluationSplitSize: i.evaluationSplitSize,
     runId: i.primary.runId,
     ...(i.reproduction && second ? { second, secondRunId: i.reproduction.runId } : {}),
@@ -142,7 +150,7 @@ export async function buildSubmissionReport(
   const layerErrors =
     result.layers.length > 0
       ? await measureLayerErrors(
-          decodeModel(i.model),
+          layerSourceModel(result, i.model, i.imported),
           result.emulation,
           result.layers.map((l) => ({ name: l.name, output: l.output })),
           i.evaluation,

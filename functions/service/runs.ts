@@ -88,11 +88,15 @@ async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> 
   // A QAT submission runs its uploaded model (content-addressed) with bias correction off; its
   // PTQ run carries the recipe without `qat` and runs the task's model.
   const modelKey = recipe.qat ? `blobs/${recipe.qat.model}` : t.modelKey;
-  const [model, calibManifest, evalManifest, labels] = await Promise.all([
+  // An imported quantization (recipe.imported) runs the task's model for FP32 and the uploaded
+  // QDQ file's parameters on the target (core/import).
+  const importedKey = recipe.imported ? `blobs/${recipe.imported.model}` : undefined;
+  const [model, calibManifest, evalManifest, labels, imported] = await Promise.all([
     blobs.get(modelKey, () => store.get(modelKey)),
     blobs.get(t.calibrationKey, () => getJson<SplitManifest>(store, t.calibrationKey)),
     blobs.get(t.evaluationKey, () => getJson<SplitManifest>(store, t.evaluationKey)),
     blobs.get(t.labelsKey, async () => decodeShardOutput(await store.get(t.labelsKey))),
+    importedKey ? blobs.get(importedKey, () => store.get(importedKey)) : undefined,
   ]);
   return {
     run: row.runs,
@@ -110,6 +114,7 @@ async function runContext(env: Env, db: Db, runId: string): Promise<RunContext> 
       model,
       calibration: storedSplit(calibManifest, store),
       evaluation: { ...storedSplit(evalManifest, store), labels },
+      ...(imported ? { imported } : {}),
     },
   };
 }
@@ -425,7 +430,11 @@ export async function finalize(env: Env, submissionId: string): Promise<void> {
   const manifest = ctx.taskRow.manifest as TaskManifest;
   const crossTable =
     crossRuns.length > 0
-      ? await crossHardware([{ runId: primaryRow.id, run: result }, ...crossRuns], ctx.inputs.model)
+      ? await crossHardware(
+          [{ runId: primaryRow.id, run: result }, ...crossRuns],
+          ctx.inputs.model,
+          ctx.inputs.imported ? { imported: ctx.inputs.imported } : {},
+        )
       : null;
   const { stored, scored } = await buildSubmissionReport({
     ...(crossTable ? { crossHardware: crossTable } : {}),
@@ -436,6 +445,7 @@ export async function finalize(env: Env, submissionId: string): Promise<void> {
       recipeHash: sub.recipeHash,
     },
     model: ctx.inputs.model,
+    ...(ctx.inputs.imported ? { imported: ctx.inputs.imported } : {}),
     evaluationSplitSize: manifest.splits.evaluation.size,
     calibration: ctx.inputs.calibration,
     evaluation: ctx.inputs.evaluation,
