@@ -49,6 +49,7 @@ describe('cann-quant import', () => {
       '1000',
     )) as ImportResult;
     expect(ascend.producer).toBe('pytorch 1.13.0');
+    expect(ascend.same_model).toEqual({ same: true, matched: 8, layers: 8 });
     expect(ascend.samples).toBe(1000);
     expect(ascend.metric).toBe('top1');
     // Measured values (this code, this model, these 1,000 images).
@@ -173,5 +174,18 @@ describe('cann-quant score --qdq', () => {
     );
     expect(bad?.code).toBe(2);
     expect(bad?.stderr).toMatch(/no QuantizeLinear\/DequantizeLinear found: this is a float model/);
+    // Another network's quantization: its INT8 metric against smoke-fmnist's FP32 means nothing.
+    const other = await run(
+      process.execPath,
+      [BIN, 'score', '--task', 'smoke-fmnist', '--qdq', QDQ],
+      { env },
+    ).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(other?.code).toBe(2);
+    expect(other?.stderr.trim()).toBe(
+      `cann-quant: ${QDQ} is not smoke-fmnist's model: no imported layer is a conv [8x1x3x3] like /features/features.0/Conv`,
+    );
   }, 300_000);
 });

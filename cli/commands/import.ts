@@ -11,7 +11,12 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { compareMetric, predictModel } from '../../core/evaluate/evaluate.ts';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
-import { type ImportedLayer, quantizeImported } from '../../core/import/layers.ts';
+import {
+  type ImportedLayer,
+  quantizeImported,
+  type SameModel,
+  sameTaskModel,
+} from '../../core/import/layers.ts';
 import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
 import {
   decodeModel,
@@ -57,6 +62,8 @@ export interface ImportResult {
   producer: string;
   removed: { quantizeLinear: number; dequantizeLinear: number };
   task?: string;
+  /** Whether the file quantizes the task's model (its loss is against that model's FP32). */
+  same_model?: SameModel;
   metric?: string;
   samples?: number;
   fp32?: number;
@@ -155,6 +162,7 @@ export function registerImport(program: Command): void {
         }
         const taskModel = await readTaskModel(task.manifest);
         checkInterface(model, decodeModel(taskModel), o.task, o.model);
+        result.same_model = sameTaskModel(decodeModel(taskModel), imported, getTarget(targets[0]!));
         const split = await task.load(nodeDataSource(), 'evaluation');
         useNodeRuntime();
         const end = Math.min(split.size, o.limit ?? split.size);
@@ -200,6 +208,10 @@ function human(r: ImportResult, o: ImportCliOptions): string {
   const lines = [
     `model ${r.model} (${r.producer || 'producer not named'}): ${r.removed.quantizeLinear} QuantizeLinear and ${r.removed.dequantizeLinear} DequantizeLinear read; the framework's scales are used as they are, nothing is calibrated`,
   ];
+  if (r.same_model && !r.same_model.same)
+    lines.push(
+      `warning: this is not ${r.task}'s model (${r.same_model.why}): its loss against ${r.task}'s FP32 means little`,
+    );
   if (r.task)
     lines.push(
       `task ${r.task}, ${r.samples} evaluation samples: ${r.metric} FP32 ${r.fp32!.toFixed(4)}, as exported (onnxruntime, QDQ in float) ${r.as_exported!.toFixed(4)} (${pts(100 * (r.as_exported! - r.fp32!))} points)`,

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
+import { sameTaskModel } from '../../core/import/layers.ts';
 import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
 import { decodeModel, encodeModel, isOnnxFormatError } from '../../core/onnx/index.ts';
 import type { PipelineResult } from '../../core/pipeline/run.ts';
@@ -139,13 +140,24 @@ export async function withImportedModel(recipe: Recipe, file: string): Promise<R
   if (!st) throw new CliError(`model file '${file}' does not exist`, 2);
   if (!st.isFile()) throw new CliError(`model '${file}' is not a file`, 2);
   const bytes = new Uint8Array(await readFile(file));
-  let producer: string;
+  let imported: ReturnType<typeof importQdq>;
   try {
-    producer = importQdq(decodeModel(bytes)).producer;
+    imported = importQdq(decodeModel(bytes));
   } catch (err) {
     if (err instanceof QdqImportError || isOnnxFormatError(err))
       throw new CliError(`${file}: ${(err as Error).message}`, 2);
     throw err;
+  }
+  const { producer } = imported;
+  // Its INT8 metric is compared with the task model's FP32 one: it has to be that model.
+  const task = findTask(recipe.task);
+  if (task) {
+    const same = sameTaskModel(
+      decodeModel(await readTaskModel(task.manifest)),
+      imported,
+      getTarget(recipe.target),
+    );
+    if (!same.same) throw new CliError(`${file} is not ${recipe.task}'s model: ${same.why}`, 2);
   }
   const model = await storeImported(bytes);
   return { ...recipe, imported: { model, ...(producer ? { producer } : {}) } };

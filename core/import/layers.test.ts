@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getTarget } from '../formats/targets.ts';
+import { decodeModel } from '../onnx/index.ts';
+import { tensorFromProto, tensorToProto } from '../onnx/tensor.ts';
+import { ZOO_DIR } from '../onnx/testing.ts';
 import type { LayerCandidate } from '../quantize/prepare.ts';
-import { mapActivation, mapWeight } from './layers.ts';
+import { mapActivation, mapWeight, sameTaskModel } from './layers.ts';
+import { importQdq } from './qdq.ts';
 
 const ascend310 = getTarget('ascend310').activations; // int8 asymmetric
 const ascend310p = getTarget('ascend310p').activations; // int8 symmetric
@@ -115,5 +120,46 @@ describe('mapWeight', () => {
     // a weight the framework left in float
     const none = mapWeight(candidate(deq), undefined, getTarget('ascend310').weights);
     expect([none.foreign, none.mapping]).toEqual(['float', 'refit']);
+  });
+});
+
+describe('sameTaskModel (the PyTorch quantization of fmnist-resnet)', () => {
+  const read = (p: string) => decodeModel(new Uint8Array(readFileSync(`${ZOO_DIR}/${p}`)));
+  const imp = importQdq(read('fmnist-resnet/pytorch-ptq/model.onnx'));
+  const target = getTarget('ascend310');
+
+  it("matches every layer of the task's model: within half a quantization step after BN folding", () => {
+    expect(sameTaskModel(read('fmnist-resnet/model.onnx'), imp, target)).toEqual({
+      same: true,
+      matched: 8,
+      layers: 8,
+    });
+  });
+
+  it('tells another network, or the same one with changed weights', () => {
+    expect(sameTaskModel(read('smoke-fmnist/model.onnx'), imp, target)).toEqual({
+      same: false,
+      matched: 0,
+      layers: 3,
+      why: 'no imported layer is a conv [8x1x3x3] like /features/features.0/Conv',
+    });
+    // The task's classifier weights 2% larger: more than rounding moves them.
+    const changed = read('fmnist-resnet/model.onnx');
+    const fc = changed.graph!.initializer.find((t) => t.name === 'fc.weight')!;
+    const w = tensorFromProto(fc).data as Float32Array;
+    const scaled = tensorToProto('fc.weight', {
+      type: 'float32',
+      dims: [10, 128],
+      data: w.map((v) => v * 1.02),
+    });
+    changed.graph!.initializer = changed.graph!.initializer.map((t) =>
+      t.name === 'fc.weight' ? scaled : t,
+    );
+    const r = sameTaskModel(changed, imp, target);
+    expect(r.same).toBe(false);
+    expect(r.matched).toBe(7);
+    expect(r.why).toMatch(
+      /^no imported gemm \[10x128\] layer has \/fc\/Gemm's weights \(the closest is \d+\.\d quantization steps away; at most 0\.5 is rounding\)$/,
+    );
   });
 });

@@ -275,3 +275,81 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
     target.executor === 'ort-qdq' ? qdq : buildEmulationModel(prepared, layers, target);
   return { target: target.id, prepared, layers, skipped, report, emulation, qdq };
 }
+
+/** Whether an imported quantization is of the task's model (see {@link sameTaskModel}). */
+export interface SameModel {
+  same: boolean;
+  /** Task layers each matched by one imported layer. */
+  matched: number;
+  layers: number;
+  /** Why not, naming the first layer that does not match. */
+  why?: string;
+}
+
+/**
+ * Whether an imported QDQ model quantizes the task's model: the benchmark compares its INT8
+ * metric with the task model's FP32 one, which means nothing for another network. Both models
+ * are prepared for the target (BatchNorm folded, as exporters fold it), and every weighted layer
+ * of the task must have an imported layer of the same kind and weight shape whose dequantized
+ * weights lie within half a quantization step of the task's (what rounding to the framework's
+ * grid moves them at most), and no imported layer may be left over. Layers are matched in any
+ * order, since exporters order and name nodes their own way.
+ */
+export function sameTaskModel(task: ModelProto, imp: QdqImport, target: Target): SameModel {
+  const ours = prepareModel(task, target).layers;
+  const theirs = prepareModel(imp.model, target).layers;
+  const used = new Set<number>();
+  const shape = (c: LayerCandidate) => `${c.kind} [${c.weight.dims.join('x')}]`;
+  let worst = '';
+  for (const t of ours) {
+    let found = -1;
+    let closest = Number.POSITIVE_INFINITY;
+    for (const [j, c] of theirs.entries()) {
+      if (used.has(j) || shape(c) !== shape(t)) continue;
+      const steps = weightSteps(t, c, imp.weights.get(weightInput(c)));
+      if (steps <= 0.5 + 1e-3) {
+        found = j;
+        break;
+      }
+      closest = Math.min(closest, steps);
+    }
+    if (found < 0) {
+      worst = Number.isFinite(closest)
+        ? `no imported ${shape(t)} layer has ${t.name}'s weights (the closest is ${closest.toFixed(1)} quantization steps away; at most 0.5 is rounding)`
+        : `no imported layer is a ${shape(t)} like ${t.name}`;
+      return { same: false, matched: used.size, layers: ours.length, why: worst };
+    }
+    used.add(found);
+  }
+  if (theirs.length > ours.length)
+    return {
+      same: false,
+      matched: used.size,
+      layers: ours.length,
+      why: `the imported model has ${theirs.length} weighted layers, the task's ${ours.length}`,
+    };
+  return { same: true, matched: used.size, layers: ours.length };
+}
+
+/**
+ * The largest distance between two layers' weights in quantization steps of the imported
+ * weight's scale per output channel (a float weight the framework left unquantized: in units
+ * of 1e-5 of its largest magnitude, so that only float rounding passes).
+ */
+function weightSteps(task: LayerCandidate, imported: LayerCandidate, f: ForeignWeight | undefined) {
+  const channels = task.weight.dims[task.weight.axis]!;
+  let inner = 1;
+  for (let i = task.weight.axis + 1; i < task.weight.dims.length; i++)
+    inner *= task.weight.dims[i]!;
+  let largest = 0;
+  for (const v of imported.weight.data) largest = Math.max(largest, Math.abs(v));
+  const step = (ch: number) =>
+    f ? f.scales[f.scales.length === 1 ? 0 : ch]! : Math.max(1e-5 * largest, 1e-30);
+  let worst = 0;
+  for (let i = 0; i < task.weight.data.length; i++) {
+    const ch = Math.floor(i / inner) % channels;
+    const d = Math.abs(task.weight.data[i]! - imported.weight.data[i]!) / step(ch);
+    if (d > worst) worst = d;
+  }
+  return worst;
+}
