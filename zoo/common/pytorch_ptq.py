@@ -1,13 +1,13 @@
-"""A quantized model from another framework: PyTorch's own post-training quantization of the
-fmnist-resnet task model, exported as a QDQ ONNX file for `cann-quant import`.
+"""A quantized model from another framework: PyTorch's own post-training quantization of a
+Fashion-MNIST task model, exported as a QDQ ONNX file for `cann-quant import` / `score --qdq`.
 
-Run from the repository root: /usr/bin/python3 zoo/fmnist-resnet/pytorch-ptq/ptq.py
-Needs Debian's python3-torch 1.13 and python3-onnx (docs: ../shared environment notes).
-Writes zoo/fmnist-resnet/pytorch-ptq/model.onnx and ptq.json.
+Run from the repository root: /usr/bin/python3 zoo/common/pytorch_ptq.py <task>
+(task: fmnist-resnet, smoke-fmnist or fmnist-mobilenet). Needs Debian's python3-torch 1.13 and
+python3-onnx. Writes zoo/<task>/pytorch-ptq/model.onnx and ptq.json.
 
 What it does, all with PyTorch's own tools (torch.ao.quantization, FX graph mode):
-1. rebuilds the task's network (zoo/fmnist-resnet/train.py) and loads the weights of the
-   committed zoo/fmnist-resnet/model.onnx, so the float model is the task's, bit for bit;
+1. rebuilds the task's network (zoo/<task>/train.py) and loads the weights of the committed
+   zoo/<task>/model.onnx, so the float model is the task's, bit for bit;
 2. prepare_fx with a QConfig of PyTorch's standard observers: HistogramObserver for activations
    (quint8, asymmetric, full 8-bit range: reduce_range off so the ONNX scales mean what they say)
    and the per-channel symmetric MinMax observer for weights (qint8); conv + BN + ReLU fused;
@@ -32,10 +32,13 @@ from torch.ao.quantization import QConfig, QConfigMapping
 from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
 from torch.ao.quantization.quantize_fx import convert_fx, convert_to_reference_fx, prepare_fx
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TASK_DIR = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(TASK_DIR, "..", "common"))
+COMMON = os.path.dirname(os.path.abspath(__file__))
+ZOO = os.path.dirname(COMMON)
+sys.path.insert(0, COMMON)
 import trainer  # noqa: E402
+
+# The network class of each task's training script.
+NETWORKS = {"fmnist-resnet": "ResNet", "smoke-fmnist": "SmokeCnn", "fmnist-mobilenet": "MobileNetV2"}
 
 SEED = 20261129
 CALIBRATION_IMAGES = 512
@@ -44,11 +47,11 @@ OPSET = 13
 ENGINE = "onednn"
 
 
-def task_network():
-    spec = importlib.util.spec_from_file_location("fmnist_resnet_train", os.path.join(TASK_DIR, "train.py"))
+def task_network(task):
+    spec = importlib.util.spec_from_file_location("task_train", os.path.join(ZOO, task, "train.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.ResNet()
+    return getattr(module, NETWORKS[task])()
 
 
 def load_onnx_weights(model, path):
@@ -91,13 +94,21 @@ def top1(model, images, labels):
 
 
 def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in NETWORKS:
+        raise SystemExit(f"usage: pytorch_ptq.py <{'|'.join(NETWORKS)}>")
+    task = sys.argv[1]
+    here = os.path.join(ZOO, task, "pytorch-ptq")
+    os.makedirs(here, exist_ok=True)
     trainer.setup(SEED)
     started = time.time()
-    task_model = os.path.join(TASK_DIR, "model.onnx")
-    float_model = load_onnx_weights(task_network(), task_model).eval()
+    task_model = os.path.join(ZOO, task, "model.onnx")
+    float_model = load_onnx_weights(task_network(task), task_model).eval()
     data = trainer.load_data()
     calib_images, _ = data["heldout"]
-    test_images, test_labels = data["test"]
+    # The task's evaluation split: the first `size` t10k images (all 10,000 but for smoke-fmnist).
+    with open(os.path.join(ZOO, task, "task.json")) as f:
+        count = json.load(f)["splits"]["evaluation"]["size"]
+    test_images, test_labels = (a[:count] for a in data["test"])
     fp32_top1, fp32_sha = top1(float_model, test_images, test_labels)
 
     torch.backends.quantized.engine = ENGINE
@@ -112,7 +123,7 @@ def main():
     reference_top1, reference_sha = top1(reference, test_images, test_labels)
     engine_top1, engine_sha = top1(engine, test_images, test_labels)
 
-    out = os.path.join(HERE, "model.onnx")
+    out = os.path.join(here, "model.onnx")
     torch.onnx.export(engine, torch.zeros(2, 1, 28, 28), out, opset_version=OPSET,
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
@@ -123,9 +134,9 @@ def main():
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
 
     record = {
-        "task": "fmnist-resnet",
+        "task": task,
         "framework": f"torch {torch.__version__} (torch.ao.quantization, FX graph mode), onnx {onnx.__version__}",
-        "command": "/usr/bin/python3 zoo/fmnist-resnet/pytorch-ptq/ptq.py",
+        "command": f"/usr/bin/python3 zoo/common/pytorch_ptq.py {task}",
         "model": {"file": "model.onnx", "sha256": trainer.sha256_file(out), "opset": OPSET,
                   "ops": ops},
         "source_model_sha256": trainer.sha256_file(task_model),
@@ -136,7 +147,7 @@ def main():
         },
         "calibration": {"split": "train[55000:60000]", "images": CALIBRATION_IMAGES},
         "evaluation": {
-            "split": "t10k[0:10000]",
+            "split": f"t10k[0:{count}]",
             "samples": int(len(test_labels)),
             "fp32_top1": fp32_top1,
             "fp32_predictions_sha256": fp32_sha,
@@ -151,7 +162,7 @@ def main():
         },
         "seconds": round(time.time() - started, 1),
     }
-    with open(os.path.join(HERE, "ptq.json"), "w") as f:
+    with open(os.path.join(here, "ptq.json"), "w") as f:
         json.dump(record, f, indent=2)
         f.write("\n")
     print(json.dumps(record["evaluation"], indent=2))
