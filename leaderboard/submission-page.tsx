@@ -565,6 +565,63 @@ function Qat({ stored }: { stored: StoredReport }) {
   );
 }
 
+/**
+ * An imported quantization (recipe.imported): who made it, and per layer how its scales became
+ * the target's (exact, or re-fitted where the target's grid cannot hold the framework's).
+ */
+function Imported({ stored }: { stored: StoredReport }) {
+  const imp = stored.report.imported;
+  const model = stored.recipe.imported?.model;
+  if (!imp || !model) return '';
+  const exact = (k: 'activation' | 'weight') =>
+    imp.layers.filter((l) => l[k].mapping === 'exact').length;
+  return (
+    <section id="imported" aria-labelledby="h-imported">
+      <h2 id="h-imported">Imported quantization</h2>
+      <p>
+        A QDQ model quantized by <strong>{imp.producer || 'an unnamed producer'}</strong> (sha256{' '}
+        <code>{model.slice(0, 12)}</code>), scored with its own scales on {stored.report.target}: no
+        calibration ran here. Activations mapped exactly on {exact('activation')} of{' '}
+        {imp.layers.length} layers, weights on {exact('weight')}; the rest were re-fitted to the
+        target's scheme.
+      </p>
+      <div class="scroll">
+        <table>
+          <caption>Each layer's parameters on the target</caption>
+          <thead>
+            <tr>
+              <th scope="col">Layer</th>
+              <th scope="col">Activation</th>
+              <th scope="col" class="num">
+                Scale
+              </th>
+              <th scope="col" class="num">
+                Zero point
+              </th>
+              <th scope="col">Weights</th>
+              <th scope="col">Notes</th>
+            </tr>
+          </thead>
+          <tbody>
+            {imp.layers.map((l) => (
+              <tr data-layer={l.name}>
+                <th scope="row">{l.name}</th>
+                <td>{l.activation.mapping}</td>
+                <td class="num">{l.activation.target.scale.toPrecision(4)}</td>
+                <td class="num">{l.activation.target.zeroPoint}</td>
+                <td>
+                  {l.weight.foreign} {l.weight.mapping}
+                </td>
+                <td>{[l.activation.note, l.weight.note].filter(Boolean).join('; ')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
 function Badges({ id, origin }: { id: string; origin: string }) {
   const svg = `${origin}/badge/${encodeURIComponent(id)}.svg`;
   const page = `${origin}/submissions/${encodeURIComponent(id)}`;
@@ -811,6 +868,7 @@ export function SubmissionPage(props: {
         <>
           <Metrics report={stored.report} />
           <Qat stored={stored} />
+          <Imported stored={stored} />
           <Checklist checks={stored.report.checks} level={stored.report.level} />
           <Hardware stored={stored} />
           <Stress stored={stored} />

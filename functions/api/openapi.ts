@@ -169,9 +169,9 @@ export function openApiDocument(origin: string) {
       },
       '/models': {
         post: {
-          summary: 'Upload a QAT model',
+          summary: 'Upload a QAT model, or a model another framework quantized',
           description:
-            'The ONNX bytes of a model trained by `cann-quant train` for a loaded task. Checked against the task’s reference graph (L4.architecture: same nodes, inputs, outputs, initializer names, types and shapes) and stored content-addressed; submit it with `qat: { model: <sha256>, stages }` in the recipe. Its loss is then measured against the FP32 reference model, beside a PTQ run of the same recipe on that model; a QAT model scoring above the reference is flagged for review.',
+            'The ONNX bytes of a model trained by `cann-quant train` for a loaded task. Checked against the task’s reference graph (L4.architecture: same nodes, inputs, outputs, initializer names, types and shapes) and stored content-addressed; submit it with `qat: { model: <sha256>, stages }` in the recipe. Its loss is then measured against the FP32 reference model, beside a PTQ run of the same recipe on that model; a QAT model scoring above the reference is flagged for review. With `format=qdq`: a QDQ model another framework quantized (PyTorch, ONNX Runtime, ...), checked to be readable and to quantize the task’s model (every weighted layer within half a quantization step of its weights); submit it with `imported: { model: <sha256>, producer }` and its own scales are scored on the recipe’s target, without calibration (cross-framework quantization).',
           security: [{ bearer: [] }],
           parameters: [
             {
@@ -180,6 +180,13 @@ export function openApiDocument(origin: string) {
               required: true,
               schema: { type: 'string' },
               description: 'the task the model was trained for',
+            },
+            {
+              name: 'format',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', enum: ['qat', 'qdq'], default: 'qat' },
+              description: 'qat: a QAT-trained float model; qdq: a quantized QDQ model',
             },
           ],
           requestBody: {
@@ -197,8 +204,12 @@ export function openApiDocument(origin: string) {
                     type: 'object',
                     required: ['model', 'task', 'bytes'],
                     properties: {
-                      model: { type: 'string', description: 'sha256 (hex): recipe.qat.model' },
+                      model: {
+                        type: 'string',
+                        description: 'sha256 (hex): recipe.qat.model or recipe.imported.model',
+                      },
                       task: { type: 'string' },
+                      format: { type: 'string', enum: ['qat', 'qdq'] },
                       bytes: { type: 'integer' },
                       architecture: { type: 'string' },
                     },
@@ -206,12 +217,14 @@ export function openApiDocument(origin: string) {
                 },
               },
             },
-            '400': problem('no ?task='),
+            '400': problem('no ?task=, or an unknown ?format='),
             '401': problem('missing, unknown or revoked token'),
             '404': problem('task not loaded'),
             '413': problem('larger than 2x the reference model or 32 MiB'),
             '415': problem('body is not application/octet-stream'),
-            '422': problem('not an ONNX model, or not the reference graph (L4.architecture)'),
+            '422': problem(
+              'not an ONNX model, not the reference graph (L4.architecture), or (qdq) not a readable QDQ model of the task’s model',
+            ),
           },
         },
       },

@@ -5,7 +5,9 @@
 import { and, eq, isNull, ne } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { DEFAULT_TARGET, TARGETS, type TargetId } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
+import { sameTaskModel } from '../../core/import/layers.ts';
+import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import { TEMPLATES } from '../../core/recipe/templates.ts';
@@ -76,6 +78,57 @@ async function checkQatModel(env: Env, taskId: string, bytes: Uint8Array): Promi
       `L4.architecture: the model is not ${taskId}'s reference graph: ${same.why}`,
       { slug: 'architecture-changed' },
     );
+}
+
+/**
+ * Checks an imported quantization (a QDQ ONNX file another framework quantized, core/import):
+ * it must be readable, take the task model's inputs and give its outputs, and quantize that very
+ * model (sameTaskModel: every layer within half a quantization step); 422 with the reason.
+ */
+async function checkQdqModel(env: Env, taskId: string, bytes: Uint8Array): Promise<void> {
+  const row = await openDb(env.DB)
+    .select({ modelKey: schema.tasks.modelKey })
+    .from(schema.tasks)
+    .where(eq(schema.tasks.id, taskId))
+    .get();
+  if (!row) throw new ProblemError(404, `task '${taskId}' is not loaded on this server`);
+  const reference = await env.BLOBS.get(row.modelKey);
+  if (!reference) throw new Error(`task '${taskId}': model blob ${row.modelKey} is missing`);
+  const refBytes = new Uint8Array(await reference.arrayBuffer());
+  const limit = Math.min(MAX_MODEL_BYTES, MODEL_SIZE_FACTOR * refBytes.length);
+  if (bytes.length > limit)
+    throw new ProblemError(
+      413,
+      `the model is ${bytes.length} bytes; a quantized model of ${taskId} may have at most ${limit} (${MODEL_SIZE_FACTOR} x the reference model, at most ${MAX_MODEL_BYTES})`,
+    );
+  let imported: ReturnType<typeof importQdq>;
+  try {
+    imported = importQdq(decodeModel(bytes));
+  } catch (err) {
+    const what =
+      err instanceof QdqImportError ? 'not a QDQ model this service reads' : 'not an ONNX model';
+    throw new ProblemError(422, `the body is ${what}: ${(err as Error).message}`, {
+      slug: 'invalid-model',
+    });
+  }
+  const task = decodeModel(refBytes);
+  const names = (vs: { name: string }[]) => vs.map((v) => v.name).join(', ');
+  const inits = new Set(imported.model.graph!.initializer.map((t) => t.name));
+  const inputs = imported.model.graph!.input.filter((i) => !inits.has(i.name));
+  if (
+    names(inputs) !== names(task.graph!.input) ||
+    names(imported.model.graph!.output) !== names(task.graph!.output)
+  )
+    throw new ProblemError(
+      422,
+      `the model takes [${names(inputs)}] and gives [${names(imported.model.graph!.output)}]; ${taskId}'s model takes [${names(task.graph!.input)}] and gives [${names(task.graph!.output)}]`,
+      { slug: 'invalid-model' },
+    );
+  const same = sameTaskModel(task, imported, getTarget(DEFAULT_TARGET));
+  if (!same.same)
+    throw new ProblemError(422, `the model is not ${taskId}'s model: ${same.why}`, {
+      slug: 'not-the-task-model',
+    });
 }
 
 type AppEnv = { Bindings: Env; Variables: { caller: Caller } };
@@ -207,13 +260,26 @@ export function apiV1(): Hono<AppEnv> {
   api.get('/openapi.json', (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
   api.get('/docs', (c) => c.html(referencePage('/api/v1/openapi.json')));
 
-  // A QAT model for a later submission (recipe.qat.model = the returned sha256). Content-addressed:
-  // uploading the same bytes again is harmless.
+  // A model for a later submission, content-addressed (uploading the same bytes again is
+  // harmless): a QAT model (recipe.qat.model = the returned sha256), or with ?format=qdq a QDQ
+  // model another framework quantized (recipe.imported.model).
   api.post('/models', tooLarge(MAX_MODEL_BYTES), requireToken(), async (c) => {
     const taskId = c.req.query('task');
     if (!taskId)
       throw new ProblemError(400, 'name the task the model was trained for: ?task=<id>', {
         errors: [{ path: 'task', expected: 'a loaded task id', got: 'nothing' }],
+      });
+    const format = c.req.query('format') ?? 'qat';
+    if (format !== 'qat' && format !== 'qdq')
+      throw new ProblemError(400, `unknown model format '${format}'`, {
+        errors: [
+          {
+            path: 'format',
+            expected:
+              "'qat' (a QAT-trained float model, the default) or 'qdq' (a quantized QDQ model)",
+            got: JSON.stringify(format),
+          },
+        ],
       });
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/(octet-stream|onnx)\b/.test(type))
@@ -222,15 +288,20 @@ export function apiV1(): Hono<AppEnv> {
         `send the ONNX bytes as application/octet-stream (got '${type || 'none'}')`,
       );
     const bytes = new Uint8Array(await c.req.arrayBuffer());
-    await checkQatModel(c.env, taskId, bytes);
+    if (format === 'qdq') await checkQdqModel(c.env, taskId, bytes);
+    else await checkQatModel(c.env, taskId, bytes);
     const key = await r2BlobStore(c.env.BLOBS).put(bytes);
     const sha256 = key.slice('blobs/'.length);
     return c.json(
       {
         model: sha256,
         task: taskId,
+        format,
         bytes: bytes.length,
-        architecture: 'same nodes, inputs, outputs and initializer shapes as the reference',
+        architecture:
+          format === 'qdq'
+            ? "the task's model: every weighted layer within half a quantization step"
+            : 'same nodes, inputs, outputs and initializer shapes as the reference',
       },
       201,
     );
@@ -275,6 +346,21 @@ export function apiV1(): Hono<AppEnv> {
             },
           ],
         });
+      if (recipe.imported) {
+        const blob = await c.env.BLOBS.get(`blobs/${recipe.imported.model}`);
+        if (!blob)
+          throw new ProblemError(400, 'the imported model has not been uploaded', {
+            slug: 'invalid-recipe',
+            errors: [
+              {
+                path: 'imported.model',
+                expected: `the sha256 returned by POST /api/v1/models?task=${recipe.task}&format=qdq`,
+                got: JSON.stringify(recipe.imported.model),
+              },
+            ],
+          });
+        await checkQdqModel(c.env, recipe.task, new Uint8Array(await blob.arrayBuffer()));
+      }
       if (recipe.qat) {
         const blob = await c.env.BLOBS.get(`blobs/${recipe.qat.model}`);
         if (!blob)

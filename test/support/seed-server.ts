@@ -8,22 +8,54 @@
  *   GET /blobs/:sha256      -> the blob's bytes
  *   POST /score?shards=n    -> local score of the posted recipe (paramsDigest, metrics, QQI)
  */
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runRecipe } from '../../cli/commands/score.ts';
+import { storeImported } from '../../cli/imported-store.ts';
 import { packTask, type TaskPack } from '../../cli/seed.ts';
 import { readTaskModel } from '../../cli/zoo-files.ts';
+import { ZOO_DIR } from '../../core/onnx/testing.ts';
 import { parseRecipe } from '../../core/recipe/schema.ts';
 import { scoreRun } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
 
+/**
+ * The zoo's PyTorch-quantized QDQ files (zoo/<task>/pytorch-ptq/model.onnx) put in this
+ * process's store of imported models, so that a posted recipe importing one (recipe.imported)
+ * finds its bytes by sha256 as `cann-quant score --qdq` would; the bytes by sha256.
+ */
+let zooImports: Promise<Map<string, Uint8Array>> | undefined;
+function storeZooImports(): Promise<Map<string, Uint8Array>> {
+  zooImports ??= (async () => {
+    process.env.CANN_QUANT_IMPORTS_DIR ??= mkdtempSync(join(tmpdir(), 'cq-seed-imports-'));
+    const out = new Map<string, Uint8Array>();
+    for (const task of readdirSync(ZOO_DIR)) {
+      const file = join(ZOO_DIR, task, 'pytorch-ptq', 'model.onnx');
+      if (!existsSync(file)) continue;
+      const bytes = new Uint8Array(readFileSync(file));
+      out.set(await storeImported(bytes), bytes);
+    }
+    return out;
+  })();
+  return zooImports;
+}
+
 /** `cann-quant score` of a recipe in this process (two executions, as the CLI does). */
 async function localScore(text: string, shards: number): Promise<string> {
   const recipe = parseRecipe(JSON.parse(text));
+  const imported = recipe.imported
+    ? (await storeZooImports()).get(recipe.imported.model)
+    : undefined;
+  if (recipe.imported && !imported)
+    throw new Error(`no zoo QDQ file has sha256 ${recipe.imported.model}`);
   const r = await runRecipe(recipe, { shards, progress: false });
   const second = await runRecipe(recipe, { shards: shards + 1, progress: false });
   const task = getTask(recipe.task);
   const scored = await scoreRun(r, {
     model: await readTaskModel(task.manifest),
+    ...(imported ? { imported } : {}),
     evaluationSplitSize: task.manifest.splits.evaluation.size,
     runId: 'local',
     second,
