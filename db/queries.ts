@@ -77,10 +77,21 @@ export interface LeaderboardRow {
   speedup: number | null;
   energyGain: number | null;
   calibrationSamples: number;
+  /**
+   * Cross-framework submissions (recipe.imported): the framework that quantized the model, as
+   * the submitter named it ('unnamed' when not); null for recipes calibrated here.
+   */
+  importedFrom: string | null;
   trusted: boolean;
   underReview: boolean;
   reviewReason: string | null;
   scoredAt: number;
+}
+
+/** The producer of an imported quantization named by a stored recipe (null: not imported). */
+function importedFrom(recipe: unknown): string | null {
+  const imported = (recipe as { imported?: { producer?: string } } | null)?.imported;
+  return imported ? (imported.producer ?? 'unnamed') : null;
 }
 
 /** Scored submissions, filtered and ranked (rank 1 = first in the chosen order). */
@@ -124,6 +135,7 @@ export async function leaderboard(db: Db, q: LeaderboardQuery = {}): Promise<Lea
     speedup: x.speedup,
     energyGain: x.energyGain,
     calibrationSamples: x.calibrationSamples,
+    importedFrom: importedFrom(s.recipe),
     trusted: x.trusted,
     underReview: x.underReview,
     reviewReason: x.reviewReason,
@@ -232,6 +244,7 @@ export async function getSubmission(db: Db, id: string): Promise<SubmissionView 
           speedup: result.speedup,
           energyGain: result.energyGain,
           calibrationSamples: result.calibrationSamples,
+          importedFrom: importedFrom(s.recipe),
           trusted: result.trusted,
           underReview: result.underReview,
           reviewReason: result.reviewReason,

@@ -208,6 +208,18 @@ export function LeaderboardPage(props: {
                 <td class="num">{r.rank}</td>
                 <td class="recipe">
                   <a href={`/submissions/${encodeURIComponent(r.submissionId)}`}>{r.recipe}</a>
+                  {r.importedFrom ? (
+                    <span
+                      class="tag"
+                      data-imported={r.importedFrom}
+                      title={`quantized by ${r.importedFrom}, scored with its own scales (no calibration here)`}
+                    >
+                      {' '}
+                      imported · {r.importedFrom}
+                    </span>
+                  ) : (
+                    ''
+                  )}
                 </td>
                 <td>
                   <Level level={r.level} />

@@ -127,6 +127,7 @@ export function openApiDocument(origin: string) {
               ['speedup', ['number', 'null']],
               ['energyGain', ['number', 'null']],
               ['calibrationSamples', 'integer'],
+              ['importedFrom', ['string', 'null']],
               ['trusted', 'boolean'],
               ['underReview', 'boolean'],
               ['scoredAt', 'integer'],

@@ -471,6 +471,7 @@ export function apiV1(): Hono<AppEnv> {
         'speedup',
         'energyGain',
         'calibrationSamples',
+        'importedFrom',
         'trusted',
         'underReview',
         'scoredAt',

@@ -134,5 +134,17 @@ describe('imported (QDQ) model uploads', () => {
     const page = await (await api(`/submissions/${id}`)).text();
     expect(page).toContain('id="imported"');
     expect(page).toContain('pytorch 1.13.0');
+    // The leaderboard says where the quantization came from, in JSON, CSV and on the page.
+    const rows = (await (
+      await api('/api/v1/leaderboard?task=smoke-fmnist&target=ascend310')
+    ).json()) as { rows: { submissionId: string; importedFrom: string | null }[] };
+    expect(rows.rows.find((r) => r.submissionId === id)!.importedFrom).toBe('pytorch 1.13.0');
+    expect(
+      rows.rows.filter((r) => r.submissionId !== id).every((r) => r.importedFrom === null),
+    ).toBe(true);
+    const csv = await (await api('/api/v1/leaderboard?task=smoke-fmnist&format=csv')).text();
+    expect(csv.split('\n')[0]).toContain(',calibrationSamples,importedFrom,trusted,');
+    const board = await (await api('/?task=smoke-fmnist')).text();
+    expect(board).toContain('data-imported="pytorch 1.13.0"');
   }, 900_000);
 });
