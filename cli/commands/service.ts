@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Tier } from '../../core/calibrate/sensitivity.ts';
+import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
+import { decodeModel, isOnnxFormatError } from '../../core/onnx/index.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import { newToken } from '../../functions/api/tokens.ts';
 import { TASKS } from '../../zoo/registry.ts';
@@ -151,6 +153,50 @@ async function withQatModel(
   return JSON.stringify({ ...recipe, qat: { model: up.body.model, stages } });
 }
 
+/**
+ * Uploads a QDQ model another framework quantized (?format=qdq: the server checks it is the
+ * task's model) and returns the recipe JSON that submits it: `imported.model` = the sha256 the
+ * server answered, `imported.producer` from the file.
+ */
+async function withImportedModel(
+  server: string,
+  token: string,
+  recipe: Recipe,
+  file: string,
+  quiet?: boolean,
+): Promise<string> {
+  if (recipe.qat) throw new CliError('--qdq and recipe.qat are two submissions: give one', 2);
+  const bytes = await readFile(file).catch(() => {
+    throw new CliError(`cannot read ${file}`);
+  });
+  let producer: string;
+  try {
+    producer = importQdq(decodeModel(new Uint8Array(bytes))).producer;
+  } catch (err) {
+    if (err instanceof QdqImportError || isOnnxFormatError(err))
+      throw new CliError(`${file}: ${(err as Error).message}`, 2);
+    throw err;
+  }
+  const up = await serverCall<{ model: string; bytes: number }>(
+    server,
+    `/api/v1/models?task=${encodeURIComponent(recipe.task)}&format=qdq`,
+    {
+      method: 'POST',
+      token,
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+    },
+  );
+  if (!quiet)
+    process.stderr.write(
+      `uploaded QDQ model ${up.body.model.slice(0, 12)} (${up.body.bytes} bytes, ${producer || 'producer not named'})\n`,
+    );
+  return JSON.stringify({
+    ...recipe,
+    imported: { model: up.body.model, ...(producer ? { producer } : {}) },
+  });
+}
+
 export function registerService(program: Command): void {
   program
     .command('submit')
@@ -170,6 +216,10 @@ export function registerService(program: Command): void {
       '--qat <dir>',
       'a `cann-quant train` output folder: uploads its model.qat.onnx and submits the recipe with it (recipe.qat, stages from stage-log.json)',
     )
+    .option(
+      '--qdq <file>',
+      "a QDQ ONNX model another framework quantized: uploads it and submits the recipe with it (recipe.imported: its own scales on the recipe's target, no calibration)",
+    )
     .action(
       async (
         file: string,
@@ -180,8 +230,10 @@ export function registerService(program: Command): void {
           timeout: number;
           json?: boolean;
           qat?: string;
+          qdq?: string;
         },
       ) => {
+        if (o.qat && o.qdq) throw new CliError('give --qat or --qdq, not both', 2);
         let text = await readFile(file, 'utf8').catch(() => {
           throw new CliError(`cannot read recipe '${file}'`);
         });
@@ -197,6 +249,7 @@ export function registerService(program: Command): void {
         const warnings = await localRecipeWarnings(recipe);
         printWarnings(warnings);
         if (o.qat) text = await withQatModel(o.server, t, recipe, o.qat, o.json);
+        if (o.qdq) text = await withImportedModel(o.server, t, recipe, o.qdq, o.json);
         const sent = await serverCall<SubmissionView>(o.server, '/api/v1/submissions', {
           method: 'POST',
           token: t,
