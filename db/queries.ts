@@ -2,7 +2,7 @@
  * Read queries of the service, shared by the API (functions/api) and the pages (leaderboard/).
  * Nothing here returns a task's data or label keys: public shapes only.
  */
-import { and, asc, desc, eq, gte, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import type { StoredReport } from '../core/score/submission-report.ts';
 import * as schema from './schema.ts';
@@ -52,11 +52,20 @@ export interface LeaderboardQuery {
   /** Minimum level earned. */
   level?: number;
   minQqi?: number;
+  /**
+   * Where the quantization came from: calibrated here, imported from another framework
+   * (recipe.imported), or a QAT model (recipe.qat).
+   */
+  source?: LeaderboardSource;
+  /** Only these targets (e.g. the W4A8 ones); `target` narrows further. */
+  targets?: readonly string[];
   sort?: LeaderboardSort;
   limit?: number;
 }
 
 export const LEADERBOARD_SORTS = ['qqi', 'loss', 'speedup', 'energy', 'date', 'level'] as const;
+export const LEADERBOARD_SOURCES = ['calibrated', 'imported', 'qat'] as const;
+export type LeaderboardSource = (typeof LEADERBOARD_SOURCES)[number];
 export type LeaderboardSort = (typeof LEADERBOARD_SORTS)[number];
 
 /** One ranked row. */
@@ -102,6 +111,16 @@ export async function leaderboard(db: Db, q: LeaderboardQuery = {}): Promise<Lea
   if (q.target) where.push(eq(r.target, q.target));
   if (q.level !== undefined) where.push(gte(r.level, q.level));
   if (q.minQqi !== undefined) where.push(gte(r.qqi, q.minQqi));
+  if (q.targets) where.push(inArray(r.target, [...q.targets]));
+  const recipe = schema.submissions.recipe;
+  const imported = sql`json_extract(${recipe}, '$.imported') IS NOT NULL`;
+  const qat = sql`json_extract(${recipe}, '$.qat') IS NOT NULL`;
+  if (q.source === 'imported') where.push(imported);
+  if (q.source === 'qat') where.push(qat);
+  if (q.source === 'calibrated')
+    where.push(
+      sql`json_extract(${recipe}, '$.imported') IS NULL AND json_extract(${recipe}, '$.qat') IS NULL`,
+    );
   const order = {
     qqi: [sql`${r.qqi} IS NULL`, desc(r.qqi), asc(r.lossPoints)],
     loss: [asc(r.lossPoints), sql`${r.qqi} IS NULL`, desc(r.qqi)],

@@ -90,6 +90,7 @@ export function Layout(props: { title: string; children: Child; script?: string 
             </a>
             <a href="/">Leaderboard</a>
             <a href="/tasks">Tasks</a>
+            <a href="/challenges">Challenges</a>
             <a href="/standard">Standard</a>
             <a href="/api/v1/openapi.json">API</a>
           </nav>

@@ -3,6 +3,7 @@
  * The public pages and badges of the service, mounted by functions/index.ts after the API:
  *   /                 leaderboard (filters and sort in the URL), QQI-vs-loss scatter
  *   /tasks, /tasks/:id  benchmark tasks
+ *   /challenges       the community challenges (W4A8, cross-framework; dynamic not open)
  *   /submissions/:id  a submission's report (or its live progress)
  *   /standard         docs/STANDARD.md
  *   /badge/:id.svg, /badge/:id.json  certification badge (SVG; shields.io endpoint JSON)
@@ -31,6 +32,7 @@ import {
   resultBadge,
   statusBadge,
 } from './badge.ts';
+import { CHALLENGES, ChallengesPage } from './challenges-page.tsx';
 import { COPY_SCRIPT, PROGRESS_SCRIPT } from './client.ts';
 import { documentHtml, Layout } from './layout.tsx';
 import { boardQuery, LeaderboardPage, parseBoardParams } from './leaderboard-page.tsx';
@@ -70,6 +72,23 @@ pages.get('/', async (c) => {
     'Leaderboard',
     <LeaderboardPage rows={rows} p={p} tasks={tasks.map((t) => t.id)} targets={targets} />,
   );
+});
+
+pages.get('/challenges', async (c) => {
+  const db = openDb(c.env.DB);
+  const open = CHALLENGES.filter((x) => x.board);
+  const boards = await Promise.all(
+    open.map((x) =>
+      leaderboard(db, {
+        sort: 'qqi',
+        limit: 20,
+        ...(x.board!.source ? { source: x.board!.source } : {}),
+        ...(x.board!.targets ? { targets: x.board!.targets } : {}),
+      }),
+    ),
+  );
+  const standings = Object.fromEntries(open.map((x, i) => [x.id, boards[i]!]));
+  return page(c, 'Challenges', <ChallengesPage standings={standings} />);
 });
 
 pages.get('/tasks', async (c) => {

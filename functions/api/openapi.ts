@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { TARGETS } from '../../core/formats/targets.ts';
 import { RecipeSchema } from '../../core/recipe/schema.ts';
-import { LEADERBOARD_SORTS } from '../../db/queries.ts';
+import { LEADERBOARD_SORTS, LEADERBOARD_SOURCES } from '../../db/queries.ts';
 import pkg from '../../package.json';
 
 const problem = (description: string) => ({
@@ -254,12 +254,26 @@ export function openApiDocument(origin: string) {
             { name: 'task', in: 'query', schema: { type: 'string' } },
             { name: 'target', in: 'query', schema: { enum: Object.keys(TARGETS) } },
             {
+              name: 'targets',
+              in: 'query',
+              schema: { type: 'string' },
+              description:
+                'a comma-separated list of targets (e.g. ascend310-w4a8,ascend310p-w4a8)',
+            },
+            {
               name: 'level',
               in: 'query',
               schema: { type: 'integer', minimum: 0, maximum: 5 },
               description: 'minimum level',
             },
             { name: 'min_qqi', in: 'query', schema: { type: 'number' } },
+            {
+              name: 'source',
+              in: 'query',
+              schema: { enum: [...LEADERBOARD_SOURCES] },
+              description:
+                'calibrated here, imported from another framework (recipe.imported), or a QAT model (recipe.qat)',
+            },
             { name: 'sort', in: 'query', schema: { enum: [...LEADERBOARD_SORTS], default: 'qqi' } },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
             { name: 'format', in: 'query', schema: { enum: ['json', 'csv'], default: 'json' } },

@@ -18,8 +18,10 @@ import {
   getSubmission,
   getTaskRow,
   LEADERBOARD_SORTS,
+  LEADERBOARD_SOURCES,
   type LeaderboardQuery,
   type LeaderboardSort,
+  type LeaderboardSource,
   leaderboard,
   listTasks,
   openDb,
@@ -226,6 +228,21 @@ export function leaderboardQuery(q: Record<string, string | undefined>): Leaderb
       });
     out.target = q.target;
   }
+  if (q.targets) {
+    const list = q.targets.split(',').filter(Boolean);
+    const bad = list.find((t) => !Object.hasOwn(TARGETS, t));
+    if (bad !== undefined || list.length === 0)
+      throw new ProblemError(400, `unknown target '${bad ?? ''}' in targets`, {
+        errors: [
+          {
+            path: 'targets',
+            expected: `a comma-separated list of ${Object.keys(TARGETS).join(', ')}`,
+            got: q.targets,
+          },
+        ],
+      });
+    out.targets = list;
+  }
   const level = intParam('level', q.level, 0, 5);
   if (level !== undefined) out.level = level;
   if (q.min_qqi !== undefined && q.min_qqi !== '') {
@@ -242,6 +259,15 @@ export function leaderboardQuery(q: Record<string, string | undefined>): Leaderb
         errors: [{ path: 'sort', expected: `one of ${LEADERBOARD_SORTS.join(', ')}`, got: q.sort }],
       });
     out.sort = q.sort as LeaderboardSort;
+  }
+  if (q.source) {
+    if (!(LEADERBOARD_SOURCES as readonly string[]).includes(q.source))
+      throw new ProblemError(400, `unknown source '${q.source}'`, {
+        errors: [
+          { path: 'source', expected: `one of ${LEADERBOARD_SOURCES.join(', ')}`, got: q.source },
+        ],
+      });
+    out.source = q.source as LeaderboardSource;
   }
   const limit = intParam('limit', q.limit, 1, 1000);
   if (limit !== undefined) out.limit = limit;

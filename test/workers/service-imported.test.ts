@@ -146,5 +146,24 @@ describe('imported (QDQ) model uploads', () => {
     expect(csv.split('\n')[0]).toContain(',calibrationSamples,importedFrom,trusted,');
     const board = await (await api('/?task=smoke-fmnist')).text();
     expect(board).toContain('data-imported="pytorch 1.13.0"');
+    // The cross-framework challenge: the leaderboard's imported rows, in the API and on its page.
+    const only = (await (await api('/api/v1/leaderboard?source=imported')).json()) as {
+      rows: { submissionId: string }[];
+    };
+    expect(only.rows.map((r) => r.submissionId)).toEqual([id]);
+    const calibrated = (await (
+      await api('/api/v1/leaderboard?source=calibrated&task=smoke-fmnist')
+    ).json()) as { rows: { submissionId: string }[] };
+    expect(calibrated.rows.some((r) => r.submissionId === id)).toBe(false);
+    expect((await api('/api/v1/leaderboard?source=pytorch')).status).toBe(400);
+    expect((await api('/api/v1/leaderboard?targets=ascend310-w4a8,nope')).status).toBe(400);
+    const challenges = await (await api('/challenges')).text();
+    const cross = challenges.slice(
+      challenges.indexOf('id="cross-framework"'),
+      challenges.indexOf('id="dynamic"'),
+    );
+    expect(cross).toContain(`data-submission="${id}"`);
+    expect(cross).toContain('imported · pytorch 1.13.0');
+    expect(challenges.slice(challenges.indexOf('id="dynamic"'))).toContain('Not open.');
   }, 900_000);
 });
