@@ -121,7 +121,7 @@ describe('cann-quant import', () => {
     const wrongTask = await fails('--model', QDQ, '--task', 'spam-transformer');
     expect(wrongTask.code).toBe(2);
     expect(wrongTask.stderr).toMatch(
-      /takes \[input\] and gives \[logits\]; task spam-transformer's model takes/,
+      /cannot stand in for spam-transformer's model: it takes \[input\] and gives \[logits\]; the task's model takes \[/,
     );
   });
 });

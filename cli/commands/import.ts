@@ -13,6 +13,7 @@ import { compareMetric, predictModel } from '../../core/evaluate/evaluate.ts';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
 import {
   type ImportedLayer,
+  interfaceMismatch,
   quantizeImported,
   type SameModel,
   sameTaskModel,
@@ -85,19 +86,6 @@ async function readQdq(path: string): Promise<{ bytes: Uint8Array; model: ModelP
   }
 }
 
-/** The task's model and the imported one must take the same inputs and give the same outputs. */
-function checkInterface(model: ModelProto, taskModel: ModelProto, task: string, path: string) {
-  const names = (vs: { name: string }[]) => vs.map((v) => v.name).join(', ');
-  const inits = new Set(model.graph!.initializer.map((t) => t.name));
-  const inputs = model.graph!.input.filter((i) => !inits.has(i.name));
-  const want = taskModel.graph!;
-  if (names(inputs) !== names(want.input) || names(model.graph!.output) !== names(want.output))
-    throw new CliError(
-      `'${path}' takes [${names(inputs)}] and gives [${names(model.graph!.output)}]; task ${task}'s model takes [${names(want.input)}] and gives [${names(want.output)}]`,
-      2,
-    );
-}
-
 const pts = (x: number | undefined) =>
   x === undefined ? '-' : `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
 
@@ -161,7 +149,9 @@ export function registerImport(program: Command): void {
           throw new CliError((err as Error).message, 2);
         }
         const taskModel = await readTaskModel(task.manifest);
-        checkInterface(model, decodeModel(taskModel), o.task, o.model);
+        const mismatch = interfaceMismatch(model, decodeModel(taskModel));
+        if (mismatch)
+          throw new CliError(`'${o.model}' cannot stand in for ${o.task}'s model: ${mismatch}`, 2);
         result.same_model = sameTaskModel(decodeModel(taskModel), imported, getTarget(targets[0]!));
         const split = await task.load(nodeDataSource(), 'evaluation');
         useNodeRuntime();

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
-import { sameTaskModel } from '../../core/import/layers.ts';
+import { interfaceMismatch, sameTaskModel } from '../../core/import/layers.ts';
 import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
 import { decodeModel, encodeModel, isOnnxFormatError } from '../../core/onnx/index.ts';
 import type { PipelineResult } from '../../core/pipeline/run.ts';
@@ -152,11 +152,11 @@ export async function withImportedModel(recipe: Recipe, file: string): Promise<R
   // Its INT8 metric is compared with the task model's FP32 one: it has to be that model.
   const task = findTask(recipe.task);
   if (task) {
-    const same = sameTaskModel(
-      decodeModel(await readTaskModel(task.manifest)),
-      imported,
-      getTarget(recipe.target),
-    );
+    const taskModel = decodeModel(await readTaskModel(task.manifest));
+    const mismatch = interfaceMismatch(imported.model, taskModel);
+    if (mismatch)
+      throw new CliError(`${file} cannot stand in for ${recipe.task}'s model: ${mismatch}`, 2);
+    const same = sameTaskModel(taskModel, imported, getTarget(recipe.target));
     if (!same.same) throw new CliError(`${file} is not ${recipe.task}'s model: ${same.why}`, 2);
   }
   const model = await storeImported(bytes);

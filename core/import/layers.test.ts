@@ -5,7 +5,7 @@ import { decodeModel } from '../onnx/index.ts';
 import { tensorFromProto, tensorToProto } from '../onnx/tensor.ts';
 import { ZOO_DIR } from '../onnx/testing.ts';
 import type { LayerCandidate } from '../quantize/prepare.ts';
-import { mapActivation, mapWeight, sameTaskModel } from './layers.ts';
+import { interfaceMismatch, mapActivation, mapWeight, sameTaskModel } from './layers.ts';
 import { importQdq } from './qdq.ts';
 
 const ascend310 = getTarget('ascend310').activations; // int8 asymmetric
@@ -127,6 +127,13 @@ describe('sameTaskModel (the PyTorch quantization of fmnist-resnet)', () => {
   const read = (p: string) => decodeModel(new Uint8Array(readFileSync(`${ZOO_DIR}/${p}`)));
   const imp = importQdq(read('fmnist-resnet/pytorch-ptq/model.onnx'));
   const target = getTarget('ascend310');
+
+  it('checks the graph inputs and outputs first', () => {
+    expect(interfaceMismatch(imp.model, read('fmnist-resnet/model.onnx'))).toBeUndefined();
+    expect(interfaceMismatch(imp.model, read('spam-transformer/model.onnx'))).toMatch(
+      /^it takes \[input\] and gives \[logits\]; the task's model takes \[.+\] and gives \[.+\]$/,
+    );
+  });
 
   it("matches every layer of the task's model: within half a quantization step after BN folding", () => {
     expect(sameTaskModel(read('fmnist-resnet/model.onnx'), imp, target)).toEqual({

@@ -276,6 +276,24 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
   return { target: target.id, prepared, layers, skipped, report, emulation, qdq };
 }
 
+/**
+ * Why an imported model cannot stand in for the task's (other graph inputs or outputs, by name),
+ * or undefined when it takes the task model's inputs and gives its outputs.
+ */
+export function interfaceMismatch(imported: ModelProto, task: ModelProto): string | undefined {
+  const names = (vs: readonly { name: string }[]) => vs.map((v) => v.name).join(', ');
+  const inits = new Set(imported.graph!.initializer.map((t) => t.name));
+  const inputs = imported.graph!.input.filter((i) => !inits.has(i.name));
+  const taskInits = new Set(task.graph!.initializer.map((t) => t.name));
+  const taskInputs = task.graph!.input.filter((i) => !taskInits.has(i.name));
+  if (
+    names(inputs) === names(taskInputs) &&
+    names(imported.graph!.output) === names(task.graph!.output)
+  )
+    return undefined;
+  return `it takes [${names(inputs)}] and gives [${names(imported.graph!.output)}]; the task's model takes [${names(taskInputs)}] and gives [${names(task.graph!.output)}]`;
+}
+
 /** Whether an imported quantization is of the task's model (see {@link sameTaskModel}). */
 export interface SameModel {
   same: boolean;

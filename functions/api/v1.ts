@@ -6,7 +6,7 @@ import { and, eq, isNull, ne } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
-import { sameTaskModel } from '../../core/import/layers.ts';
+import { interfaceMismatch, sameTaskModel } from '../../core/import/layers.ts';
 import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
@@ -114,18 +114,11 @@ async function checkQdqModel(env: Env, taskId: string, bytes: Uint8Array): Promi
     });
   }
   const task = decodeModel(refBytes);
-  const names = (vs: { name: string }[]) => vs.map((v) => v.name).join(', ');
-  const inits = new Set(imported.model.graph!.initializer.map((t) => t.name));
-  const inputs = imported.model.graph!.input.filter((i) => !inits.has(i.name));
-  if (
-    names(inputs) !== names(task.graph!.input) ||
-    names(imported.model.graph!.output) !== names(task.graph!.output)
-  )
-    throw new ProblemError(
-      422,
-      `the model takes [${names(inputs)}] and gives [${names(imported.model.graph!.output)}]; ${taskId}'s model takes [${names(task.graph!.input)}] and gives [${names(task.graph!.output)}]`,
-      { slug: 'invalid-model' },
-    );
+  const mismatch = interfaceMismatch(imported.model, task);
+  if (mismatch)
+    throw new ProblemError(422, `the model cannot stand in for ${taskId}'s: ${mismatch}`, {
+      slug: 'invalid-model',
+    });
   const same = sameTaskModel(task, imported, getTarget(DEFAULT_TARGET));
   if (!same.same)
     throw new ProblemError(422, `the model is not ${taskId}'s model: ${same.why}`, {
