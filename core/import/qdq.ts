@@ -426,7 +426,20 @@ export function importQdq(source: ModelProto): QdqImport {
         makeNode('Identity', [rename.get(n.output[0]!)!], [n.output[0]!], [], { name: n.name }),
       );
   }
-  graph.node = kept;
+  // Identity nodes left between float tensors (an exporter's renames around the removed pairs,
+  // e.g. cann-quant's own `X__raw -> Q -> DQ -> Identity -> X`) are dropped, their readers
+  // reading the tensor itself, so that the float model is the plain graph; a model output keeps
+  // its Identity (and its name).
+  const alias = new Map<string, string>();
+  const nested = kept.some((n) => n.attribute.some((a) => a.g || a.graphs.length > 0));
+  graph.node = kept.filter((n) => {
+    if (nested) return true; // a subgraph may read a tensor by name: keep every node as it is
+    n.input = n.input.map((i) => alias.get(i) ?? i);
+    const out = n.output[0] ?? '';
+    if (n.opType !== 'Identity' || !isDefaultDomain(n.domain) || outputs.has(out)) return true;
+    alias.set(out, n.input[0] ?? '');
+    return false;
+  });
   const inits = new Set(graph.initializer.map((t) => t.name));
   for (const f of floatInits) {
     if (inits.has(f.name)) throw new QdqImportError(`initializer '${f.name}' is defined twice`);
