@@ -154,6 +154,10 @@ describe('cann-quant score --qdq', () => {
     expect(check('L2.samples').why).toBe(
       "the scales were imported from another framework's quantization: no calibration ran here",
     );
+    expect(check('L3.bias')).toMatchObject({
+      pass: false,
+      why: 'an imported quantization is scored as the framework made it: no bias correction here',
+    });
     // The file's integers ran: the INT8 metric is the one of the quantization it was exported
     // from, evaluated here directly.
     expect(r.fp32).toBe(0.885);

@@ -689,8 +689,9 @@ export async function runPipeline<L, P>(
       ...chosen,
     };
   };
-  // An imported quantization (core/import): no calibration data is read; the framework's
-  // parameters go onto the target, and the estimate still predicts their loss.
+  // An imported quantization (core/import): no calibration samples are chosen or observed and
+  // nothing is corrected; the framework's parameters go onto the target, and the estimate still
+  // predicts their loss from the unlabelled calibration split.
   const imported = async () => {
     if (!recipe.imported || !inputs.imported)
       throw new RangeError(

@@ -293,7 +293,9 @@ const CHECKS: Record<CheckId, (e: Evidence) => Partial5> = {
             : `bias correction computed and left off: ${estimates}`
           : e.biasCorrection
             ? 'bias correction ran'
-            : 'the recipe disabled bias correction',
+            : e.calibration.sampler === 'imported'
+              ? 'an imported quantization is scored as the framework made it: no bias correction here'
+              : 'the recipe disabled bias correction',
     };
   },
   'L3.fidelity': (e) => {
