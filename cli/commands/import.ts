@@ -163,11 +163,15 @@ export function registerImport(program: Command): void {
                 split.labels as unknown as { slice(a: number, b: number): typeof split.labels }
               ).slice(0, end);
         const metric = task.manifest.metric.primary;
-        const measure = async (name: string, m: Uint8Array) => {
+        // A target executed by onnxruntime's own QDQ kernels (cpu-wasm) runs with its graph
+        // optimizations on, as the pipeline's validate phase runs it: they fuse DQ -> op -> Q
+        // into the integer kernels. Everything else runs unoptimized (the float semantics).
+        const measure = async (name: string, m: Uint8Array, integerKernels = false) => {
           const bar = progressBar(name, !o.json);
           try {
             const p = await predictModel(task, m, split, {
               end,
+              graphOptimizationLevel: integerKernels ? 'all' : 'disabled',
               onProgress: (d, t) => bar.update(d, t),
             });
             return task.score(p, labels);
@@ -183,7 +187,11 @@ export function registerImport(program: Command): void {
         result.fp32 = fp32[metric]!;
         result.as_exported = exported[metric]!;
         for (const [i, q] of placed.entries()) {
-          const int8 = await measure(q.target, encodeModel(q.emulation));
+          const int8 = await measure(
+            q.target,
+            encodeModel(q.emulation),
+            getTarget(q.target).executor === 'ort-qdq',
+          );
           const r = result.targets[i]!;
           r.int8 = int8[metric]!;
           r.loss_points = compareMetric(metric, fp32, int8).lossPoints;
