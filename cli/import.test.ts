@@ -26,15 +26,20 @@ const QDQ = fileURLToPath(new URL('../zoo/fmnist-resnet/pytorch-ptq/model.onnx',
 const FLOAT = fileURLToPath(new URL('../zoo/fmnist-resnet/model.onnx', import.meta.url));
 const cliJson = async (...args: string[]) =>
   JSON.parse((await run(process.execPath, [BIN, 'import', ...args, '--json'])).stdout);
-async function fails(...args: string[]): Promise<{ code: number; stderr: string }> {
+/** A failing `cann-quant <args>` run's exit code and stderr (`env`: its environment). */
+async function failsRun(
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number; stderr: string }> {
   try {
-    await run(process.execPath, [BIN, 'import', ...args]);
+    await run(process.execPath, [BIN, ...args], env ? { env } : {});
   } catch (err) {
     const e = err as { code: number; stderr: string };
     return { code: e.code, stderr: e.stderr };
   }
-  throw new Error(`import ${args.join(' ')} succeeded`);
+  throw new Error(`${args.join(' ')} succeeded`);
 }
+const fails = (...args: string[]) => failsRun(['import', ...args]);
 const dir = mkdtempSync(join(tmpdir(), 'cq-import-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -168,27 +173,13 @@ describe('cann-quant score --qdq', () => {
     );
     expect(r.int8).toBe(direct.top1);
     // A float file is refused in one line.
-    const bad = await run(
-      process.execPath,
-      [BIN, 'score', '--task', 'smoke-fmnist', '--qdq', FLOAT],
-      { env },
-    ).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(bad?.code).toBe(2);
-    expect(bad?.stderr).toMatch(/no QuantizeLinear\/DequantizeLinear found: this is a float model/);
+    const bad = await failsRun(['score', '--task', 'smoke-fmnist', '--qdq', FLOAT], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/no QuantizeLinear\/DequantizeLinear found: this is a float model/);
     // Another network's quantization: its INT8 metric against smoke-fmnist's FP32 means nothing.
-    const other = await run(
-      process.execPath,
-      [BIN, 'score', '--task', 'smoke-fmnist', '--qdq', QDQ],
-      { env },
-    ).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(other?.code).toBe(2);
-    expect(other?.stderr.trim()).toBe(
+    const other = await failsRun(['score', '--task', 'smoke-fmnist', '--qdq', QDQ], env);
+    expect(other.code).toBe(2);
+    expect(other.stderr.trim()).toBe(
       `cann-quant: ${QDQ} is not smoke-fmnist's model: no imported layer is a conv [8x1x3x3] like /features/features.0/Conv`,
     );
   }, 300_000);

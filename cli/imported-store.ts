@@ -8,7 +8,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { importQdq, type QdqImport, QdqImportError } from '../core/import/qdq.ts';
+import type { ModelProto } from '../core/onnx/index.ts';
 import { CliError } from './errors.ts';
+import { readOnnxFile } from './user-model.ts';
 
 /** The store's folder: $CANN_QUANT_IMPORTS_DIR, else <XDG cache>/cann-quant/imported. */
 export function importedDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -47,4 +50,20 @@ export async function readImported(sha: string): Promise<Uint8Array> {
   if (sha256Hex(bytes) !== sha)
     throw new CliError(`${path}: its sha256 is not ${sha} (a damaged store entry: delete it)`, 2);
   return bytes;
+}
+
+/**
+ * A QDQ file read, decoded and taken apart (core/import/qdq.ts), with one readable line (exit
+ * code 2) for a missing file, a file that is not ONNX, or one the importer cannot read.
+ */
+export async function readQdqFile(
+  file: string,
+): Promise<{ bytes: Uint8Array; model: ModelProto; imported: QdqImport }> {
+  const { bytes, model } = await readOnnxFile(file);
+  try {
+    return { bytes, model, imported: importQdq(model) };
+  } catch (err) {
+    if (err instanceof QdqImportError) throw new CliError(`${file}: ${err.message}`, 2);
+    throw err;
+  }
 }

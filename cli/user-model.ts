@@ -57,20 +57,29 @@ export function userTaskId(file: string): string {
   return `user:${basename(file).replace(/\.onnx$/i, '')}`.slice(0, 64);
 }
 
-/** Reads and decodes an ONNX file; one-line CliErrors for a missing or non-ONNX file. */
-export async function readUserModel(file: string): Promise<UserModel> {
+/**
+ * An ONNX file read and decoded, with one readable line (exit code 2) when it does not exist, is
+ * not a file, or does not decode.
+ */
+export async function readOnnxFile(
+  file: string,
+): Promise<{ bytes: Uint8Array; model: ModelProto }> {
   const st = await stat(file).catch(() => undefined);
   if (!st) throw new CliError(`model file '${file}' does not exist`, INPUT_ERROR);
   if (!st.isFile()) throw new CliError(`model '${file}' is not a file`, INPUT_ERROR);
   const bytes = new Uint8Array(await readFile(file));
-  let model: ModelProto;
   try {
-    model = decodeModel(bytes);
+    return { bytes, model: decodeModel(bytes) };
   } catch (err) {
     if (err instanceof OnnxFormatError)
       throw new CliError(`'${file}' is not a usable ONNX model: ${err.message}`, INPUT_ERROR);
     throw err;
   }
+}
+
+/** Reads and decodes an ONNX file; one-line CliErrors for a missing or non-ONNX file. */
+export async function readUserModel(file: string): Promise<UserModel> {
+  const { bytes, model } = await readOnnxFile(file);
   const graph = model.graph!;
   const initializers = new Set(graph.initializer.map((t) => t.name));
   const inputs: UserInput[] = [];

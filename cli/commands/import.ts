@@ -7,7 +7,7 @@
  * emulator. The difference between the last two is what the chip's format and arithmetic do to
  * that framework's quantization; nothing is calibrated again.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { compareMetric, predictModel } from '../../core/evaluate/evaluate.ts';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
@@ -18,17 +18,12 @@ import {
   type SameModel,
   sameTaskModel,
 } from '../../core/import/layers.ts';
-import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
-import {
-  decodeModel,
-  encodeModel,
-  isOnnxFormatError,
-  type ModelProto,
-} from '../../core/onnx/index.ts';
+import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import type { SkippedLayer } from '../../core/quantize/prepare.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
+import { readQdqFile } from '../imported-store.ts';
 import { progressBar } from '../progress.ts';
 import { useNodeRuntime } from '../runtime-node.ts';
 import { readTaskModel } from '../zoo-files.ts';
@@ -72,20 +67,6 @@ export interface ImportResult {
   targets: ImportTargetResult[];
 }
 
-async function readQdq(path: string): Promise<{ bytes: Uint8Array; model: ModelProto }> {
-  const st = await stat(path).catch(() => undefined);
-  if (!st) throw new CliError(`model file '${path}' does not exist`, 2);
-  if (!st.isFile()) throw new CliError(`model '${path}' is not a file`, 2);
-  const bytes = new Uint8Array(await readFile(path));
-  try {
-    return { bytes, model: decodeModel(bytes) };
-  } catch (err) {
-    if (isOnnxFormatError(err))
-      throw new CliError(`'${path}' is not a usable ONNX model: ${err.message}`, 2);
-    throw err;
-  }
-}
-
 const pts = (x: number | undefined) =>
   x === undefined ? '-' : `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
 
@@ -115,14 +96,7 @@ export function registerImport(program: Command): void {
       if (o.out && o.allTargets)
         throw new CliError('--out needs one --target, not --all-targets', 2);
       if (o.limit !== undefined && !o.task) throw new CliError('--limit needs --task', 2);
-      const { bytes, model } = await readQdq(o.model);
-      let imported: ReturnType<typeof importQdq>;
-      try {
-        imported = importQdq(model);
-      } catch (err) {
-        if (err instanceof QdqImportError) throw new CliError(`${o.model}: ${err.message}`, 2);
-        throw err;
-      }
+      const { bytes, model, imported } = await readQdqFile(o.model);
       const targets = o.allTargets ? (Object.keys(TARGETS) as TargetId[]) : [o.target];
       const placed = targets.map((t) => quantizeImported(imported, getTarget(t)));
       if (o.out) await writeFile(o.out, encodeModel(placed[0]!.qdq));

@@ -1,13 +1,6 @@
-/**
- * `cann-quant risk`: the data-free risk predictor (core/risk/risk.ts) on a zoo task's model or
- * the user's own ONNX file. No data is read: it answers in about two seconds (Node's start-up
- * included; 2.1 s for fmnist-mobilenet on all seven targets here), before a calibration set exists, which layers will carry the most INT8 noise on a target and how the
- * targets' formats compare.
- */
-import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
-import { decodeModel, isOnnxFormatError, type ModelProto } from '../../core/onnx/index.ts';
+import { decodeModel, type ModelProto } from '../../core/onnx/index.ts';
 import {
   type InputStats,
   InputStatsError,
@@ -18,6 +11,7 @@ import {
 } from '../../core/risk/risk.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
+import { readOnnxFile } from '../user-model.ts';
 import { readTaskModel } from '../zoo-files.ts';
 import { parseNonNegative, parseNumber, parseTarget, printResult } from './shared.ts';
 
@@ -57,16 +51,7 @@ async function readModel(o: RiskCliOptions): Promise<{ model: ModelProto; name: 
     return { model: decodeModel(await readTaskModel(task.manifest)), name: o.task };
   }
   if (!o.model) throw new CliError('give --task <id> or --model <file.onnx>', 2);
-  const st = await stat(o.model).catch(() => undefined);
-  if (!st) throw new CliError(`model file '${o.model}' does not exist`, 2);
-  if (!st.isFile()) throw new CliError(`model '${o.model}' is not a file`, 2);
-  try {
-    return { model: decodeModel(new Uint8Array(await readFile(o.model))), name: o.model };
-  } catch (err) {
-    if (isOnnxFormatError(err))
-      throw new CliError(`'${o.model}' is not a usable ONNX model: ${err.message}`, 2);
-    throw err;
-  }
+  return { model: (await readOnnxFile(o.model)).model, name: o.model };
 }
 
 const fmt = (x: number | null) =>

@@ -1,12 +1,11 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
 import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
 import { interfaceMismatch, sameTaskModel } from '../../core/import/layers.ts';
-import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
-import { decodeModel, encodeModel, isOnnxFormatError } from '../../core/onnx/index.ts';
+import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import type { PipelineResult } from '../../core/pipeline/run.ts';
 import { type QuantizedModelInfo, setQuantizedInfo } from '../../core/quantize/metadata.ts';
 import { prepareModel } from '../../core/quantize/prepare.ts';
@@ -40,7 +39,7 @@ import { findTask, getTask } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
-import { readImported, storeImported } from '../imported-store.ts';
+import { readImported, readQdqFile, storeImported } from '../imported-store.ts';
 import { type LocalRunOptions, runLocal } from '../local-run.ts';
 import { measureSpeedup } from '../measure.ts';
 import { makeOutputDir } from '../output-dir.ts';
@@ -136,18 +135,7 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
  */
 export async function withImportedModel(recipe: Recipe, file: string): Promise<Recipe> {
   if (recipe.qat) throw new CliError('--qdq and recipe.qat are two submissions: give one', 2);
-  const st = await stat(file).catch(() => undefined);
-  if (!st) throw new CliError(`model file '${file}' does not exist`, 2);
-  if (!st.isFile()) throw new CliError(`model '${file}' is not a file`, 2);
-  const bytes = new Uint8Array(await readFile(file));
-  let imported: ReturnType<typeof importQdq>;
-  try {
-    imported = importQdq(decodeModel(bytes));
-  } catch (err) {
-    if (err instanceof QdqImportError || isOnnxFormatError(err))
-      throw new CliError(`${file}: ${(err as Error).message}`, 2);
-    throw err;
-  }
+  const { bytes, imported } = await readQdqFile(file);
   const { producer } = imported;
   // Its INT8 metric is compared with the task model's FP32 one: it has to be that model.
   const task = findTask(recipe.task);

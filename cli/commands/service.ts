@@ -7,13 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Tier } from '../../core/calibrate/sensitivity.ts';
-import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
-import { decodeModel, isOnnxFormatError } from '../../core/onnx/index.ts';
 import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
 import { newToken } from '../../functions/api/tokens.ts';
 import { TASKS } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
 import { fetchRetrying } from '../http.ts';
+import { readQdqFile } from '../imported-store.ts';
 import { progressBar } from '../progress.ts';
 import { packTask, uploadTask } from '../seed.ts';
 import { localRecipeWarnings, printWarnings } from './score.ts';
@@ -106,6 +105,26 @@ export async function createLocalToken(
   return { id: row.id, token };
 }
 
+/** Uploads a model for a later submission (POST /api/v1/models): the server's sha256 and size. */
+function uploadModel(
+  server: string,
+  token: string,
+  task: string,
+  bytes: Uint8Array,
+  format: 'qat' | 'qdq',
+) {
+  return serverCall<{ model: string; bytes: number }>(
+    server,
+    `/api/v1/models?task=${encodeURIComponent(task)}${format === 'qdq' ? '&format=qdq' : ''}`,
+    {
+      method: 'POST',
+      token,
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(bytes), // a copy typed over a plain ArrayBuffer, as fetch wants
+    },
+  );
+}
+
 /**
  * Uploads a `cann-quant train` output folder's QAT model and returns the recipe JSON that
  * submits it: `qat.model` = the sha256 the server answered, `qat.stages` from the stage log.
@@ -132,16 +151,7 @@ async function withQatModel(
       `the QAT model was trained for ${log.task}, the recipe is for ${recipe.task}`,
       2,
     );
-  const up = await serverCall<{ model: string; bytes: number }>(
-    server,
-    `/api/v1/models?task=${encodeURIComponent(recipe.task)}`,
-    {
-      method: 'POST',
-      token,
-      headers: { 'content-type': 'application/octet-stream' },
-      body: model,
-    },
-  );
+  const up = await uploadModel(server, token, recipe.task, model, 'qat');
   if (!quiet)
     process.stderr.write(
       `uploaded QAT model ${up.body.model.slice(0, 12)} (${up.body.bytes} bytes)\n`,
@@ -166,27 +176,9 @@ async function withImportedModel(
   quiet?: boolean,
 ): Promise<string> {
   if (recipe.qat) throw new CliError('--qdq and recipe.qat are two submissions: give one', 2);
-  const bytes = await readFile(file).catch(() => {
-    throw new CliError(`cannot read ${file}`);
-  });
-  let producer: string;
-  try {
-    producer = importQdq(decodeModel(new Uint8Array(bytes))).producer;
-  } catch (err) {
-    if (err instanceof QdqImportError || isOnnxFormatError(err))
-      throw new CliError(`${file}: ${(err as Error).message}`, 2);
-    throw err;
-  }
-  const up = await serverCall<{ model: string; bytes: number }>(
-    server,
-    `/api/v1/models?task=${encodeURIComponent(recipe.task)}&format=qdq`,
-    {
-      method: 'POST',
-      token,
-      headers: { 'content-type': 'application/octet-stream' },
-      body: bytes,
-    },
-  );
+  const { bytes, imported } = await readQdqFile(file);
+  const { producer } = imported;
+  const up = await uploadModel(server, token, recipe.task, bytes, 'qdq');
   if (!quiet)
     process.stderr.write(
       `uploaded QDQ model ${up.body.model.slice(0, 12)} (${up.body.bytes} bytes, ${producer || 'producer not named'})\n`,

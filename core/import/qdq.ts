@@ -126,7 +126,9 @@ function params(
 }
 
 /** DequantizeLinear in float32, as ONNX defines it: (x - zero_point) * scale. */
-function dequantize(w: ForeignWeight): Float32Array {
+function dequantize(
+  w: Pick<ForeignWeight, 'dims' | 'q' | 'scales' | 'zeroPoints' | 'axis'>,
+): Float32Array {
   const out = new Float32Array(w.q.length);
   const perAxis = w.scales.length > 1;
   const axis = w.axis < 0 ? w.axis + w.dims.length : w.axis;
@@ -297,45 +299,30 @@ export function importQdq(source: ModelProto): QdqImport {
     const constant = lookup.value(x);
     const q = producerOf.get(x);
     if (constant?.type === 'int32') {
-      // An int32 bias (ONNX Runtime's quantizer and PyTorch's exporter write them): dequantized.
-      const p = raw;
-      {
-        const data = new Float32Array(constant.data.length);
-        for (let i = 0; i < data.length; i++) {
-          const c = p.scales.length > 1 ? i % p.scales.length : 0;
-          data[i] = Math.fround(
-            Math.fround((constant.data as Int32Array)[i]! - p.zeroPoints[c]!) *
-              Math.fround(p.scales[c]!),
-          );
-        }
-        floatInits.push({ name: out, dims: constant.dims, data });
-      }
+      // An int32 bias (ONNX Runtime's quantizer and PyTorch's exporter write them): dequantized
+      // along its one axis.
+      const bias = { ...raw, axis: 0, dims: constant.dims, q: constant.data as Int32Array };
+      floatInits.push({ name: out, dims: constant.dims, data: dequantize(bias) });
       drop.add(dq);
       continue;
     }
     if (raw.type === 'int32')
       throw new QdqImportError(`${label}: an int32 zero point on a non-int32 input '${x}'`);
     const p = { ...raw, type: raw.type };
-    if (constant) {
-      // A weight: its integers are kept, and the float model gets its dequantized values.
-      {
-        if (constant.type !== p.type)
-          throw new QdqImportError(
-            `${label}: a ${constant.type} constant with a ${p.type} zero point`,
-          );
-        checkAxis(constant.dims, p, label);
-        const w: ForeignWeight = {
-          dims: [...constant.dims],
-          q: Int32Array.from(constant.data as ArrayLike<number>),
-          scales: p.scales,
-          zeroPoints: p.zeroPoints,
-          axis: p.axis,
-          type: p.type,
-        };
-        weights.set(out, w);
-        floatInits.push({ name: out, dims: w.dims, data: dequantize(w) });
-      }
+    /** A weight: its integers are kept, and the float model gets its dequantized values. */
+    const addWeight = (dims: readonly number[], ints: Int32Array) => {
+      const w: ForeignWeight = { ...p, dims: [...dims], q: ints };
+      weights.set(out, w);
+      floatInits.push({ name: out, dims: w.dims, data: dequantize(w) });
       drop.add(dq);
+    };
+    if (constant) {
+      if (constant.type !== p.type)
+        throw new QdqImportError(
+          `${label}: a ${constant.type} constant with a ${p.type} zero point`,
+        );
+      checkAxis(constant.dims, p, label);
+      addWeight(constant.dims, Int32Array.from(constant.data as ArrayLike<number>));
       continue;
     }
     if (!isQ(q))
@@ -359,17 +346,10 @@ export function importQdq(source: ModelProto): QdqImport {
       if (floatConst.type !== 'float32')
         throw new QdqImportError(`${label}: quantizes a ${floatConst.type} constant`);
       checkAxis(floatConst.dims, p, label);
-      const w: ForeignWeight = {
-        dims: [...floatConst.dims],
-        q: quantizeConstant(floatConst.data as Float32Array, floatConst.dims, p),
-        scales: p.scales,
-        zeroPoints: p.zeroPoints,
-        axis: p.axis,
-        type: p.type,
-      };
-      weights.set(out, w);
-      floatInits.push({ name: out, dims: w.dims, data: dequantize(w) });
-      drop.add(dq);
+      addWeight(
+        floatConst.dims,
+        quantizeConstant(floatConst.data as Float32Array, floatConst.dims, p),
+      );
       continue;
     }
     if (p.scales.length !== 1)

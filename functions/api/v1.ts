@@ -45,10 +45,16 @@ export const MAX_MODEL_BYTES = 32 * 1024 * 1024;
 export const MODEL_SIZE_FACTOR = 2;
 
 /**
- * Checks a QAT model against its task's reference model (L4.architecture: same nodes, inputs,
- * outputs, initializer names, types and shapes); 422 with the first difference otherwise.
+ * The task's reference model bytes, for checking an uploaded model of that task: 404 when the
+ * task is not loaded, 413 when the upload is larger than {@link MODEL_SIZE_FACTOR} x the
+ * reference (or {@link MAX_MODEL_BYTES}).
  */
-async function checkQatModel(env: Env, taskId: string, bytes: Uint8Array): Promise<void> {
+async function referenceFor(
+  env: Env,
+  taskId: string,
+  bytes: Uint8Array,
+  what: string,
+): Promise<Uint8Array> {
   const row = await openDb(env.DB)
     .select({ modelKey: schema.tasks.modelKey })
     .from(schema.tasks)
@@ -62,8 +68,17 @@ async function checkQatModel(env: Env, taskId: string, bytes: Uint8Array): Promi
   if (bytes.length > limit)
     throw new ProblemError(
       413,
-      `the model is ${bytes.length} bytes; a QAT model of ${taskId} may have at most ${limit} (${MODEL_SIZE_FACTOR} x the reference model, at most ${MAX_MODEL_BYTES})`,
+      `the model is ${bytes.length} bytes; ${what} of ${taskId} may have at most ${limit} (${MODEL_SIZE_FACTOR} x the reference model, at most ${MAX_MODEL_BYTES})`,
     );
+  return refBytes;
+}
+
+/**
+ * Checks a QAT model against its task's reference model (L4.architecture: same nodes, inputs,
+ * outputs, initializer names, types and shapes); 422 with the first difference otherwise.
+ */
+async function checkQatModel(env: Env, taskId: string, bytes: Uint8Array): Promise<void> {
+  const refBytes = await referenceFor(env, taskId, bytes, 'a QAT model');
   let model: ReturnType<typeof decodeModel>;
   try {
     model = decodeModel(bytes);
@@ -88,21 +103,7 @@ async function checkQatModel(env: Env, taskId: string, bytes: Uint8Array): Promi
  * model (sameTaskModel: every layer within half a quantization step); 422 with the reason.
  */
 async function checkQdqModel(env: Env, taskId: string, bytes: Uint8Array): Promise<void> {
-  const row = await openDb(env.DB)
-    .select({ modelKey: schema.tasks.modelKey })
-    .from(schema.tasks)
-    .where(eq(schema.tasks.id, taskId))
-    .get();
-  if (!row) throw new ProblemError(404, `task '${taskId}' is not loaded on this server`);
-  const reference = await env.BLOBS.get(row.modelKey);
-  if (!reference) throw new Error(`task '${taskId}': model blob ${row.modelKey} is missing`);
-  const refBytes = new Uint8Array(await reference.arrayBuffer());
-  const limit = Math.min(MAX_MODEL_BYTES, MODEL_SIZE_FACTOR * refBytes.length);
-  if (bytes.length > limit)
-    throw new ProblemError(
-      413,
-      `the model is ${bytes.length} bytes; a quantized model of ${taskId} may have at most ${limit} (${MODEL_SIZE_FACTOR} x the reference model, at most ${MAX_MODEL_BYTES})`,
-    );
+  const refBytes = await referenceFor(env, taskId, bytes, 'a quantized model');
   let imported: ReturnType<typeof importQdq>;
   try {
     imported = importQdq(decodeModel(bytes));
