@@ -9,6 +9,7 @@ import { cpus, loadavg } from 'node:os';
 import { gatherBatch } from '../core/calibrate/capture.ts';
 import type { BatchSource } from '../core/evaluate/predict.ts';
 import { createSession } from '../core/runtime/index.ts';
+import type { TimedTargetId } from '../core/formats/targets.ts';
 import type { MeasuredSpeedup } from '../core/score/score-run.ts';
 
 /** Options of {@link measureSpeedup}. */
@@ -19,6 +20,8 @@ export interface MeasureOptions {
   warmup?: number;
   /** Samples per run (default 1: latency). */
   batch?: number;
+  /** The timed target the INT8 model is of (default cpu-wasm). */
+  target?: TimedTargetId;
 }
 
 const median = (xs: number[]) => {
@@ -73,7 +76,7 @@ export async function measureSpeedup(
     const fp32Ms = median(ta);
     const int8Ms = median(tb);
     return {
-      target: 'cpu-wasm',
+      target: opts.target ?? 'cpu-wasm',
       speedup: fp32Ms / int8Ms,
       fp32Ms: Math.round(fp32Ms * 1000) / 1000,
       int8Ms: Math.round(int8Ms * 1000) / 1000,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { spreadIndices } from '../../core/calibrate/sampler.ts';
 import type { BatchSource } from '../../core/evaluate/predict.ts';
-import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, getTarget, timedTargetFor } from '../../core/formats/targets.ts';
 import { interfaceMismatch, sameTaskModel } from '../../core/import/layers.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import type { PipelineResult } from '../../core/pipeline/run.ts';
@@ -258,14 +258,15 @@ export function speedupLine(
   return [
     `speed-up modelled ${modelled === null ? 'n/a (measured only)' : `${sig3(modelled)} (${target} roofline vs ${t.floatPath})`}`,
     m
-      ? `measured ${sig3(m.speedup)} (cpu-wasm QDQ on onnxruntime-web: FP32 ${m.fp32Ms} ms / INT8 ${m.int8Ms} ms, median of ${m.repeats}, batch ${m.batch})`
+      ? `measured ${sig3(m.speedup)} (${m.target === 'cpu-wasm' ? 'cpu-wasm QDQ' : `${m.target} model`} on onnxruntime-web: FP32 ${m.fp32Ms} ms / INT8 ${m.int8Ms} ms, median of ${m.repeats}, batch ${m.batch})`
       : 'measured: not run',
   ].join('  ');
 }
 
 /**
- * The measured row: the recipe's INT8 model for cpu-wasm (the run's own QDQ model when the run
- * targets cpu-wasm; otherwise the same recipe calibrated for cpu-wasm) timed against FP32.
+ * The measured row: the recipe's INT8 model on onnxruntime-web timed against FP32: the run's own
+ * model when its target runs there (cpu-wasm, cpu-wasm-dynamic); otherwise the same recipe
+ * calibrated for cpu-wasm.
  */
 export async function measureCpuWasm(
   recipe: Recipe,
@@ -274,8 +275,9 @@ export async function measureCpuWasm(
   calibration: BatchSource,
   opts: { repeats?: number; batch?: number; progress?: boolean } = {},
 ): Promise<MeasuredSpeedup> {
+  const timed = timedTargetFor(r.target);
   const qdq =
-    r.target === 'cpu-wasm'
+    r.target === timed
       ? r.qdq
       : (
           await runRecipe(recipeForTarget(recipe, 'cpu-wasm', r), {
@@ -284,6 +286,7 @@ export async function measureCpuWasm(
           })
         ).qdq;
   return measureSpeedup(model, encodeModel(qdq), calibration, {
+    target: timed,
     ...(opts.repeats ? { repeats: opts.repeats } : {}),
     ...(opts.batch ? { batch: opts.batch } : {}),
   });
@@ -429,7 +432,9 @@ export function registerScore(program: Command): void {
         const measured =
           o.measure === false
             ? undefined
-            : (cross?.measured ??
+            : ((cross?.measured?.target === timedTargetFor(r.target)
+                ? cross.measured
+                : undefined) ??
               (await measureCpuWasm(recipe, r, model, await calibration(), {
                 repeats: o.repeats,
                 progress: !o.json,

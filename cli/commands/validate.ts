@@ -19,7 +19,7 @@ import {
 } from '../../core/evaluate/stress.ts';
 import { feedbackLoop, locateCostliestLayers } from '../../core/feedback/loop.ts';
 import type { TargetId } from '../../core/formats/targets.ts';
-import { DEFAULT_TARGET, getTarget } from '../../core/formats/targets.ts';
+import { DEFAULT_TARGET, getTarget, timedTargetFor } from '../../core/formats/targets.ts';
 import { decodeModel, type ModelProto } from '../../core/onnx/index.ts';
 import { getQuantizedInfo, type QuantizedModelInfo } from '../../core/quantize/metadata.ts';
 import { renderValidationHtml, type ValidationSummary } from '../../core/report/html.ts';
@@ -540,7 +540,7 @@ export function registerValidate(program: Command): void {
               await readTaskModel(task.manifest),
               qdq,
               await task.load(nodeDataSource(), 'calibration'),
-              { repeats: o.repeats },
+              { repeats: o.repeats, target: timedTargetFor(v.info.target) },
             );
           }
         }

@@ -34,7 +34,7 @@ import {
 import { nodeInputs, producers, topologicalOrder } from '../onnx/graph.ts';
 import { shallowCopy } from '../onnx/outputs.ts';
 import { elementTypes } from '../quantize/element-types.ts';
-import { createSession } from '../runtime/index.ts';
+import { createSession, type GraphOptimizationLevel } from '../runtime/index.ts';
 import type { TensorData } from '../tensor/index.ts';
 
 /** What a model computes beyond what a reference model computes identically. */
@@ -209,8 +209,9 @@ export async function runBatches(
   model: ModelProto,
   feeds: readonly Batch[],
   fetches?: readonly string[],
+  graphOptimizationLevel: GraphOptimizationLevel = 'disabled',
 ): Promise<Batch[]> {
-  const session = await createSession(encodeModel(model));
+  const session = await createSession(encodeModel(model), { graphOptimizationLevel });
   try {
     const out: Batch[] = [];
     for (const f of feeds) out.push(await session.run(f, fetches));

@@ -25,6 +25,7 @@
 import type { BatchSource } from '../evaluate/predict.ts';
 import type { Target } from '../formats/targets.ts';
 import { buildEmulationModel } from '../quantize/emulation.ts';
+import { buildQdqModel } from '../quantize/qdq.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
 import type { PreparedModel } from '../quantize/prepare.ts';
 import type { LayerMethod } from '../quantize/quantize.ts';
@@ -324,7 +325,11 @@ export async function measureOneLayerModels<P = unknown>(
   const total = layers.length + 1 + (options.floatPath === false ? 0 : 1);
   let done = 0;
   const tick = () => options.onProgress?.(++done, total);
-  const reference = buildEmulationModel(prepared, [], target);
+  // A target that runs onnxruntime's own kernels (cpu-wasm, cpu-wasm-dynamic) has no emulation:
+  // its float path is the FP32 model, and each one-layer model is its QDQ (or dynamic) export,
+  // run whole at the optimization level its validation runs at (ORT's integer kernels).
+  const ortKernels = target.executor === 'ort-qdq';
+  const reference = ortKernels ? prepared.model : buildEmulationModel(prepared, [], target);
   const names = reference.graph!.output.map((o) => o.name);
 
   // The reference first: each model's outputs are then reduced to their deviation as soon as they
@@ -368,7 +373,14 @@ export async function measureOneLayerModels<P = unknown>(
   };
 
   const deviations = new Array<OutputDeviation>(layers.length);
-  if (options.sharedPrefix === false) {
+  if (ortKernels) {
+    for (const [k, layer] of layers.entries()) {
+      deviations[k] = deviation(
+        await runBatches(buildQdqModel(prepared, [layer], target), feeds, undefined, 'all'),
+      );
+      tick();
+    }
+  } else if (options.sharedPrefix === false) {
     for (const [k, layer] of layers.entries()) {
       deviations[k] = deviation(
         await runBatches(buildEmulationModel(prepared, [layer], target), feeds),

@@ -13,6 +13,11 @@ export interface TensorScheme {
   /** Symmetric: zero point fixed at 0 (or 128 for uint8 symmetric); asymmetric: learned offset. */
   symmetric: boolean;
   granularity: 'per-tensor' | 'per-channel';
+  /**
+   * Dynamic: scale and zero point computed from each input at run time (ONNX
+   * DynamicQuantizeLinear), not calibrated. Activations only.
+   */
+  dynamic?: boolean;
 }
 
 /** Float precision a target uses for what it does not run in integers. */
@@ -81,12 +86,31 @@ export type BaseTargetId = 'ascend310' | 'ascend310p' | 'nvidia-t4' | 'snapdrago
 /** Ids of the W4A8 variants (int4 symmetric per-channel weights, int8 activations). */
 export type W4A8TargetId = 'ascend310-w4a8' | 'ascend310p-w4a8';
 
+/** Ids of the dynamic-quantization variants (activation scales computed per input at run time). */
+export type DynamicTargetId = 'cpu-wasm-dynamic';
+
 /** Ids of the supported targets. */
-export type TargetId = BaseTargetId | W4A8TargetId;
+export type TargetId = BaseTargetId | W4A8TargetId | DynamicTargetId;
 
 /** The INT8 target whose arithmetic a target uses (itself for the INT8 targets). */
 export function arithmeticTargetId(id: TargetId): BaseTargetId {
   return (TARGETS[id].base ?? id) as BaseTargetId;
+}
+
+/** Ids of the targets that run on onnxruntime-web's own kernels: timed, never modelled. */
+export type TimedTargetId = 'cpu-wasm' | 'cpu-wasm-dynamic';
+
+/**
+ * The timed target whose measurement stands for a target's: itself when it runs on
+ * onnxruntime-web's own kernels, otherwise cpu-wasm (its scheme's QDQ model there).
+ */
+export function timedTargetFor(id: TargetId): TimedTargetId {
+  return TARGETS[id].executor === 'ort-qdq' ? (id as TimedTargetId) : 'cpu-wasm';
+}
+
+/** True when the target quantizes activations at run time (no calibrated activation scales). */
+export function isDynamic(target: Pick<Target, 'activations'>): boolean {
+  return target.activations.dynamic === true;
 }
 
 const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
@@ -331,11 +355,40 @@ function w4a8(base: Target, id: W4A8TargetId): Target {
   };
 }
 
-/** The targets, in the order reports show them: the INT8 targets, then the W4A8 variants. */
+/**
+ * Dynamic quantization on onnxruntime-web, the scheme of ONNX Runtime's `quantize_dynamic`:
+ * each quantized layer's input is quantized when the model runs, from that input's own range
+ * (DynamicQuantizeLinear: uint8, scale = (max(0, max x) - min(0, min x)) / 255, zero point
+ * round(-min(0, min x) / scale), in fp32), multiplied in integers (MatMulInteger, ConvInteger:
+ * exact int32), then dequantized in fp32 (acc * (scale_x * scale_w)) and the float bias added.
+ * Weights are int8 symmetric per-channel as on cpu-wasm. Each sample is quantized on its own
+ * (the exported layers scan the batch), so a sample's result does not depend on the batch it
+ * runs in: what a batch-1 deployment computes. Only real and timed, like cpu-wasm: there is
+ * no dynamic scheme on the Ascend, T4 or Snapdragon toolchains this project models (AMCT,
+ * TensorRT INT8 and SNPE/QNN take calibrated activation scales).
+ */
+const CPU_WASM_DYNAMIC: Target = {
+  ...INT8_TARGETS['cpu-wasm'],
+  id: 'cpu-wasm-dynamic',
+  name: 'CPU via onnxruntime-web (dynamic)',
+  description:
+    "ONNX Runtime dynamic quantization (quantize_dynamic): uint8 asymmetric per-tensor activations quantized per input at run time (DynamicQuantizeLinear), int8 symmetric per-channel weights, MatMulInteger / ConvInteger with fp32 dequantization and float bias, executed by onnxruntime-web's own kernels; float layers in fp32.",
+  activations: { type: 'uint8', symmetric: false, granularity: 'per-tensor', dynamic: true },
+  notes: [
+    'Activation scales are computed per sample at run time: calibration chooses none (its samples still drive bias correction and the loss estimate).',
+    'Real and timed like cpu-wasm: its speed-up is measured, not modelled.',
+  ],
+};
+
+/**
+ * The targets, in the order reports show them: the INT8 targets, the W4A8 variants, then the
+ * dynamic variant.
+ */
 export const TARGETS: Readonly<Record<TargetId, Target>> = {
   ...INT8_TARGETS,
   'ascend310-w4a8': w4a8(INT8_TARGETS.ascend310, 'ascend310-w4a8'),
   'ascend310p-w4a8': w4a8(INT8_TARGETS.ascend310p, 'ascend310p-w4a8'),
+  'cpu-wasm-dynamic': CPU_WASM_DYNAMIC,
 };
 
 /** Looks a target up by id; throws a RangeError listing the known ids. */

@@ -17,7 +17,10 @@ export interface BiasCorrection {
   layer: string;
   /** Largest |mean(int8 - fp32)| over the output channels before correction. */
   maxMeanError: number;
-  /** Largest |change| of the int32 bias. */
+  /**
+   * Largest |change| of the bias: in accumulator units (the int32 bias), or in output units
+   * (the float bias of a dynamic layer).
+   */
   maxBiasChange: number;
 }
 
@@ -81,17 +84,24 @@ export function correctLayerBias(
     count += row[channels]!;
   }
   const bias = new Int32Array(layer.bias);
+  // A dynamic layer's bias is float (its scales are not known before it runs): corrected there.
+  const floatBias = layer.floatBias ? new Float64Array(layer.floatBias) : undefined;
   let maxMeanError = 0;
   let maxBiasChange = 0;
   for (let c = 0; c < channels; c++) {
     const mean = sums[c]! / Math.max(1, count);
+    maxMeanError = Math.max(maxMeanError, Math.abs(mean));
+    if (floatBias) {
+      floatBias[c]! -= mean;
+      maxBiasChange = Math.max(maxBiasChange, Math.abs(mean));
+      continue;
+    }
     const delta = roundHalfEven(mean / layer.deqScale[c]!);
     bias[c] = Math.max(-2147483648, Math.min(2147483647, bias[c]! - delta));
-    maxMeanError = Math.max(maxMeanError, Math.abs(mean));
     maxBiasChange = Math.max(maxBiasChange, Math.abs(delta));
   }
   return {
-    layer: { ...layer, bias },
+    layer: floatBias ? { ...layer, floatBias } : { ...layer, bias },
     correction: { layer: layer.name, maxMeanError, maxBiasChange },
   };
 }

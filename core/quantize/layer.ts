@@ -31,6 +31,12 @@ export interface QuantizedLayer {
   bias: Int32Array;
   /** Per output channel dequantisation scale scale_d * scale_w[c], float64 before target rounding. */
   deqScale: Float64Array;
+  /**
+   * Dynamic targets only (activation scales computed at run time, so no int32 bias can be
+   * fixed in advance): the bias in float, added after dequantization, as ONNX Runtime's
+   * dynamic quantization keeps it. Bias correction adjusts this one there.
+   */
+  floatBias?: Float64Array;
   /** Conv attributes (ONNX semantics; pads as [top, left, bottom, right]). */
   conv?: { strides: number[]; pads: number[]; dilations: number[]; group: number };
   /** A Relu/Clip(0, x) directly after the layer that the target fuses into dequantisation. */

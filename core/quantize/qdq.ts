@@ -1,6 +1,12 @@
 import { clone } from '@bufbuild/protobuf';
-import type { Target } from '../formats/targets.ts';
-import { makeAttrInt, makeNode } from '../onnx/builder.ts';
+import { isDynamic, type Target } from '../formats/targets.ts';
+import {
+  makeAttrGraph,
+  makeAttrInt,
+  makeGraph,
+  makeNode,
+  makeTensorValueInfo,
+} from '../onnx/builder.ts';
 import {
   type ModelProto,
   ModelProtoSchema,
@@ -8,6 +14,7 @@ import {
   type TensorProto,
 } from '../onnx/gen/onnx_pb.ts';
 import { topologicalOrder } from '../onnx/graph.ts';
+import { tensorInfos } from '../onnx/shapes.ts';
 import { tensorToProto } from '../onnx/tensor.ts';
 import type { TensorData } from '../tensor/index.ts';
 import type { QuantizedLayer } from './layer.ts';
@@ -80,10 +87,19 @@ export function buildQdqModel(
     quantized.set(key, `${tensor}__${tag}_dq`);
     return `${tensor}__${tag}_dq`;
   };
+  const dynamic = isDynamic(target);
+  const infos = dynamic ? tensorInfos(graph) : undefined;
   for (const node of topologicalOrder(graph)) {
     const l = byNode.get(node);
     if (!l) {
       if (!replaced.has(node)) nodes.push(node);
+      continue;
+    }
+    if (dynamic) {
+      const rank = infos!.get(l.input)?.dims?.length;
+      const d = dynamicLayer(l, node, l.kind !== 'matmul' || l.weightSide !== 'left' || rank! >= 3);
+      nodes.push(...d.nodes);
+      inits.push(...d.initializers);
       continue;
     }
     const x = qdq(l.input, l.act, 'in');
@@ -177,4 +193,105 @@ export function buildQdqModel(
   graph.initializer.push(...inits);
   pruneUnusedInitializers(model);
   return model;
+}
+
+/**
+ * One layer of a dynamic target, as ONNX Runtime's `quantize_dynamic` writes it:
+ * DynamicQuantizeLinear(x) -> MatMulInteger / ConvInteger (uint8 x int8, exact int32) -> Cast
+ * -> Mul(scale_x * scale_w) -> Add(float bias). With `perSample` the unit runs inside a Scan
+ * over the batch axis (each sample unsqueezed to a batch of one), so every sample gets its own
+ * scale and zero point, as a batch-1 deployment computes them, whatever batch it runs in.
+ * Without it (a left-constant MatMul whose input has no batch axis) the whole input is one tensor.
+ */
+function dynamicLayer(
+  l: QuantizedLayer,
+  node: NodeProto,
+  perSample: boolean,
+): { nodes: NodeProto[]; initializers: TensorProto[] } {
+  const w = l.weight;
+  const channels = l.deqScale.length;
+  if (!l.floatBias) throw new RangeError(`layer '${l.name}': a dynamic layer needs its float bias`);
+  if (w.zeroPoints.some((z) => z !== 0))
+    throw new RangeError(`layer '${l.name}': dynamic export takes symmetric weights only`);
+  const p = `${l.name}__dyn`;
+  const inits: TensorProto[] = [];
+  // Weight in the integer op's layout: Gemm's [N, K] transposed to MatMulInteger's [K, N].
+  let wq: Int8Array = Int8Array.from(w.q);
+  let wDims = [...w.dims];
+  if (l.kind === 'gemm') {
+    const [n, k] = wDims as [number, number];
+    wq = new Int8Array(n * k);
+    for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) wq[j * n + i] = w.q[i * k + j]!;
+    wDims = [k, n];
+  }
+  // Per output channel scales and bias, shaped to broadcast over the accumulator.
+  const channelDims =
+    l.kind === 'conv'
+      ? [channels, 1, 1]
+      : l.kind === 'matmul' && l.weightSide === 'left'
+        ? [channels, 1]
+        : [channels];
+  const scales = Float32Array.from(
+    { length: channels },
+    (_, c) => w.scales[w.scales.length === 1 ? 0 : c]!,
+  );
+  inits.push(tensorToProto(`${p}_w`, { type: 'int8', dims: wDims, data: wq }));
+  inits.push(tensorToProto(`${p}_wzp`, { type: 'int8', dims: [], data: new Int8Array(1) }));
+  inits.push(tensorToProto(`${p}_wscale`, { type: 'float32', dims: channelDims, data: scales }));
+  inits.push(
+    tensorToProto(`${p}_bias`, {
+      type: 'float32',
+      dims: channelDims,
+      data: Float32Array.from(l.floatBias),
+    }),
+  );
+  const x = perSample ? `${p}_x1` : l.input;
+  const acc = `${p}_acc`;
+  const integerOp =
+    l.kind === 'conv'
+      ? makeNode(
+          'ConvInteger',
+          [`${p}_xq`, `${p}_w`, `${p}_xzp`, `${p}_wzp`],
+          [acc],
+          [...node.attribute],
+        )
+      : l.kind === 'matmul' && l.weightSide === 'left'
+        ? makeNode('MatMulInteger', [`${p}_w`, `${p}_xq`, `${p}_wzp`, `${p}_xzp`], [acc])
+        : makeNode('MatMulInteger', [`${p}_xq`, `${p}_w`, `${p}_xzp`, `${p}_wzp`], [acc]);
+  const y = perSample ? `${p}_y1` : l.output;
+  const unit = [
+    makeNode('DynamicQuantizeLinear', [x], [`${p}_xq`, `${p}_xs`, `${p}_xzp`]),
+    integerOp,
+    makeNode('Cast', [acc], [`${p}_accf`], [makeAttrInt('to', 1)]),
+    makeNode('Mul', [`${p}_xs`, `${p}_wscale`], [`${p}_scale`]),
+    makeNode('Mul', [`${p}_accf`, `${p}_scale`], [`${p}_deq`]),
+    makeNode('Add', [`${p}_deq`, `${p}_bias`], [y]),
+  ];
+  if (!perSample) return { nodes: unit, initializers: inits };
+  // Scan body: one sample (the batch axis removed) -> a batch of one -> the unit -> one sample.
+  inits.push(
+    tensorToProto(`${p}_axis0`, { type: 'int64', dims: [1], data: new BigInt64Array([0n]) }),
+  );
+  const body = makeGraph({
+    name: `${p}_body`,
+    nodes: [
+      makeNode('Unsqueeze', [`${p}_xi`, `${p}_axis0`], [x]),
+      ...unit,
+      makeNode('Squeeze', [y, `${p}_axis0`], [`${p}_yi`]),
+    ],
+    inputs: [makeTensorValueInfo(`${p}_xi`, 'float32')],
+    outputs: [makeTensorValueInfo(`${p}_yi`, 'float32')],
+  });
+  return {
+    nodes: [
+      makeNode(
+        'Scan',
+        [l.input],
+        [l.output],
+        [makeAttrGraph('body', body), makeAttrInt('num_scan_inputs', 1)],
+        { name: p },
+      ),
+    ],
+    initializers: inits,
+  };
 }

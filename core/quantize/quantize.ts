@@ -3,7 +3,7 @@ import type { ClipRange, MethodName, TensorStats } from '../calibrate/methods.ts
 import { clipRange } from '../calibrate/methods.ts';
 import type { WeightMethod } from '../calibrate/weights.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
-import type { Target, TensorScheme } from '../formats/targets.ts';
+import { getTarget, isDynamic, type Target, type TensorScheme } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { type BiasCorrection, correctBiases } from './bias-correction.ts';
 import { buildEmulationModel } from './emulation.ts';
@@ -108,6 +108,7 @@ export function layerFromWeight(
     ...(c.weightSide ? { weightSide: c.weightSide } : {}),
     bias,
     deqScale,
+    ...(isDynamic(getTarget(target)) ? { floatBias: Float64Array.from(c.bias) } : {}),
     ...(c.conv ? { conv: c.conv } : {}),
     fusedRelu: false,
     target,

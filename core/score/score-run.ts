@@ -6,7 +6,7 @@
  */
 import type { MetricComparison } from '../evaluate/evaluate.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
-import { getTarget } from '../formats/targets.ts';
+import { getTarget, type TimedTargetId } from '../formats/targets.ts';
 import { importQdq } from '../import/qdq.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel } from '../onnx/index.ts';
@@ -33,8 +33,11 @@ export type ExtraEvidence = Pick<Evidence, 'fidelity' | 'qat' | 'feedback' | 'cr
 
 /** A measured (timed) speed-up of the INT8 model over FP32 on a real machine. */
 export interface MeasuredSpeedup {
-  /** Target the timing ran on (`cpu-wasm`: onnxruntime-web's integer kernels). */
-  target: 'cpu-wasm';
+  /**
+   * Target the timing ran on: `cpu-wasm` (onnxruntime-web's QDQ integer kernels) or
+   * `cpu-wasm-dynamic` (its dynamic-quantization kernels).
+   */
+  target: TimedTargetId;
   /** Median FP32 / median INT8 latency. */
   speedup: number;
   fp32Ms: number;
