@@ -8,8 +8,8 @@
 import { cpus, loadavg } from 'node:os';
 import { gatherBatch } from '../core/calibrate/capture.ts';
 import type { BatchSource } from '../core/evaluate/predict.ts';
-import { createSession } from '../core/runtime/index.ts';
 import type { TimedTargetId } from '../core/formats/targets.ts';
+import { createSession } from '../core/runtime/index.ts';
 import type { MeasuredSpeedup } from '../core/score/score-run.ts';
 
 /** Options of {@link measureSpeedup}. */

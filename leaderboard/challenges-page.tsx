@@ -4,7 +4,7 @@
  * quantization"): what each asks, how to enter, and its standings, read from the same
  * leaderboard query as the main page (db/queries.ts).
  */
-import { TARGETS } from '../core/formats/targets.ts';
+import { isDynamic, TARGETS } from '../core/formats/targets.ts';
 import type { LeaderboardRow } from '../db/queries.ts';
 import { fmtMetric, fmtPoints, fmtQqi } from './format.ts';
 import { Level } from './leaderboard-page.tsx';
@@ -24,6 +24,11 @@ export interface Challenge {
 /** The W4A8 targets: the variants of an INT8 target with int4 weights (core/formats). */
 export const W4A8_TARGETS = Object.values(TARGETS)
   .filter((t) => t.base !== undefined)
+  .map((t) => t.id);
+
+/** The dynamic-quantization targets (activation scales computed at run time, core/formats). */
+export const DYNAMIC_TARGETS = Object.values(TARGETS)
+  .filter((t) => isDynamic(t))
   .map((t) => t.id);
 
 /** The three challenges, in product.md's order. */
@@ -53,8 +58,15 @@ export const CHALLENGES: readonly Challenge[] = [
   {
     id: 'dynamic',
     title: 'Dynamic quantization',
-    asks: 'Activation scales computed at run time per input instead of calibrated. Not open: the targets here quantize activations with static scales, and the emulator has no run-time scale arithmetic to score an entry with.',
-    enter: [],
+    asks: "Activation scales computed from each input at run time instead of calibrated, as ONNX Runtime's quantize_dynamic does: target cpu-wasm-dynamic runs DynamicQuantizeLinear, MatMulInteger / ConvInteger and fp32 dequantization on onnxruntime-web's own kernels, each sample quantized on its own. Calibration samples still drive sensitivity, bias correction and the loss estimate. The chips modelled here (AMCT, TensorRT INT8, SNPE) take calibrated scales only, so the challenge runs on the CPU target; the service times nothing, so entries without a measured speed-up rank by loss.",
+    enter: [
+      'cann-quant score --task spam-transformer --target cpu-wasm-dynamic',
+      'cann-quant submit recipe.json   # "target": "cpu-wasm-dynamic"',
+    ],
+    board: {
+      targets: DYNAMIC_TARGETS,
+      href: `/api/v1/leaderboard?targets=${DYNAMIC_TARGETS.join(',')}`,
+    },
   },
 ];
 
@@ -119,7 +131,7 @@ export function ChallengesPage({ standings }: { standings: Record<string, Leader
       <p>
         Community challenges of the quantization maturity standard. Each is scored by the same
         pipeline, QQI and checks as the main leaderboard; these tables are its entries, best QQI
-        first.
+        first (entries without a QQI after them, least loss first).
       </p>
       {CHALLENGES.map((c) => (
         <section id={c.id} aria-labelledby={`h-${c.id}`}>

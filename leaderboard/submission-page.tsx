@@ -402,8 +402,14 @@ function Tiers({ report }: { report: RunReport }) {
                 <td>{methodText(l)}</td>
                 <td>{searchText(l)}</td>
                 <td class="num">{l.sqnrDb === null ? '—' : l.sqnrDb.toFixed(1)}</td>
-                <td class="num">{fmtValue(l.activation.scale)}</td>
-                <td class="num">{l.activation.zeroPoint}</td>
+                {l.method === 'dynamic' ? (
+                  <td colspan={2}>per input, at run time</td>
+                ) : (
+                  <>
+                    <td class="num">{fmtValue(l.activation.scale)}</td>
+                    <td class="num">{l.activation.zeroPoint}</td>
+                  </>
+                )}
                 <td>
                   {l.weight.granularity}, {l.weight.channels} channel
                   {l.weight.channels === 1 ? '' : 's'}

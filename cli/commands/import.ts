@@ -10,7 +10,13 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { compareMetric, predictModel } from '../../core/evaluate/evaluate.ts';
-import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
+import {
+  DEFAULT_TARGET,
+  getTarget,
+  isDynamic,
+  TARGETS,
+  type TargetId,
+} from '../../core/formats/targets.ts';
 import {
   type ImportedLayer,
   interfaceMismatch,
@@ -97,7 +103,10 @@ export function registerImport(program: Command): void {
         throw new CliError('--out needs one --target, not --all-targets', 2);
       if (o.limit !== undefined && !o.task) throw new CliError('--limit needs --task', 2);
       const { bytes, model, imported } = await readQdqFile(o.model);
-      const targets = o.allTargets ? (Object.keys(TARGETS) as TargetId[]) : [o.target];
+      // Every target with calibrated activation scales: a dynamic one would drop the file's.
+      const targets = o.allTargets
+        ? (Object.keys(TARGETS) as TargetId[]).filter((t) => !isDynamic(TARGETS[t]))
+        : [o.target];
       const placed = targets.map((t) => quantizeImported(imported, getTarget(t)));
       if (o.out) await writeFile(o.out, encodeModel(placed[0]!.qdq));
       const result: ImportResult = {

@@ -235,9 +235,11 @@ export async function writeRunArtifacts(
       name: l.name,
       kind: l.kind,
       method: r.methods[l.name],
-      activation: l.act,
+      // a dynamic layer quantizes its input per run (the calibrated parameters are unused) and
+      // adds a float bias
+      activation: l.floatBias ? 'dynamic' : l.act,
       weight: { scales: [...l.weight.scales], zeroPoints: [...l.weight.zeroPoints] },
-      bias: [...l.bias],
+      bias: l.floatBias ? [...l.floatBias] : [...l.bias],
     })),
     floatLayers: r.skipped,
     ...(r.warnings.length > 0 ? { warnings: r.warnings } : {}),

@@ -25,9 +25,9 @@
 import type { BatchSource } from '../evaluate/predict.ts';
 import type { Target } from '../formats/targets.ts';
 import { buildEmulationModel } from '../quantize/emulation.ts';
-import { buildQdqModel } from '../quantize/qdq.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
 import type { PreparedModel } from '../quantize/prepare.ts';
+import { buildQdqModel } from '../quantize/qdq.ts';
 import type { LayerMethod } from '../quantize/quantize.ts';
 import type { TensorData } from '../tensor/index.ts';
 import { gatherBatch, type SampleSet } from './capture.ts';

@@ -54,7 +54,8 @@ export interface Target {
   description: string;
   activations: TensorScheme;
   weights: TensorScheme;
-  bias: 'int32';
+  /** int32 in accumulator units; float (added after dequantization) on dynamic targets. */
+  bias: 'int32' | 'float';
   quant: QuantArithmetic;
   dequant: DequantArithmetic;
   /** Precision of layers that stay float (and of the float baseline for the speed-up). */
@@ -374,6 +375,7 @@ const CPU_WASM_DYNAMIC: Target = {
   description:
     "ONNX Runtime dynamic quantization (quantize_dynamic): uint8 asymmetric per-tensor activations quantized per input at run time (DynamicQuantizeLinear), int8 symmetric per-channel weights, MatMulInteger / ConvInteger with fp32 dequantization and float bias, executed by onnxruntime-web's own kernels; float layers in fp32.",
   activations: { type: 'uint8', symmetric: false, granularity: 'per-tensor', dynamic: true },
+  bias: 'float',
   notes: [
     'Activation scales are computed per sample at run time: calibration chooses none (its samples still drive bias correction and the loss estimate).',
     'Real and timed like cpu-wasm: its speed-up is measured, not modelled.',

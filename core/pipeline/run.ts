@@ -44,7 +44,7 @@ import {
   stressReportOf,
   valueRange,
 } from '../evaluate/stress.ts';
-import { getTarget, type Target } from '../formats/targets.ts';
+import { getTarget, isDynamic, type Target } from '../formats/targets.ts';
 import { type ImportedLayer, quantizeImported } from '../import/layers.ts';
 import { importQdq } from '../import/qdq.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
@@ -552,7 +552,9 @@ export async function runPipeline<L, P>(
         tier,
       };
     }
-    if (tiers) {
+    // A dynamic target computes activation scales at run time: every method gives the same
+    // model, so there is nothing to search.
+    if (tiers && !isDynamic(target)) {
       const { tiers: searchTiers, candidates, minGainDb } = recipe.sensitivity.search;
       const searchable = plan.candidates.flatMap((c) => {
         const { tier, ...own } = methods[c.name]!;

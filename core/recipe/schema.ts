@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TARGETS } from '../formats/targets.ts';
+import { getTarget, isDynamic, TARGETS } from '../formats/targets.ts';
 
 /**
  * The recipe: a declarative, versioned JSON document (no code) that the CLI and the service
@@ -258,6 +258,19 @@ export const RecipeSchema = z
         code: 'custom',
         path: ['imported'],
         message: 'an imported quantization and a QAT model are two submissions (give one)',
+      });
+    const dynamic = isDynamic(getTarget(r.target));
+    if (dynamic && r.qat)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['qat'],
+        message: `${r.target} quantizes activations at run time; QAT trains calibrated activation scales (train for cpu-wasm)`,
+      });
+    if (dynamic && r.imported)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['imported'],
+        message: `${r.target} quantizes activations at run time; an imported quantization brings calibrated activation scales (import it for cpu-wasm)`,
       });
   });
 

@@ -12,6 +12,7 @@
  */
 
 import { globMatch } from '../calibrate/glob.ts';
+import { getTarget, isDynamic } from '../formats/targets.ts';
 import type { Recipe } from './schema.ts';
 
 /** The facts of a run a recipe is checked against. */
@@ -59,6 +60,19 @@ export function recipeWarnings(recipe: Recipe, context: RecipeContext): string[]
   for (const pattern of Object.keys(recipe.layers))
     if (unmatched(pattern))
       warnings.push(`layers['${pattern}'] matches no quantizable layer (${known})`);
+  if (isDynamic(getTarget(recipe.target))) {
+    const methods = Object.keys(recipe.layers).filter(
+      (k) => recipe.layers[k]!.method !== undefined || recipe.layers[k]!.percentile !== undefined,
+    );
+    if (recipe.format.activations !== 'target')
+      warnings.push(
+        `format.activations '${recipe.format.activations}' has no effect on ${recipe.target}: DynamicQuantizeLinear quantizes activations to uint8 with an offset`,
+      );
+    if (methods.length > 0)
+      warnings.push(
+        `layers[${methods.map((m) => `'${m}'`).join(', ')}].method has no effect on ${recipe.target}: it quantizes activations with scales computed from each input at run time`,
+      );
+  }
   if (recipe.feedback.rounds > 0)
     warnings.push(
       `feedback.rounds (${recipe.feedback.rounds}) is not run here: the feedback loop runs in \`cann-quant validate --feedback --recipe <file>\`, not in calibrate, score or the service`,

@@ -5,14 +5,20 @@
  * cumulative: Ln needs every check of L1..Ln to pass.
  */
 import type { MetricComparison } from '../evaluate/evaluate.ts';
-import type { DequantArithmetic, Target, TargetId, TensorScheme } from '../formats/targets.ts';
+import {
+  type DequantArithmetic,
+  isDynamic,
+  type Target,
+  type TargetId,
+  type TensorScheme,
+} from '../formats/targets.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 
 /** The integer scheme a run used or a target runs natively. */
 export interface SchemeDescription {
   activations: TensorScheme;
   weights: TensorScheme;
-  bias: 'int32';
+  bias: Target['bias'];
   dequant: DequantArithmetic;
 }
 
@@ -210,7 +216,9 @@ const CHECKS: Record<CheckId, (e: Evidence) => Partial5> = {
           ? 'sensitivity was declared or not used to assign tiers'
           : pass
             ? `measured over ${s.layers} layers; ${methods.size} methods in use`
-            : `only ${methods.size} calibration method in use`,
+            : methods.has('dynamic')
+              ? `measured over ${s.layers} layers, but no calibration method is in use: the target quantizes activations per input at run time`
+              : `only ${methods.size} calibration method in use`,
     };
   },
   'L2.samples': (e) => {
@@ -483,8 +491,9 @@ export function usedScheme(
   },
 ): SchemeDescription {
   return {
+    // DynamicQuantizeLinear is uint8 asymmetric: a dynamic target has no symmetry to choose
     activations:
-      format.activations === 'target'
+      format.activations === 'target' || isDynamic(t)
         ? t.activations
         : { ...t.activations, symmetric: format.activations === 'symmetric' },
     weights:
@@ -539,7 +548,15 @@ export function evidenceFromPipeline(
       split: 'calibration',
       sampler: result.calibration.sampler,
     },
-    methods: result.methods,
+    // A dynamic target's activation ranges come from each input at run time, not from a method.
+    methods: isDynamic(target)
+      ? Object.fromEntries(
+          Object.entries(result.methods).map(([k, m]) => [
+            k,
+            { method: 'dynamic', ...(m.tier ? { tier: m.tier } : {}) },
+          ]),
+        )
+      : result.methods,
     ...(result.sensitivity
       ? {
           sensitivity: {

@@ -6,7 +6,7 @@
  */
 import type { MetricComparison } from '../evaluate/evaluate.ts';
 import type { BatchSource } from '../evaluate/predict.ts';
-import { getTarget, type TimedTargetId } from '../formats/targets.ts';
+import { getTarget, isDynamic, type TimedTargetId } from '../formats/targets.ts';
 import { importQdq } from '../import/qdq.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel } from '../onnx/index.ts';
@@ -207,8 +207,13 @@ export interface RunReportLayer {
   name: string;
   kind: string;
   tier: string | null;
+  /** The activation calibration method; 'dynamic' on a dynamic target, 'imported' for imports. */
   method: string;
   percentile: number | null;
+  /**
+   * The layer's activation parameters. With method 'dynamic' these are the calibrated ones the
+   * model does not use: it computes a scale and zero point from each input at run time.
+   */
   activation: { scale: number; zeroPoint: number; qmin: number; qmax: number };
   weight: {
     granularity: 'per-tensor' | 'per-channel';
@@ -358,12 +363,14 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
     layers: result.layers.map((l) => {
       const m = result.methods[l.name];
       const scales = [...l.weight.scales];
+      // A dynamic target's model computes activation scales per input: no method chose them.
+      const dynamic = isDynamic(getTarget(result.target));
       return {
         name: l.name,
         kind: l.kind,
         tier: m?.tier ?? null,
-        method: m?.method ?? (result.imported ? 'imported' : 'unknown'),
-        percentile: m?.percentile ?? null,
+        method: dynamic ? 'dynamic' : (m?.method ?? (result.imported ? 'imported' : 'unknown')),
+        percentile: dynamic ? null : (m?.percentile ?? null),
         activation: {
           scale: l.act.scale,
           zeroPoint: l.act.zeroPoint,
