@@ -62,9 +62,16 @@ export interface QuantizationResult {
   calibrationSamples: number;
 }
 
-/** Number of distinct (scale, zero-point) parameter sets in a quantization result. */
+/**
+ * Number of distinct (scale, zero-point) parameter sets in a quantization result. A dynamic
+ * layer (float bias) contributes its weight scales only: its activation's are made per input.
+ */
 export function parameterSets(result: Pick<QuantizationResult, 'layers'>): number {
-  const acts = new Set(result.layers.map((l) => `${l.input}|${l.act.scale}|${l.act.zeroPoint}`));
+  const acts = new Set(
+    result.layers
+      .filter((l) => !l.floatBias)
+      .map((l) => `${l.input}|${l.act.scale}|${l.act.zeroPoint}`),
+  );
   return acts.size + result.layers.reduce((n, l) => n + l.weight.scales.length, 0);
 }
 

@@ -28,10 +28,11 @@ export const CROSS_TARGETS: readonly TargetId[] = [
 
 /**
  * The recipe for another target. On a target whose INT8 model runs on onnxruntime's own QDQ
- * kernels (cpu-wasm) the sensitivity phase cannot run (it builds emulation models), so the
- * methods the reference run chose per layer (tiers included) become per-layer overrides and the
- * phase is skipped: the same calibration choices, not re-measured. Elsewhere only the target
- * changes (sensitivity is re-measured with that target's arithmetic).
+ * kernels (cpu-wasm) the methods the reference run chose per layer (tiers included) become
+ * per-layer overrides and the sensitivity phase is skipped: the row shows the reference run's
+ * calibration choices on ORT's kernels, not choices re-measured there (a run that targets
+ * cpu-wasm itself measures sensitivity on those kernels). Elsewhere only the target changes
+ * (sensitivity is re-measured with that target's arithmetic).
  */
 export function recipeForTarget(
   recipe: Recipe,
