@@ -129,30 +129,36 @@ describe('dynamic export (cpu-wasm-dynamic)', () => {
     expect(correction.maxBiasChange).toBeCloseTo(0.01, 12);
   });
 
-  it('gives a sample the same bits alone and in any batch (smoke-fmnist)', async () => {
-    const task = getTask('smoke-fmnist');
-    const model = decodeModel(await readTaskModel(task.manifest));
-    const calibration = await task.load(nodeDataSource(), 'calibration');
-    const q = await quantizeModel(model, calibration, {
-      target,
-      samples: { indices: spreadIndices(calibration.size, 20), batchSize: 10 },
-      biasCorrection: false,
-    });
-    expect(q.layers.length).toBeGreaterThan(0);
-    const session = await createSession(encodeModel(q.qdq), { graphOptimizationLevel: 'all' });
-    try {
-      const batch = await calibration.batch(0, 8);
-      const together = await session.run(batch);
-      const name = Object.keys(together)[0]!;
-      const all = together[name]!.data as Float32Array;
-      const per = all.length / 8;
-      for (const k of [0, 3, 7]) {
-        const alone = await session.run(await calibration.batch(k, k + 1));
-        const bits = new Uint32Array((alone[name]!.data as Float32Array).slice().buffer);
-        expect(bits).toEqual(new Uint32Array(all.slice(k * per, (k + 1) * per).buffer));
+  // Conv and Gemm layers (smoke-fmnist); MatMul layers on [batch, tokens, features] (spam-transformer)
+  it.each(['smoke-fmnist', 'spam-transformer'])(
+    'gives a sample the same bits alone and in a batch (%s)',
+    async (taskId) => {
+      const task = getTask(taskId);
+      const model = decodeModel(await readTaskModel(task.manifest));
+      const calibration = await task.load(nodeDataSource(), 'calibration');
+      const q = await quantizeModel(model, calibration, {
+        target,
+        samples: { indices: spreadIndices(calibration.size, 20), batchSize: 10 },
+        biasCorrection: false,
+      });
+      expect(q.layers.length).toBeGreaterThan(0);
+      const scans = q.qdq.graph!.node.filter((n) => n.opType === 'Scan');
+      expect(scans.length).toBe(q.layers.length);
+      const session = await createSession(encodeModel(q.qdq), { graphOptimizationLevel: 'all' });
+      try {
+        const batch = await calibration.batch(0, 8);
+        const together = await session.run(batch);
+        const name = Object.keys(together)[0]!;
+        const all = together[name]!.data as Float32Array;
+        const per = all.length / 8;
+        for (const k of [0, 3, 7]) {
+          const alone = await session.run(await calibration.batch(k, k + 1));
+          const bits = new Uint32Array((alone[name]!.data as Float32Array).slice().buffer);
+          expect(bits).toEqual(new Uint32Array(all.slice(k * per, (k + 1) * per).buffer));
+        }
+      } finally {
+        await session.release();
       }
-    } finally {
-      await session.release();
-    }
-  });
+    },
+  );
 });

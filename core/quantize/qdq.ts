@@ -96,8 +96,11 @@ export function buildQdqModel(
       continue;
     }
     if (dynamic) {
-      const rank = infos!.get(l.input)?.dims?.length;
-      const d = dynamicLayer(l, node, l.kind !== 'matmul' || l.weightSide !== 'left' || rank! >= 3);
+      // Axis 0 is the batch, except for a left-constant MatMul's input of rank 2 (W @ X, X [K, N])
+      // or of unknown rank: that one is quantized whole.
+      const rank = infos!.get(l.input)?.dims?.length ?? 0;
+      const perSample = l.kind !== 'matmul' || l.weightSide !== 'left' || rank >= 3;
+      const d = dynamicLayer(l, node, perSample);
       nodes.push(...d.nodes);
       inits.push(...d.initializers);
       continue;
