@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { TARGETS } from '../../core/formats/targets.ts';
+import { TARGETS, type TensorScheme } from '../../core/formats/targets.ts';
 import { printResult } from './shared.ts';
 
-const scheme = (s: { type: string; symmetric: boolean; granularity: string }) =>
-  `${s.type} ${s.symmetric ? 'symmetric' : 'asymmetric'} ${s.granularity}`;
+const scheme = (s: TensorScheme) =>
+  `${s.type} ${s.symmetric ? 'symmetric' : 'asymmetric'} ${s.granularity}${s.dynamic ? ', dynamic (per input at run time)' : ''}`;
 
 /** Registers `cann-quant targets`: the hardware profiles. */
 export function registerTargets(program: Command): void {
