@@ -113,7 +113,7 @@ export interface ScoredRun {
 const hex = (buf: ArrayBuffer) =>
   [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
-/** SHA-256 (hex) of every (scale, zero-point) set and int32 bias of a run. */
+/** SHA-256 (hex) of every (scale, zero-point) set and bias (int32, or float on dynamic layers) of a run. */
 export async function paramsDigest(r: Pick<PipelineResult, 'layers'>): Promise<string> {
   const text = r.layers
     .map((l) =>
@@ -124,6 +124,9 @@ export async function paramsDigest(r: Pick<PipelineResult, 'layers'>): Promise<s
         [...l.weight.scales],
         [...l.weight.zeroPoints],
         [...l.bias],
+        // a dynamic layer's float bias (what bias correction changes there); absent elsewhere,
+        // so static digests are what they were
+        ...(l.floatBias ? [[...l.floatBias]] : []),
       ]),
     )
     .join('');
