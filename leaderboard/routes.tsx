@@ -3,7 +3,7 @@
  * The public pages and badges of the service, mounted by functions/index.ts after the API:
  *   /                 leaderboard (filters and sort in the URL), QQI-vs-loss scatter
  *   /tasks, /tasks/:id  benchmark tasks
- *   /challenges       the community challenges (W4A8, cross-framework; dynamic not open)
+ *   /challenges       the community challenges (W4A8, cross-framework, dynamic)
  *   /submissions/:id  a submission's report (or its live progress)
  *   /standard         docs/STANDARD.md
  *   /badge/:id.svg, /badge/:id.json  certification badge (SVG; shields.io endpoint JSON)
