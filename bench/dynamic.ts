@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { runRecipe } from '../cli/commands/score.ts';
 import { nodeDataSource } from '../cli/data-source.ts';
-import { machineText } from '../cli/measure.ts';
+import { machineText, median } from '../cli/measure.ts';
 import { useNodeRuntime } from '../cli/runtime-node.ts';
 import { readTaskModel } from '../cli/zoo-files.ts';
 import { gatherBatch } from '../core/calibrate/capture.ts';
@@ -40,11 +40,6 @@ const TARGETS: TargetId[] = ['cpu-wasm', 'cpu-wasm-dynamic'];
 const BATCHES = [1, 25];
 
 useNodeRuntime();
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Row {
   task: string;

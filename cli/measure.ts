@@ -24,7 +24,8 @@ export interface MeasureOptions {
   target?: TimedTargetId;
 }
 
-const median = (xs: number[]) => {
+/** Median of timings (the mean of the two middle ones for an even count). */
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;

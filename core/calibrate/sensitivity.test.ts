@@ -3,7 +3,7 @@ import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { readTaskModel } from '../../cli/zoo-files.ts';
 import { getTask } from '../../zoo/registry.ts';
-import { getTarget } from '../formats/targets.ts';
+import { getTarget, type TargetId } from '../formats/targets.ts';
 import { decodeModel } from '../onnx/index.ts';
 import { quantizeLayer, quantizeModel } from '../quantize/quantize.ts';
 import { globMatch, matchesAny } from './glob.ts';
@@ -303,20 +303,26 @@ describe('helpers', () => {
   });
 });
 
+/** smoke-fmnist quantized for a target from 50 evenly spaced calibration samples, no bias correction. */
+async function quantizedSmoke(targetId: TargetId) {
+  const task = getTask('smoke-fmnist');
+  const target = getTarget(targetId);
+  const split = await task.load(nodeDataSource(), 'calibration');
+  const indices = Array.from({ length: 50 }, (_, i) => i * 10);
+  const model = decodeModel(await readTaskModel(task.manifest));
+  const q = await quantizeModel(model, split, {
+    target,
+    samples: { indices },
+    biasCorrection: false,
+  });
+  return { task, target, split, indices, q };
+}
+
 describe('smoke-fmnist on ascend310', () => {
   beforeAll(() => useNodeRuntime());
 
   it('measures per-layer sensitivity in shards; a terribly scaled layer is the most sensitive', async () => {
-    const task = getTask('smoke-fmnist');
-    const target = getTarget('ascend310');
-    const split = await task.load(nodeDataSource(), 'calibration');
-    const indices = Array.from({ length: 50 }, (_, i) => i * 10);
-    const model = decodeModel(await readTaskModel(task.manifest));
-    const q = await quantizeModel(model, split, {
-      target,
-      samples: { indices },
-      biasCorrection: false,
-    });
+    const { task, target, split, indices, q } = await quantizedSmoke('ascend310');
     const names = q.layers.map((l) => l.name);
     expect(names).toEqual([
       '/features/features.0/Conv',
@@ -405,16 +411,7 @@ describe("smoke-fmnist on onnxruntime's own kernels", () => {
     ['cpu-wasm', [56.81, 44.46, 49.17]],
     ['cpu-wasm-dynamic', [56.69, 44.74, 49.7]],
   ] as const)('%s: per-layer sensitivity of the one-layer exports', async (id, want) => {
-    const task = getTask('smoke-fmnist');
-    const target = getTarget(id);
-    const split = await task.load(nodeDataSource(), 'calibration');
-    const indices = Array.from({ length: 50 }, (_, i) => i * 10);
-    const model = decodeModel(await readTaskModel(task.manifest));
-    const q = await quantizeModel(model, split, {
-      target,
-      samples: { indices },
-      biasCorrection: false,
-    });
+    const { target, split, indices, q } = await quantizedSmoke(id);
     const table = await measureSensitivity(q.prepared, q.layers, target, split, { indices });
     expect(table.floatPath).toBeNull();
     // Measured (dB); beside ascend310's 56.0 / 44.8 / 47.8 above: the same layer is the most

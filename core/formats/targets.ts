@@ -109,6 +109,16 @@ export function timedTargetFor(id: TargetId): TimedTargetId {
   return TARGETS[id].executor === 'ort-qdq' ? (id as TimedTargetId) : 'cpu-wasm';
 }
 
+/**
+ * Why a dynamic target refuses what brings calibrated activation scales: a QAT model (it trains
+ * them) or an imported quantization (it carries them).
+ */
+export function dynamicRefusal(id: TargetId, what: 'qat' | 'imported'): string {
+  return what === 'qat'
+    ? `${id} quantizes activations at run time; QAT trains calibrated activation scales (train for cpu-wasm)`
+    : `${id} quantizes activations at run time; an imported quantization brings calibrated activation scales (import it for cpu-wasm)`;
+}
+
 /** True when the target quantizes activations at run time (no calibrated activation scales). */
 export function isDynamic(target: Pick<Target, 'activations'>): boolean {
   return target.activations.dynamic === true;

@@ -20,7 +20,7 @@
  * What the framework quantized that the target runs in float (e.g. an Add, a pool's output on
  * Ascend) is executed as the target does it: the framework's parameters there are not used.
  */
-import { isDynamic, type Target, type TensorScheme } from '../formats/targets.ts';
+import { dynamicRefusal, isDynamic, type Target, type TensorScheme } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { buildEmulationModel } from '../quantize/emulation.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
@@ -228,10 +228,7 @@ export function mapWeight(
  * target's scheme; the others stay float. No calibration data is read.
  */
 export function quantizeImported(imp: QdqImport, target: Target): ImportedQuantization {
-  if (isDynamic(target))
-    throw new RangeError(
-      `${target.id} quantizes activations at run time; an imported quantization brings calibrated activation scales (import it for cpu-wasm)`,
-    );
+  if (isDynamic(target)) throw new RangeError(dynamicRefusal(target.id, 'imported'));
   const prepared = prepareModel(imp.model, target);
   const skipped = [...prepared.skipped];
   const layers: QuantizedLayer[] = [];

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { getTarget, isDynamic, TARGETS } from '../formats/targets.ts';
+import {
+  dynamicRefusal,
+  getTarget,
+  isDynamic,
+  TARGETS,
+  type TargetId,
+} from '../formats/targets.ts';
 
 /**
  * The recipe: a declarative, versioned JSON document (no code) that the CLI and the service
@@ -264,13 +270,13 @@ export const RecipeSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['qat'],
-        message: `${r.target} quantizes activations at run time; QAT trains calibrated activation scales (train for cpu-wasm)`,
+        message: dynamicRefusal(r.target as TargetId, 'qat'),
       });
     if (dynamic && r.imported)
       ctx.addIssue({
         code: 'custom',
         path: ['imported'],
-        message: `${r.target} quantizes activations at run time; an imported quantization brings calibrated activation scales (import it for cpu-wasm)`,
+        message: dynamicRefusal(r.target as TargetId, 'imported'),
       });
   });
 

@@ -10,7 +10,7 @@
  */
 import { ascendQuantConstants, makeAscendQuantParams } from '../emulator/ascend-quant.ts';
 import { deqScalesFp32, deqScalesV100, deqScalesV200 } from '../emulator/lowering/scales.ts';
-import { arithmeticTargetId, isDynamic, type Target } from '../formats/targets.ts';
+import { arithmeticTargetId, dynamicRefusal, isDynamic, type Target } from '../formats/targets.ts';
 import { attrFloat, attrInt, attrInts, attrString } from '../onnx/attributes.ts';
 import { constantLookup } from '../onnx/constants.ts';
 import type { NodeProto } from '../onnx/gen/onnx_pb.ts';
@@ -80,10 +80,7 @@ export class TrainableModel {
     readonly target: Target,
   ) {
     if (prepared.keptInFloat) throw new RangeError(`QAT: ${prepared.keptInFloat}`);
-    if (isDynamic(target))
-      throw new RangeError(
-        `QAT: ${target.id} quantizes activations at run time; QAT trains calibrated activation scales (train for cpu-wasm)`,
-      );
+    if (isDynamic(target)) throw new RangeError(`QAT: ${dynamicRefusal(target.id, 'qat')}`);
     const graph = prepared.model.graph!;
     this.arith = arithmeticTargetId(target.id);
     if (!target.weights.symmetric)

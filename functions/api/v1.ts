@@ -366,36 +366,40 @@ export function apiV1(): Hono<AppEnv> {
             },
           ],
         });
-      if (recipe.imported) {
-        const blob = await c.env.BLOBS.get(`blobs/${recipe.imported.model}`);
+      // A model the recipe names must have been uploaded (POST /api/v1/models) and still pass
+      // that upload's checks.
+      const uploaded = async (
+        path: 'imported.model' | 'qat.model',
+        sha: string,
+        what: string,
+        format: string,
+      ) => {
+        const blob = await c.env.BLOBS.get(`blobs/${sha}`);
         if (!blob)
-          throw new ProblemError(400, 'the imported model has not been uploaded', {
+          throw new ProblemError(400, `the ${what} model has not been uploaded`, {
             slug: 'invalid-recipe',
             errors: [
               {
-                path: 'imported.model',
-                expected: `the sha256 returned by POST /api/v1/models?task=${recipe.task}&format=qdq`,
-                got: JSON.stringify(recipe.imported.model),
+                path,
+                expected: `the sha256 returned by POST /api/v1/models?task=${recipe.task}${format}`,
+                got: JSON.stringify(sha),
               },
             ],
           });
-        await checkQdqModel(c.env, recipe.task, new Uint8Array(await blob.arrayBuffer()));
-      }
-      if (recipe.qat) {
-        const blob = await c.env.BLOBS.get(`blobs/${recipe.qat.model}`);
-        if (!blob)
-          throw new ProblemError(400, 'the QAT model has not been uploaded', {
-            slug: 'invalid-recipe',
-            errors: [
-              {
-                path: 'qat.model',
-                expected: `the sha256 returned by POST /api/v1/models?task=${recipe.task}`,
-                got: JSON.stringify(recipe.qat.model),
-              },
-            ],
-          });
-        await checkQatModel(c.env, recipe.task, new Uint8Array(await blob.arrayBuffer()));
-      }
+        return new Uint8Array(await blob.arrayBuffer());
+      };
+      if (recipe.imported)
+        await checkQdqModel(
+          c.env,
+          recipe.task,
+          await uploaded('imported.model', recipe.imported.model, 'imported', '&format=qdq'),
+        );
+      if (recipe.qat)
+        await checkQatModel(
+          c.env,
+          recipe.task,
+          await uploaded('qat.model', recipe.qat.model, 'QAT', ''),
+        );
       // One recipe name per submitter, task and target: other content under a taken name is a
       // conflict (the same content is the same submission: idempotent).
       const hash = await recipeHash(recipe);

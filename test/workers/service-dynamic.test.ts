@@ -5,11 +5,17 @@
  * `cann-quant score` gives in Node: the same parameters, INT8 metric and level. Its entry is
  * on the /challenges page, and recipes that cannot mean anything on it are refused.
  */
-import { env } from 'cloudflare:workers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import type { StoredReport } from '../../db/queries.ts';
-import { api, localScore, makeToken, seedTask, waitForSubmission } from './service-support.ts';
+import {
+  api,
+  localScore,
+  makeToken,
+  offLeaderboardAfterAll,
+  seedTask,
+  waitForSubmission,
+} from './service-support.ts';
 
 const recipe = {
   ...recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'cpu-wasm-dynamic'),
@@ -23,13 +29,7 @@ beforeAll(async () => {
   token = (await makeToken('dana')).token;
 }, 300_000);
 
-// D1 is shared by the test files (isolate: false): take this file's result off the leaderboard
-// that leaderboard/pages.test.ts reads.
-let scoredId: string | undefined;
-afterAll(async () => {
-  if (scoredId)
-    await env.DB.prepare('DELETE FROM results WHERE submission_id = ?').bind(scoredId).run();
-});
+const offLeaderboard = offLeaderboardAfterAll();
 
 describe('dynamic quantization (cpu-wasm-dynamic) submissions', () => {
   it('refuse a QAT model on a target without calibrated activation scales', async () => {
@@ -53,7 +53,7 @@ describe('dynamic quantization (cpu-wasm-dynamic) submissions', () => {
     const body = (await res.json()) as { id: string };
     expect(res.status, JSON.stringify(body)).toBe(202);
     const { id } = body;
-    scoredId = id;
+    offLeaderboard(id);
     expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
     const report = ((await (await api(`/api/v1/submissions/${id}/report`)).json()) as StoredReport)
       .report;

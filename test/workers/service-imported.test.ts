@@ -7,15 +7,21 @@
  * Fixture: zoo/smoke-fmnist/pytorch-ptq/model.onnx, PyTorch's FX post-training quantization of
  * smoke-fmnist exported by torch.onnx (`/usr/bin/python3 zoo/common/pytorch_ptq.py smoke-fmnist`).
  */
-import { env } from 'cloudflare:workers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/data/split-store.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import type { StoredReport } from '../../db/queries.ts';
 import floatModel from '../../zoo/smoke-fmnist/model.onnx';
 import ptqModel from '../../zoo/smoke-fmnist/pytorch-ptq/model.onnx';
-import { api, localScore, makeToken, seedTask, waitForSubmission } from './service-support.ts';
+import {
+  api,
+  localScore,
+  makeToken,
+  offLeaderboardAfterAll,
+  seedTask,
+  waitForSubmission,
+} from './service-support.ts';
 
 const bytes = new Uint8Array(ptqModel);
 const base = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
@@ -36,13 +42,7 @@ beforeAll(async () => {
   token = (await makeToken('erin')).token;
 }, 300_000);
 
-// D1 is shared by the test files (isolate: false): take this file's result off the leaderboard
-// that leaderboard/pages.test.ts reads.
-let scoredId: string | undefined;
-afterAll(async () => {
-  if (scoredId)
-    await env.DB.prepare('DELETE FROM results WHERE submission_id = ?').bind(scoredId).run();
-});
+const offLeaderboard = offLeaderboardAfterAll();
 
 describe('imported (QDQ) model uploads', () => {
   it("accept a framework's quantization of the task's model and refuse anything else", async () => {
@@ -107,7 +107,7 @@ describe('imported (QDQ) model uploads', () => {
     const body = (await res.json()) as { id: string };
     expect(res.status, JSON.stringify(body)).toBe(202);
     const { id } = body;
-    scoredId = id;
+    offLeaderboard(id);
     expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
     const stored = (await (await api(`/api/v1/submissions/${id}/report`)).json()) as StoredReport;
     const report = stored.report;

@@ -9,15 +9,21 @@
  *  --epochs 1 --train-samples 1024 --held-out 300 --lr 1e-3 --no-ptq-eval --no-score
  *  --out test/fixtures/qat/smoke-fmnist-ascend310` (stage 2 kept, stages 1 and 3 rolled back).
  */
-import { env } from 'cloudflare:workers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/data/split-store.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import type { StoredReport } from '../../db/queries.ts';
 import qatModel from '../fixtures/qat/smoke-fmnist-ascend310/model.qat.onnx';
 import stageLog from '../fixtures/qat/smoke-fmnist-ascend310/stage-log.json';
-import { api, localScore, makeToken, seedTask, waitForSubmission } from './service-support.ts';
+import {
+  api,
+  localScore,
+  makeToken,
+  offLeaderboardAfterAll,
+  seedTask,
+  waitForSubmission,
+} from './service-support.ts';
 
 const bytes = new Uint8Array(qatModel);
 const base = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
@@ -33,13 +39,7 @@ beforeAll(async () => {
   token = (await makeToken('dora')).token;
 }, 300_000);
 
-// D1 is shared by the test files (isolate: false): take this file's result off the leaderboard
-// that leaderboard/pages.test.ts reads (a flagged QAT result would join its Pareto front).
-let scoredId: string | undefined;
-afterAll(async () => {
-  if (scoredId)
-    await env.DB.prepare('DELETE FROM results WHERE submission_id = ?').bind(scoredId).run();
-});
+const offLeaderboard = offLeaderboardAfterAll();
 
 describe('QAT model uploads', () => {
   it('accept the reference graph and refuse anything else with a problem', async () => {
@@ -112,7 +112,7 @@ describe('QAT model uploads', () => {
     });
     expect(res.status).toBe(202);
     const { id } = (await res.json()) as { id: string };
-    scoredId = id;
+    offLeaderboard(id);
     expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
 
     const view = (await (await api(`/api/v1/submissions/${id}`)).json()) as {

@@ -1,5 +1,7 @@
 /** Helpers of the service tests: tokens, seeding tasks from the seed server, waiting. */
+
 import { env, exports } from 'cloudflare:workers';
+import { afterAll } from 'vitest';
 import { openDb } from '../../db/queries.ts';
 import * as schema from '../../db/schema.ts';
 import { newToken } from '../../functions/api/auth.ts';
@@ -133,4 +135,20 @@ export async function localScore(recipe: unknown) {
       await new Promise((r) => setTimeout(r, 2000));
     }
   }
+}
+
+/**
+ * D1 is shared by the test files (isolate: false): a file that scores a submission takes its
+ * result off the leaderboard that leaderboard/pages.test.ts reads once the file's tests are done.
+ * Call at the top of the file; the returned function names a submission to take off.
+ */
+export function offLeaderboardAfterAll(): (submissionId: string) => void {
+  const ids: string[] = [];
+  afterAll(async () => {
+    for (const id of ids)
+      await env.DB.prepare('DELETE FROM results WHERE submission_id = ?').bind(id).run();
+  });
+  return (id) => {
+    ids.push(id);
+  };
 }
