@@ -612,9 +612,15 @@ function Imported({ stored }: { stored: StoredReport }) {
             {imp.layers.map((l) => (
               <tr data-layer={l.name}>
                 <th scope="row">{l.name}</th>
-                <td>{l.activation.mapping}</td>
-                <td class="num">{l.activation.target.scale.toPrecision(4)}</td>
-                <td class="num">{l.activation.target.zeroPoint}</td>
+                <td>{l.activation.foreign === 'dynamic' ? 'dynamic' : l.activation.mapping}</td>
+                {'target' in l.activation ? (
+                  <>
+                    <td class="num">{l.activation.target.scale.toPrecision(4)}</td>
+                    <td class="num">{l.activation.target.zeroPoint}</td>
+                  </>
+                ) : (
+                  <td colspan={2}>per input, at run time</td>
+                )}
                 <td>
                   {l.weight.foreign} {l.weight.mapping}
                 </td>

@@ -19,11 +19,13 @@ import {
 } from '../../core/formats/targets.ts';
 import {
   type ImportedLayer,
+  importKindRefusal,
   interfaceMismatch,
   quantizeImported,
   type SameModel,
   sameTaskModel,
 } from '../../core/import/layers.ts';
+import type { QdqImport } from '../../core/import/qdq.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import type { SkippedLayer } from '../../core/quantize/prepare.ts';
 import { getTask } from '../../zoo/registry.ts';
@@ -62,7 +64,7 @@ export interface ImportTargetResult {
 export interface ImportResult {
   model: string;
   producer: string;
-  removed: { quantizeLinear: number; dequantizeLinear: number };
+  removed: QdqImport['removed'];
   task?: string;
   /** Whether the file quantizes the task's model (its loss is against that model's FP32). */
   same_model?: SameModel;
@@ -81,9 +83,12 @@ export function registerImport(program: Command): void {
   program
     .command('import')
     .description(
-      "place a model another framework quantized (a QDQ ONNX file) on a target with that framework's scales, and measure it",
+      "place a model another framework quantized (a QDQ ONNX file, or ONNX Runtime's quantize_dynamic output) on a target with that framework's scales, and measure it",
     )
-    .requiredOption('--model <file>', 'the QDQ ONNX file (QuantizeLinear/DequantizeLinear)')
+    .requiredOption(
+      '--model <file>',
+      'the quantized ONNX file (QDQ: QuantizeLinear/DequantizeLinear; or dynamic: DynamicQuantizeLinear + MatMulInteger/ConvInteger, for cpu-wasm-dynamic)',
+    )
     .option(
       '--task <id>',
       'a benchmark task whose evaluation split measures it (else: mapping only)',
@@ -103,10 +108,14 @@ export function registerImport(program: Command): void {
         throw new CliError('--out needs one --target, not --all-targets', 2);
       if (o.limit !== undefined && !o.task) throw new CliError('--limit needs --task', 2);
       const { bytes, model, imported } = await readQdqFile(o.model);
-      // Every target with calibrated activation scales: a dynamic one would drop the file's.
+      const dynamicFile = imported.dynamic.size > 0;
+      // Every target of the file's kind: a QDQ file's calibrated activation scales go on the
+      // static targets, a dynamically quantized file on the dynamic ones.
       const targets = o.allTargets
-        ? (Object.keys(TARGETS) as TargetId[]).filter((t) => !isDynamic(TARGETS[t]))
+        ? (Object.keys(TARGETS) as TargetId[]).filter((t) => isDynamic(TARGETS[t]) === dynamicFile)
         : [o.target];
+      const refusal = importKindRefusal(imported, getTarget(targets[0]!));
+      if (refusal) throw new CliError(`${o.model}: ${refusal}`, 2);
       const placed = targets.map((t) => quantizeImported(imported, getTarget(t)));
       if (o.out) await writeFile(o.out, encodeModel(placed[0]!.qdq));
       const result: ImportResult = {
@@ -149,12 +158,21 @@ export function registerImport(program: Command): void {
         // A target executed by onnxruntime's own QDQ kernels (cpu-wasm) runs with its graph
         // optimizations on, as the pipeline's validate phase runs it: they fuse DQ -> op -> Q
         // into the integer kernels. Everything else runs unoptimized (the float semantics).
-        const measure = async (name: string, m: Uint8Array, integerKernels = false) => {
+        // A dynamically quantized file as exported runs one sample at a time: its
+        // DynamicQuantizeLinear takes one range over whatever batch it is given, and a batch-1
+        // deployment gives it one sample (the dynamic target's export quantizes per sample too).
+        const measure = async (
+          name: string,
+          m: Uint8Array,
+          integerKernels = false,
+          batchSize?: number,
+        ) => {
           const bar = progressBar(name, !o.json);
           try {
             const p = await predictModel(task, m, split, {
               end,
               graphOptimizationLevel: integerKernels ? 'all' : 'disabled',
+              ...(batchSize !== undefined ? { batchSize } : {}),
               onProgress: (d, t) => bar.update(d, t),
             });
             return task.score(p, labels);
@@ -163,7 +181,7 @@ export function registerImport(program: Command): void {
           }
         };
         const fp32 = await measure('fp32', taskModel);
-        const exported = await measure('as exported', bytes);
+        const exported = await measure('as exported', bytes, false, dynamicFile ? 1 : undefined);
         result.task = o.task;
         result.metric = metric;
         result.samples = end;
@@ -187,7 +205,9 @@ export function registerImport(program: Command): void {
 
 function human(r: ImportResult, o: ImportCliOptions): string {
   const lines = [
-    `model ${r.model} (${r.producer || 'producer not named'}): ${r.removed.quantizeLinear} QuantizeLinear and ${r.removed.dequantizeLinear} DequantizeLinear read; the framework's scales are used as they are, nothing is calibrated`,
+    r.removed.integerOps > 0
+      ? `model ${r.model} (${r.producer || 'producer not named'}): quantized dynamically, ${r.removed.dynamicQuantizeLinear} DynamicQuantizeLinear and ${r.removed.integerOps} MatMulInteger/ConvInteger read; the framework's weights are used as they are, activations are quantized per input at run time`
+      : `model ${r.model} (${r.producer || 'producer not named'}): ${r.removed.quantizeLinear} QuantizeLinear and ${r.removed.dequantizeLinear} DequantizeLinear read; the framework's scales are used as they are, nothing is calibrated`,
   ];
   if (r.same_model && !r.same_model.same)
     lines.push(
@@ -195,7 +215,7 @@ function human(r: ImportResult, o: ImportCliOptions): string {
     );
   if (r.task)
     lines.push(
-      `task ${r.task}, ${r.samples} evaluation samples: ${r.metric} FP32 ${r.fp32!.toFixed(4)}, as exported (onnxruntime, QDQ in float) ${r.as_exported!.toFixed(4)} (${pts(100 * (r.as_exported! - r.fp32!))} points)`,
+      `task ${r.task}, ${r.samples} evaluation samples: ${r.metric} FP32 ${r.fp32!.toFixed(4)}, as exported (onnxruntime, ${r.removed.integerOps > 0 ? 'its own integer kernels, one sample at a time' : 'QDQ in float'}) ${r.as_exported!.toFixed(4)} (${pts(100 * (r.as_exported! - r.fp32!))} points)`,
     );
   for (const t of r.targets) {
     lines.push(
@@ -206,10 +226,16 @@ function human(r: ImportResult, o: ImportCliOptions): string {
     );
     if (o.allTargets) continue;
     const width = Math.max(5, ...t.layers.map((l) => l.name.length));
-    for (const l of t.layers)
+    for (const l of t.layers) {
+      const a = l.activation;
+      const act =
+        'target' in a
+          ? `act ${a.mapping.padEnd(5)} scale ${a.target.scale.toPrecision(4)} zp ${String(a.target.zeroPoint).padStart(4)}${a.note ? ` (${a.note})` : ''}`
+          : 'act dynamic (per input, at run time)';
       lines.push(
-        `  ${l.name.padEnd(width)}  act ${l.activation.mapping.padEnd(5)} scale ${l.activation.target.scale.toPrecision(4)} zp ${String(l.activation.target.zeroPoint).padStart(4)}${l.activation.note ? ` (${l.activation.note})` : ''}; weights ${l.weight.foreign} ${l.weight.mapping}${l.weight.note ? ` (${l.weight.note})` : ''}`,
+        `  ${l.name.padEnd(width)}  ${act}; weights ${l.weight.foreign} ${l.weight.mapping}${l.weight.note ? ` (${l.weight.note})` : ''}`,
       );
+    }
     for (const s of t.float) lines.push(`  float: ${s.name}: ${s.reason}`);
   }
   if (o.out) lines.push(`wrote ${o.out} (QDQ model in ${r.targets[0]!.target}'s integer scheme)`);

@@ -13,6 +13,8 @@ export interface EvaluateOptions {
   start?: number;
   end?: number;
   graphOptimizationLevel?: GraphOptimizationLevel;
+  /** Samples per run (default: predictRange's). */
+  batchSize?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -30,6 +32,7 @@ export async function predictModel<P>(
     return await predictRange(session, split, (out, n) => task.predict(out, n), {
       ...(options.start !== undefined ? { start: options.start } : {}),
       ...(options.end !== undefined ? { end: options.end } : {}),
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   } finally {

@@ -110,13 +110,11 @@ export function timedTargetFor(id: TargetId): TimedTargetId {
 }
 
 /**
- * Why a dynamic target refuses what brings calibrated activation scales: a QAT model (it trains
- * them) or an imported quantization (it carries them).
+ * Why a dynamic target refuses a QAT model: QAT trains calibrated activation scales. (An imported
+ * file is placed by its kind: core/import/layers.ts, importKindRefusal.)
  */
-export function dynamicRefusal(id: TargetId, what: 'qat' | 'imported'): string {
-  return what === 'qat'
-    ? `${id} quantizes activations at run time; QAT trains calibrated activation scales (train for cpu-wasm)`
-    : `${id} quantizes activations at run time; an imported quantization brings calibrated activation scales (import it for cpu-wasm)`;
+export function dynamicRefusal(id: TargetId): string {
+  return `${id} quantizes activations at run time; QAT trains calibrated activation scales (train for cpu-wasm)`;
 }
 
 /** True when the target quantizes activations at run time (no calibrated activation scales). */

@@ -166,7 +166,7 @@ describe('sameTaskModel (the PyTorch quantization of fmnist-resnet)', () => {
     expect(r.same).toBe(false);
     expect(r.matched).toBe(7);
     expect(r.why).toMatch(
-      /^no imported gemm \[10x128\] layer has \/fc\/Gemm's weights \(the closest is \d+\.\d quantization steps away; at most 0\.5 is rounding\)$/,
+      /^no imported linear \[10x128\] layer has \/fc\/Gemm's weights \(the closest is \d+\.\d quantization steps away; at most 0\.5 is rounding\)$/,
     );
   });
 });

@@ -20,7 +20,13 @@
  * What the framework quantized that the target runs in float (e.g. an Add, a pool's output on
  * Ascend) is executed as the target does it: the framework's parameters there are not used.
  */
-import { dynamicRefusal, isDynamic, type Target, type TensorScheme } from '../formats/targets.ts';
+import {
+  isDynamic,
+  TARGETS,
+  type Target,
+  type TargetId,
+  type TensorScheme,
+} from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { buildEmulationModel } from '../quantize/emulation.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
@@ -41,19 +47,34 @@ import { layerFromWeight } from '../quantize/quantize.ts';
 import { type QuantizedWeight, quantizeWeight } from '../quantize/weights.ts';
 import type { ForeignActivation, ForeignWeight, QdqImport } from './qdq.ts';
 
+/** The targets that quantize activations at run time (where a dynamically quantized file goes). */
+export const DYNAMIC_TARGET_IDS = (Object.keys(TARGETS) as TargetId[]).filter((t) =>
+  isDynamic(TARGETS[t]),
+);
+
 /** How a foreign parameter set became the target's. */
 export type Mapping = 'exact' | 'refit';
+
+/** How a layer's input is quantized: the framework's fixed parameters in the target's scheme. */
+export interface ImportedStaticActivation {
+  foreign: ForeignActivation;
+  target: ActivationParams;
+  mapping: Mapping;
+  note?: string;
+}
+
+/** A layer input the file quantizes at run time, as the dynamic target does (no parameters). */
+export interface ImportedDynamicActivation {
+  foreign: 'dynamic';
+  mapping: 'exact';
+  note: string;
+}
 
 /** One layer of an imported quantization on a target. */
 export interface ImportedLayer {
   name: string;
   kind: QuantizedLayer['kind'];
-  activation: {
-    foreign: ForeignActivation;
-    target: ActivationParams;
-    mapping: Mapping;
-    note?: string;
-  };
+  activation: ImportedStaticActivation | ImportedDynamicActivation;
   weight: {
     /** The framework's weight scheme ('float': it left the weight in float). */
     foreign: 'per-channel' | 'per-tensor' | 'float';
@@ -134,6 +155,43 @@ const fmt = (x: number) => Number(x.toPrecision(4)).toString();
 function weightInput(c: LayerCandidate): string {
   const node = c.nodes[0]!;
   return (c.kind === 'matmul' && c.weightSide === 'left' ? node.input[0] : node.input[1]) ?? '';
+}
+
+/** The suffix core/quantize/prepare.ts gives a Conv weight with a BatchNormalization folded in. */
+const BN_FOLDED = '__bnfolded';
+
+/**
+ * The framework's quantized weight of a layer, by its weight input. A file that quantized a Conv
+ * and left the BatchNormalization after it (ONNX Runtime's quantizer does, on a model not
+ * pre-processed) has its weight folded here: the folded weight is the framework's times one
+ * factor per output channel (gamma / sigma), i.e. the same integers on a per-channel scale
+ * (sign moved into the integers, |factor| into the scale). Undefined when the layer's weight is
+ * float in the file.
+ */
+function foreignWeightOf(c: LayerCandidate, imp: QdqImport): ForeignWeight | undefined {
+  const name = weightInput(c);
+  const direct = imp.weights.get(name);
+  if (direct || !name.endsWith(BN_FOLDED)) return direct;
+  const f = imp.weights.get(name.slice(0, -BN_FOLDED.length));
+  if (!f || c.weight.axis !== 0 || f.zeroPoints.some((z) => z !== symmetricZero(f.type)))
+    return undefined;
+  const channels = c.weight.dims[0]!;
+  const inner = c.weight.data.length / channels;
+  const zero = symmetricZero(f.type);
+  const q = Int32Array.from(f.q);
+  const scales = new Float64Array(channels);
+  for (let ch = 0; ch < channels; ch++) {
+    const s = f.scales[f.scales.length === 1 ? 0 : ch]!;
+    let factor = 1; // an all-zero channel: any scale holds it
+    for (let i = ch * inner; i < (ch + 1) * inner; i++)
+      if (q[i] !== zero) {
+        factor = c.weight.data[i]! / ((q[i]! - zero) * s);
+        break;
+      }
+    if (factor < 0) for (let i = ch * inner; i < (ch + 1) * inner; i++) q[i] = 2 * zero - q[i]!;
+    scales[ch] = s * Math.abs(factor);
+  }
+  return { ...f, q, scales, zeroPoints: new Int32Array(channels).fill(zero), axis: 0 };
 }
 
 /**
@@ -223,12 +281,37 @@ export function mapWeight(
 }
 
 /**
+ * The activation parameters an imported dynamic layer carries: none that any model uses (the
+ * dynamic export quantizes each input at run time, and takes the float bias). The uint8 grid
+ * with scale 1 keeps the layer's fields defined and its digest fixed.
+ */
+const RUN_TIME_ACTIVATION: ActivationParams = { scale: 1, zeroPoint: 0, qmin: 0, qmax: 255 };
+
+/**
+ * Why a file cannot be placed on a target, or undefined when it can: a dynamically quantized
+ * file has no activation scales for a target that needs them, and a dynamic target has no use
+ * for a static file's.
+ */
+export function importKindRefusal(
+  imp: Pick<QdqImport, 'dynamic'>,
+  target: Target,
+): string | undefined {
+  const dynamicFile = imp.dynamic.size > 0;
+  if (dynamicFile === isDynamic(target)) return undefined;
+  return dynamicFile
+    ? `the file is quantized dynamically (its activation scales are computed at run time, as ONNX Runtime's quantize_dynamic writes it): ${target.id} needs calibrated activation scales; place it on a dynamic target (${DYNAMIC_TARGET_IDS.join(', ')}), or calibrate the task's model for ${target.id}`
+    : `the file is quantized statically (QDQ: calibrated activation scales); ${target.id} quantizes activations at run time: place it on a static target, or import a dynamically quantized file (ONNX Runtime's quantize_dynamic)`;
+}
+
+/**
  * Places an imported quantization on a target: each layer the target quantizes and the
  * framework quantized (its input has a QuantizeLinear) gets the framework's parameters in the
  * target's scheme; the others stay float. No calibration data is read.
  */
 export function quantizeImported(imp: QdqImport, target: Target): ImportedQuantization {
-  if (isDynamic(target)) throw new RangeError(dynamicRefusal(target.id, 'imported'));
+  const refusal = importKindRefusal(imp, target);
+  if (refusal) throw new RangeError(refusal);
+  const dynamicFile = imp.dynamic.size > 0;
   const prepared = prepareModel(imp.model, target);
   const skipped = [...prepared.skipped];
   const layers: QuantizedLayer[] = [];
@@ -236,7 +319,7 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
   const actScheme = target.activations;
   for (const c of prepared.layers) {
     const fa = imp.activations.get(c.input);
-    if (!fa) {
+    if (!fa && !(dynamicFile && imp.dynamic.has(c.input))) {
       skipped.push({
         name: c.name,
         opType: c.nodes[0]!.opType,
@@ -244,8 +327,47 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
       });
       continue;
     }
+    const folded = weightInput(c).endsWith(BN_FOLDED);
+    const w = mapWeight(c, foreignWeightOf(c, imp), target.weights);
+    // A folded layer's scheme in the file is the unfolded weight's (per-channel scales here).
+    const original = folded
+      ? imp.weights.get(weightInput(c).slice(0, -BN_FOLDED.length))
+      : undefined;
+    const weight = {
+      foreign: original
+        ? original.scales.length === 1
+          ? ('per-tensor' as const)
+          : ('per-channel' as const)
+        : w.foreign,
+      mapping: w.mapping,
+      saturated: w.saturated,
+      ...(w.note || (folded && w.mapping === 'exact')
+        ? {
+            note: [
+              w.note,
+              folded && w.mapping === 'exact' ? 'BatchNorm folded: per-channel scales' : '',
+            ]
+              .filter(Boolean)
+              .join('; '),
+          }
+        : {}),
+    };
+    if (!fa) {
+      // The file quantizes this input at run time, as the target does: no parameters to map.
+      layers.push(layerFromWeight(c, RUN_TIME_ACTIVATION, w.weight, target.id));
+      report.push({
+        name: c.name,
+        kind: c.kind,
+        activation: {
+          foreign: 'dynamic',
+          mapping: 'exact',
+          note: 'quantized per input at run time',
+        },
+        weight,
+      });
+      continue;
+    }
     const act = mapActivation(fa, actScheme);
-    const w = mapWeight(c, imp.weights.get(weightInput(c)), target.weights);
     layers.push(layerFromWeight(c, act.params, w.weight, target.id));
     report.push({
       name: c.name,
@@ -256,12 +378,7 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
         mapping: act.mapping,
         ...(act.note ? { note: act.note } : {}),
       },
-      weight: {
-        foreign: w.foreign,
-        mapping: w.mapping,
-        saturated: w.saturated,
-        ...(w.note ? { note: w.note } : {}),
-      },
+      weight,
     });
   }
   // Where the framework quantized a layer's output too, the QDQ export keeps that pair (ONNX
@@ -315,17 +432,18 @@ export interface SameModel {
  * order, since exporters order and name nodes their own way.
  */
 export function sameTaskModel(task: ModelProto, imp: QdqImport, target: Target): SameModel {
-  const ours = prepareModel(task, target).layers;
-  const theirs = prepareModel(imp.model, target).layers;
+  const ours = prepareModel(task, target).layers.map((c) => canonical(c));
+  const theirs = prepareModel(imp.model, target).layers.map((c) =>
+    canonical(c, foreignWeightOf(c, imp)),
+  );
   const used = new Set<number>();
-  const shape = (c: LayerCandidate) => `${c.kind} [${c.weight.dims.join('x')}]`;
   let worst = '';
   for (const t of ours) {
     let found = -1;
     let closest = Number.POSITIVE_INFINITY;
     for (const [j, c] of theirs.entries()) {
-      if (used.has(j) || shape(c) !== shape(t)) continue;
-      const steps = weightSteps(t, c, imp.weights.get(weightInput(c)));
+      if (used.has(j) || c.shape !== t.shape) continue;
+      const steps = weightSteps(t, c);
       if (steps <= 0.5 + 1e-3) {
         found = j;
         break;
@@ -334,8 +452,8 @@ export function sameTaskModel(task: ModelProto, imp: QdqImport, target: Target):
     }
     if (found < 0) {
       worst = Number.isFinite(closest)
-        ? `no imported ${shape(t)} layer has ${t.name}'s weights (the closest is ${closest.toFixed(1)} quantization steps away; at most 0.5 is rounding)`
-        : `no imported layer is a ${shape(t)} like ${t.name}`;
+        ? `no imported ${t.shape} layer has ${t.name}'s weights (the closest is ${closest.toFixed(1)} quantization steps away; at most 0.5 is rounding)`
+        : `no imported layer is a ${t.shape} like ${t.name}`;
       return { same: false, matched: used.size, layers: ours.length, why: worst };
     }
     used.add(found);
@@ -351,23 +469,48 @@ export function sameTaskModel(task: ModelProto, imp: QdqImport, target: Target):
 }
 
 /**
+ * A layer's weight for comparison, output channels outermost: a Gemm's [N, K] as it is, a
+ * MatMul's right-hand [K, N] transposed (ONNX Runtime's quantizer rewrites a Gemm as MatMul +
+ * Add), both called linear; and the framework's quantization step per output channel.
+ */
+interface CanonicalWeight {
+  name: string;
+  /** Kind and shape, e.g. `conv [8x1x3x3]` or `linear [10x64]`. */
+  shape: string;
+  data: Float32Array;
+  channels: number;
+  /** The framework's step for an output channel (undefined: a float weight). */
+  step?: (channel: number) => number;
+}
+
+function canonical(c: LayerCandidate, f?: ForeignWeight): CanonicalWeight {
+  const step = f ? (ch: number) => f.scales[f.scales.length === 1 ? 0 : ch]! : undefined;
+  const base = { name: c.name, ...(step ? { step } : {}) };
+  const { dims, data, axis } = c.weight;
+  if (c.kind === 'matmul' && c.weightSide !== 'left' && dims.length === 2 && axis === 1) {
+    const [k, n] = dims as [number, number];
+    const t = new Float32Array(data.length);
+    for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) t[j * k + i] = data[i * n + j]!;
+    return { ...base, shape: `linear [${n}x${k}]`, data: t, channels: n };
+  }
+  const kind = c.kind === 'gemm' && dims.length === 2 && axis === 0 ? 'linear' : c.kind;
+  return { ...base, shape: `${kind} [${dims.join('x')}]`, data, channels: dims[axis]! };
+}
+
+/**
  * The largest distance between two layers' weights in quantization steps of the imported
  * weight's scale per output channel (a float weight the framework left unquantized: in units
  * of 1e-5 of its largest magnitude, so that only float rounding passes).
  */
-function weightSteps(task: LayerCandidate, imported: LayerCandidate, f: ForeignWeight | undefined) {
-  const channels = task.weight.dims[task.weight.axis]!;
-  let inner = 1;
-  for (let i = task.weight.axis + 1; i < task.weight.dims.length; i++)
-    inner *= task.weight.dims[i]!;
+function weightSteps(task: CanonicalWeight, imported: CanonicalWeight) {
+  const inner = task.data.length / task.channels;
   let largest = 0;
-  for (const v of imported.weight.data) largest = Math.max(largest, Math.abs(v));
-  const step = (ch: number) =>
-    f ? f.scales[f.scales.length === 1 ? 0 : ch]! : Math.max(1e-5 * largest, 1e-30);
+  for (const v of imported.data) largest = Math.max(largest, Math.abs(v));
+  const floatStep = Math.max(1e-5 * largest, 1e-30);
   let worst = 0;
-  for (let i = 0; i < task.weight.data.length; i++) {
-    const ch = Math.floor(i / inner) % channels;
-    const d = Math.abs(task.weight.data[i]! - imported.weight.data[i]!) / step(ch);
+  for (let i = 0; i < task.data.length; i++) {
+    const step = imported.step ? imported.step(Math.floor(i / inner)) : floatStep;
+    const d = Math.abs(task.data[i]! - imported.data[i]!) / step;
     if (d > worst) worst = d;
   }
   return worst;

@@ -20,7 +20,7 @@ import { tensorToProto } from '../onnx/tensor.ts';
 import { tinyConvModel, ZOO_DIR } from '../onnx/testing.ts';
 import { quantizeModel } from '../quantize/quantize.ts';
 import { createSession } from '../runtime/index.ts';
-import { quantizeImported } from './layers.ts';
+import { type ImportedLayer, type ImportedStaticActivation, quantizeImported } from './layers.ts';
 import { importQdq, QdqImportError } from './qdq.ts';
 
 const f32 = (name: string, dims: number[], values: number[]) =>
@@ -91,7 +91,12 @@ describe('importQdq', () => {
     // The model output keeps its name through an Identity of the float tensor.
     expect(g.node[2]!.input).toEqual(['r']);
     expect(g.node[2]!.output).toEqual(['y']);
-    expect(imp.removed).toEqual({ quantizeLinear: 2, dequantizeLinear: 4 });
+    expect(imp.removed).toEqual({
+      quantizeLinear: 2,
+      dequantizeLinear: 4,
+      dynamicQuantizeLinear: 0,
+      integerOps: 0,
+    });
     expect(imp.activations.get('x')).toEqual({
       scale: Math.fround(0.02),
       zeroPoint: 100,
@@ -133,7 +138,12 @@ describe('importQdq', () => {
     );
     const imp = importQdq(m);
     expect(Array.from(imp.weights.get('w_dq')!.q)).toEqual(W);
-    expect(imp.removed).toEqual({ quantizeLinear: 3, dequantizeLinear: 4 });
+    expect(imp.removed).toEqual({
+      quantizeLinear: 3,
+      dequantizeLinear: 4,
+      dynamicQuantizeLinear: 0,
+      integerOps: 0,
+    });
   });
 
   it('sees through what PyTorch writes: Q -> Cast(uint8) -> DQ, Cast(ConstantOfShape) zero points, Identity scales', () => {
@@ -177,7 +187,7 @@ describe('importQdq', () => {
     );
     // Operator-style quantized ops.
     expect(bad(ortStyleModel([makeNode('QLinearConv', ['a'], ['b'], [], { name: 'qc' })]))).toBe(
-      "QLinearConv 'qc': operator-style quantized models (QLinearConv, MatMulInteger, ...) are not read; export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops)",
+      "QLinearConv 'qc': operator-style quantized models (QLinearConv, QLinearMatMul, ...) are not read; export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops), or quantize it dynamically (ONNX Runtime's quantize_dynamic)",
     );
     // A per-channel activation quantization.
     const perChannel = ortStyleModel();
@@ -272,7 +282,12 @@ describe('importQdq on a PyTorch file (zoo/fmnist-resnet/pytorch-ptq, torch.ao F
   it('reads every QDQ pair and all 8 weighted layers', () => {
     const imp = importQdq(model());
     expect(imp.producer).toBe('pytorch 1.13.0');
-    expect(imp.removed).toEqual({ quantizeLinear: 13, dequantizeLinear: 31 });
+    expect(imp.removed).toEqual({
+      quantizeLinear: 13,
+      dequantizeLinear: 31,
+      dynamicQuantizeLinear: 0,
+      integerOps: 0,
+    });
     expect(imp.weights.size).toBe(8);
     expect(imp.model.graph!.node.filter((n) => n.opType.includes('Quantize'))).toEqual([]);
     expect(imp.model.graph!.node.map((n) => n.opType).filter((o) => o !== 'Relu')).toEqual([
@@ -300,17 +315,15 @@ describe('importQdq on a PyTorch file (zoo/fmnist-resnet/pytorch-ptq, torch.ao F
     expect(a.report.every((l) => l.weight.mapping === 'exact')).toBe(true);
     const first = a.report[0]!;
     expect(first.name).toBe('/0/Conv');
-    expect(first.activation.foreign.zeroPoint - 128).toBe(first.activation.target.zeroPoint);
-    expect(first.activation.target.scale).toBe(first.activation.foreign.scale);
+    const act = staticActivation(first);
+    expect(act.foreign.zeroPoint - 128).toBe(act.target.zeroPoint);
+    expect(act.target.scale).toBe(act.foreign.scale);
     const p = quantizeImported(imp, getTarget('ascend310p'));
     expect(p.report.every((l) => l.activation.mapping === 'refit')).toBe(true);
     // A ReLU output [0, 255 s] becomes symmetric [-127 s', 127 s']: s' = 255 s / 127.
-    const relu = p.report[1]!;
-    expect(relu.activation.foreign.zeroPoint).toBe(0);
-    expect(relu.activation.target.scale).toBeCloseTo(
-      (255 * relu.activation.foreign.scale) / 127,
-      12,
-    );
+    const relu = staticActivation(p.report[1]!);
+    expect(relu.foreign.zeroPoint).toBe(0);
+    expect(relu.target.scale).toBeCloseTo((255 * relu.foreign.scale) / 127, 12);
   });
 });
 
@@ -360,3 +373,9 @@ describe("cann-quant's own QDQ export, imported back", () => {
     }
   });
 });
+
+/** A layer's activation mapping from a static (QDQ) file: fails the test on a dynamic one. */
+function staticActivation(l: ImportedLayer): ImportedStaticActivation {
+  if (l.activation.foreign === 'dynamic') throw new Error(`${l.name}: a dynamic activation`);
+  return l.activation as ImportedStaticActivation;
+}

@@ -13,8 +13,11 @@
  * - the framework's integer weights with their scales, by the float initializer's name.
  *
  * What a target then makes of those parameters (core/import/layers.ts) is step 2.
- * Operator-style quantized models (QLinearConv, QLinearMatMul, ConvInteger...) are refused with
- * a clear error: they are a different format, and the QDQ format is what every exporter offers.
+ * A dynamically quantized model (ONNX Runtime's quantize_dynamic: DynamicQuantizeLinear ->
+ * MatMulInteger/ConvInteger) is first rewritten into that form (core/import/dynamic.ts): its
+ * weights read like any QDQ weight, its activations listed as quantized at run time. Other
+ * operator-style models (QLinearConv, QLinearMatMul...) are refused with a clear error: they are
+ * a different format, and the QDQ format is what every exporter offers.
  */
 import { clone } from '@bufbuild/protobuf';
 import { attrInt, attrTensor } from '../onnx/attributes.ts';
@@ -27,6 +30,8 @@ import { tensorFromProto, tensorToProto, tensorTypeOf } from '../onnx/tensor.ts'
 import { roundHalfEven } from '../quantize/params.ts';
 import { pruneUnusedInitializers } from '../quantize/prepare.ts';
 import { allocate, elementCount, type TensorData } from '../tensor/index.ts';
+import { plainDynamic } from './dynamic.ts';
+import { QdqImportError } from './error.ts';
 
 /** Integer element types of the QDQ format that the importer reads. */
 export type QdqType = 'int8' | 'uint8';
@@ -59,16 +64,27 @@ export interface QdqImport {
   activations: Map<string, ForeignActivation>;
   /** Quantized weights by the float initializer's name in `model`. */
   weights: Map<string, ForeignWeight>;
-  /** Nodes removed: activation QuantizeLinear, and DequantizeLinear of activations or weights. */
-  removed: { quantizeLinear: number; dequantizeLinear: number };
+  /**
+   * Float tensors the file quantizes at run time (a dynamically quantized file, in ONNX Runtime's
+   * quantize_dynamic layout: core/import/dynamic.ts). Empty for a QDQ file; a file is one or the
+   * other.
+   */
+  dynamic: Set<string>;
+  /**
+   * Nodes read and removed: activation QuantizeLinear, the file's DequantizeLinear of activations
+   * or weights, and in a dynamic file its DynamicQuantizeLinear and MatMulInteger/ConvInteger.
+   */
+  removed: {
+    quantizeLinear: number;
+    dequantizeLinear: number;
+    dynamicQuantizeLinear: number;
+    integerOps: number;
+  };
   /** The producer the file names (e.g. "pytorch 1.13.0"). */
   producer: string;
 }
 
-/** A model that is not a QDQ model the importer can take apart (message says why). */
-export class QdqImportError extends Error {
-  override name = 'QdqImportError';
-}
+export { QdqImportError };
 
 /** Operator-style quantized ops: a different format from QDQ. */
 const OPERATOR_STYLE = new Set([
@@ -265,10 +281,11 @@ export function importQdq(source: ModelProto): QdqImport {
   const model = clone(ModelProtoSchema, source);
   const graph = model.graph!;
   plainQdq(model);
+  const dynamicFile = plainDynamic(model);
   for (const n of graph.node) {
     if (OPERATOR_STYLE.has(n.opType))
       throw new QdqImportError(
-        `${nodeLabel(n)}: operator-style quantized models (QLinearConv, MatMulInteger, ...) are not read; export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops)`,
+        `${nodeLabel(n)}: operator-style quantized models (QLinearConv, QLinearMatMul, ...) are not read; export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops), or quantize it dynamically (ONNX Runtime's quantize_dynamic)`,
       );
     if (!isDefaultDomain(n.domain) && /QuantizeLinear$/.test(n.opType))
       throw new QdqImportError(
@@ -373,6 +390,10 @@ export function importQdq(source: ModelProto): QdqImport {
     rename.set(out, floatIn);
     drop.add(dq);
   }
+  if (dynamicFile.dynamic.size > 0 && activations.size > 0)
+    throw new QdqImportError(
+      `the file quantizes ${dynamicFile.dynamic.size} tensors at run time (DynamicQuantizeLinear) and ${activations.size} with fixed scales (QuantizeLinear): a file is read as one kind or the other`,
+    );
   if (drop.size === 0)
     throw new QdqImportError(
       'no QuantizeLinear/DequantizeLinear found: this is a float model (calibrate it with `cann-quant calibrate` or `score` instead)',
@@ -426,12 +447,19 @@ export function importQdq(source: ModelProto): QdqImport {
     graph.initializer.push(tensorToProto(f.name, { type: 'float32', dims: f.dims, data: f.data }));
   }
   pruneUnusedInitializers(model);
-  const removedDq = [...drop].filter(isDQ).length;
+  const removedDq = [...drop].filter(isDQ);
+  const ownDq = removedDq.filter((n) => !dynamicFile.added.has(n)).length;
   return {
     model,
     activations,
     weights,
-    removed: { quantizeLinear: drop.size - removedDq, dequantizeLinear: removedDq },
+    dynamic: dynamicFile.dynamic,
+    removed: {
+      quantizeLinear: drop.size - removedDq.length,
+      dequantizeLinear: ownDq,
+      dynamicQuantizeLinear: dynamicFile.dynamicQuantizeLinear,
+      integerOps: dynamicFile.integerOps,
+    },
     producer: `${source.producerName} ${source.producerVersion}`.trim(),
   };
 }

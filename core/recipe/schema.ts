@@ -270,13 +270,7 @@ export const RecipeSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['qat'],
-        message: dynamicRefusal(r.target as TargetId, 'qat'),
-      });
-    if (dynamic && r.imported)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['imported'],
-        message: dynamicRefusal(r.target as TargetId, 'imported'),
+        message: dynamicRefusal(r.target as TargetId),
       });
   });
 

@@ -80,7 +80,7 @@ export class TrainableModel {
     readonly target: Target,
   ) {
     if (prepared.keptInFloat) throw new RangeError(`QAT: ${prepared.keptInFloat}`);
-    if (isDynamic(target)) throw new RangeError(`QAT: ${dynamicRefusal(target.id, 'qat')}`);
+    if (isDynamic(target)) throw new RangeError(`QAT: ${dynamicRefusal(target.id)}`);
     const graph = prepared.model.graph!;
     this.arith = arithmeticTargetId(target.id);
     if (!target.weights.symmetric)

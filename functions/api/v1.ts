@@ -6,7 +6,12 @@ import { and, eq, isNull, ne } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
-import { interfaceMismatch, sameTaskModel } from '../../core/import/layers.ts';
+import {
+  DYNAMIC_TARGET_IDS,
+  importKindRefusal,
+  interfaceMismatch,
+  sameTaskModel,
+} from '../../core/import/layers.ts';
 import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
@@ -102,14 +107,20 @@ async function checkQatModel(env: Env, taskId: string, bytes: Uint8Array): Promi
  * it must be readable, take the task model's inputs and give its outputs, and quantize that very
  * model (sameTaskModel: every layer within half a quantization step); 422 with the reason.
  */
-async function checkQdqModel(env: Env, taskId: string, bytes: Uint8Array): Promise<void> {
+async function checkQdqModel(
+  env: Env,
+  taskId: string,
+  bytes: Uint8Array,
+): Promise<ReturnType<typeof importQdq>> {
   const refBytes = await referenceFor(env, taskId, bytes, 'a quantized model');
   let imported: ReturnType<typeof importQdq>;
   try {
     imported = importQdq(decodeModel(bytes));
   } catch (err) {
     const what =
-      err instanceof QdqImportError ? 'not a QDQ model this service reads' : 'not an ONNX model';
+      err instanceof QdqImportError
+        ? 'not a quantized model this service reads (QDQ, or ONNX Runtime dynamic)'
+        : 'not an ONNX model';
     throw new ProblemError(422, `the body is ${what}: ${(err as Error).message}`, {
       slug: 'invalid-model',
     });
@@ -125,6 +136,7 @@ async function checkQdqModel(env: Env, taskId: string, bytes: Uint8Array): Promi
     throw new ProblemError(422, `the model is not ${taskId}'s model: ${same.why}`, {
       slug: 'not-the-task-model',
     });
+  return imported;
 }
 
 type AppEnv = { Bindings: Env; Variables: { caller: Caller } };
@@ -388,12 +400,29 @@ export function apiV1(): Hono<AppEnv> {
           });
         return new Uint8Array(await blob.arrayBuffer());
       };
-      if (recipe.imported)
-        await checkQdqModel(
+      if (recipe.imported) {
+        const imported = await checkQdqModel(
           c.env,
           recipe.task,
           await uploaded('imported.model', recipe.imported.model, 'imported', '&format=qdq'),
         );
+        // A dynamically quantized file goes on a dynamic target, a QDQ file on a static one.
+        const refusal = importKindRefusal(imported, getTarget(recipe.target));
+        if (refusal)
+          throw new ProblemError(400, refusal, {
+            slug: 'invalid-recipe',
+            errors: [
+              {
+                path: 'target',
+                expected:
+                  imported.dynamic.size > 0
+                    ? `a dynamic target (${DYNAMIC_TARGET_IDS.join(', ')}) for this dynamically quantized file`
+                    : 'a static target for this QDQ file',
+                got: JSON.stringify(recipe.target),
+              },
+            ],
+          });
+      }
       if (recipe.qat)
         await checkQatModel(
           c.env,

@@ -60,7 +60,7 @@ describe('imported (QDQ) model uploads', () => {
     expect(float.status).toBe(422);
     expect(float.headers.get('content-type')).toBe('application/problem+json');
     expect(await detail(float)).toMatch(
-      /^the body is not a QDQ model this service reads: no QuantizeLinear\/DequantizeLinear found/,
+      /^the body is not a quantized model this service reads \(QDQ, or ONNX Runtime dynamic\): no QuantizeLinear\/DequantizeLinear found/,
     );
     // the same file with one weight moved a whole quantization step: another model
     const moved = decodeModel(bytes.slice()); // raw_data are views into the bytes decoded
