@@ -9,9 +9,9 @@ import { encodeModel } from '../core/onnx/index.ts';
 import type { PipelineResult } from '../core/pipeline/run.ts';
 import type { Recipe } from '../core/recipe/schema.ts';
 import {
-  CROSS_TARGETS,
   type CrossHardwareReport,
   crossHardware,
+  crossTargetsFor,
   recipeForTarget,
 } from '../core/score/cross-hardware.ts';
 import type { MeasuredSpeedup } from '../core/score/score-run.ts';
@@ -50,8 +50,7 @@ export async function runCrossHardware(
     opts.reference ??
     (await runRecipe(recipe, { shards: opts.shards ?? 1, progress: opts.progress ?? false }));
   const runs = [{ run: reference, runId: localRunId(reference) }];
-  for (const id of opts.targets ?? CROSS_TARGETS) {
-    if (id === reference.target) continue;
+  for (const id of crossTargetsFor(reference, opts.targets)) {
     const run = await runRecipe(recipeForTarget(recipe, id, reference), {
       shards: opts.shards ?? 1,
       progress: opts.progress ?? false,

@@ -131,6 +131,50 @@ describe('cann-quant import', () => {
   });
 });
 
+describe('cann-quant import of a dynamically quantized file', () => {
+  const DYNAMIC = fileURLToPath(
+    new URL('../zoo/smoke-fmnist/ort-dynamic/model.onnx', import.meta.url),
+  );
+
+  it("measures ONNX Runtime's quantize_dynamic output on cpu-wasm-dynamic: the file's own top-1, every layer exact", async () => {
+    const r = (await cliJson(
+      '--model',
+      DYNAMIC,
+      '--task',
+      'smoke-fmnist',
+      '--all-targets',
+    )) as ImportResult;
+    expect(r.removed).toEqual({
+      quantizeLinear: 0,
+      dequantizeLinear: 0,
+      dynamicQuantizeLinear: 3,
+      integerOps: 3,
+    });
+    expect(r.same_model).toEqual({ same: true, matched: 3, layers: 3 });
+    // --all-targets: the targets of the file's kind only.
+    expect(r.targets.map((t) => t.target)).toEqual(['cpu-wasm-dynamic']);
+    const t = r.targets[0]!;
+    expect(t.exact).toEqual({ activations: 3, weights: 3 });
+    // Measured 2026-11-29 (1,000 images): FP32 0.885; the file as exported at batch 1 and the
+    // dynamic target both 0.886 (its folded BatchNorm scales round differently: the same top-1).
+    expect([r.fp32, r.as_exported, t.int8]).toEqual([0.885, 0.886, 0.886]);
+    expect(t.vs_exported_points).toBe(0);
+  });
+
+  it('refuses a dynamic file on a static target and a QDQ file on the dynamic one, in one line', async () => {
+    const onStatic = await fails('--model', DYNAMIC, '--target', 'ascend310');
+    expect(onStatic.code).toBe(2);
+    expect(onStatic.stderr.trim()).toMatch(
+      /^cann-quant: .*ort-dynamic\/model\.onnx: the file is quantized dynamically .*: ascend310 needs calibrated activation scales; place it on a dynamic target \(cpu-wasm-dynamic\), or calibrate the task's model for ascend310$/,
+    );
+    const onDynamic = await fails('--model', QDQ, '--target', 'cpu-wasm-dynamic');
+    expect(onDynamic.code).toBe(2);
+    expect(onDynamic.stderr).toMatch(
+      /the file is quantized statically \(QDQ: calibrated activation scales\); cpu-wasm-dynamic quantizes activations at run time/,
+    );
+  });
+});
+
 describe('cann-quant score --qdq', () => {
   it('scores an imported quantization like any recipe: no calibration, level L1, its producer named', async () => {
     // A QDQ file: smoke-fmnist quantized by cann-quant itself for Ascend 310 (any producer's

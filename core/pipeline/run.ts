@@ -247,7 +247,12 @@ export interface PipelineResult {
    * An imported quantization (recipe.imported): who produced it, and how each layer's
    * parameters became the target's (exact or re-fitted). Absent for calibrated runs.
    */
-  imported?: { producer: string; layers: ImportedLayer[] };
+  imported?: {
+    producer: string;
+    /** The file quantizes activations at run time (ONNX Runtime's quantize_dynamic layout). */
+    dynamic?: true;
+    layers: ImportedLayer[];
+  };
   /** Wall time per phase; `cached`: shards of a shared phase served from a cache. */
   phases: { phase: string; shards: number; seconds: number; cached?: number }[];
   /**
@@ -715,6 +720,7 @@ export async function runPipeline<L, P>(
       skipped: placed.skipped,
       importReport: {
         producer: foreign.producer,
+        ...(foreign.dynamic.size > 0 ? { dynamic: true } : {}),
         layers: placed.report,
       } as PipelineResult['imported'],
       ...chosen,

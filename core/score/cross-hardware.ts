@@ -4,7 +4,7 @@
  * cpu-wasm), beside the target's modelled latency, throughput, power and energy. Pure: the CLI
  * runs the pipelines and hands the results over; the service can do the same.
  */
-import { getTarget, type Target, type TargetId } from '../formats/targets.ts';
+import { getTarget, isDynamic, type Target, type TargetId } from '../formats/targets.ts';
 import type { PipelineResult } from '../pipeline/run.ts';
 import { prepareModel } from '../quantize/prepare.ts';
 import type { Recipe } from '../recipe/schema.ts';
@@ -25,6 +25,20 @@ export const CROSS_TARGETS: readonly TargetId[] = [
   'snapdragon',
   'cpu-wasm',
 ];
+
+/**
+ * The other targets a run is validated on: the standard's five, except its own. A run that
+ * imported a dynamically quantized file has none: the five take calibrated activation scales,
+ * which that file does not have (core/import/layers.ts, importKindRefusal).
+ */
+export function crossTargetsFor(
+  primary: Pick<PipelineResult, 'target' | 'imported'>,
+  targets: readonly TargetId[] = CROSS_TARGETS,
+): TargetId[] {
+  if (primary.imported?.dynamic)
+    return targets.filter((t) => isDynamic(getTarget(t)) && t !== primary.target);
+  return targets.filter((t) => t !== primary.target);
+}
 
 /**
  * The recipe for another target. On a target whose INT8 model runs on onnxruntime's own QDQ

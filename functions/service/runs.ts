@@ -33,7 +33,11 @@ import {
 } from '../../core/pipeline/shared-cache.ts';
 import { qatScoringRecipe, withoutQat } from '../../core/recipe/qat.ts';
 import { parseRecipe, type Recipe, withoutStress } from '../../core/recipe/schema.ts';
-import { CROSS_TARGETS, crossHardware, recipeForTarget } from '../../core/score/cross-hardware.ts';
+import {
+  crossHardware,
+  crossTargetsFor,
+  recipeForTarget,
+} from '../../core/score/cross-hardware.ts';
 import { buildSubmissionReport } from '../../core/score/submission-report.ts';
 import { sameGraph } from '../../core/train/export.ts';
 import { d1RowChunks } from '../../db/limits.ts';
@@ -246,7 +250,7 @@ export async function advance(env: Env, runId: string): Promise<void> {
   // other run can see "all complete" in between and finalize too early.
   const cross =
     ctx.run.role === 'primary' && crossHardwareEnabled(env)
-      ? CROSS_TARGETS.filter((t) => t !== ctx.recipe.target).map((t) => ({
+      ? crossTargetsFor(step.result).map((t) => ({
           id: `${ctx.submission.id}.cross-${t}`,
           submissionId: ctx.submission.id,
           role: 'cross' as const,

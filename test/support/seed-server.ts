@@ -22,21 +22,23 @@ import { scoreRun } from '../../core/score/score-run.ts';
 import { getTask } from '../../zoo/registry.ts';
 
 /**
- * The zoo's PyTorch-quantized QDQ files (zoo/<task>/pytorch-ptq/model.onnx) put in this
- * process's store of imported models, so that a posted recipe importing one (recipe.imported)
- * finds its bytes by sha256 as `cann-quant score --qdq` would; the bytes by sha256.
+ * The zoo's quantized files from other frameworks (zoo/<task>/pytorch-ptq/model.onnx, PyTorch's
+ * QDQ; zoo/<task>/ort-dynamic/model.onnx, ONNX Runtime's quantize_dynamic) put in this process's
+ * store of imported models, so that a posted recipe importing one (recipe.imported) finds its
+ * bytes by sha256 as `cann-quant score --qdq` would; the bytes by sha256.
  */
 let zooImports: Promise<Map<string, Uint8Array>> | undefined;
 function storeZooImports(): Promise<Map<string, Uint8Array>> {
   zooImports ??= (async () => {
     process.env.CANN_QUANT_IMPORTS_DIR ??= mkdtempSync(join(tmpdir(), 'cq-seed-imports-'));
     const out = new Map<string, Uint8Array>();
-    for (const task of readdirSync(ZOO_DIR)) {
-      const file = join(ZOO_DIR, task, 'pytorch-ptq', 'model.onnx');
-      if (!existsSync(file)) continue;
-      const bytes = new Uint8Array(readFileSync(file));
-      out.set(await storeImported(bytes), bytes);
-    }
+    for (const task of readdirSync(ZOO_DIR))
+      for (const kind of ['pytorch-ptq', 'ort-dynamic']) {
+        const file = join(ZOO_DIR, task, kind, 'model.onnx');
+        if (!existsSync(file)) continue;
+        const bytes = new Uint8Array(readFileSync(file));
+        out.set(await storeImported(bytes), bytes);
+      }
     return out;
   })();
   return zooImports;
@@ -49,7 +51,7 @@ async function localScore(text: string, shards: number): Promise<string> {
     ? (await storeZooImports()).get(recipe.imported.model)
     : undefined;
   if (recipe.imported && !imported)
-    throw new Error(`no zoo QDQ file has sha256 ${recipe.imported.model}`);
+    throw new Error(`no zoo quantized file has sha256 ${recipe.imported.model}`);
   const r = await runRecipe(recipe, { shards, progress: false });
   const second = await runRecipe(recipe, { shards: shards + 1, progress: false });
   const task = getTask(recipe.task);
