@@ -64,6 +64,7 @@ export interface ImportTargetResult {
 export interface ImportResult {
   model: string;
   producer: string;
+  format: QdqImport['format'];
   removed: QdqImport['removed'];
   task?: string;
   /** Whether the file quantizes the task's model (its loss is against that model's FP32). */
@@ -83,11 +84,11 @@ export function registerImport(program: Command): void {
   program
     .command('import')
     .description(
-      "place a model another framework quantized (a QDQ ONNX file, or ONNX Runtime's quantize_dynamic output) on a target with that framework's scales, and measure it",
+      "place a model another framework quantized (a QDQ ONNX file, ONNX Runtime's QOperator format, or its quantize_dynamic output) on a target with that framework's scales, and measure it",
     )
     .requiredOption(
       '--model <file>',
-      'the quantized ONNX file (QDQ: QuantizeLinear/DequantizeLinear; or dynamic: DynamicQuantizeLinear + MatMulInteger/ConvInteger, for cpu-wasm-dynamic)',
+      'the quantized ONNX file (QDQ: QuantizeLinear/DequantizeLinear; QOperator: QLinearConv, QGemm...; or dynamic: DynamicQuantizeLinear + MatMulInteger/ConvInteger, for cpu-wasm-dynamic)',
     )
     .option(
       '--task <id>',
@@ -121,6 +122,7 @@ export function registerImport(program: Command): void {
       const result: ImportResult = {
         model: o.model,
         producer: imported.producer,
+        format: imported.format,
         removed: imported.removed,
         targets: placed.map((q) => ({
           target: q.target,
@@ -205,9 +207,10 @@ export function registerImport(program: Command): void {
 
 function human(r: ImportResult, o: ImportCliOptions): string {
   const lines = [
-    r.removed.integerOps > 0
-      ? `model ${r.model} (${r.producer || 'producer not named'}): quantized dynamically, ${r.removed.dynamicQuantizeLinear} DynamicQuantizeLinear and ${r.removed.integerOps} MatMulInteger/ConvInteger read; the framework's weights are used as they are, activations are quantized per input at run time`
-      : `model ${r.model} (${r.producer || 'producer not named'}): ${r.removed.quantizeLinear} QuantizeLinear and ${r.removed.dequantizeLinear} DequantizeLinear read; the framework's scales are used as they are, nothing is calibrated`,
+    `model ${r.model} (${r.producer || 'producer not named'}): ` +
+      (r.format === 'dynamic'
+        ? `quantized dynamically, ${r.removed.dynamicQuantizeLinear} DynamicQuantizeLinear and ${r.removed.integerOps} MatMulInteger/ConvInteger read; the framework's weights are used as they are, activations are quantized per input at run time`
+        : `${r.format === 'qoperator' ? `operator style, ${r.removed.integerOps} QLinear ops, ` : ''}${r.removed.quantizeLinear} QuantizeLinear and ${r.removed.dequantizeLinear} DequantizeLinear read; the framework's scales are used as they are, nothing is calibrated`),
   ];
   if (r.same_model && !r.same_model.same)
     lines.push(
@@ -215,7 +218,7 @@ function human(r: ImportResult, o: ImportCliOptions): string {
     );
   if (r.task)
     lines.push(
-      `task ${r.task}, ${r.samples} evaluation samples: ${r.metric} FP32 ${r.fp32!.toFixed(4)}, as exported (onnxruntime, ${r.removed.integerOps > 0 ? 'its own integer kernels, one sample at a time' : 'QDQ in float'}) ${r.as_exported!.toFixed(4)} (${pts(100 * (r.as_exported! - r.fp32!))} points)`,
+      `task ${r.task}, ${r.samples} evaluation samples: ${r.metric} FP32 ${r.fp32!.toFixed(4)}, as exported (onnxruntime, ${r.format === 'dynamic' ? 'its own integer kernels, one sample at a time' : r.format === 'qoperator' ? 'its own integer kernels' : 'QDQ in float'}) ${r.as_exported!.toFixed(4)} (${pts(100 * (r.as_exported! - r.fp32!))} points)`,
     );
   for (const t of r.targets) {
     lines.push(

@@ -186,8 +186,12 @@ describe('importQdq', () => {
       /no QuantizeLinear\/DequantizeLinear found: this is a float model/,
     );
     // Operator-style quantized ops.
+    // (QLinear ops are read, core/import/qoperator.ts, when their inputs are quantized tensors.)
     expect(bad(ortStyleModel([makeNode('QLinearConv', ['a'], ['b'], [], { name: 'qc' })]))).toBe(
-      "QLinearConv 'qc': operator-style quantized models (QLinearConv, QLinearMatMul, ...) are not read; export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops), or quantize it dynamically (ONNX Runtime's quantize_dynamic)",
+      "QLinearConv 'qc': its input 'a' is not a quantized tensor",
+    );
+    expect(bad(ortStyleModel([makeNode('QLinearConcat', ['a'], ['b'], [], { name: 'cat' })]))).toBe(
+      "QLinearConcat 'cat': this operator-style quantized op is not read (ONNX Runtime's QOperator ops QLinearConv, QLinearMatMul, QGemm, QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearAveragePool, QLinearSigmoid, QLinearLeakyRelu and quantize_dynamic's layout are); export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops)",
     );
     // A per-channel activation quantization.
     const perChannel = ortStyleModel();

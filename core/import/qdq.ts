@@ -32,6 +32,7 @@ import { pruneUnusedInitializers } from '../quantize/prepare.ts';
 import { allocate, elementCount, type TensorData } from '../tensor/index.ts';
 import { plainDynamic } from './dynamic.ts';
 import { QdqImportError } from './error.ts';
+import { plainQOperator, QOPERATOR_OPS } from './qoperator.ts';
 
 /** Integer element types of the QDQ format that the importer reads. */
 export type QdqType = 'int8' | 'uint8';
@@ -71,8 +72,15 @@ export interface QdqImport {
    */
   dynamic: Set<string>;
   /**
-   * Nodes read and removed: activation QuantizeLinear, the file's DequantizeLinear of activations
-   * or weights, and in a dynamic file its DynamicQuantizeLinear and MatMulInteger/ConvInteger.
+   * How the file is quantized: QDQ pairs around float ops; operator style (ONNX Runtime's
+   * QOperator: QLinearConv, QLinearAdd, QGemm..., core/import/qoperator.ts); or dynamically
+   * (quantize_dynamic: DynamicQuantizeLinear + MatMulInteger/ConvInteger, core/import/dynamic.ts).
+   */
+  format: 'qdq' | 'qoperator' | 'dynamic';
+  /**
+   * The file's own nodes read and removed: activation QuantizeLinear, DequantizeLinear of
+   * activations or weights, DynamicQuantizeLinear, and the integer ops (QLinear ops, or
+   * MatMulInteger/ConvInteger) replaced by their float op.
    */
   removed: {
     quantizeLinear: number;
@@ -281,13 +289,18 @@ export function importQdq(source: ModelProto): QdqImport {
   const model = clone(ModelProtoSchema, source);
   const graph = model.graph!;
   plainQdq(model);
+  const operatorStyle = plainQOperator(model);
   const dynamicFile = plainDynamic(model);
+  if (operatorStyle.integerOps > 0 && dynamicFile.integerOps > 0)
+    throw new QdqImportError(
+      'the file has both QLinear ops and dynamically quantized ones (DynamicQuantizeLinear): a file is read as one kind or the other',
+    );
   for (const n of graph.node) {
     if (OPERATOR_STYLE.has(n.opType))
       throw new QdqImportError(
-        `${nodeLabel(n)}: operator-style quantized models (QLinearConv, QLinearMatMul, ...) are not read; export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops), or quantize it dynamically (ONNX Runtime's quantize_dynamic)`,
+        `${nodeLabel(n)}: this operator-style quantized op is not read (ONNX Runtime's QOperator ops ${Object.keys(QOPERATOR_OPS).join(', ')} and quantize_dynamic's layout are); export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops)`,
       );
-    if (!isDefaultDomain(n.domain) && /QuantizeLinear$/.test(n.opType))
+    if (!isDefaultDomain(n.domain) && /^(Q|Deq)uantizeLinear$/.test(n.opType))
       throw new QdqImportError(
         `${nodeLabel(n)}: a QuantizeLinear/DequantizeLinear of domain '${n.domain}' (only the standard ONNX ops are read)`,
       );
@@ -448,17 +461,21 @@ export function importQdq(source: ModelProto): QdqImport {
   }
   pruneUnusedInitializers(model);
   const removedDq = [...drop].filter(isDQ);
-  const ownDq = removedDq.filter((n) => !dynamicFile.added.has(n)).length;
+  const added = (n: NodeProto) => dynamicFile.added.has(n) || operatorStyle.added.has(n);
+  const ownDq = removedDq.filter((n) => !added(n)).length;
+  const ownQ = [...drop].filter((n) => !isDQ(n) && !added(n)).length;
   return {
     model,
     activations,
     weights,
     dynamic: dynamicFile.dynamic,
+    format:
+      dynamicFile.integerOps > 0 ? 'dynamic' : operatorStyle.integerOps > 0 ? 'qoperator' : 'qdq',
     removed: {
-      quantizeLinear: drop.size - removedDq.length,
+      quantizeLinear: ownQ,
       dequantizeLinear: ownDq,
       dynamicQuantizeLinear: dynamicFile.dynamicQuantizeLinear,
-      integerOps: dynamicFile.integerOps,
+      integerOps: dynamicFile.integerOps + operatorStyle.integerOps,
     },
     producer: `${source.producerName} ${source.producerVersion}`.trim(),
   };

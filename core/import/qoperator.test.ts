@@ -1,0 +1,126 @@
+/**
+ * Importing an operator-style quantized model: the zoo files ONNX Runtime 1.30's own
+ * `quantize_static(quant_format=QOperator)` wrote (zoo/<task>/ort-qoperator, made by
+ * zoo/common/ort_qoperator.py: QLinearConv, com.microsoft QLinearAdd / QLinearGlobalAveragePool /
+ * QGemm, uint8 MaxPool and Flatten), rewritten into QDQ by core/import/qoperator.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nodeDataSource } from '../../cli/data-source.ts';
+import { useNodeRuntime } from '../../cli/runtime-node.ts';
+import { getTask } from '../../zoo/registry.ts';
+import { getTarget } from '../formats/targets.ts';
+import { makeAttrFloat } from '../onnx/builder.ts';
+import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
+import { decodeModel, encodeModel } from '../onnx/index.ts';
+import { ZOO_DIR } from '../onnx/testing.ts';
+import { createSession } from '../runtime/index.ts';
+import { quantizeImported, sameTaskModel } from './layers.ts';
+import { importQdq, QdqImportError } from './qdq.ts';
+
+const bytesOf = (path: string) => new Uint8Array(readFileSync(`${ZOO_DIR}/${path}`));
+const qoperator = (task: string) => bytesOf(`${task}/ort-qoperator/model.onnx`);
+const relus = (m: ModelProto) => m.graph!.node.filter((n) => n.opType === 'Relu').length;
+
+describe("importing ONNX Runtime's QOperator files (the zoo files)", () => {
+  it.each([
+    // task, integer ops (QLinearConv, QLinearAdd, QLinearGlobalAveragePool, QGemm), weighted
+    // layers, Relus the rewrite puts back
+    ['smoke-fmnist', 3, 3, 2],
+    ['fmnist-resnet', 11, 8, 6],
+    ['fmnist-mobilenet', 36, 30, 21],
+  ])(
+    '%s: read as the task model, every parameter exact on Ascend 310',
+    (task, ops, layers, putBack) => {
+      const imp = importQdq(decodeModel(qoperator(task)));
+      expect(imp.format).toBe('qoperator');
+      // The file's own QuantizeLinear (the input) and DequantizeLinear (the logits).
+      expect(imp.removed).toEqual({
+        quantizeLinear: 1,
+        dequantizeLinear: 1,
+        dynamicQuantizeLinear: 0,
+        integerOps: ops,
+      });
+      const taskModel = decodeModel(bytesOf(`${task}/model.onnx`));
+      // ONNX Runtime dropped each Relu (and mobilenet's ReLU6 Clips) into its output's [0, max]
+      // range; the rewrite puts a Relu at every output whose range starts at 0: after each of the
+      // task model's Relus (smoke-fmnist 2, fmnist-resnet 5) or Clips (mobilenet 20), and after the
+      // global pool of a ReLU output (never negative).
+      expect(relus(imp.model)).toBe(putBack);
+      const clips = taskModel.graph!.node.filter((n) => n.opType === 'Clip').length;
+      expect(putBack - relus(taskModel) - clips).toBe(task === 'smoke-fmnist' ? 0 : 1);
+      const ascend = getTarget('ascend310');
+      expect(sameTaskModel(taskModel, imp, ascend)).toEqual({
+        same: true,
+        matched: layers,
+        layers,
+      });
+      const placed = quantizeImported(imp, ascend);
+      expect(placed.layers).toHaveLength(layers);
+      expect(placed.report.every((l) => l.activation.mapping === 'exact')).toBe(true);
+      expect(placed.report.every((l) => l.weight.mapping === 'exact')).toBe(true);
+    },
+  );
+
+  it('refuses what it cannot read, naming the node', () => {
+    const refusal = (edit: (m: ModelProto) => void) => {
+      const m = decodeModel(qoperator('fmnist-resnet'));
+      edit(m);
+      try {
+        importQdq(m);
+      } catch (err) {
+        expect(err).toBeInstanceOf(QdqImportError);
+        return (err as Error).message;
+      }
+      throw new Error('imported');
+    };
+    const find = (m: ModelProto, op: string) => m.graph!.node.find((n) => n.opType === op)!;
+    // an op that does arithmetic on integers and is not a QLinear op
+    expect(
+      refusal((m) => {
+        find(m, 'Flatten').opType = 'Softmax';
+      }),
+    ).toMatch(/Softmax.*: reads the integer tensor '.+' \(operator-style files are read when/);
+    // an integer tensor read with parameters other than its own
+    expect(
+      refusal((m) => {
+        const add = find(m, 'QLinearAdd');
+        add.input[1] = 'input_scale';
+      }),
+    ).toMatch(
+      /QLinearAdd.*: reads '.+' with a scale or zero point other than the one it was quantized with$/,
+    );
+    expect(
+      refusal((m) => {
+        const gemm = find(m, 'QGemm');
+        gemm.attribute = gemm.attribute.map((a) =>
+          a.name === 'alpha' ? makeAttrFloat('alpha', 2) : a,
+        );
+      }),
+    ).toMatch(/QGemm.*: alpha 2 \(1 is read\)$/);
+  });
+});
+
+describe('the placed model runs as the file does', () => {
+  beforeAll(() => useNodeRuntime());
+
+  it("smoke-fmnist on cpu-wasm (ONNX Runtime's own kernels): the file's logits bit for bit", async () => {
+    const bytes = qoperator('smoke-fmnist');
+    const placed = quantizeImported(importQdq(decodeModel(bytes)), getTarget('cpu-wasm'));
+    const split = await getTask('smoke-fmnist').load(nodeDataSource(), 'evaluation');
+    const batch = await split.batch(0, 200);
+    const file = await createSession(bytes, { graphOptimizationLevel: 'all' });
+    const ours = await createSession(encodeModel(placed.emulation), {
+      graphOptimizationLevel: 'all',
+    });
+    try {
+      const a = (await file.run(batch)).logits!.data as Float32Array;
+      const b = (await ours.run(batch)).logits!.data as Float32Array;
+      expect(a.length).toBe(2000);
+      expect(Array.from(b)).toEqual(Array.from(a));
+    } finally {
+      await file.release();
+      await ours.release();
+    }
+  });
+});
