@@ -13,11 +13,11 @@
  * - the framework's integer weights with their scales, by the float initializer's name.
  *
  * What a target then makes of those parameters (core/import/layers.ts) is step 2.
- * A dynamically quantized model (ONNX Runtime's quantize_dynamic: DynamicQuantizeLinear ->
- * MatMulInteger/ConvInteger) is first rewritten into that form (core/import/dynamic.ts): its
- * weights read like any QDQ weight, its activations listed as quantized at run time. Other
- * operator-style models (QLinearConv, QLinearMatMul...) are refused with a clear error: they are
- * a different format, and the QDQ format is what every exporter offers.
+ * Two operator-style formats are first rewritten into that form: ONNX Runtime's QOperator
+ * format (QLinearConv, QGemm, QLinearAdd...: core/import/qoperator.ts) and a dynamically
+ * quantized model (its quantize_dynamic: DynamicQuantizeLinear -> MatMulInteger/ConvInteger,
+ * core/import/dynamic.ts), whose weights read like any QDQ weight and whose activations are
+ * listed as quantized at run time. Other integer ops are refused with a clear error.
  */
 import { clone } from '@bufbuild/protobuf';
 import { attrInt, attrTensor } from '../onnx/attributes.ts';

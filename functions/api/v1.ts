@@ -119,7 +119,7 @@ async function checkQdqModel(
   } catch (err) {
     const what =
       err instanceof QdqImportError
-        ? 'not a quantized model this service reads (QDQ, or ONNX Runtime dynamic)'
+        ? 'not a quantized model this service reads (QDQ, or ONNX Runtime QOperator or dynamic)'
         : 'not an ONNX model';
     throw new ProblemError(422, `the body is ${what}: ${(err as Error).message}`, {
       slug: 'invalid-model',

@@ -13,6 +13,7 @@ import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
 import type { StoredReport } from '../../db/queries.ts';
 import floatModel from '../../zoo/smoke-fmnist/model.onnx';
+import qoperatorModel from '../../zoo/smoke-fmnist/ort-qoperator/model.onnx';
 import ptqModel from '../../zoo/smoke-fmnist/pytorch-ptq/model.onnx';
 import {
   api,
@@ -60,7 +61,7 @@ describe('imported (QDQ) model uploads', () => {
     expect(float.status).toBe(422);
     expect(float.headers.get('content-type')).toBe('application/problem+json');
     expect(await detail(float)).toMatch(
-      /^the body is not a quantized model this service reads \(QDQ, or ONNX Runtime dynamic\): no QuantizeLinear\/DequantizeLinear found/,
+      /^the body is not a quantized model this service reads \(QDQ, or ONNX Runtime QOperator or dynamic\): no QuantizeLinear\/DequantizeLinear found/,
     );
     // the same file with one weight moved a whole quantization step: another model
     const moved = decodeModel(bytes.slice()); // raw_data are views into the bytes decoded
@@ -74,6 +75,11 @@ describe('imported (QDQ) model uploads', () => {
     expect(await detail(other)).toMatch(
       /^the model is not smoke-fmnist's model: no imported conv \[8x1x3x3\] layer has \/features\/features\.0\/Conv's weights \(the closest is 2\.\d quantization steps away/,
     );
+    // ONNX Runtime's operator-style (QOperator) file of the same model is read too
+    const qop = new Uint8Array(qoperatorModel);
+    const qopUp = await upload(qop);
+    expect(qopUp.status, await qopUp.clone().text()).toBe(201);
+    expect(((await qopUp.json()) as { model: string }).model).toBe(await sha256Hex(qop));
     const format = await upload(bytes, '?task=smoke-fmnist&format=tflite');
     expect(format.status).toBe(400);
     expect(((await format.json()) as { errors: { path: string }[] }).errors[0]!.path).toBe(
