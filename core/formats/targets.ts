@@ -427,3 +427,8 @@ export function resolveTargetName(name: string): TargetId | undefined {
   const loose = looseName(name);
   return (Object.keys(TARGETS) as TargetId[]).find((id) => looseName(id) === loose);
 }
+
+/** The targets that quantize activations at run time (where a dynamically quantized file goes). */
+export const DYNAMIC_TARGET_IDS: readonly TargetId[] = (Object.keys(TARGETS) as TargetId[]).filter(
+  (t) => isDynamic(TARGETS[t]),
+);

@@ -21,10 +21,9 @@
  * Ascend) is executed as the target does it: the framework's parameters there are not used.
  */
 import {
+  DYNAMIC_TARGET_IDS,
   isDynamic,
-  TARGETS,
   type Target,
-  type TargetId,
   type TensorScheme,
 } from '../formats/targets.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
@@ -46,11 +45,6 @@ import { buildQdqModel } from '../quantize/qdq.ts';
 import { layerFromWeight } from '../quantize/quantize.ts';
 import { type QuantizedWeight, quantizeWeight } from '../quantize/weights.ts';
 import type { ForeignActivation, ForeignWeight, QdqImport } from './qdq.ts';
-
-/** The targets that quantize activations at run time (where a dynamically quantized file goes). */
-export const DYNAMIC_TARGET_IDS = (Object.keys(TARGETS) as TargetId[]).filter((t) =>
-  isDynamic(TARGETS[t]),
-);
 
 /** How a foreign parameter set became the target's. */
 export type Mapping = 'exact' | 'refit';
@@ -157,6 +151,10 @@ function weightInput(c: LayerCandidate): string {
   return (c.kind === 'matmul' && c.weightSide === 'left' ? node.input[0] : node.input[1]) ?? '';
 }
 
+/** A framework weight's granularity. */
+const schemeOf = (f: ForeignWeight): 'per-tensor' | 'per-channel' =>
+  f.scales.length === 1 ? 'per-tensor' : 'per-channel';
+
 /** The suffix core/quantize/prepare.ts gives a Conv weight with a BatchNormalization folded in. */
 const BN_FOLDED = '__bnfolded';
 
@@ -219,8 +217,7 @@ export function mapWeight(
       saturated: 0,
       note: 'a float weight in the imported model: quantized with the target scheme (max)',
     };
-  const foreign: ImportedLayer['weight']['foreign'] =
-    f.scales.length === 1 ? 'per-tensor' : 'per-channel';
+  const foreign = schemeOf(f);
   const refit = (note: string) => ({
     weight: quantizeWeight(c.weight, scheme),
     foreign,
@@ -327,30 +324,21 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
       });
       continue;
     }
-    const folded = weightInput(c).endsWith(BN_FOLDED);
     const w = mapWeight(c, foreignWeightOf(c, imp), target.weights);
-    // A folded layer's scheme in the file is the unfolded weight's (per-channel scales here).
-    const original = folded
+    // A weight with a BatchNorm folded in here: the file's scheme is the unfolded weight's.
+    const unfolded = weightInput(c).endsWith(BN_FOLDED)
       ? imp.weights.get(weightInput(c).slice(0, -BN_FOLDED.length))
       : undefined;
+    const notes = [
+      w.note,
+      unfolded && w.mapping === 'exact' ? 'BatchNorm folded: per-channel scales' : '',
+    ];
+    const note = notes.filter(Boolean).join('; ');
     const weight = {
-      foreign: original
-        ? original.scales.length === 1
-          ? ('per-tensor' as const)
-          : ('per-channel' as const)
-        : w.foreign,
+      foreign: unfolded ? schemeOf(unfolded) : w.foreign,
       mapping: w.mapping,
       saturated: w.saturated,
-      ...(w.note || (folded && w.mapping === 'exact')
-        ? {
-            note: [
-              w.note,
-              folded && w.mapping === 'exact' ? 'BatchNorm folded: per-channel scales' : '',
-            ]
-              .filter(Boolean)
-              .join('; '),
-          }
-        : {}),
+      ...(note ? { note } : {}),
     };
     if (!fa) {
       // The file quantizes this input at run time, as the target does: no parameters to map.

@@ -153,14 +153,15 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     return name;
   };
   /** Quantizes a float result into the integer tensor the file names, a Relu first if clipped. */
-  const quantize = (label: string, y: string, float: string, scale: string, zeroPoint: string) => {
+  const quantize = (n: NodeProto, y: string, float: string, scale: string, zeroPoint: string) => {
+    const label = nodeLabel(n);
     const z = lookup.value(zeroPoint);
     if (!lookup.value(scale) || (zeroPoint !== '' && !z))
       throw new QdqImportError(`${label}: its output scale or zero point is not a constant`);
     let x = float;
     const clipped = z ? (z.type === 'uint8' ? z.data[0] === 0 : z.data[0] === -128) : true;
     if (clipped) {
-      out.push(makeNode('Relu', [float], [`${float}__relu`], [], { name: `${label}_relu` }));
+      out.push(makeNode('Relu', [float], [`${float}__relu`], [], { name: `${floatName(n)}_relu` }));
       x = `${float}__relu`;
       relus++;
     }
@@ -259,7 +260,7 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     const outScale = spec.output !== undefined ? (n.input[spec.output] ?? '') : '';
     const float = outScale === '' ? y : `${y}__float`;
     out.push(makeNode(spec.op, inputs, [float], attributes, { name: floatName(n) }));
-    if (outScale !== '') quantize(label, y, float, outScale, n.input[spec.output! + 1] ?? '');
+    if (outScale !== '') quantize(n, y, float, outScale, n.input[spec.output! + 1] ?? '');
     integerOps++;
   }
   graph.node = out;

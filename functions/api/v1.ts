@@ -5,13 +5,14 @@
 import { and, eq, isNull, ne } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { DEFAULT_TARGET, getTarget, TARGETS, type TargetId } from '../../core/formats/targets.ts';
 import {
+  DEFAULT_TARGET,
   DYNAMIC_TARGET_IDS,
-  importKindRefusal,
-  interfaceMismatch,
-  sameTaskModel,
-} from '../../core/import/layers.ts';
+  getTarget,
+  TARGETS,
+  type TargetId,
+} from '../../core/formats/targets.ts';
+import { importKindRefusal, interfaceMismatch, sameTaskModel } from '../../core/import/layers.ts';
 import { importQdq, QdqImportError } from '../../core/import/qdq.ts';
 import { decodeModel } from '../../core/onnx/index.ts';
 import { parseRecipe, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
