@@ -172,6 +172,12 @@ describe('cann-quant import of a dynamically quantized file', () => {
     expect(onDynamic.stderr).toMatch(
       /the file is quantized statically \(QDQ: calibrated activation scales\); cpu-wasm-dynamic quantizes activations at run time/,
     );
+    // score --qdq (and submit --qdq) refuse it before any run, with the recipe's target
+    const score = await failsRun(['score', '--task', 'smoke-fmnist', '--qdq', DYNAMIC]);
+    expect(score.code).toBe(2);
+    expect(score.stderr).toMatch(
+      /: ascend310 needs calibrated activation scales; place it on a dynamic target/,
+    );
   });
 });
 

@@ -8,8 +8,11 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { getTarget } from '../core/formats/targets.ts';
+import { importKindRefusal } from '../core/import/layers.ts';
 import { importQdq, type QdqImport, QdqImportError } from '../core/import/qdq.ts';
 import type { ModelProto } from '../core/onnx/index.ts';
+import type { Recipe } from '../core/recipe/schema.ts';
 import { CliError } from './errors.ts';
 import { readOnnxFile } from './user-model.ts';
 
@@ -66,4 +69,21 @@ export async function readQdqFile(
     if (err instanceof QdqImportError) throw new CliError(`${file}: ${err.message}`, 2);
     throw err;
   }
+}
+
+/**
+ * The file a recipe imports (`--qdq <file>`, for `score` and `submit`), read as
+ * {@link readQdqFile} reads it, and refused in one line when the recipe cannot import it: with
+ * a QAT model too, or on a target of the other kind (a dynamically quantized file on a target
+ * with calibrated activation scales, or a QDQ file on a dynamic one).
+ */
+export async function readImportFor(
+  recipe: Pick<Recipe, 'qat' | 'target'>,
+  file: string,
+): Promise<{ bytes: Uint8Array; model: ModelProto; imported: QdqImport }> {
+  if (recipe.qat) throw new CliError('--qdq and recipe.qat are two submissions: give one', 2);
+  const read = await readQdqFile(file);
+  const refusal = importKindRefusal(read.imported, getTarget(recipe.target));
+  if (refusal) throw new CliError(`${file}: ${refusal}`, 2);
+  return read;
 }

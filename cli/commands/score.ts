@@ -39,7 +39,7 @@ import { findTask, getTask } from '../../zoo/registry.ts';
 import { localRunId, runCrossHardware } from '../cross-hardware.ts';
 import { nodeDataSource } from '../data-source.ts';
 import { CliError } from '../errors.ts';
-import { readImported, readQdqFile, storeImported } from '../imported-store.ts';
+import { readImported, readImportFor, storeImported } from '../imported-store.ts';
 import { type LocalRunOptions, runLocal } from '../local-run.ts';
 import { measureSpeedup } from '../measure.ts';
 import { makeOutputDir } from '../output-dir.ts';
@@ -134,8 +134,7 @@ export async function resolveRecipe(flags: RecipeFlags): Promise<Recipe> {
  * store under its sha256, where every thread of the run finds it.
  */
 export async function withImportedModel(recipe: Recipe, file: string): Promise<Recipe> {
-  if (recipe.qat) throw new CliError('--qdq and recipe.qat are two submissions: give one', 2);
-  const { bytes, imported } = await readQdqFile(file);
+  const { bytes, imported } = await readImportFor(recipe, file);
   const { producer } = imported;
   // Its INT8 metric is compared with the task model's FP32 one: it has to be that model.
   const task = findTask(recipe.task);

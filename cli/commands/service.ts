@@ -12,7 +12,7 @@ import { newToken } from '../../functions/api/tokens.ts';
 import { TASKS } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
 import { fetchRetrying } from '../http.ts';
-import { readQdqFile } from '../imported-store.ts';
+import { readImportFor } from '../imported-store.ts';
 import { progressBar } from '../progress.ts';
 import { packTask, uploadTask } from '../seed.ts';
 import { localRecipeWarnings, printWarnings } from './score.ts';
@@ -175,8 +175,7 @@ async function withImportedModel(
   file: string,
   quiet?: boolean,
 ): Promise<string> {
-  if (recipe.qat) throw new CliError('--qdq and recipe.qat are two submissions: give one', 2);
-  const { bytes, imported } = await readQdqFile(file);
+  const { bytes, imported } = await readImportFor(recipe, file);
   const { producer } = imported;
   const up = await uploadModel(server, token, recipe.task, bytes, 'qdq');
   if (!quiet)
