@@ -585,11 +585,16 @@ function Imported({ stored }: { stored: StoredReport }) {
     <section id="imported" aria-labelledby="h-imported">
       <h2 id="h-imported">Imported quantization</h2>
       <p>
-        A QDQ model quantized by <strong>{imp.producer || 'an unnamed producer'}</strong> (sha256{' '}
-        <code>{model.slice(0, 12)}</code>), scored with its own scales on {stored.report.target}: no
-        calibration ran here. Activations mapped exactly on {exact('activation')} of{' '}
-        {imp.layers.length} layers, weights on {exact('weight')}; the rest were re-fitted to the
-        target's scheme.
+        {imp.format === 'dynamic'
+          ? 'A dynamically quantized model (activation scales computed per input at run time)'
+          : imp.format === 'qoperator'
+            ? 'An operator-style (QOperator) quantized model'
+            : 'A QDQ model'}{' '}
+        quantized by <strong>{imp.producer || 'an unnamed producer'}</strong> (sha256{' '}
+        <code>{model.slice(0, 12)}</code>), scored with its own{' '}
+        {imp.format === 'dynamic' ? 'weights' : 'scales'} on {stored.report.target}: no calibration
+        ran here. Activations mapped exactly on {exact('activation')} of {imp.layers.length} layers,
+        weights on {exact('weight')}; the rest were re-fitted to the target's scheme.
       </p>
       <div class="scroll">
         <table>

@@ -180,7 +180,7 @@ async function withImportedModel(
   const up = await uploadModel(server, token, recipe.task, bytes, 'qdq');
   if (!quiet)
     process.stderr.write(
-      `uploaded QDQ model ${up.body.model.slice(0, 12)} (${up.body.bytes} bytes, ${producer || 'producer not named'})\n`,
+      `uploaded ${imported.format === 'qdq' ? 'QDQ' : imported.format === 'qoperator' ? 'QOperator' : 'dynamically quantized'} model ${up.body.model.slice(0, 12)} (${up.body.bytes} bytes, ${producer || 'producer not named'})\n`,
     );
   return JSON.stringify({
     ...recipe,

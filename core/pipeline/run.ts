@@ -46,7 +46,7 @@ import {
 } from '../evaluate/stress.ts';
 import { getTarget, isDynamic, type Target } from '../formats/targets.ts';
 import { type ImportedLayer, quantizeImported } from '../import/layers.ts';
-import { importQdq } from '../import/qdq.ts';
+import { importQdq, type QdqImport } from '../import/qdq.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
 import { tensorTypeInfo } from '../onnx/shapes.ts';
@@ -249,8 +249,8 @@ export interface PipelineResult {
    */
   imported?: {
     producer: string;
-    /** The file quantizes activations at run time (ONNX Runtime's quantize_dynamic layout). */
-    dynamic?: true;
+    /** How the file is quantized (core/import/qdq.ts; absent in reports from before it was kept). */
+    format?: QdqImport['format'];
     layers: ImportedLayer[];
   };
   /** Wall time per phase; `cached`: shards of a shared phase served from a cache. */
@@ -720,7 +720,7 @@ export async function runPipeline<L, P>(
       skipped: placed.skipped,
       importReport: {
         producer: foreign.producer,
-        ...(foreign.dynamic.size > 0 ? { dynamic: true } : {}),
+        format: foreign.format,
         layers: placed.report,
       } as PipelineResult['imported'],
       ...chosen,

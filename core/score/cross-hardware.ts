@@ -35,7 +35,7 @@ export function crossTargetsFor(
   primary: Pick<PipelineResult, 'target' | 'imported'>,
   targets: readonly TargetId[] = CROSS_TARGETS,
 ): TargetId[] {
-  if (primary.imported?.dynamic)
+  if (primary.imported?.format === 'dynamic')
     return targets.filter((t) => isDynamic(getTarget(t)) && t !== primary.target);
   return targets.filter((t) => t !== primary.target);
 }

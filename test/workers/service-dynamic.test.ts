@@ -130,6 +130,7 @@ describe('dynamic quantization (cpu-wasm-dynamic) submissions', () => {
       (await (await api(`/api/v1/submissions/${body.id}/report`)).json()) as StoredReport
     ).report;
     expect(report.calibration.sampler).toBe('imported');
+    expect(report.imported!.format).toBe('dynamic');
     expect(report.imported!.layers.map((l) => [l.activation.foreign, l.weight.mapping])).toEqual([
       ['dynamic', 'exact'],
       ['dynamic', 'exact'],
@@ -141,5 +142,6 @@ describe('dynamic quantization (cpu-wasm-dynamic) submissions', () => {
     const page = await (await api(`/submissions/${body.id}`)).text();
     expect(page).toContain('id="imported"');
     expect(page).toContain('per input, at run time');
+    expect(page).toContain('A dynamically quantized model (activation scales computed per input');
   }, 900_000);
 });
