@@ -20,7 +20,10 @@
  *   as it is (a symmetric one) needs it;
  * - ops that move integers without arithmetic (MaxPool, Flatten, Reshape...) on a quantized
  *   tensor become DequantizeLinear -> op -> QuantizeLinear with the tensor's own parameters:
- *   they commute with a per-tensor dequantization.
+ *   they commute with a per-tensor dequantization;
+ * - rows gathered from an integer table (a quantized embedding: Gather(T_q, ids)) are
+ *   dequantized with the parameters the op reading them names; core/import/dynamic.ts then
+ *   moves that DequantizeLinear before the Gather, onto the table.
  *
  * Anything else reading an integer tensor is refused, naming the node.
  */
@@ -82,6 +85,13 @@ export const QOPERATOR_OPS: Readonly<Record<string, Spec>> = {
   },
   QLinearSigmoid: { op: 'Sigmoid', domain: 'com.microsoft', triples: [0], output: 3 },
   QLinearLeakyRelu: { op: 'LeakyRelu', domain: 'com.microsoft', triples: [0], output: 3 },
+  QLinearSoftmax: {
+    op: 'Softmax',
+    domain: 'com.microsoft',
+    triples: [0],
+    output: 3,
+    dropAttributes: ['opset'],
+  },
 };
 
 /** Ops that move a quantized tensor's integers without arithmetic. */
@@ -118,6 +128,13 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     if (n.opType === 'QuantizeLinear' && isDefaultDomain(n.domain))
       params.set(n.output[0] ?? '', { scale: n.input[1] ?? '', zeroPoint: n.input[2] ?? '' });
   const original = new Set(graph.node);
+  const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
+  /** A Gather of an int8/uint8 constant table. */
+  const gathersIntegers = (n: NodeProto | undefined) => {
+    if (n?.opType !== 'Gather' || !isDefaultDomain(n.domain)) return false;
+    const table = lookup.value(n.input[0] ?? '');
+    return table?.type === 'int8' || table?.type === 'uint8';
+  };
   const inits: TensorProto[] = [];
   const dequantized = new Map<string, string>();
   /** Whether two (scale, zero point) name pairs hold the same values. */
@@ -214,6 +231,10 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     for (const [k, at] of spec.triples.entries()) {
       const [t = '', scale = '', zeroPoint = ''] = n.input.slice(at, at + 3);
       const constant = lookup.value(t);
+      // Rows gathered from an integer table (a quantized embedding) are quantized like the
+      // table: the op reading them names its parameters.
+      if (!constant && !params.has(t) && gathersIntegers(producer.get(t)))
+        params.set(t, { scale, zeroPoint });
       const own = params.get(t);
       if (!constant && !own)
         throw new QdqImportError(`${label}: its input '${t}' is not a quantized tensor`);

@@ -4,7 +4,7 @@ in its QOperator format (QLinearConv, QLinearAdd, QGemm...: the format of the ON
 `score --qdq` (docs/IMPORT.md).
 
 Run from the repository root: <python> zoo/common/ort_qoperator.py <task> [<task>...]
-(task: smoke-fmnist, fmnist-resnet, fmnist-mobilenet) with the onnxruntime Python package (1.30.0
+(task: smoke-fmnist, fmnist-resnet, fmnist-mobilenet, spam-transformer) with the onnxruntime Python package (1.30.0
 made the committed files; offline here: `python3 -m venv v && v/bin/pip install --no-index
 --find-links /opt/pypi/files onnxruntime==1.30.0 onnx`) and the Debian Fashion-MNIST files.
 Writes zoo/<task>/ort-qoperator/model.onnx and ort-qoperator.json.
@@ -15,7 +15,10 @@ What it does, as ONNX Runtime's documentation says to:
 2. `quantize_static` with `quant_format=QOperator`, uint8 asymmetric activations, int8 symmetric
    per-channel weights, MinMax calibration on the first 512 images of the task's calibration
    split (train[55000:], normalised as zoo/datasets/fashion-mnist.ts does), the images the
-   PyTorch file (pytorch_ptq.py) calibrated on.
+   PyTorch file (pytorch_ptq.py) calibrated on; for spam-transformer on its whole calibration
+   split (300 emails, token ids as zoo/common/spam_assassin.py reads them). On the transformer
+   ONNX Runtime quantizes every op it can: MatMul, Gemm, Add, Mul, Softmax and the embedding
+   Gather; LayerNorm's ops and GELU's Erf stay float between DequantizeLinear/QuantizeLinear.
 Calibration is deterministic (MinMax over fixed images), so re-running gives the same bytes.
 """
 import hashlib
@@ -39,7 +42,7 @@ ZOO = os.path.dirname(COMMON)
 sys.path.insert(0, COMMON)
 import fmnist  # noqa: E402
 
-TASKS = ("smoke-fmnist", "fmnist-resnet", "fmnist-mobilenet")
+TASKS = ("smoke-fmnist", "fmnist-resnet", "fmnist-mobilenet", "spam-transformer")
 CALIBRATION_START = 55000
 CALIBRATION_IMAGES = 512
 BATCH = 64
@@ -63,13 +66,26 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def main(tasks):
+def calibration_data(task):
+    """The calibration inputs and what the record says about them."""
+    if task == "spam-transformer":
+        from spam_assassin import load_split
+
+        ids, _, _ = load_split("calibration")
+        return ids, {"split": "calibration", "emails": int(len(ids))}
     train_images, _ = fmnist.load("train")
     calib = train_images[CALIBRATION_START:CALIBRATION_START + CALIBRATION_IMAGES]
-    calib = fmnist.normalise(calib).reshape(-1, 1, 28, 28)
+    return fmnist.normalise(calib).reshape(-1, 1, 28, 28), {
+        "split": "train[55000:60000]",
+        "images": CALIBRATION_IMAGES,
+    }
+
+
+def main(tasks):
     for task in tasks:
         if task not in TASKS:
             sys.exit(f"usage: ort_qoperator.py <{'|'.join(TASKS)}>...")
+        calib, calibration = calibration_data(task)
         src = os.path.join(ZOO, task, "model.onnx")
         out_dir = os.path.join(ZOO, task, "ort-qoperator")
         os.makedirs(out_dir, exist_ok=True)
@@ -91,7 +107,7 @@ def main(tasks):
             "task": task,
             "producer": f"onnxruntime {onnxruntime.__version__} quantize_static (QOperator)",
             "options": "quant_pre_process, then QOperator, activations QUInt8, weights QInt8 per channel, MinMax",
-            "calibration": {"split": "train[55000:60000]", "images": CALIBRATION_IMAGES},
+            "calibration": calibration,
             "source_sha256": sha256(src),
             "sha256": sha256(out),
             "bytes": os.path.getsize(out),
