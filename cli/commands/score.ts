@@ -352,7 +352,7 @@ export function registerScore(program: Command): void {
     )
     .option(
       '--qdq <file>',
-      'score a QDQ ONNX model another framework quantized (PyTorch, ONNX Runtime, ...) with its own scales instead of calibrating (recipe.imported; see cann-quant import)',
+      "score a model another framework quantized (a QDQ file from PyTorch, ONNX Runtime, ...; ONNX Runtime's QOperator format; or its quantize_dynamic output, for cpu-wasm-dynamic) with its own scales instead of calibrating (recipe.imported; see cann-quant import)",
     )
     .action(
       async (

@@ -209,7 +209,7 @@ export function registerService(program: Command): void {
     )
     .option(
       '--qdq <file>',
-      "a QDQ ONNX model another framework quantized: uploads it and submits the recipe with it (recipe.imported: its own scales on the recipe's target, no calibration)",
+      "a model another framework quantized (QDQ, ONNX Runtime's QOperator, or its quantize_dynamic output for cpu-wasm-dynamic): uploads it and submits the recipe with it (recipe.imported: its own scales on the recipe's target, no calibration)",
     )
     .action(
       async (
