@@ -190,8 +190,14 @@ describe('importQdq', () => {
     expect(bad(ortStyleModel([makeNode('QLinearConv', ['a'], ['b'], [], { name: 'qc' })]))).toBe(
       "QLinearConv 'qc': its input 'a' is not a quantized tensor",
     );
-    expect(bad(ortStyleModel([makeNode('QLinearConcat', ['a'], ['b'], [], { name: 'cat' })]))).toBe(
-      "QLinearConcat 'cat': this operator-style quantized op is not read (ONNX Runtime's QOperator ops QLinearConv, QLinearMatMul, QGemm, QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearAveragePool, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax and quantize_dynamic's layout are); export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops)",
+    expect(
+      bad(
+        ortStyleModel([
+          makeNode('QAttention', ['a'], ['b'], [], { name: 'att', domain: 'com.microsoft' }),
+        ]),
+      ),
+    ).toBe(
+      "QAttention 'att': this operator-style quantized op is not read (ONNX Runtime's QOperator ops QLinearConv, QLinearMatMul, QGemm, QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearAveragePool, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat, QLinearSoftmax and quantize_dynamic's layout are); export the model in the QDQ format (QuantizeLinear/DequantizeLinear around float ops)",
     );
     // A per-channel activation quantization.
     const perChannel = ortStyleModel();

@@ -94,20 +94,24 @@ export interface QdqImport {
 
 export { QdqImportError };
 
-/** Operator-style quantized ops: a different format from QDQ. */
+/**
+ * Operator-style quantized ops. The QOperator ops core/import/qoperator.ts reads and the
+ * dynamic layout core/import/dynamic.ts reads are rewritten before this list is checked; any
+ * left (another layout, or an op neither reads) is refused.
+ */
 const OPERATOR_STYLE = new Set([
-  'QLinearConv',
-  'QLinearMatMul',
+  ...Object.keys(QOPERATOR_OPS),
   'ConvInteger',
   'MatMulInteger',
-  'QLinearAdd',
-  'QLinearMul',
-  'QLinearGlobalAveragePool',
-  'QLinearSigmoid',
-  'QLinearLeakyRelu',
-  'QLinearConcat',
-  'QLinearAveragePool',
   'DynamicQuantizeLinear',
+  'QAttention',
+  'QEmbedLayerNormalization',
+  'QLinearReduceMean',
+  'QLinearWhere',
+  'QOrderedMatMul',
+  'DynamicQuantizeMatMul',
+  'MatMulIntegerToFloat',
+  'DynamicQuantizeLSTM',
 ]);
 
 const qdqType = (t: TensorData | undefined, what: string): QdqType | 'int32' => {

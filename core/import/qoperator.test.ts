@@ -10,13 +10,22 @@ import { nodeDataSource } from '../../cli/data-source.ts';
 import { useNodeRuntime } from '../../cli/runtime-node.ts';
 import { getTask } from '../../zoo/registry.ts';
 import { getTarget } from '../formats/targets.ts';
-import { makeAttrFloat } from '../onnx/builder.ts';
+import {
+  makeAttrFloat,
+  makeAttrInt,
+  makeGraph,
+  makeModel,
+  makeNode,
+  makeTensorValueInfo,
+} from '../onnx/builder.ts';
 import type { ModelProto } from '../onnx/gen/onnx_pb.ts';
 import { decodeModel, encodeModel } from '../onnx/index.ts';
+import { tensorToProto } from '../onnx/tensor.ts';
 import { ZOO_DIR } from '../onnx/testing.ts';
 import { createSession } from '../runtime/index.ts';
 import { quantizeImported, sameTaskModel } from './layers.ts';
 import { importQdq, QdqImportError } from './qdq.ts';
+import { plainQOperator } from './qoperator.ts';
 
 const bytesOf = (path: string) => new Uint8Array(readFileSync(`${ZOO_DIR}/${path}`));
 const qoperator = (task: string) => bytesOf(`${task}/ort-qoperator/model.onnx`);
@@ -118,5 +127,82 @@ describe('the placed model runs as the file does', () => {
       await file.release();
       await ours.release();
     }
+  });
+});
+
+describe('QLinearConcat (variadic inputs)', () => {
+  beforeAll(() => useNodeRuntime());
+
+  // x and y quantized with their own parameters, concatenated into a third (as the ONNX Model
+  // Zoo's int8 Inception-style models do), dequantized at the output.
+  const scalar = (name: string, type: 'float32' | 'uint8', v: number) =>
+    tensorToProto(name, {
+      type,
+      dims: [],
+      data: type === 'uint8' ? Uint8Array.of(v) : Float32Array.of(v),
+    });
+  const model = () =>
+    makeModel(
+      makeGraph({
+        nodes: [
+          makeNode('QuantizeLinear', ['x', 'xs', 'xz'], ['xq'], [], { name: 'qx' }),
+          makeNode('QuantizeLinear', ['y', 'ys', 'yz'], ['yq'], [], { name: 'qy' }),
+          makeNode(
+            'QLinearConcat',
+            ['cs', 'cz', 'xq', 'xs', 'xz', 'yq', 'ys', 'yz'],
+            ['cq'],
+            [makeAttrInt('axis', 1)],
+            { name: 'cat_quant', domain: 'com.microsoft' },
+          ),
+          makeNode('DequantizeLinear', ['cq', 'cs', 'cz'], ['out'], [], { name: 'dq' }),
+        ],
+        inputs: [
+          makeTensorValueInfo('x', 'float32', [1, 2, 4]),
+          makeTensorValueInfo('y', 'float32', [1, 3, 4]),
+        ],
+        outputs: [makeTensorValueInfo('out', 'float32', [1, 5, 4])],
+        initializers: [
+          scalar('xs', 'float32', 0.02),
+          scalar('xz', 'uint8', 120),
+          scalar('ys', 'float32', 0.05),
+          scalar('yz', 'uint8', 100),
+          scalar('cs', 'float32', 0.04),
+          scalar('cz', 'uint8', 110),
+        ],
+      }),
+      { opset: 13, extraOpsets: [{ domain: 'com.microsoft', version: 1 }] },
+    );
+
+  it('reads as Concat between its inputs and output parameters, computing what the op computes', async () => {
+    const imp = importQdq(model());
+    expect(imp.format).toBe('qoperator');
+    expect(imp.model.graph!.node.map((n) => n.opType)).toEqual(['Concat', 'Identity']);
+    expect([...imp.activations.entries()]).toEqual([
+      ['x', { scale: Math.fround(0.02), zeroPoint: 120, type: 'uint8' }],
+      ['y', { scale: Math.fround(0.05), zeroPoint: 100, type: 'uint8' }],
+      ['cq__float', { scale: Math.fround(0.04), zeroPoint: 110, type: 'uint8' }],
+    ]);
+    // The QDQ form against ONNX Runtime's own QLinearConcat kernel, on values spread over both
+    // inputs' ranges (some clamped): the same values.
+    const rewritten = model();
+    plainQOperator(rewritten);
+    const x = Float32Array.from({ length: 8 }, (_, i) => -2.3 + 0.61 * i);
+    const y = Float32Array.from({ length: 12 }, (_, i) => -4.9 + 0.83 * i);
+    const feeds = {
+      x: { type: 'float32' as const, dims: [1, 2, 4], data: x },
+      y: { type: 'float32' as const, dims: [1, 3, 4], data: y },
+    };
+    const run = async (m: ReturnType<typeof model>) => {
+      const s = await createSession(encodeModel(m));
+      try {
+        return Array.from((await s.run(feeds)).out!.data as Float32Array);
+      } finally {
+        await s.release();
+      }
+    };
+    const [kernel, qdq] = [await run(model()), await run(rewritten)];
+    expect(kernel).toHaveLength(20);
+    expect(Math.min(...kernel)).toBeCloseTo(-4.4, 5); // y's lowest values clamp to the level 0
+    expect(qdq).toEqual(kernel);
   });
 });

@@ -52,8 +52,11 @@ interface Spec {
   op: string;
   /** Domain of the integer op ('' for the standard ones). */
   domain: '' | 'com.microsoft';
-  /** Start index of each (tensor, scale, zero point) triple. */
-  triples: number[];
+  /**
+   * Start index of each (tensor, scale, zero point) triple; 'rest-from-2': one triple after
+   * another from input 2 on (QLinearConcat's variadic inputs).
+   */
+  triples: number[] | 'rest-from-2';
   /** Index of the output scale and zero point (absent: the output is float). */
   output?: number;
   /** Index of an int32 bias at the first two triples' scales' product. */
@@ -85,6 +88,7 @@ export const QOPERATOR_OPS: Readonly<Record<string, Spec>> = {
   },
   QLinearSigmoid: { op: 'Sigmoid', domain: 'com.microsoft', triples: [0], output: 3 },
   QLinearLeakyRelu: { op: 'LeakyRelu', domain: 'com.microsoft', triples: [0], output: 3 },
+  QLinearConcat: { op: 'Concat', domain: 'com.microsoft', triples: 'rest-from-2', output: 0 },
   QLinearSoftmax: {
     op: 'Softmax',
     domain: 'com.microsoft',
@@ -228,7 +232,11 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     if (spec.dropAttributes?.includes('channels_last') && attrInt(n, 'channels_last', 0) !== 0)
       throw new QdqImportError(`${label}: channels_last layout (NCHW is read)`);
     const inputs: string[] = [];
-    for (const [k, at] of spec.triples.entries()) {
+    const triples =
+      spec.triples === 'rest-from-2'
+        ? Array.from({ length: Math.floor((n.input.length - 2) / 3) }, (_, i) => 2 + 3 * i)
+        : spec.triples;
+    for (const [k, at] of triples.entries()) {
       const [t = '', scale = '', zeroPoint = ''] = n.input.slice(at, at + 3);
       const constant = lookup.value(t);
       // Rows gathered from an integer table (a quantized embedding) are quantized like the
@@ -254,8 +262,8 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     }
     if (spec.bias !== undefined && (n.input[spec.bias] ?? '') !== '') {
       const b = n.input[spec.bias]!;
-      const xs = lookup.value(n.input[spec.triples[0]! + 1] ?? '');
-      const ws = lookup.value(n.input[spec.triples[1]! + 1] ?? '');
+      const xs = lookup.value(n.input[triples[0]! + 1] ?? '');
+      const ws = lookup.value(n.input[triples[1]! + 1] ?? '');
       const bias = lookup.value(b);
       if (!xs || !ws || bias?.type !== 'int32')
         throw new QdqImportError(
