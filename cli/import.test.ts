@@ -170,7 +170,7 @@ describe('cann-quant import of a dynamically quantized file', () => {
     const onDynamic = await fails('--model', QDQ, '--target', 'cpu-wasm-dynamic');
     expect(onDynamic.code).toBe(2);
     expect(onDynamic.stderr).toMatch(
-      /the file is quantized statically \(QDQ: calibrated activation scales\); cpu-wasm-dynamic quantizes activations at run time/,
+      /the file is quantized statically \(calibrated activation scales, QDQ or QOperator\); cpu-wasm-dynamic quantizes activations at run time/,
     );
     // score --qdq (and submit --qdq) refuse it before any run, with the recipe's target
     const score = await failsRun(['score', '--task', 'smoke-fmnist', '--qdq', DYNAMIC]);

@@ -297,7 +297,7 @@ export function importKindRefusal(
   if (dynamicFile === isDynamic(target)) return undefined;
   return dynamicFile
     ? `the file is quantized dynamically (its activation scales are computed at run time, as ONNX Runtime's quantize_dynamic writes it): ${target.id} needs calibrated activation scales; place it on a dynamic target (${DYNAMIC_TARGET_IDS.join(', ')}), or calibrate the task's model for ${target.id}`
-    : `the file is quantized statically (QDQ: calibrated activation scales); ${target.id} quantizes activations at run time: place it on a static target, or import a dynamically quantized file (ONNX Runtime's quantize_dynamic)`;
+    : `the file is quantized statically (calibrated activation scales, QDQ or QOperator); ${target.id} quantizes activations at run time: place it on a static target, or import a dynamically quantized file (ONNX Runtime's quantize_dynamic)`;
 }
 
 /**
