@@ -586,11 +586,11 @@ function Imported({ stored }: { stored: StoredReport }) {
       <h2 id="h-imported">Imported quantization</h2>
       <p>
         {imp.format === 'dynamic'
-          ? 'A dynamically quantized model (activation scales computed per input at run time)'
+          ? 'A model quantized dynamically (activation scales computed per input at run time)'
           : imp.format === 'qoperator'
-            ? 'An operator-style (QOperator) quantized model'
-            : 'A QDQ model'}{' '}
-        quantized by <strong>{imp.producer || 'an unnamed producer'}</strong> (sha256{' '}
+            ? 'An operator-style (QOperator) model quantized'
+            : 'A QDQ model quantized'}{' '}
+        by <strong>{imp.producer || 'an unnamed producer'}</strong> (sha256{' '}
         <code>{model.slice(0, 12)}</code>), scored with its own{' '}
         {imp.format === 'dynamic' ? 'weights' : 'scales'} on {stored.report.target}: no calibration
         ran here. Activations mapped exactly on {exact('activation')} of {imp.layers.length} layers,

@@ -142,6 +142,8 @@ describe('dynamic quantization (cpu-wasm-dynamic) submissions', () => {
     const page = await (await api(`/submissions/${body.id}`)).text();
     expect(page).toContain('id="imported"');
     expect(page).toContain('per input, at run time');
-    expect(page).toContain('A dynamically quantized model (activation scales computed per input');
+    expect(page).toContain(
+      'A model quantized dynamically (activation scales computed per input at run time) by',
+    );
   }, 900_000);
 });
