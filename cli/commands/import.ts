@@ -109,7 +109,7 @@ export function registerImport(program: Command): void {
         throw new CliError('--out needs one --target, not --all-targets', 2);
       if (o.limit !== undefined && !o.task) throw new CliError('--limit needs --task', 2);
       const { bytes, model, imported } = await readQdqFile(o.model);
-      const dynamicFile = imported.dynamic.size > 0;
+      const dynamicFile = imported.format === 'dynamic';
       // Every target of the file's kind: a QDQ file's calibrated activation scales go on the
       // static targets, a dynamically quantized file on the dynamic ones.
       const targets = o.allTargets

@@ -290,10 +290,10 @@ const RUN_TIME_ACTIVATION: ActivationParams = { scale: 1, zeroPoint: 0, qmin: 0,
  * for a static file's.
  */
 export function importKindRefusal(
-  imp: Pick<QdqImport, 'dynamic'>,
+  imp: Pick<QdqImport, 'format'>,
   target: Target,
 ): string | undefined {
-  const dynamicFile = imp.dynamic.size > 0;
+  const dynamicFile = imp.format === 'dynamic';
   if (dynamicFile === isDynamic(target)) return undefined;
   return dynamicFile
     ? `the file is quantized dynamically (its activation scales are computed at run time, as ONNX Runtime's quantize_dynamic writes it): ${target.id} needs calibrated activation scales; place it on a dynamic target (${DYNAMIC_TARGET_IDS.join(', ')}), or calibrate the task's model for ${target.id}`
@@ -308,7 +308,6 @@ export function importKindRefusal(
 export function quantizeImported(imp: QdqImport, target: Target): ImportedQuantization {
   const refusal = importKindRefusal(imp, target);
   if (refusal) throw new RangeError(refusal);
-  const dynamicFile = imp.dynamic.size > 0;
   const prepared = prepareModel(imp.model, target);
   const skipped = [...prepared.skipped];
   const layers: QuantizedLayer[] = [];
@@ -316,7 +315,7 @@ export function quantizeImported(imp: QdqImport, target: Target): ImportedQuanti
   const actScheme = target.activations;
   for (const c of prepared.layers) {
     const fa = imp.activations.get(c.input);
-    if (!fa && !(dynamicFile && imp.dynamic.has(c.input))) {
+    if (!fa && !imp.dynamic.has(c.input)) {
       skipped.push({
         name: c.name,
         opType: c.nodes[0]!.opType,

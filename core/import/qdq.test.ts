@@ -21,7 +21,8 @@ import { tinyConvModel, ZOO_DIR } from '../onnx/testing.ts';
 import { quantizeModel } from '../quantize/quantize.ts';
 import { createSession } from '../runtime/index.ts';
 import { type ImportedLayer, type ImportedStaticActivation, quantizeImported } from './layers.ts';
-import { importQdq, QdqImportError } from './qdq.ts';
+import { importQdq } from './qdq.ts';
+import { importRefusal } from './testing.ts';
 
 const f32 = (name: string, dims: number[], values: number[]) =>
   tensorToProto(name, { type: 'float32', dims, data: Float32Array.from(values) });
@@ -172,15 +173,7 @@ describe('importQdq', () => {
   });
 
   it('refuses what it cannot read, naming the node and the reason', () => {
-    const bad = (m: ModelProto) => {
-      try {
-        importQdq(m);
-      } catch (err) {
-        expect(err).toBeInstanceOf(QdqImportError);
-        return (err as Error).message;
-      }
-      throw new Error('no error');
-    };
+    const bad = importRefusal;
     // A float model: nothing to import.
     expect(bad(tinyConvModel())).toMatch(
       /no QuantizeLinear\/DequantizeLinear found: this is a float model/,

@@ -117,6 +117,10 @@ const specOf = (n: NodeProto): Spec | undefined => {
   return domainOk ? s : undefined;
 };
 
+/** A QuantizeLinear's or DequantizeLinear's inputs (the zero point is optional: '' leaves it out). */
+const qdqInputs = (x: string, scale: string, zeroPoint: string) =>
+  zeroPoint === '' ? [x, scale] : [x, scale, zeroPoint];
+
 /** The float op an integer op stands for, named without the quantizer's `_quant` suffix. */
 const floatName = (n: NodeProto) => n.name.replace(/_quant$/, '');
 
@@ -164,7 +168,7 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     out.push(
       makeNode(
         'DequantizeLinear',
-        zeroPoint === '' ? [t, scale] : [t, scale, zeroPoint],
+        qdqInputs(t, scale, zeroPoint),
         [name],
         axis !== undefined && s && s.data.length > 1 ? [makeAttrInt('axis', axis)] : [],
         { name: `${t}_DequantizeLinear` },
@@ -172,6 +176,15 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
     );
     dequantized.set(t, name);
     return name;
+  };
+  /** The integer tensor `y` the file names, quantized from the float `x` with parameters `p`. */
+  const requantize = (x: string, y: string, p: { scale: string; zeroPoint: string }) => {
+    out.push(
+      makeNode('QuantizeLinear', qdqInputs(x, p.scale, p.zeroPoint), [y], [], {
+        name: `${y}_QuantizeLinear`,
+      }),
+    );
+    params.set(y, p);
   };
   /** Quantizes a float result into the integer tensor the file names, a Relu first if clipped. */
   const quantize = (n: NodeProto, y: string, float: string, scale: string, zeroPoint: string) => {
@@ -186,12 +199,7 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
       x = `${float}__relu`;
       relus++;
     }
-    out.push(
-      makeNode('QuantizeLinear', zeroPoint === '' ? [x, scale] : [x, scale, zeroPoint], [y], [], {
-        name: `${y}_QuantizeLinear`,
-      }),
-    );
-    params.set(y, { scale, zeroPoint });
+    requantize(x, y, { scale, zeroPoint });
   };
 
   for (const n of graph.node) {
@@ -215,16 +223,7 @@ export function plainQOperator(model: ModelProto): QOperatorRewrite {
           name: n.name,
         }),
       );
-      out.push(
-        makeNode(
-          'QuantizeLinear',
-          p.zeroPoint === '' ? [`${y}__float`, p.scale] : [`${y}__float`, p.scale, p.zeroPoint],
-          [y],
-          [],
-          { name: `${y}_QuantizeLinear` },
-        ),
-      );
-      params.set(y, p);
+      requantize(`${y}__float`, y, p);
       continue;
     }
     if (n.opType === 'QGemm' && attrFloat(n, 'alpha', 1) !== 1)

@@ -416,7 +416,7 @@ export function apiV1(): Hono<AppEnv> {
               {
                 path: 'target',
                 expected:
-                  imported.dynamic.size > 0
+                  imported.format === 'dynamic'
                     ? `a dynamic target (${DYNAMIC_TARGET_IDS.join(', ')}) for this dynamically quantized file`
                     : 'a static target for this QDQ file',
                 got: JSON.stringify(recipe.target),

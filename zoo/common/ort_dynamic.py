@@ -14,20 +14,16 @@ pre-processing (so BatchNormalization stays after the Conv it follows). Nothing 
 so the file depends only on the task model and the onnxruntime version: re-running it gives
 the same bytes.
 """
-import hashlib
-import json
 import os
 import sys
 
 import onnxruntime
 from onnxruntime.quantization import quantize_dynamic
 
-ZOO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+COMMON = os.path.dirname(os.path.abspath(__file__))
+ZOO = os.path.dirname(COMMON)
+sys.path.insert(0, COMMON)
+from ort_record import write_record  # noqa: E402
 
 
 def main(tasks):
@@ -37,18 +33,14 @@ def main(tasks):
         os.makedirs(out_dir, exist_ok=True)
         out = os.path.join(out_dir, "model.onnx")
         quantize_dynamic(src, out)
-        record = {
-            "task": task,
-            "producer": f"onnxruntime {onnxruntime.__version__} quantize_dynamic",
-            "options": "defaults (per_channel=False, reduce_range=False, weight_type=QInt8)",
-            "source_sha256": sha256(src),
-            "sha256": sha256(out),
-            "bytes": os.path.getsize(out),
-        }
-        with open(os.path.join(out_dir, "ort-dynamic.json"), "w") as f:
-            json.dump(record, f, indent=2)
-            f.write("\n")
-        print(json.dumps(record))
+        write_record(
+            os.path.join(out_dir, "ort-dynamic.json"),
+            task,
+            f"onnxruntime {onnxruntime.__version__} quantize_dynamic",
+            "defaults (per_channel=False, reduce_range=False, weight_type=QInt8)",
+            src,
+            out,
+        )
 
 
 if __name__ == "__main__":

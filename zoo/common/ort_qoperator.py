@@ -21,8 +21,6 @@ What it does, as ONNX Runtime's documentation says to:
    Gather; LayerNorm's ops and GELU's Erf stay float between DequantizeLinear/QuantizeLinear.
 Calibration is deterministic (MinMax over fixed images), so re-running gives the same bytes.
 """
-import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -41,6 +39,7 @@ COMMON = os.path.dirname(os.path.abspath(__file__))
 ZOO = os.path.dirname(COMMON)
 sys.path.insert(0, COMMON)
 import fmnist  # noqa: E402
+from ort_record import write_record  # noqa: E402
 
 TASKS = ("smoke-fmnist", "fmnist-resnet", "fmnist-mobilenet", "spam-transformer")
 CALIBRATION_START = 55000
@@ -59,11 +58,6 @@ class Images(CalibrationDataReader):
             return None
         self.next += 1
         return {self.name: self.batches[self.next - 1]}
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def calibration_data(task):
@@ -103,19 +97,15 @@ def main(tasks):
                 weight_type=QuantType.QInt8,
                 per_channel=True,
             )
-        record = {
-            "task": task,
-            "producer": f"onnxruntime {onnxruntime.__version__} quantize_static (QOperator)",
-            "options": "quant_pre_process, then QOperator, activations QUInt8, weights QInt8 per channel, MinMax",
-            "calibration": calibration,
-            "source_sha256": sha256(src),
-            "sha256": sha256(out),
-            "bytes": os.path.getsize(out),
-        }
-        with open(os.path.join(out_dir, "ort-qoperator.json"), "w") as f:
-            json.dump(record, f, indent=2)
-            f.write("\n")
-        print(json.dumps(record))
+        write_record(
+            os.path.join(out_dir, "ort-qoperator.json"),
+            task,
+            f"onnxruntime {onnxruntime.__version__} quantize_static (QOperator)",
+            "quant_pre_process, then QOperator, activations QUInt8, weights QInt8 per channel, MinMax",
+            src,
+            out,
+            calibration=calibration,
+        )
 
 
 if __name__ == "__main__":
