@@ -25,6 +25,8 @@
  * ingredient changed: nobias (no bias correction), bias (bias correction on, for targets whose
  * template has it off), maxall (max calibration in every tier),
  * nosearch (no per-layer method search: each tier's method as is), pertensor (per-tensor weights),
+ * gptq (GPTQ weight rounding, core/quantize/gptq.ts), gptqbias (the same with bias correction
+ * forced on), wclipmse (MSE weight clipping),
  * floatpath (every layer kept in float: what the target's fp16 float path alone costs, the floor
  * under every quantized variant).
  */
@@ -345,6 +347,20 @@ for (const id of taskIds) {
       'wclipmse',
       seeds[0]!,
       { ...abl, format: { ...abl.format, weightClip: 'mse' } },
+    ]);
+  if (wanted.has('gptq'))
+    variants.push([
+      `${template} (50, coverage) with GPTQ weight rounding`,
+      'gptq',
+      seeds[0]!,
+      { ...abl, format: { ...abl.format, weightRounding: 'gptq' } },
+    ]);
+  if (wanted.has('gptqbias'))
+    variants.push([
+      `${template} (50, coverage) with GPTQ weight rounding and bias correction on`,
+      'gptqbias',
+      seeds[0]!,
+      { ...abl, format: { ...abl.format, weightRounding: 'gptq', biasCorrection: true } },
     ]);
   if (wanted.has('floatpath'))
     variants.push([

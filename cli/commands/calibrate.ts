@@ -22,6 +22,8 @@ import {
   recipeOptions,
   resolveRecipe,
   runRecipe,
+  weightRoundingJson,
+  weightRoundingLines,
   writeRunArtifacts,
 } from './score.ts';
 import { parsePositiveInt, printResult } from './shared.ts';
@@ -113,6 +115,7 @@ export function registerCalibrate(program: Command): void {
           parameter_sets: parameterSets(r),
           estimated_loss_points: r.estimate?.lossPoints ?? null,
           bias_correction: biasCorrectionJson(r),
+          weight_rounding: weightRoundingJson(r),
           estimate: r.estimate
             ? {
                 kind: r.estimate.kind,
@@ -153,6 +156,7 @@ export function registerCalibrate(program: Command): void {
                 ]
               : []),
             biasCorrectionLine(r),
+            ...weightRoundingLines(r, true),
             `estimated INT8 loss ${r.estimate ? `${r.estimate.lossPoints.toFixed(2)} points (${describeEstimate(r.estimate)}, ${r.estimate.samples} unlabelled calibration samples)` : 'n/a'}`,
             ...(r.sensitivity ?? []).map(
               (t) =>

@@ -471,6 +471,7 @@ export function registerScore(program: Command): void {
             ? { imported: { producer: r.imported.producer, model: recipe.imported!.model } }
             : {}),
           bias_correction: biasCorrectionJson(r),
+          weight_rounding: weightRoundingJson(r),
           calibration_samples: r.calibration.samples.length,
           quantized_layers: r.layers.length,
           float_layers: r.skipped.length,
@@ -505,6 +506,7 @@ export function registerScore(program: Command): void {
               : `calibration samples ${out.calibration_samples} (${recipe.calibration.sampler})  layers int8 ${out.quantized_layers} / float ${out.float_layers}  tiers high ${out.tiers.high} medium ${out.tiers.medium} low ${out.tiers.low}`,
             `${c.metric}  FP32 ${c.fp32.toFixed(4)}  INT8 ${c.int8.toFixed(4)}  loss ${c.lossPoints.toFixed(2)} points  (estimated ${r.estimate ? r.estimate.lossPoints.toFixed(2) : 'n/a'} before evaluation; ${out.samples} evaluation samples)`,
             biasCorrectionLine(r),
+            ...weightRoundingLines(r, false),
             scored.qqi.text,
             speedupLine(scored.perf.speedup, r.target, measured),
             `level L${scored.level}  (${scored.badge})`,
@@ -594,6 +596,40 @@ export function biasCorrectionJson(r: PipelineResult) {
 /** `time reference 31.8s (10/30 cached), ranges 0.3s, ...`: each phase's wall time. */
 export function phasesLine(r: PipelineResult): string {
   return `time ${r.phases.map((p) => `${p.phase} ${p.seconds}s${p.cached ? ` (${p.cached}/${p.shards} cached)` : ''}`).join(', ')}`;
+}
+
+/** `score`/`calibrate --json`: GPTQ's per-layer report (null: the weights rounded to nearest). */
+export function weightRoundingJson(r: PipelineResult) {
+  if (!r.rounding) return null;
+  return {
+    method: 'gptq',
+    layers: r.rounding.map((l) => ({
+      layer: l.layer,
+      weight_sqnr_db_nearest: l.nearestDb,
+      weight_sqnr_db_gptq: l.gptqDb,
+      channels_changed: l.channelsChanged,
+      channels: l.channels,
+    })),
+  };
+}
+
+/**
+ * `weight rounding gptq: 8 layers, weights' output SQNR on the calibration inputs +9.6 dB
+ * (median; 5.1 to 17.2)`: one line for `score`, the per-layer lines for `calibrate`.
+ */
+export function weightRoundingLines(r: PipelineResult, perLayer: boolean): string[] {
+  if (!r.rounding) return [];
+  const gains = r.rounding.map((l) => l.gptqDb - l.nearestDb).sort((a, b) => a - b);
+  const median = gains[Math.floor((gains.length - 1) / 2)]!;
+  const head = `weight rounding gptq: ${gains.length} layers, the weights' output SQNR on the calibration inputs +${median.toFixed(1)} dB (median; ${gains[0]!.toFixed(1)} to ${gains.at(-1)!.toFixed(1)})`;
+  if (!perLayer) return [head];
+  return [
+    head,
+    ...r.rounding.map(
+      (l) =>
+        `  ${l.layer}  ${l.nearestDb.toFixed(1)} -> ${l.gptqDb.toFixed(1)} dB  (${l.channelsChanged}/${l.channels} channels changed)`,
+    ),
+  ];
 }
 
 /** `bias correction auto: applied (estimated loss ...)`: what `score` and `calibrate` print. */

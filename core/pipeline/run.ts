@@ -56,7 +56,8 @@ import {
   correctLayerBias,
   outputChannelAxis,
 } from '../quantize/bias-correction.ts';
-import { buildEmulationModel } from '../quantize/emulation.ts';
+import { buildEmulationModel, emulatedInputName } from '../quantize/emulation.ts';
+import { type GptqReport, gptqWeights, InputGram } from '../quantize/gptq.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
 import { type PreparedModel, prepareModel } from '../quantize/prepare.ts';
 import { buildQdqModel } from '../quantize/qdq.ts';
@@ -224,6 +225,11 @@ export interface PipelineResult {
   estimate?: LossEstimate;
   /** Whether the bias correction was applied, and on what evidence (absent in older results). */
   biasCorrection?: BiasCorrectionChoice;
+  /**
+   * format.weightRounding 'gptq': per layer, the output SQNR of its weights alone on the
+   * calibration inputs, rounded to nearest and as GPTQ chose them (core/quantize/gptq.ts).
+   */
+  rounding?: GptqReport[];
   /**
    * L3.fidelity: the emulation model against the reference kernels (null: not applicable, e.g.
    * cpu-wasm runs ORT's own QDQ kernels; absent in results made before the phase existed).
@@ -595,6 +601,68 @@ export async function runPipeline<L, P>(
     const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
     let layers = fromStats.layers;
 
+    // 5b. rounding (format.weightRounding 'gptq'): each layer's integers chosen against the
+    // Gram matrix of its inputs over the calibration samples (core/quantize/gptq.ts); shards =
+    // layer groups, each layer's result depending only on the layer, so any shard count agrees.
+    let rounding: GptqReport[] | undefined;
+    if (recipe.format.weightRounding === 'gptq' && layers.length > 0) {
+      // The inputs as the INT8 model computes them (upstream layers quantized), as the bias
+      // correction reads them; the layer quantizes them with its own parameters (InputGram).
+      const model =
+        target.executor === 'ort-qdq'
+          ? buildQdqModel(prepared, layers, target, fromStats.outputParams)
+          : buildEmulationModel(prepared, layers, target, { absorbClamps: false });
+      const inputOf = (l: QuantizedLayer) =>
+        target.executor === 'ort-qdq' ? l.input : emulatedInputName(model, l.input);
+      const byName = new Map(layers.map((l) => [l.name, l]));
+      const floats = new Map(plan.candidates.map((c) => [c.name, c.weight]));
+      const results = await timed('rounding', Math.min(shards, layers.length), () =>
+        exec(
+          'rounding',
+          planStrided(
+            layers.map((l) => l.name),
+            shards,
+          ),
+          async (names) => {
+            const out: { q: Uint8Array; report: GptqReport }[] = [];
+            for (const group of captureGroups(names, CAPTURE_GROUP)) {
+              const members = group.map((name) => {
+                const layer = byName.get(name)!;
+                return { layer, gram: new InputGram(layer), input: inputOf(layer) };
+              });
+              const tensors = [...new Set(members.map((m) => m.input))];
+              const session = await captureSession(model, tensors);
+              try {
+                for (let i = 0; i < samples.length; i += CAPTURE_BATCH) {
+                  const batch = samples.slice(i, i + CAPTURE_BATCH);
+                  for (const [s, e] of partsOf(batch.length)) {
+                    const got = await session.run(
+                      await gatherBatch(calib, batch.slice(s, e)),
+                      tensors,
+                    );
+                    for (const m of members) m.gram.add(got[m.input]!);
+                  }
+                }
+              } finally {
+                await session.release();
+              }
+              for (const { layer, gram } of members) {
+                const { q, report } = gptqWeights(layer, floats.get(layer.name)!, gram);
+                // every scheme's integers fit one byte above qmin (int4, int8, uint8)
+                out.push({ q: Uint8Array.from(q, (v) => v - layer.weight.qmin), report });
+              }
+            }
+            return out;
+          },
+        ).then(unstride),
+      );
+      rounding = results.map((r) => r.report);
+      layers = layers.map((l, i) => {
+        const q = Int32Array.from(results[i]!.q, (v) => v + l.weight.qmin);
+        return { ...l, weight: { ...l.weight, q } };
+      });
+    }
+
     // 6. bias: per-batch per-channel sums of (int8 - float reference on the same input), merged
     // in batch order.
     // `auto`: both candidates go through the estimate (step 7), the lower estimated loss wins.
@@ -691,6 +759,7 @@ export async function runPipeline<L, P>(
       layers,
       estimate,
       biasCorrection,
+      rounding,
       skipped: plan.skipped,
       importReport: undefined as PipelineResult['imported'],
       ...chosen,
@@ -717,6 +786,7 @@ export async function runPipeline<L, P>(
       layers: placed.layers,
       estimate: await estimateOf('estimate', placed.emulation),
       biasCorrection: { mode: false, applied: false } as BiasCorrectionChoice,
+      rounding: undefined as GptqReport[] | undefined,
       skipped: placed.skipped,
       importReport: {
         producer: foreign.producer,
@@ -760,6 +830,7 @@ export async function runPipeline<L, P>(
     ...(tiers ? { sensitivity: tiers } : {}),
     estimate,
     biasCorrection,
+    ...(calibrated.rounding ? { rounding: calibrated.rounding } : {}),
     fidelity,
     skipped: calibrated.skipped,
     ...(calibrated.importReport ? { imported: calibrated.importReport } : {}),

@@ -111,7 +111,7 @@ export class InputGram {
     const { scale, zeroPoint, qmin, qmax } = this.layer.act;
     for (let i = 0; i < x.length; i++) {
       const q = roundHalfEven(x[i]! / scale) + zeroPoint;
-      out[i] = (q < qmin ? qmin : q > qmax ? qmax : q) - zeroPoint;
+      out[i] = Math.max(qmin, Math.min(q, qmax)) - zeroPoint;
     }
     return out;
   }
@@ -298,6 +298,40 @@ export function gptqWeights(
   };
 }
 
+/**
+ * The output error of a layer's integers `q` (on its own scales) against its float weights,
+ * summed over the inputs in `gram`: `signal = sum w H w`, `noise = sum e H e`. With the Gram of
+ * inputs the rounding did not see, this tells how well the choice carries over.
+ */
+export function weightNoise(
+  layer: GptqLayer,
+  float: FloatWeight,
+  q: Int32Array,
+  gram: InputGram,
+): { signal: number; noise: number; db: number } {
+  const qw = layer.weight;
+  const { groups, k } = gram.shape;
+  const rows = qw.dims[qw.axis]!;
+  const at = weightIndex(layer);
+  let signal = 0;
+  let noise = 0;
+  for (let g = 0; g < groups; g++) {
+    const h = gramMatrix(gram, g);
+    for (let r = g * (rows / groups); r < (g + 1) * (rows / groups); r++) {
+      const c = qw.scales.length === 1 ? 0 : r;
+      const w = new Float64Array(k);
+      const e = new Float64Array(k);
+      for (let j = 0; j < k; j++) {
+        w[j] = float.data[at(r, j)]!;
+        e[j] = (q[at(r, j)]! - qw.zeroPoints[c]!) * qw.scales[c]! - w[j]!;
+      }
+      signal += quadratic(h, k, w);
+      noise += quadratic(h, k, e);
+    }
+  }
+  return { signal, noise, db: noise > 0 ? 10 * Math.log10(signal / noise) : Infinity };
+}
+
 /** Flat index of (output channel r, input position j) in the layer's weight layout. */
 function weightIndex(layer: GptqLayer): (r: number, j: number) => number {
   const d = layer.weight.dims;
@@ -434,7 +468,7 @@ function gptqRow(
   const out = new Int32Array(k);
   for (let j = 0; j < k; j++) {
     const raw = roundHalfEven(v[j]! / scale) + zp;
-    const qi = raw < qmin ? qmin : raw > qmax ? qmax : raw;
+    const qi = Math.max(qmin, Math.min(raw, qmax));
     out[order[j]!] = qi;
     const e = (v[j]! - (qi - zp) * scale) / u[j * k + j]!;
     if (e === 0) continue;

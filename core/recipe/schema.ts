@@ -175,6 +175,12 @@ export const RecipeSchema = z
          * (AMCT IFMR-style search minimising the channel's squared error; helps int4 weights).
          */
         weightClip: z.enum(['max', 'mse']).optional(),
+        /**
+         * Which integer each weight takes, on the scales the clip gives: 'nearest' (absent) or
+         * 'gptq' (core/quantize/gptq.ts: chosen against the layer's inputs over the calibration
+         * samples, so that the rounding errors of correlated inputs cancel).
+         */
+        weightRounding: z.enum(['nearest', 'gptq']).optional(),
         activations: z.enum(['target', 'symmetric', 'asymmetric']).default('target'),
         /**
          * Empirical bias correction (core/quantize/bias-correction.ts): true, false, or 'auto'
