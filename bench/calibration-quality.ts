@@ -458,7 +458,16 @@ for (const id of taskIds) {
   if (d50 >= 0 && r500 >= 0) pairs.push([d50, r500]);
   if (d50 >= 0 && r50 >= 0) pairs.push([d50, r50]);
   if (r50 >= 0 && r500 >= 0) pairs.push([r50, r500]);
-  for (const k of ['nobias', 'bias', 'maxall', 'nosearch', 'pertensor', 'gptq', 'gptqbias', 'wclipmse']) {
+  for (const k of [
+    'nobias',
+    'bias',
+    'maxall',
+    'nosearch',
+    'pertensor',
+    'gptq',
+    'gptqbias',
+    'wclipmse',
+  ]) {
     const v = firstOf(k);
     if (d50 >= 0 && v >= 0) pairs.push([d50, v]);
     if (nai >= 0 && v >= 0) pairs.push([v, nai]);

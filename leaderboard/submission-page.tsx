@@ -303,6 +303,12 @@ function Hardware({ stored }: { stored: StoredReport }) {
   );
 }
 
+/** `weights' SQNR 40.8 -> 50.4 dB on the calibration inputs, 8 channels changed`. */
+function roundingText(r: NonNullable<RunReport['layers'][number]['rounding']>): string {
+  const db = (v: number | null) => (v === null ? 'exact' : v.toFixed(1));
+  return `the weights' output SQNR ${db(r.nearestDb)} -> ${db(r.gptqDb)} dB on the calibration inputs, ${r.channelsChanged} channel${r.channelsChanged === 1 ? '' : 's'} changed`;
+}
+
 function methodText(l: { method: string; percentile: number | null }): string {
   return l.percentile !== null ? `${l.method} ${l.percentile}` : l.method;
 }
@@ -413,6 +419,7 @@ function Tiers({ report }: { report: RunReport }) {
                 <td>
                   {l.weight.granularity}, {l.weight.channels} channel
                   {l.weight.channels === 1 ? '' : 's'}
+                  {l.rounding ? `; GPTQ rounding: ${roundingText(l.rounding)}` : ''}
                 </td>
               </tr>
             ))}

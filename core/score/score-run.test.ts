@@ -38,9 +38,16 @@ describe('scoreRun / runReport (smoke-fmnist, ascend310)', () => {
           [...l.weight.scales],
           [...l.weight.zeroPoints],
           [...l.bias],
-        ]),
+        ]) + createHash('sha256').update(Int32Array.from(l.weight.q)).digest('hex'),
       );
     expect(await paramsDigest(run)).toBe(h.digest('hex'));
+    // the integer weights are part of it (GPTQ chooses them): one weight changed, another digest
+    const moved = run.layers.map((l, i) =>
+      i === 0
+        ? { ...l, weight: { ...l.weight, q: l.weight.q.map((v, j) => (j === 0 ? v + 1 : v)) } }
+        : l,
+    );
+    expect(await paramsDigest({ layers: moved })).not.toBe(await paramsDigest(run));
   });
 
   it('scores the run: QQI factors, checks, and a second run for L1.reproducible', async () => {

@@ -113,24 +113,30 @@ export interface ScoredRun {
 const hex = (buf: ArrayBuffer) =>
   [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
-/** SHA-256 (hex) of every (scale, zero-point) set and bias (int32, or float on dynamic layers) of a run. */
+/**
+ * SHA-256 (hex) of every (scale, zero-point) set, bias (int32, or float on dynamic layers) and
+ * integer weight tensor of a run.
+ */
 export async function paramsDigest(r: Pick<PipelineResult, 'layers'>): Promise<string> {
-  const text = r.layers
-    .map((l) =>
-      JSON.stringify([
-        l.name,
-        l.act.scale,
-        l.act.zeroPoint,
-        [...l.weight.scales],
-        [...l.weight.zeroPoints],
-        [...l.bias],
-        // a dynamic layer's float bias (what bias correction changes there); absent elsewhere,
-        // so static digests are what they were
-        ...(l.floatBias ? [[...l.floatBias]] : []),
-      ]),
-    )
-    .join('');
-  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  const parts = await Promise.all(
+    r.layers.map(
+      async (l) =>
+        JSON.stringify([
+          l.name,
+          l.act.scale,
+          l.act.zeroPoint,
+          [...l.weight.scales],
+          [...l.weight.zeroPoints],
+          [...l.bias],
+          // a dynamic layer's float bias (what bias correction changes there); absent elsewhere
+          ...(l.floatBias ? [[...l.floatBias]] : []),
+        ]) +
+        // The integer weights, since GPTQ rounding (format.weightRounding) chooses them from the
+        // calibration samples too: the SHA-256 of their int32 bytes keeps the text small.
+        hex(await crypto.subtle.digest('SHA-256', Int32Array.from(l.weight.q))),
+    ),
+  );
+  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(parts.join(''))));
 }
 
 /** Tier counts of a run (layers per high / medium / low; no tier counts as medium). */
@@ -233,6 +239,17 @@ export interface RunReportLayer {
    * searched, and in reports made before the search.
    */
   search?: { method: string; percentile: number | null; sqnrDb: number; gainDb: number | null }[];
+  /**
+   * GPTQ weight rounding (format.weightRounding 'gptq'): the output SQNR of the layer's weights
+   * alone on the calibration inputs, rounded to nearest and as GPTQ chose them (null: no
+   * rounding error at all). Absent when the weights were rounded to nearest.
+   */
+  rounding?: {
+    method: 'gptq';
+    nearestDb: number | null;
+    gptqDb: number | null;
+    channelsChanged: number;
+  };
 }
 
 /** One row of the per-layer roofline in a {@link RunReport}. */
@@ -340,6 +357,18 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
   if (!ev) throw new Error('runReport needs a validated run (evaluation missing)');
   const c: MetricComparison = ev.comparison;
   const sqnr = new Map((result.sensitivity ?? []).map((t) => [t.name, t.sqnrDb]));
+  const finite = (v: number) => (Number.isFinite(v) ? v : null);
+  const rounding = new Map(
+    (result.rounding ?? []).map((r) => [
+      r.layer,
+      {
+        method: 'gptq' as const,
+        nearestDb: finite(r.nearestDb),
+        gptqDb: finite(r.gptqDb),
+        channelsChanged: r.channelsChanged,
+      },
+    ]),
+  );
   const { perf, qqi: q } = scored;
   return {
     runId: scored.runId,
@@ -365,6 +394,7 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
     tiers: tierCounts(result),
     layers: result.layers.map((l) => {
       const m = result.methods[l.name];
+
       const scales = [...l.weight.scales];
       // A dynamic target's model computes activation scales per input: no method chose them.
       const dynamic = isDynamic(getTarget(result.target));
@@ -398,6 +428,7 @@ export function runReport(result: PipelineResult, scored: ScoredRun): RunReport 
               })),
             }
           : {}),
+        ...(rounding.has(l.name) ? { rounding: rounding.get(l.name)! } : {}),
       };
     }),
     floatLayers: result.skipped.map((s) => ({ name: s.name, opType: s.opType, reason: s.reason })),
