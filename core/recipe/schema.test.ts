@@ -150,3 +150,27 @@ describe('bias correction in the templates', () => {
     );
   });
 });
+
+describe('weight rounding', () => {
+  const base = { version: 1, name: 'x', task: 'fmnist-resnet', target: 'ascend310' };
+  it("is absent (round to nearest) in every template; 'gptq' is asked for", () => {
+    for (const t of ['industrial-vision', 'detection', 'text-classification', 'naive-baseline'])
+      expect(
+        recipeFromTemplate(t, 'fmnist-resnet', 'ascend310').format.weightRounding,
+      ).toBeUndefined();
+    expect(parseRecipe({ ...base, format: { weightRounding: 'gptq' } }).format.weightRounding).toBe(
+      'gptq',
+    );
+  });
+
+  it("is refused beside an imported quantization, whose integers are the file's", () => {
+    const [issue, ...rest] = issuesOf({
+      ...base,
+      format: { weightRounding: 'gptq' },
+      imported: { model: 'a'.repeat(64) },
+    });
+    expect(rest).toEqual([]);
+    expect(issue!.path).toBe('format.weightRounding');
+    expect(issue!.message).toContain("keeps the file's integer weights");
+  });
+});

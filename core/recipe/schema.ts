@@ -271,6 +271,13 @@ export const RecipeSchema = z
         path: ['imported'],
         message: 'an imported quantization and a QAT model are two submissions (give one)',
       });
+    if (r.imported && r.format.weightRounding === 'gptq')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['format', 'weightRounding'],
+        message:
+          "an imported quantization keeps the file's integer weights: GPTQ rounding does not apply (leave weightRounding out)",
+      });
     const dynamic = isDynamic(getTarget(r.target));
     if (dynamic && r.qat)
       ctx.addIssue({
