@@ -17,6 +17,7 @@ import { encodeModel } from '../onnx/index.ts';
 import { tensorToProto } from '../onnx/tensor.ts';
 import { seededPrng } from '../random.ts';
 import { createSession } from '../runtime/index.ts';
+import type { TensorData } from '../tensor/index.ts';
 import { type GptqLayer, gptqWeights, gramMatrix, InputGram } from './gptq.ts';
 import { quantizeWeight } from './weights.ts';
 
@@ -232,4 +233,79 @@ describe('InputGram of a Conv', () => {
       expect(whw).toBe(squares); // integers all through: exact
     }
   });
+});
+
+describe('InputGram of a MatMul', () => {
+  beforeAll(() => useNodeRuntime());
+
+  // x [2, 5, 4] batched; the weight on the right ([K=4, N=3]: vectors are x's rows) or on the
+  // left ([M=3, K=5]: vectors are x's columns).
+  it.each([
+    ['right', [4, 3]],
+    ['left', [3, 5]],
+  ] as const)(
+    "gives w H w = the sum of squares of ONNX Runtime's MatMul output (weight on the %s)",
+    async (side, wdims) => {
+      const rand = seededPrng(side === 'right' ? 7 : 8);
+      const dims = [2, 5, 4];
+      const ints = Float32Array.from({ length: 40 }, () => Math.round(rand() * 30 - 15));
+      const weight = Float32Array.from({ length: wdims[0] * wdims[1] }, () =>
+        Math.round(rand() * 8 - 4),
+      );
+      const layer: GptqLayer = {
+        name: 'mm',
+        kind: 'matmul',
+        weightSide: side,
+        act,
+        weight: {
+          dims: wdims,
+          axis: side === 'right' ? 1 : 0,
+          q: new Int32Array(weight.length),
+          scales: new Float64Array(3).fill(1),
+          zeroPoints: new Int32Array(3),
+          qmin: -127,
+          qmax: 127,
+        },
+      };
+      const gram = new InputGram(layer);
+      gram.add({ type: 'float32', dims, data: ints });
+      const inputs = side === 'right' ? ['x', 'w'] : ['w', 'x'];
+      const model = makeModel(
+        makeGraph({
+          nodes: [makeNode('MatMul', inputs, ['y'])],
+          inputs: [makeTensorValueInfo('x', 'float32', dims)],
+          outputs: [makeTensorValueInfo('y', 'float32')],
+          initializers: [tensorToProto('w', { type: 'float32', dims: wdims, data: weight })],
+        }),
+        { opset: 13 },
+      );
+      const session = await createSession(encodeModel(model));
+      let y: TensorData;
+      try {
+        y = (await session.run({ x: { type: 'float32', dims, data: ints } })).y!;
+      } finally {
+        await session.release();
+      }
+      const k = side === 'right' ? 4 : 5;
+      expect(gram.vectors).toBe(side === 'right' ? 10 : 8);
+      const h = gramMatrix(gram, 0);
+      const yd = y.data as Float32Array;
+      for (let r = 0; r < 3; r++) {
+        // output channel r: column r of y (right) or row r of each [3, 4] slice (left)
+        let squares = 0;
+        for (let i = 0; i < yd.length; i++) {
+          const channel = side === 'right' ? i % 3 : Math.floor(i / 4) % 3;
+          if (channel === r) squares += yd[i]! ** 2;
+        }
+        const wr = Array.from(
+          { length: k },
+          (_, j) => weight[side === 'right' ? j * 3 + r : r * k + j]!,
+        );
+        let whw = 0;
+        for (let i = 0; i < k; i++)
+          for (let j = 0; j < k; j++) whw += wr[i]! * h[i * k + j]! * wr[j]!;
+        expect(whw).toBe(squares);
+      }
+    },
+  );
 });
