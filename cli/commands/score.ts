@@ -11,6 +11,7 @@ import { type QuantizedModelInfo, setQuantizedInfo } from '../../core/quantize/m
 import { prepareModel } from '../../core/quantize/prepare.ts';
 import { parameterSets, quantizeModel } from '../../core/quantize/quantize.ts';
 import {
+  forImportedQuantization,
   parseRecipeJson,
   type Recipe,
   RecipeError,
@@ -147,7 +148,10 @@ export async function withImportedModel(recipe: Recipe, file: string): Promise<R
     if (!same.same) throw new CliError(`${file} is not ${recipe.task}'s model: ${same.why}`, 2);
   }
   const model = await storeImported(bytes);
-  return { ...recipe, imported: { model, ...(producer ? { producer } : {}) } };
+  return {
+    ...forImportedQuantization(recipe),
+    imported: { model, ...(producer ? { producer } : {}) },
+  };
 }
 
 /**

@@ -7,7 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Tier } from '../../core/calibrate/sensitivity.ts';
-import { parseRecipeJson, type Recipe, RecipeError } from '../../core/recipe/schema.ts';
+import {
+  forImportedQuantization,
+  parseRecipeJson,
+  type Recipe,
+  RecipeError,
+} from '../../core/recipe/schema.ts';
 import { newToken } from '../../functions/api/tokens.ts';
 import { TASKS } from '../../zoo/registry.ts';
 import { CliError } from '../errors.ts';
@@ -183,7 +188,7 @@ async function withImportedModel(
       `uploaded ${imported.format === 'qdq' ? 'QDQ' : imported.format === 'qoperator' ? 'QOperator' : 'dynamically quantized'} model ${up.body.model.slice(0, 12)} (${up.body.bytes} bytes, ${producer || 'producer not named'})\n`,
     );
   return JSON.stringify({
-    ...recipe,
+    ...forImportedQuantization(recipe),
     imported: { model: up.body.model, ...(producer ? { producer } : {}) },
   });
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseRecipe, parseRecipeJson, RecipeError, withoutStress } from './schema.ts';
+import { qatScoringRecipe } from './qat.ts';
+import {
+  forImportedQuantization,
+  parseRecipe,
+  parseRecipeJson,
+  RecipeError,
+  withoutStress,
+} from './schema.ts';
 
 const minimal = { version: 1, name: 'r', task: 'fmnist-resnet', target: 'ascend310' };
 
@@ -153,11 +160,33 @@ describe('bias correction in the templates', () => {
 
 describe('weight rounding', () => {
   const base = { version: 1, name: 'x', task: 'fmnist-resnet', target: 'ascend310' };
-  it("is absent (round to nearest) in every template; 'gptq' is asked for", () => {
-    for (const t of ['industrial-vision', 'detection', 'text-classification', 'naive-baseline'])
+  it('is GPTQ on int4 weights in every template but the naive baseline, nearest on int8', () => {
+    for (const t of TEMPLATES) {
       expect(
-        recipeFromTemplate(t, 'fmnist-resnet', 'ascend310').format.weightRounding,
+        recipeFromTemplate(t.name, 'fmnist-resnet', 'ascend310').format.weightRounding,
       ).toBeUndefined();
+      for (const target of ['ascend310-w4a8', 'ascend310p-w4a8'])
+        expect(recipeFromTemplate(t.name, 'fmnist-resnet', target).format.weightRounding).toBe(
+          t.name === 'naive-baseline' ? undefined : 'gptq',
+        );
+    }
+    // the rest of the template's format is kept
+    expect(
+      recipeFromTemplate('industrial-vision', 'fmnist-resnet', 'ascend310-w4a8').format,
+    ).toEqual({
+      weights: 'per-channel',
+      activations: 'target',
+      biasCorrection: 'auto',
+      weightRounding: 'gptq',
+    });
+    // the recipes that keep weights as they are drop it
+    const w4 = recipeFromTemplate('industrial-vision', 'fmnist-resnet', 'ascend310-w4a8');
+    expect(forImportedQuantization(w4).format.weightRounding).toBeUndefined();
+    expect(qatScoringRecipe(w4).format).toEqual({
+      weights: 'per-channel',
+      activations: 'target',
+      biasCorrection: false,
+    });
     expect(parseRecipe({ ...base, format: { weightRounding: 'gptq' } }).format.weightRounding).toBe(
       'gptq',
     );

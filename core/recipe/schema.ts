@@ -300,6 +300,17 @@ export function withoutStress<R extends { validation?: { stress?: unknown } | un
   return (Object.keys(validation).length > 0 ? { ...rest, validation } : rest) as R;
 }
 
+/**
+ * The recipe of an imported quantization: the file's integer weights are kept, so no weight
+ * rounding is asked for (a template's W4A8 recipe asks for GPTQ).
+ */
+export function forImportedQuantization<R extends { format: { weightRounding?: unknown } }>(
+  recipe: R,
+): R {
+  const { weightRounding: _, ...format } = recipe.format;
+  return { ...recipe, format: format as R['format'] };
+}
+
 /** A validated recipe, defaults filled in. */
 export type Recipe = z.output<typeof RecipeSchema>;
 /** A recipe as written (defaults optional). */
