@@ -601,11 +601,15 @@ export async function runPipeline<L, P>(
     const fromStats = layersFromStats(plan, stats, target, { ...scheme, layerMethods: methods });
     let layers = fromStats.layers;
 
-    // 5b. rounding (format.weightRounding 'gptq'): each layer's integers chosen against the
+    // 5b. rounding (format.weightRounding 'gptq', or a layer override's): each layer's integers chosen against the
     // Gram matrix of its inputs over the calibration samples (core/quantize/gptq.ts); shards =
     // layer groups, each layer's result depending only on the layer, so any shard count agrees.
     let rounding: GptqReport[] | undefined;
-    if (recipe.format.weightRounding === 'gptq' && layers.length > 0) {
+    const gptqLayers = layers.filter(
+      (l) =>
+        (overridesFor(recipe, l.name).weightRounding ?? recipe.format.weightRounding) === 'gptq',
+    );
+    if (gptqLayers.length > 0) {
       // The inputs as the INT8 model computes them (upstream layers quantized), as the bias
       // correction reads them; the layer quantizes them with its own parameters (InputGram).
       const model =
@@ -614,13 +618,13 @@ export async function runPipeline<L, P>(
           : buildEmulationModel(prepared, layers, target, { absorbClamps: false });
       const inputOf = (l: QuantizedLayer) =>
         target.executor === 'ort-qdq' ? l.input : emulatedInputName(model, l.input);
-      const byName = new Map(layers.map((l) => [l.name, l]));
+      const byName = new Map(gptqLayers.map((l) => [l.name, l]));
       const floats = new Map(plan.candidates.map((c) => [c.name, c.weight]));
-      const results = await timed('rounding', Math.min(shards, layers.length), () =>
+      const results = await timed('rounding', Math.min(shards, gptqLayers.length), () =>
         exec(
           'rounding',
           planStrided(
-            layers.map((l) => l.name),
+            gptqLayers.map((l) => l.name),
             shards,
           ),
           async (names) => {
@@ -657,8 +661,11 @@ export async function runPipeline<L, P>(
         ).then(unstride),
       );
       rounding = results.map((r) => r.report);
-      layers = layers.map((l, i) => {
-        const q = Int32Array.from(results[i]!.q, (v) => v + l.weight.qmin);
+      const rounded = new Map(gptqLayers.map((l, i) => [l.name, results[i]!.q]));
+      layers = layers.map((l) => {
+        const bytes = rounded.get(l.name);
+        if (!bytes) return l;
+        const q = Int32Array.from(bytes, (v) => v + l.weight.qmin);
         return { ...l, weight: { ...l.weight, q } };
       });
     }

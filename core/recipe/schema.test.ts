@@ -201,5 +201,12 @@ describe('weight rounding', () => {
     expect(rest).toEqual([]);
     expect(issue!.path).toBe('format.weightRounding');
     expect(issue!.message).toContain("keeps the file's integer weights");
+    // a layer override asking for it too
+    const [byLayer] = issuesOf({
+      ...base,
+      layers: { 'conv*': { weightRounding: 'gptq' } },
+      imported: { model: 'a'.repeat(64) },
+    });
+    expect(byLayer!.path).toBe('format.weightRounding');
   });
 });

@@ -89,6 +89,8 @@ export const LayerOverrideSchema = z
     percentile: z.number().gt(50).lte(100).optional(),
     tier: TierSchema.optional(),
     keepFloat: z.boolean().optional(),
+    /** This layer's weight rounding, over the recipe's `format.weightRounding`. */
+    weightRounding: z.enum(['nearest', 'gptq']).optional(),
   })
   .strict()
   .superRefine(percentileOnlyWithPercentile);
@@ -271,7 +273,11 @@ export const RecipeSchema = z
         path: ['imported'],
         message: 'an imported quantization and a QAT model are two submissions (give one)',
       });
-    if (r.imported && r.format.weightRounding === 'gptq')
+    if (
+      r.imported &&
+      (r.format.weightRounding === 'gptq' ||
+        Object.values(r.layers).some((o) => o.weightRounding === 'gptq'))
+    )
       ctx.addIssue({
         code: 'custom',
         path: ['format', 'weightRounding'],

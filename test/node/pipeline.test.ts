@@ -125,6 +125,30 @@ describe('GPTQ weight rounding (format.weightRounding gptq; smoke-fmnist, ascend
     expect(fingerprint(seven)).toBe(fingerprint(one));
     expect(fingerprint(replayed)).toBe(fingerprint(one));
     expect(seven.rounding).toEqual(report);
+    // Per layer: the classifier alone by GPTQ (a layer override), the rest to nearest; and the
+    // reverse (GPTQ for the recipe, nearest for the classifier).
+    const only = await runPipeline(
+      {
+        ...inputs,
+        recipe: { ...inputs.recipe, layers: { '/classifier/*': { weightRounding: 'gptq' } } },
+      },
+      { shards: 1, validate: false },
+    );
+    expect(only.rounding!.map((r) => r.layer)).toEqual(['/classifier/Gemm']);
+    const but = await runPipeline(
+      {
+        ...gptq,
+        recipe: { ...recipe, layers: { '/classifier/*': { weightRounding: 'nearest' } } },
+      },
+      { shards: 1, validate: false },
+    );
+    expect(but.rounding!.map((r) => r.layer)).toEqual(one.layers.slice(0, 2).map((l) => l.name));
+    expect(only.layers[2]!.weight.q).toEqual(one.layers[2]!.weight.q);
+    expect(but.layers[2]!.weight.q).toEqual(nearest.layers[2]!.weight.q);
+    for (const i of [0, 1]) {
+      expect(only.layers[i]!.weight.q).toEqual(nearest.layers[i]!.weight.q);
+      expect(but.layers[i]!.weight.q).toEqual(one.layers[i]!.weight.q);
+    }
   }, 600_000);
 });
 
