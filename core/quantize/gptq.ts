@@ -252,7 +252,7 @@ export function gptqWeights(
   for (let g = 0; g < groups; g++) {
     const h = gramMatrix(gram, g);
     const order = descendingDiagonal(h, k);
-    const factor = upperInverseFactor(h, k, order, options.damping ?? 0.01);
+    const factor = inverseFactor(h, k, order, options.damping ?? 0.01);
     damping = Math.max(damping, factor.damping);
     for (let r = g * perGroup; r < (g + 1) * perGroup; r++) {
       const c = qw.scales.length === 1 ? 0 : r;
@@ -265,11 +265,11 @@ export function gptqWeights(
       signal += quadratic(h, k, w);
       const rtnError = quadratic(h, k, rtn);
       nearest += rtnError;
-      if (!factor.u) {
+      if (!factor.l) {
         chosen += rtnError;
         continue;
       }
-      const ints = gptqRow(w, factor.u, order, k, s, zp, qw.qmin, qw.qmax);
+      const ints = gptqRow(w, factor.l, order, k, s, zp, qw.qmin, qw.qmax);
       const err = new Float64Array(k);
       for (let j = 0; j < k; j++) err[j] = (ints[j]! - zp) * s - w[j]!;
       const gptqError = quadratic(h, k, err);
@@ -363,99 +363,96 @@ function quadratic(h: Float64Array, k: number, e: Float64Array): number {
 }
 
 /**
- * The upper Cholesky factor U of (P H P^T + damping)^-1 = U^T U, P the column order: row j of U
- * tells how column j's rounding error moves onto the later columns. `u` is undefined when no
- * damping up to 10^4 times the default makes H positive definite (the layer keeps round to
+ * The Cholesky factor of (P H P^T + damping)^-1, P the column order: inverse = U^T U with U
+ * upper. Returned as its transpose, the lower factor L = U^T (`u(j, t)` = L[t * k + j]): row j
+ * of U tells how column j's rounding error moves onto the later columns. `l` is undefined when
+ * no damping up to 10^6 times the default makes H positive definite (the layer keeps round to
  * nearest).
+ *
+ * In place where it can be: with H itself, two k x k arrays are live at once (fmnist-resnet's
+ * 1152-input layer: 32 MiB in all), inside a shard's 128 MiB.
  */
-function upperInverseFactor(
+function inverseFactor(
   h: Float64Array,
   k: number,
   order: readonly number[],
   damp: number,
-): { u: Float64Array | undefined; damping: number } {
-  const p = new Float64Array(k * k);
+): { l: Float64Array | undefined; damping: number } {
   let mean = 0;
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) p[i * k + j] = h[order[i]! * k + order[j]!]!;
-    mean += p[i * k + i]!;
-  }
+  for (let i = 0; i < k; i++) mean += h[i * k + i]!;
   mean /= k;
-  for (let i = 0; i < k; i++) {
-    if (p[i * k + i] === 0) {
-      // an input that is 0 on every sample: no correlation, its weights round to nearest
-      p[i * k + i] = 1;
-      for (let j = 0; j < k; j++) if (j !== i) p[i * k + j] = p[j * k + i] = 0;
-    }
-  }
   const base = mean > 0 ? mean : 1;
+  const a = new Float64Array(k * k);
   for (let factor = damp, tries = 0; tries < 7; factor *= 10, tries++) {
-    const a = p.slice();
-    for (let i = 0; i < k; i++) a[i * k + i]! += factor * base;
-    const l = cholesky(a, k);
-    if (!l) continue;
-    const inv = inverseFromCholesky(l, k);
-    const u = cholesky(inv, k);
-    if (!u) continue;
-    // cholesky() gives lower L with inv = L L^T; U = L^T is the upper factor with inv = U^T U
-    return { u: transpose(u, k), damping: factor };
+    for (let i = 0; i < k; i++) {
+      const oi = order[i]!;
+      for (let j = 0; j < k; j++) a[i * k + j] = h[oi * k + order[j]!]!;
+      // an input that is 0 on every sample has no correlation: its weights round to nearest
+      if (a[i * k + i] === 0) a[i * k + i] = 1;
+      a[i * k + i]! += factor * base;
+    }
+    if (!choleskyInPlace(a, k)) continue;
+    invertLowerInPlace(a, k); // a = L^-1 =: M, and H^-1 = M^T M
+    const inv = gramOfColumns(a, k);
+    if (!choleskyInPlace(inv, k)) continue;
+    return { l: inv, damping: factor };
   }
-  return { u: undefined, damping: damp * 10 ** 7 };
+  return { l: undefined, damping: damp * 10 ** 7 };
 }
 
-/** Lower-triangular L with A = L L^T, or undefined when A is not positive definite. */
-function cholesky(a: Float64Array, k: number): Float64Array | undefined {
-  const l = new Float64Array(k * k);
+/** Overwrites the lower triangle of A with L, A = L L^T; false when A is not positive definite. */
+function choleskyInPlace(a: Float64Array, k: number): boolean {
   for (let j = 0; j < k; j++) {
     let d = a[j * k + j]!;
-    for (let t = 0; t < j; t++) d -= l[j * k + t]! * l[j * k + t]!;
-    if (!(d > 0)) return undefined;
+    for (let t = 0; t < j; t++) d -= a[j * k + t]! * a[j * k + t]!;
+    if (!(d > 0)) return false;
     const ljj = Math.sqrt(d);
-    l[j * k + j] = ljj;
+    a[j * k + j] = ljj;
     for (let i = j + 1; i < k; i++) {
       let s = a[i * k + j]!;
-      for (let t = 0; t < j; t++) s -= l[i * k + t]! * l[j * k + t]!;
-      l[i * k + j] = s / ljj;
+      for (let t = 0; t < j; t++) s -= a[i * k + t]! * a[j * k + t]!;
+      a[i * k + j] = s / ljj;
     }
   }
-  return l;
+  return true;
 }
 
-/** (L L^T)^-1 from lower-triangular L: M = L^-1, then M^T M. */
-function inverseFromCholesky(l: Float64Array, k: number): Float64Array {
-  const m = new Float64Array(k * k);
+/**
+ * Overwrites lower-triangular L (the lower triangle of `a`) with L^-1, column by column: column
+ * j of the inverse needs L's rows below j at columns >= j, still untouched then.
+ */
+function invertLowerInPlace(a: Float64Array, k: number): void {
   for (let j = 0; j < k; j++) {
-    m[j * k + j] = 1 / l[j * k + j]!;
+    a[j * k + j] = 1 / a[j * k + j]!;
     for (let i = j + 1; i < k; i++) {
       let s = 0;
-      for (let t = j; t < i; t++) s -= l[i * k + t]! * m[t * k + j]!;
-      m[i * k + j] = s / l[i * k + i]!;
+      for (let t = j; t < i; t++) s -= a[i * k + t]! * a[t * k + j]!;
+      a[i * k + j] = s / a[i * k + i]!;
     }
   }
-  const inv = new Float64Array(k * k);
+}
+
+/** M^T M for lower-triangular M (the lower triangle of `m`): a full symmetric matrix. */
+function gramOfColumns(m: Float64Array, k: number): Float64Array {
+  const out = new Float64Array(k * k);
   for (let i = 0; i < k; i++)
     for (let j = i; j < k; j++) {
       let s = 0;
       for (let t = j; t < k; t++) s += m[t * k + i]! * m[t * k + j]!;
-      inv[i * k + j] = s;
-      inv[j * k + i] = s;
+      out[i * k + j] = s;
+      out[j * k + i] = s;
     }
-  return inv;
-}
-
-function transpose(a: Float64Array, k: number): Float64Array {
-  const t = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) t[j * k + i] = a[i * k + j]!;
-  return t;
+  return out;
 }
 
 /**
  * One output channel's integers: columns quantized in `order`, each one's error
- * (w - deq(q)) / U[j][j] subtracted from the later columns along row j of U.
+ * (w - deq(q)) / U[j][j] subtracted from the later columns along row j of U (U = L^T, `l`
+ * from {@link inverseFactor}).
  */
 function gptqRow(
   w: Float64Array,
-  u: Float64Array,
+  l: Float64Array,
   order: readonly number[],
   k: number,
   scale: number,
@@ -470,9 +467,9 @@ function gptqRow(
     const raw = roundHalfEven(v[j]! / scale) + zp;
     const qi = Math.max(qmin, Math.min(raw, qmax));
     out[order[j]!] = qi;
-    const e = (v[j]! - (qi - zp) * scale) / u[j * k + j]!;
+    const e = (v[j]! - (qi - zp) * scale) / l[j * k + j]!;
     if (e === 0) continue;
-    for (let t = j + 1; t < k; t++) v[t]! -= e * u[j * k + t]!;
+    for (let t = j + 1; t < k; t++) v[t]! -= e * l[t * k + j]!;
   }
   return out;
 }
