@@ -25,7 +25,8 @@
  * ingredient changed: nobias (no bias correction), bias (bias correction on, for targets whose
  * template has it off), maxall (max calibration in every tier),
  * nosearch (no per-layer method search: each tier's method as is), pertensor (per-tensor weights),
- * gptq (GPTQ weight rounding, core/quantize/gptq.ts), gptqbias (the same with bias correction
+ * gptq (GPTQ weight rounding, core/quantize/gptq.ts), nearest (round to nearest, what the
+ * W4A8 templates did before GPTQ), gptqbias (the same with bias correction
  * forced on), wclipmse (MSE weight clipping),
  * floatpath (every layer kept in float: what the target's fp16 float path alone costs, the floor
  * under every quantized variant).
@@ -354,6 +355,13 @@ for (const id of taskIds) {
       'gptq',
       seeds[0]!,
       { ...abl, format: { ...abl.format, weightRounding: 'gptq' } },
+    ]);
+  if (wanted.has('nearest'))
+    variants.push([
+      `${template} (50, coverage) with weights rounded to nearest`,
+      'nearest',
+      seeds[0]!,
+      { ...abl, format: { ...abl.format, weightRounding: 'nearest' } },
     ]);
   if (wanted.has('gptqbias'))
     variants.push([

@@ -50,7 +50,12 @@ for (const id of args.tasks!.split(',')) {
   const gptqRecipe = { ...base, format: { ...base.format, weightRounding: 'gptq' as const } };
   const inputs = await loadPipelineInputs(gptqRecipe, false);
   const gptq = await runPipeline(inputs, { shards: 1, validate: false });
-  const nearest = await runPipeline({ ...inputs, recipe: base }, { shards: 1, validate: false });
+  // explicitly: the W4A8 templates ask for GPTQ themselves
+  const nearestRecipe = { ...base, format: { ...base.format, weightRounding: 'nearest' as const } };
+  const nearest = await runPipeline(
+    { ...inputs, recipe: nearestRecipe },
+    { shards: 1, validate: false },
+  );
   const chosen = new Set(gptq.calibration.samples);
   const held = spreadIndices(inputs.calibration.size, Number(args.holdout) + chosen.size)
     .filter((i) => !chosen.has(i))
