@@ -36,7 +36,7 @@ export const CHALLENGES: readonly Challenge[] = [
   {
     id: 'w4a8',
     title: '4-bit weights (W4A8)',
-    asks: 'Int4 symmetric per-channel weights with int8 activations on Ascend 310 and 310P: a quarter of the weight memory, and the loss is hard to keep under a point. Any recipe (calibration, the method search, IFMR weight clipping, GPTQ weight rounding (the templates' default here), progressive QAT) on a W4A8 target enters; entries rank by QQI.',
+    asks: 'Int4 symmetric per-channel weights with int8 activations on Ascend 310 and 310P: a quarter of the weight memory, and the loss is hard to keep under a point. Any recipe (calibration, the method search, IFMR weight clipping, GPTQ weight rounding (the default of the templates there), progressive QAT) on a W4A8 target enters; entries rank by QQI.',
     enter: [
       'cann-quant score --task fmnist-resnet --target ascend310-w4a8',
       'cann-quant train --task fmnist-resnet --target ascend310-w4a8 --progressive --hardware-sim --distill 2',
