@@ -200,13 +200,16 @@ describe('weight rounding', () => {
     });
     expect(rest).toEqual([]);
     expect(issue!.path).toBe('format.weightRounding');
-    expect(issue!.message).toContain("keeps the file's integer weights");
+    expect(issue!.message).toBe(
+      'expected no GPTQ rounding beside an imported quantization (the file\'s integers are kept), got "gptq"',
+    );
+    expect(issue!.got).toBe('"gptq"');
     // a layer override asking for it too
     const [byLayer] = issuesOf({
       ...base,
       layers: { 'conv*': { weightRounding: 'gptq' } },
       imported: { model: 'a'.repeat(64) },
     });
-    expect(byLayer!.path).toBe('format.weightRounding');
+    expect(byLayer!.path).toBe('layers.conv*.weightRounding');
   });
 });

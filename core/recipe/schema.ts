@@ -273,17 +273,16 @@ export const RecipeSchema = z
         path: ['imported'],
         message: 'an imported quantization and a QAT model are two submissions (give one)',
       });
-    if (
-      r.imported &&
-      (r.format.weightRounding === 'gptq' ||
-        Object.values(r.layers).some((o) => o.weightRounding === 'gptq'))
-    )
-      ctx.addIssue({
-        code: 'custom',
-        path: ['format', 'weightRounding'],
-        message:
-          "an imported quantization keeps the file's integer weights: GPTQ rounding does not apply (leave weightRounding out)",
-      });
+    if (r.imported) {
+      // An imported quantization keeps the file's integer weights.
+      const message =
+        "no GPTQ rounding beside an imported quantization (the file's integers are kept)";
+      if (r.format.weightRounding === 'gptq')
+        ctx.addIssue({ code: 'custom', path: ['format', 'weightRounding'], message });
+      for (const [pattern, o] of Object.entries(r.layers))
+        if (o.weightRounding === 'gptq')
+          ctx.addIssue({ code: 'custom', path: ['layers', pattern, 'weightRounding'], message });
+    }
     const dynamic = isDynamic(getTarget(r.target));
     if (dynamic && r.qat)
       ctx.addIssue({
