@@ -20,10 +20,9 @@ import { spreadIndices } from '../core/calibrate/sampler.ts';
 import { getTarget, type TargetId } from '../core/formats/targets.ts';
 import { decodeModel } from '../core/onnx/index.ts';
 import { runPipeline } from '../core/pipeline/run.ts';
-import { buildEmulationModel, emulatedInputName } from '../core/quantize/emulation.ts';
+import { quantizedPathModel } from '../core/quantize/bias-correction.ts';
 import { InputGram, weightNoise } from '../core/quantize/gptq.ts';
 import { prepareModel } from '../core/quantize/prepare.ts';
-import { buildQdqModel } from '../core/quantize/qdq.ts';
 import { DEFAULT_TEMPLATE_BY_KIND, recipeFromTemplate } from '../core/recipe/templates.ts';
 import { getTask } from '../zoo/registry.ts';
 import { machine, uptime } from './lib.ts';
@@ -62,12 +61,7 @@ for (const id of args.tasks!.split(',')) {
     .slice(0, Number(args.holdout));
   // The inputs as the round-to-nearest INT8 model computes them.
   const prepared = prepareModel(decodeModel(inputs.model), target);
-  const model =
-    target.executor === 'ort-qdq'
-      ? buildQdqModel(prepared, nearest.layers, target, new Map())
-      : buildEmulationModel(prepared, nearest.layers, target, { absorbClamps: false });
-  const inputOf = (name: string) =>
-    target.executor === 'ort-qdq' ? name : emulatedInputName(model, name);
+  const { model, inputOf } = quantizedPathModel(prepared, nearest.layers, target, new Map());
   const floats = new Map(prepared.layers.map((c) => [c.name, c.weight]));
   for (const [i, layer] of nearest.layers.entries()) {
     const calib = new InputGram(layer);

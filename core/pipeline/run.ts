@@ -55,8 +55,9 @@ import {
   channelDiffSums,
   correctLayerBias,
   outputChannelAxis,
+  quantizedPathModel,
 } from '../quantize/bias-correction.ts';
-import { buildEmulationModel, emulatedInputName } from '../quantize/emulation.ts';
+import { buildEmulationModel } from '../quantize/emulation.ts';
 import { type GptqReport, gptqWeights, InputGram } from '../quantize/gptq.ts';
 import type { QuantizedLayer } from '../quantize/layer.ts';
 import { type PreparedModel, prepareModel } from '../quantize/prepare.ts';
@@ -612,12 +613,12 @@ export async function runPipeline<L, P>(
     if (gptqLayers.length > 0) {
       // The inputs as the INT8 model computes them (upstream layers quantized), as the bias
       // correction reads them; the layer quantizes them with its own parameters (InputGram).
-      const model =
-        target.executor === 'ort-qdq'
-          ? buildQdqModel(prepared, layers, target, fromStats.outputParams)
-          : buildEmulationModel(prepared, layers, target, { absorbClamps: false });
-      const inputOf = (l: QuantizedLayer) =>
-        target.executor === 'ort-qdq' ? l.input : emulatedInputName(model, l.input);
+      const { model, inputOf } = quantizedPathModel(
+        prepared,
+        layers,
+        target,
+        fromStats.outputParams,
+      );
       const byName = new Map(gptqLayers.map((l) => [l.name, l]));
       const floats = new Map(plan.candidates.map((c) => [c.name, c.weight]));
       const results = await timed('rounding', Math.min(shards, gptqLayers.length), () =>
@@ -632,7 +633,7 @@ export async function runPipeline<L, P>(
             for (const group of captureGroups(names, CAPTURE_GROUP)) {
               const members = group.map((name) => {
                 const layer = byName.get(name)!;
-                return { layer, gram: new InputGram(layer), input: inputOf(layer) };
+                return { layer, gram: new InputGram(layer), input: inputOf(layer.input) };
               });
               const tensors = [...new Set(members.map((m) => m.input))];
               const session = await captureSession(model, tensors);

@@ -116,6 +116,24 @@ export interface BiasCorrectionPair {
 }
 
 /**
+ * The INT8 model of the target as it computes (its emulation, with every layer's clamped float
+ * input kept as a tensor, or the QDQ model on `cpu-wasm`) and the name of each layer's input in
+ * it: what the layer quantizes, after the upstream layers' INT8 arithmetic. Bias correction and
+ * GPTQ rounding (core/pipeline/run.ts) read layers' inputs from it.
+ */
+export function quantizedPathModel(
+  prepared: PreparedModel,
+  layers: readonly QuantizedLayer[],
+  target: Target,
+  outputParams: ReadonlyMap<string, ActivationParams>,
+): { model: ModelProto; inputOf: (input: string) => string } {
+  if (target.executor === 'ort-qdq')
+    return { model: buildQdqModel(prepared, layers, target, outputParams), inputOf: (i) => i };
+  const model = buildEmulationModel(prepared, layers, target, { absorbClamps: false });
+  return { model, inputOf: (i) => emulatedInputName(model, i) };
+}
+
+/**
  * The INT8 model of the target (its emulation, or the QDQ model on `cpu-wasm`) with, beside
  * every quantized layer, a float copy of that layer reading the same (quantized-path) input.
  *
@@ -131,19 +149,15 @@ export function buildBiasCorrectionModel(
   target: Target,
   outputParams: ReadonlyMap<string, ActivationParams>,
 ): { model: ModelProto; pairs: BiasCorrectionPair[] } {
-  const model =
-    target.executor === 'ort-qdq'
-      ? buildQdqModel(prepared, layers, target, outputParams)
-      : // the float reference layers below read each layer's clamped input itself
-        buildEmulationModel(prepared, layers, target, { absorbClamps: false });
+  // the float reference layers below read each layer's clamped input itself
+  const { model, inputOf } = quantizedPathModel(prepared, layers, target, outputParams);
   const graph = model.graph!;
   const candidates = new Map(prepared.layers.map((c) => [c.name, c]));
   const pairs: BiasCorrectionPair[] = [];
   for (const layer of layers) {
     const c = candidates.get(layer.name);
     if (!c) throw new RangeError(`bias correction: '${layer.name}' is not a layer of the model`);
-    const input = target.executor === 'ort-qdq' ? c.input : emulatedInputName(model, c.input);
-    const ref = floatLayer(c, input, `${c.output}__float_ref`);
+    const ref = floatLayer(c, inputOf(c.input), `${c.output}__float_ref`);
     graph.node.push(...ref.nodes);
     graph.initializer.push(...ref.initializers);
     pairs.push({ layer, int8: layer.output, reference: ref.output });

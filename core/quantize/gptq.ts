@@ -239,9 +239,7 @@ export function gptqWeights(
   options: GptqOptions = {},
 ): { q: Int32Array; report: GptqReport } {
   const qw = layer.weight;
-  const { groups, k } = gram.shape;
-  const rows = qw.dims[qw.axis]!;
-  const perGroup = rows / groups;
+  const { k } = gram.shape;
   const at = weightIndex(layer);
   const q = new Int32Array(qw.q);
   let signal = 0;
@@ -249,50 +247,42 @@ export function gptqWeights(
   let chosen = 0;
   let changed = 0;
   let damping = 0;
-  for (let g = 0; g < groups; g++) {
-    const h = gramMatrix(gram, g);
+  forEachGroup(layer, gram, (h, rows) => {
     const order = descendingDiagonal(h, k);
     const factor = inverseFactor(h, k, order, options.damping ?? 0.01);
     damping = Math.max(damping, factor.damping);
-    for (let r = g * perGroup; r < (g + 1) * perGroup; r++) {
-      const c = qw.scales.length === 1 ? 0 : r;
-      const s = qw.scales[c]!;
-      const zp = qw.zeroPoints[c]!;
-      const w = new Float64Array(k);
-      for (let j = 0; j < k; j++) w[j] = float.data[at(r, j)]!;
-      const rtn = new Float64Array(k);
-      for (let j = 0; j < k; j++) rtn[j] = (qw.q[at(r, j)]! - zp) * s - w[j]!;
-      signal += quadratic(h, k, w);
-      const rtnError = quadratic(h, k, rtn);
+    for (const r of rows) {
+      const ch = channel(layer, float, r, k);
+      signal += quadratic(h, k, ch.w);
+      const rtnError = outputError(h, k, ch, (j) => qw.q[at(r, j)]!);
       nearest += rtnError;
       if (!factor.l) {
         chosen += rtnError;
         continue;
       }
-      const ints = gptqRow(w, factor.l, order, k, s, zp, qw.qmin, qw.qmax);
-      const err = new Float64Array(k);
-      for (let j = 0; j < k; j++) err[j] = (ints[j]! - zp) * s - w[j]!;
-      const gptqError = quadratic(h, k, err);
-      if (gptqError <= rtnError) {
-        chosen += gptqError;
-        let differs = false;
-        for (let j = 0; j < k; j++) {
-          if (q[at(r, j)] !== ints[j]) differs = true;
-          q[at(r, j)] = ints[j]!;
-        }
-        if (differs) changed++;
-      } else chosen += rtnError;
+      const ints = gptqRow(ch.w, factor.l, order, k, ch.scale, ch.zp, qw.qmin, qw.qmax);
+      const gptqError = outputError(h, k, ch, (j) => ints[j]!);
+      if (gptqError > rtnError) {
+        chosen += rtnError;
+        continue;
+      }
+      chosen += gptqError;
+      let differs = false;
+      for (let j = 0; j < k; j++) {
+        if (q[at(r, j)] !== ints[j]) differs = true;
+        q[at(r, j)] = ints[j]!;
+      }
+      if (differs) changed++;
     }
-  }
-  const db = (noise: number) => (noise > 0 ? 10 * Math.log10(signal / noise) : Infinity);
+  });
   return {
     q,
     report: {
       layer: layer.name,
-      nearestDb: db(nearest),
-      gptqDb: db(chosen),
+      nearestDb: sqnrDb(signal, nearest),
+      gptqDb: sqnrDb(signal, chosen),
       channelsChanged: changed,
-      channels: rows,
+      channels: qw.dims[qw.axis]!,
       damping,
     },
   };
@@ -309,27 +299,59 @@ export function weightNoise(
   q: Int32Array,
   gram: InputGram,
 ): { signal: number; noise: number; db: number } {
-  const qw = layer.weight;
-  const { groups, k } = gram.shape;
-  const rows = qw.dims[qw.axis]!;
+  const { k } = gram.shape;
   const at = weightIndex(layer);
   let signal = 0;
   let noise = 0;
-  for (let g = 0; g < groups; g++) {
-    const h = gramMatrix(gram, g);
-    for (let r = g * (rows / groups); r < (g + 1) * (rows / groups); r++) {
-      const c = qw.scales.length === 1 ? 0 : r;
-      const w = new Float64Array(k);
-      const e = new Float64Array(k);
-      for (let j = 0; j < k; j++) {
-        w[j] = float.data[at(r, j)]!;
-        e[j] = (q[at(r, j)]! - qw.zeroPoints[c]!) * qw.scales[c]! - w[j]!;
-      }
-      signal += quadratic(h, k, w);
-      noise += quadratic(h, k, e);
+  forEachGroup(layer, gram, (h, rows) => {
+    for (const r of rows) {
+      const ch = channel(layer, float, r, k);
+      signal += quadratic(h, k, ch.w);
+      noise += outputError(h, k, ch, (j) => q[at(r, j)]!);
     }
-  }
-  return { signal, noise, db: noise > 0 ? 10 * Math.log10(signal / noise) : Infinity };
+  });
+  return { signal, noise, db: sqnrDb(signal, noise) };
+}
+
+const sqnrDb = (signal: number, noise: number) =>
+  noise > 0 ? 10 * Math.log10(signal / noise) : Infinity;
+
+/** Calls `visit` with each group's full Gram matrix and the output channels that read it. */
+function forEachGroup(
+  layer: GptqLayer,
+  gram: InputGram,
+  visit: (h: Float64Array, rows: number[]) => void,
+): void {
+  const { groups } = gram.shape;
+  const per = layer.weight.dims[layer.weight.axis]! / groups;
+  for (let g = 0; g < groups; g++)
+    visit(
+      gramMatrix(gram, g),
+      Array.from({ length: per }, (_, i) => g * per + i),
+    );
+}
+
+/** One output channel: its float weights (input order), scale and zero point. */
+interface Channel {
+  w: Float64Array;
+  scale: number;
+  zp: number;
+}
+
+function channel(layer: GptqLayer, float: FloatWeight, r: number, k: number): Channel {
+  const qw = layer.weight;
+  const at = weightIndex(layer);
+  const c = qw.scales.length === 1 ? 0 : r;
+  const w = new Float64Array(k);
+  for (let j = 0; j < k; j++) w[j] = float.data[at(r, j)]!;
+  return { w, scale: qw.scales[c]!, zp: qw.zeroPoints[c]! };
+}
+
+/** e H e^T for the channel's integers `int(j)`: e = (int - zp) * scale - w. */
+function outputError(h: Float64Array, k: number, ch: Channel, int: (j: number) => number): number {
+  const e = new Float64Array(k);
+  for (let j = 0; j < k; j++) e[j] = (int(j) - ch.zp) * ch.scale - ch.w[j]!;
+  return quadratic(h, k, e);
 }
 
 /** Flat index of (output channel r, input position j) in the layer's weight layout. */
