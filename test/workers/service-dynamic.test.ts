@@ -20,6 +20,7 @@ import {
   makeToken,
   offLeaderboardAfterAll,
   seedTask,
+  submitScored,
   waitForSubmission,
 } from './service-support.ts';
 
@@ -51,18 +52,8 @@ describe('dynamic quantization (cpu-wasm-dynamic) submissions', () => {
   });
 
   it('are scored on the queue as cann-quant score scores them, and listed by the challenge', async () => {
-    const res = await api('/api/v1/submissions', {
-      method: 'POST',
-      token,
-      body: JSON.stringify(recipe),
-    });
-    const body = (await res.json()) as { id: string };
-    expect(res.status, JSON.stringify(body)).toBe(202);
-    const { id } = body;
-    offLeaderboard(id);
-    expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
-    const report = ((await (await api(`/api/v1/submissions/${id}/report`)).json()) as StoredReport)
-      .report;
+    const { id, stored } = await submitScored(recipe, token, offLeaderboard);
+    const report = stored.report;
     expect(report.target).toBe('cpu-wasm-dynamic');
     expect(report.calibration.samples).toBe(50);
     // Sensitivity ran on the dynamic kernels: every layer has a tier.

@@ -6,14 +6,13 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
-import type { StoredReport } from '../../db/queries.ts';
 import {
   api,
   localScore,
   makeToken,
   offLeaderboardAfterAll,
   seedTask,
-  waitForSubmission,
+  submitScored,
 } from './service-support.ts';
 
 const base = recipeFromTemplate('industrial-vision', 'smoke-fmnist', 'ascend310');
@@ -34,17 +33,7 @@ const offLeaderboard = offLeaderboardAfterAll();
 
 describe('GPTQ weight rounding on the service', () => {
   it('is scored on the queue with the integers cann-quant score chooses, and shown per layer', async () => {
-    const res = await api('/api/v1/submissions', {
-      method: 'POST',
-      token,
-      body: JSON.stringify(recipe),
-    });
-    const body = (await res.json()) as { id: string };
-    expect(res.status, JSON.stringify(body)).toBe(202);
-    const { id } = body;
-    offLeaderboard(id);
-    expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
-    const stored = (await (await api(`/api/v1/submissions/${id}/report`)).json()) as StoredReport;
+    const { id, stored } = await submitScored(recipe, token, offLeaderboard);
     const report = stored.report;
     expect(report.layers).toHaveLength(3);
     for (const l of report.layers) {

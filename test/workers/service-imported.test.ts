@@ -11,7 +11,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/data/split-store.ts';
 import { decodeModel, encodeModel } from '../../core/onnx/index.ts';
 import { recipeFromTemplate } from '../../core/recipe/templates.ts';
-import type { StoredReport } from '../../db/queries.ts';
 import floatModel from '../../zoo/smoke-fmnist/model.onnx';
 import qoperatorModel from '../../zoo/smoke-fmnist/ort-qoperator/model.onnx';
 import ptqModel from '../../zoo/smoke-fmnist/pytorch-ptq/model.onnx';
@@ -21,7 +20,7 @@ import {
   makeToken,
   offLeaderboardAfterAll,
   seedTask,
-  waitForSubmission,
+  submitScored,
 } from './service-support.ts';
 
 const bytes = new Uint8Array(ptqModel);
@@ -105,17 +104,7 @@ describe('imported (QDQ) model uploads', () => {
       name: 'pytorch-fx-ptq',
       imported: { model, producer: 'pytorch 1.13.0' },
     };
-    const res = await api('/api/v1/submissions', {
-      method: 'POST',
-      token,
-      body: JSON.stringify(recipe),
-    });
-    const body = (await res.json()) as { id: string };
-    expect(res.status, JSON.stringify(body)).toBe(202);
-    const { id } = body;
-    offLeaderboard(id);
-    expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
-    const stored = (await (await api(`/api/v1/submissions/${id}/report`)).json()) as StoredReport;
+    const { id, stored } = await submitScored(recipe, token, offLeaderboard);
     const report = stored.report;
     expect(report.calibration.sampler).toBe('imported');
     expect(report.calibration.samples).toBe(0);

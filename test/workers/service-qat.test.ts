@@ -22,7 +22,7 @@ import {
   makeToken,
   offLeaderboardAfterAll,
   seedTask,
-  waitForSubmission,
+  submitScored,
 } from './service-support.ts';
 
 const bytes = new Uint8Array(qatModel);
@@ -105,15 +105,7 @@ describe('QAT model uploads', () => {
       tiers: s.tiers as ('low' | 'medium' | 'high')[],
       simulatedArithmetic: s.simulatedArithmetic,
     }));
-    const res = await api('/api/v1/submissions', {
-      method: 'POST',
-      token,
-      body: JSON.stringify({ ...recipe, qat: { model, stages } }),
-    });
-    expect(res.status).toBe(202);
-    const { id } = (await res.json()) as { id: string };
-    offLeaderboard(id);
-    expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
+    const { id } = await submitScored({ ...recipe, qat: { model, stages } }, token, offLeaderboard);
 
     const view = (await (await api(`/api/v1/submissions/${id}`)).json()) as {
       runs: { role: string }[];

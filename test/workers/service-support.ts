@@ -1,8 +1,8 @@
 /** Helpers of the service tests: tokens, seeding tasks from the seed server, waiting. */
 
 import { env, exports } from 'cloudflare:workers';
-import { afterAll } from 'vitest';
-import { openDb } from '../../db/queries.ts';
+import { afterAll, expect } from 'vitest';
+import { openDb, type StoredReport } from '../../db/queries.ts';
 import * as schema from '../../db/schema.ts';
 import { newToken } from '../../functions/api/auth.ts';
 
@@ -74,6 +74,29 @@ export async function waitForSubmission(id: string, timeoutMs = 600_000) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`submission ${id} still ${body.status}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * Submits a recipe as `token` and checks that it is queued (202) and scored; its id goes to
+ * `offLeaderboard` (from {@link offLeaderboardAfterAll}). Returns the id and the stored report.
+ */
+export async function submitScored(
+  recipe: unknown,
+  token: string,
+  offLeaderboard: (submissionId: string) => void,
+): Promise<{ id: string; stored: StoredReport }> {
+  const res = await api('/api/v1/submissions', {
+    method: 'POST',
+    token,
+    body: JSON.stringify(recipe),
+  });
+  const body = (await res.json()) as { id: string };
+  expect(res.status, JSON.stringify(body)).toBe(202);
+  const { id } = body;
+  offLeaderboard(id);
+  expect(await waitForSubmission(id)).toMatchObject({ status: 'scored', error: null });
+  const stored = (await (await api(`/api/v1/submissions/${id}/report`)).json()) as StoredReport;
+  return { id, stored };
 }
 
 /** The Worker's env with a queue that records messages instead of delivering them. */
