@@ -1,4 +1,4 @@
-import { getTarget, type TargetId } from '../formats/targets.ts';
+import { TARGETS, type TargetId } from '../formats/targets.ts';
 import { parseRecipe, type Recipe, type RecipeInput } from './schema.ts';
 
 /** A ready recipe for a scenario; `task` and `target` are filled in when it is used. */
@@ -131,7 +131,11 @@ export function getTemplate(name: string): RecipeTemplate {
 /** A validated recipe from a template for a task and target. */
 export function recipeFromTemplate(name: string, task: string, target: string): Recipe {
   const t = getTemplate(name);
-  const int4 = t.int4Format !== undefined && int4Weights(target);
+  // an unknown target id is left to the schema's error
+  const int4 =
+    t.int4Format !== undefined &&
+    Object.hasOwn(TARGETS, target) &&
+    TARGETS[target as TargetId].weights.type === 'int4';
   const recipe = parseRecipe({
     version: 1,
     name: `${t.name}:${task}:${target}`,
@@ -141,13 +145,4 @@ export function recipeFromTemplate(name: string, task: string, target: string): 
     ...(int4 ? { format: { ...t.recipe.format, ...t.int4Format } } : {}),
   });
   return recipe;
-}
-
-/** Whether a target (by id; unknown ids are left to the schema's error) has int4 weights. */
-function int4Weights(target: string): boolean {
-  try {
-    return getTarget(target as TargetId).weights.type === 'int4';
-  } catch {
-    return false;
-  }
 }
